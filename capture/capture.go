@@ -1,0 +1,41 @@
+// Package capture defines camera sources. A Source delivers upright RGB
+// frames with capture timestamps; implementations live in subpackages
+// (capture/replay for image files, capture/v4l2 for cameras) and fakes for
+// tests in capture/capturetest.
+package capture
+
+import (
+	"context"
+	"errors"
+	"image"
+	"time"
+)
+
+// ErrClosed is returned by Next after Close, or when the source has ended
+// (a replay that does not loop).
+var ErrClosed = errors.New("capture source closed")
+
+// ErrDeviceLost is returned (wrapped) by Next when the camera disappeared
+// mid-capture (unplugged, driver reset). The session ends with CAMERA_LOST.
+var ErrDeviceLost = errors.New("camera lost")
+
+// Frame is one captured image.
+type Frame struct {
+	Image image.Image // upright (EXIF/rotation applied), RGB(A)
+	// JPEG holds the frame's original encoded bytes when the source has them
+	// (replayed JPEG files, MJPEG cameras); nil otherwise.
+	JPEG []byte
+	At   time.Time // capture time from the source's clock
+	Seq  uint64    // per-Open sequence number, from 1
+}
+
+// Source is a camera. Open starts streaming; Next blocks until a frame, ctx
+// cancellation or an error; Close stops streaming and may be called twice.
+// A Source is used by one goroutine at a time.
+type Source interface {
+	Open(ctx context.Context) error
+	Next(ctx context.Context) (Frame, error)
+	Close() error
+	// Name identifies the source in logs and health, e.g. "/dev/video0".
+	Name() string
+}

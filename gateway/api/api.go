@@ -1,0 +1,179 @@
+// Package api holds the JSON wire types of the faceverify gateway's HTTP API
+// (all under /v1). The gateway server, the agent's uplink client and the
+// sample partner share them, so the contract lives in one place.
+//
+// Authentication: partner endpoints take "Authorization: Bearer <partner
+// token>"; device endpoints take "Authorization: Bearer <user token>".
+// Errors are returned as Error with a 4xx/5xx status.
+package api
+
+import "time"
+
+// Paths of the gateway API.
+const (
+	PathToken       = "/v1/token"                        // POST TokenRequest → TokenResponse
+	PathFlows       = "/v1/flows"                        // POST InitiateRequest → InitiateResponse (partner token)
+	PathSubmissions = "/v1/submissions"                  // POST SubmissionRequest → SubmissionResponse (user token)
+	PathStatus      = "/v1/status"                       // GET → StatusResponse (user token)
+	PathDetails     = "/v1/submissions/{correlation_id}" // GET → SubmissionDetails (partner token)
+)
+
+// Flow kinds: where the reference image comes from.
+const (
+	FlowSelfie = "selfie" // reference is an earlier selfie held by the partner
+	FlowKTP    = "ktp"    // reference is the photo on an ID card (KTP)
+)
+
+// Status values of a verification.
+const (
+	StatusProcessing = "PROCESSING"
+	StatusVerified   = "VERIFIED"
+	StatusRejected   = "REJECTED"
+)
+
+// Next actions the device must take after a status poll.
+const (
+	ActionStatus = "STATUS" // keep polling after RetryAfterMS
+	ActionRetry  = "RETRY"  // capture again and submit a new selfie
+	ActionExit   = "EXIT"   // the verification is final
+)
+
+// Reasons for a rejection (and for a RETRY).
+const (
+	ReasonNoFace               = "NO_FACE"
+	ReasonMultipleFaces        = "MULTIPLE_FACES"
+	ReasonLowQuality           = "LOW_QUALITY"
+	ReasonLivenessFailed       = "LIVENESS_FAILED"
+	ReasonFaceMismatch         = "FACE_MISMATCH"
+	ReasonReferenceUnavailable = "REFERENCE_UNAVAILABLE"
+	ReasonAttemptsExhausted    = "ATTEMPTS_EXHAUSTED"
+)
+
+// TokenRequest asks the token gateway for a partner token.
+type TokenRequest struct {
+	ClientID string `json:"client_id"`
+	Passkey  string `json:"passkey"`
+}
+
+// TokenResponse carries a partner token, valid until ExpiresAt.
+type TokenResponse struct {
+	PartnerToken string    `json:"partner_token"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+// InitiateRequest starts a verification flow for one of the partner's users.
+type InitiateRequest struct {
+	PartnerUserID     string `json:"partner_user_id"`
+	PartnerUserIDType string `json:"partner_user_id_type"` // e.g. "account", "msisdn", "nik"
+	Flow              string `json:"flow"`                 // FlowSelfie or FlowKTP
+	CorrelationID     string `json:"correlation_id"`       // the partner's session id, unique per partner
+}
+
+// InitiateResponse carries the short-lived user token handed to the kiosk.
+type InitiateResponse struct {
+	UserToken     string    `json:"user_token"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	CorrelationID string    `json:"correlation_id"`
+	MaxAttempts   int       `json:"max_attempts"`
+}
+
+// DeviceLiveness is the agent's own passive-liveness result for the selfie.
+type DeviceLiveness struct {
+	Score float64 `json:"score"` // probability live, 0–1
+	Live  bool    `json:"live"`  // Score ≥ the device's threshold
+	Model string  `json:"model"` // model file name, e.g. "fr_liveness.onnx"
+}
+
+// SubmissionRequest uploads one selfie attempt. The same IdempotencyKey
+// (also accepted as the Idempotency-Key header) is counted once.
+type SubmissionRequest struct {
+	Selfie         []byte         `json:"selfie"` // JPEG bytes (base64 in JSON)
+	DeviceLiveness DeviceLiveness `json:"device_liveness"`
+	DeviceID       string         `json:"device_id"`
+	IdempotencyKey string         `json:"idempotency_key"`
+	CapturedAt     time.Time      `json:"captured_at"`
+}
+
+// SubmissionResponse acknowledges a submission; processing is asynchronous.
+type SubmissionResponse struct {
+	SubmissionID string `json:"submission_id"`
+	Attempt      int    `json:"attempt"` // 1-based
+	Status       string `json:"status"`  // StatusProcessing
+	Duplicate    bool   `json:"duplicate,omitempty"`
+}
+
+// StatusResponse answers a device's status poll.
+type StatusResponse struct {
+	CorrelationID string `json:"correlation_id"`
+	Status        string `json:"status"`      // StatusProcessing, StatusVerified or StatusRejected
+	NextAction    string `json:"next_action"` // ActionStatus, ActionRetry or ActionExit
+	RetryAfterMS  int    `json:"retry_after_ms,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	AttemptsLeft  int    `json:"attempts_left"`
+}
+
+// Scores are the measurements behind a decision. Similarity is the cosine
+// similarity of the L2-normalised embeddings (−1…1); liveness values are
+// probabilities live (0–1).
+type Scores struct {
+	Similarity     *float64 `json:"similarity,omitempty"`
+	Liveness       *float64 `json:"liveness,omitempty"`
+	DeviceLiveness *float64 `json:"device_liveness,omitempty"`
+}
+
+// Thresholds are the decision thresholds in force, same units as Scores.
+type Thresholds struct {
+	Similarity float64 `json:"similarity"`
+	Liveness   float64 `json:"liveness"`
+}
+
+// Attempt is one processed submission.
+type Attempt struct {
+	Attempt     int        `json:"attempt"`
+	DeviceID    string     `json:"device_id"`
+	Status      string     `json:"status"`
+	Reason      string     `json:"reason,omitempty"`
+	Scores      Scores     `json:"scores"`
+	SubmittedAt time.Time  `json:"submitted_at"`
+	ProcessedAt *time.Time `json:"processed_at,omitempty"`
+}
+
+// SubmissionDetails is what the partner reads by correlation id.
+type SubmissionDetails struct {
+	CorrelationID     string     `json:"correlation_id"`
+	PartnerUserID     string     `json:"partner_user_id"`
+	PartnerUserIDType string     `json:"partner_user_id_type"`
+	Flow              string     `json:"flow"`
+	Status            string     `json:"status"`
+	Reason            string     `json:"reason,omitempty"`
+	Scores            Scores     `json:"scores"`
+	Thresholds        Thresholds `json:"thresholds"`
+	Attempts          []Attempt  `json:"attempts"`
+	CreatedAt         time.Time  `json:"created_at"`
+	CompletedAt       *time.Time `json:"completed_at,omitempty"`
+}
+
+// Callback is POSTed to the partner's callback URL when a flow becomes final.
+// It carries no biometric data; the partner fetches SubmissionDetails.
+type Callback struct {
+	CorrelationID string    `json:"correlation_id"`
+	PartnerUserID string    `json:"partner_user_id"`
+	Status        string    `json:"status"`
+	Reason        string    `json:"reason,omitempty"`
+	CompletedAt   time.Time `json:"completed_at"`
+}
+
+// ReferenceResponse is one of the two JSON answers of a partner's
+// reference-image API (GET ?partner_user_id=…&partner_user_id_type=…&flow=…):
+// either an ImageURL to fetch or the Image bytes themselves. A partner may
+// also answer the raw image with Content-Type image/jpeg or image/png.
+type ReferenceResponse struct {
+	ImageURL string `json:"image_url,omitempty"`
+	Image    []byte `json:"image,omitempty"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Code    string `json:"code"` // stable, e.g. "invalid_token", "bad_request"
+	Message string `json:"message"`
+}

