@@ -1,5 +1,10 @@
 package inference
 
+import (
+	"fmt"
+	"math"
+)
+
 // Config configures the inference pipeline. It appears as the [inference]
 // table of both the agent's and the gateway's TOML config.
 type Config struct {
@@ -22,4 +27,106 @@ type Config struct {
 	MatchThreshold float64 `toml:"match_threshold"`
 	// MinFaceSize is the minimum shorter side of a face box in pixels.
 	MinFaceSize float64 `toml:"min_face_size"`
+
+	// Less commonly changed knobs; defaults from DefaultConfig.
+	// NMSIoU is the intersection-over-union above which a lower-scoring
+	// detection is suppressed as a duplicate of a higher-scoring one, 0–1.
+	NMSIoU float64 `toml:"nms_iou"`
+	// MultiFaceRatio: a second face counts as a competing subject (decision
+	// MULTIPLE_FACES) when its box's shorter side is at least this fraction of
+	// the largest face's, 0–1. Smaller bystanders are reported in
+	// Analysis.Faces but do not change the decision.
+	MultiFaceRatio float64 `toml:"multi_face_ratio"`
+	// MinSharpness is the minimum Laplacian variance of the subject's grey
+	// face crop (Quality.Sharpness); below it the decision is LOW_QUALITY.
+	MinSharpness float64 `toml:"min_sharpness"`
+	// MinBrightness and MaxBrightness bound the mean grey level of the
+	// subject's face crop, 0–255 (Quality.Brightness).
+	MinBrightness float64 `toml:"min_brightness"`
+	MaxBrightness float64 `toml:"max_brightness"`
+	// MaxBytes refuses encoded images longer than this many bytes
+	// (ErrTooLarge) before decoding.
+	MaxBytes int64 `toml:"max_bytes"`
+}
+
+// DefaultConfig returns the configuration used when a field is absent from
+// the TOML file. The thresholds were measured on ../shared/testdata with the
+// pinned models (see inference/onnx/README.md for the numbers):
+//
+//   - DetectionThreshold 0.7: every labelled face scores ≥ 0.9x while the cat
+//     close-up (hard/no_face_cat.png) and the rocket photo stay below it.
+//   - LivenessThreshold 0.5: genuine captures scored ≥ 0.58, real print and
+//     screen attacks ≤ 0.12 (B,G,R order, 1.5× crop).
+//   - MatchThreshold 0.35: same-person cosines ≥ 0.5, different-person ≤ 0.2
+//     on pairs.csv; 0.35 sits in the middle of that gap.
+func DefaultConfig() Config {
+	return Config{
+		ModelsDir:          "models",
+		ORTLibrary:         "",
+		IntraOpThreads:     0,
+		MaxPixels:          40_000_000,
+		DetectionThreshold: 0.7,
+		LivenessThreshold:  0.5,
+		MatchThreshold:     0.35,
+		MinFaceSize:        40,
+		NMSIoU:             0.4,
+		MultiFaceRatio:     0.5,
+		MinSharpness:       10,
+		MinBrightness:      40,
+		MaxBrightness:      225,
+		MaxBytes:           32 << 20,
+	}
+}
+
+// Validate reports the first invalid field, named by its dotted TOML path,
+// e.g. "inference.liveness_threshold: must be in [0,1], got 1.5".
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("inference.%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	in01 := func(field string, v float64) error {
+		if math.IsNaN(v) || v < 0 || v > 1 {
+			return bad(field, "must be in [0,1], got %v", v)
+		}
+		return nil
+	}
+	switch {
+	case c.ModelsDir == "":
+		return bad("models_dir", "must not be empty")
+	case c.IntraOpThreads < 0:
+		return bad("intra_op_threads", "must be ≥ 0 (0 = runtime default), got %d", c.IntraOpThreads)
+	case c.MaxPixels <= 0:
+		return bad("max_pixels", "must be > 0, got %d", c.MaxPixels)
+	case c.MaxBytes <= 0:
+		return bad("max_bytes", "must be > 0, got %d", c.MaxBytes)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"detection_threshold", c.DetectionThreshold},
+		{"liveness_threshold", c.LivenessThreshold},
+		{"nms_iou", c.NMSIoU},
+		{"multi_face_ratio", c.MultiFaceRatio},
+	} {
+		if err := in01(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if math.IsNaN(c.MatchThreshold) || c.MatchThreshold < -1 || c.MatchThreshold > 1 {
+		return bad("match_threshold", "must be in [-1,1], got %v", c.MatchThreshold)
+	}
+	if math.IsNaN(c.MinFaceSize) || c.MinFaceSize < 0 {
+		return bad("min_face_size", "must be ≥ 0 pixels, got %v", c.MinFaceSize)
+	}
+	if math.IsNaN(c.MinSharpness) || c.MinSharpness < 0 {
+		return bad("min_sharpness", "must be ≥ 0, got %v", c.MinSharpness)
+	}
+	if math.IsNaN(c.MinBrightness) || c.MinBrightness < 0 || c.MinBrightness > 255 {
+		return bad("min_brightness", "must be in [0,255], got %v", c.MinBrightness)
+	}
+	if math.IsNaN(c.MaxBrightness) || c.MaxBrightness < c.MinBrightness || c.MaxBrightness > 255 {
+		return bad("max_brightness", "must be in [min_brightness,255], got %v", c.MaxBrightness)
+	}
+	return nil
 }

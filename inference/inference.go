@@ -3,13 +3,14 @@
 // aligned 112×112 face crop and its 512-d embedding. The model-specific code
 // sits behind the Detector, Liveness, Landmarker and Embedder interfaces; the
 // ONNX Runtime backend lives in inference/onnx (the only cgo package), fakes
-// for tests in inference/inferencetest.
+// for tests may implement Analyzer directly.
 package inference
 
 import (
 	"context"
 	"errors"
 	"image"
+	"time"
 )
 
 // Sentinel errors; callers test them with errors.Is.
@@ -85,6 +86,19 @@ type Analysis struct {
 	Decision      Decision
 	// Subject indexes Faces for the face the decision is about; -1 if none.
 	Subject int
+	// Timings is the wall time spent in each stage of this Analyze call.
+	Timings Timings
+}
+
+// Timings is the per-stage wall time of one Analyze call; a stage that did
+// not run is 0. Agents export them as latency metrics.
+type Timings struct {
+	Prepare   time.Duration // conversion of the input to RGBA
+	Detect    time.Duration // detector pre-processing, inference, NMS
+	Landmarks time.Duration // all faces' landmarks and quality measures
+	Liveness  time.Duration // liveness of the subject
+	Embed     time.Duration // alignment and embedding of the subject
+	Total     time.Duration
 }
 
 // Options selects the optional stages of Analyze.

