@@ -2,6 +2,7 @@ package inference
 
 import (
 	"errors"
+	"fmt"
 	"image"
 	"math"
 	"sort"
@@ -212,4 +213,30 @@ func clamp8(v float64) uint8 {
 		return 255
 	}
 	return uint8(v)
+}
+
+// AlignFace writes into dst (ArcFaceSize×ArcFaceSize) the face of src whose
+// 68 landmarks (pixels of src) are lm, warped by the least-squares
+// similarity transform of FivePoints(lm) onto ArcFaceTemplate. It returns
+// the transform (src → dst pixels). A similarity, unlike an exact 3-point
+// affine, cannot shear the face, which keeps embeddings of the same person
+// close across poses.
+func AlignFace(dst, src *image.RGBA, lm []Point) (Affine, error) {
+	if dst.Rect.Dx() != ArcFaceSize || dst.Rect.Dy() != ArcFaceSize {
+		return Affine{}, errors.New("align: destination must be 112×112")
+	}
+	five, ok := FivePoints(lm)
+	if !ok {
+		return Affine{}, errors.New("align: need 68 landmarks")
+	}
+	m, err := SimilarityTransform(five[:], ArcFaceTemplate[:])
+	if err != nil {
+		return Affine{}, fmt.Errorf("align: %w", err)
+	}
+	inv, ok := m.Invert()
+	if !ok {
+		return Affine{}, fmt.Errorf("align: %w", ErrDegenerate)
+	}
+	WarpAffine(dst, src, inv)
+	return m, nil
 }

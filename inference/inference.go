@@ -3,7 +3,7 @@
 // aligned 112×112 face crop and its 512-d embedding. The model-specific code
 // sits behind the Detector, Liveness, Landmarker and Embedder interfaces; the
 // ONNX Runtime backend lives in inference/onnx (the only cgo package), fakes
-// for tests may implement Analyzer directly.
+// for tests in inference/inferencetest.
 package inference
 
 import (

@@ -38,6 +38,10 @@ type TensorLayout struct {
 	Width, Height int
 	Order         ChannelOrder
 	Mean, Scale   float32
+	// Antialias averages a grid of bilinear samples over each output
+	// pixel's footprint when shrinking by more than 1.5× (like OpenCV's
+	// INTER_AREA) instead of one bilinear sample (INTER_LINEAR).
+	Antialias bool
 }
 
 // Len is the number of float32 values of the tensor (C×H×W).
@@ -68,6 +72,10 @@ func ResizeInto(dst []float32, src *image.RGBA, crop Box, l TensorLayout) error 
 	sx := crop.W / float64(l.Width)
 	sy := crop.H / float64(l.Height)
 	maxX, maxY := b.Dx()-1, b.Dy()-1
+	if l.Antialias && (sx > 1.5 || sy > 1.5) {
+		resizeArea(dst, src, crop, l, sx, sy)
+		return nil
+	}
 	for y := 0; y < l.Height; y++ {
 		fy := crop.Y + (float64(y)+0.5)*sy - 0.5
 		y0, wy := splitCoord(fy, maxY)
@@ -84,22 +92,64 @@ func ResizeInto(dst []float32, src *image.RGBA, crop Box, l TensorLayout) error 
 				bot := float32(r1[4*x0+k])*(1-wx) + float32(r1[4*x1+k])*wx
 				c[k] = top*(1-wy) + bot*wy
 			}
-			i := y*l.Width + x
-			switch l.Order {
-			case RGB:
-				dst[i] = (c[0] - l.Mean) * l.Scale
-				dst[plane+i] = (c[1] - l.Mean) * l.Scale
-				dst[2*plane+i] = (c[2] - l.Mean) * l.Scale
-			case BGR:
-				dst[i] = (c[2] - l.Mean) * l.Scale
-				dst[plane+i] = (c[1] - l.Mean) * l.Scale
-				dst[2*plane+i] = (c[0] - l.Mean) * l.Scale
-			case Gray:
-				dst[i] = (0.299*c[0] + 0.587*c[1] + 0.114*c[2] - l.Mean) * l.Scale
-			}
+			store(dst, y*l.Width+x, plane, c, l)
 		}
 	}
 	return nil
+}
+
+// maxTaps bounds the samples per axis of the antialiasing filter.
+const maxTaps = 8
+
+// resizeArea is ResizeInto with a k×k grid of bilinear samples per output
+// pixel, k = ceil(step) ≤ maxTaps.
+func resizeArea(dst []float32, src *image.RGBA, crop Box, l TensorLayout, sx, sy float64) {
+	b := src.Rect
+	maxX, maxY := b.Dx()-1, b.Dy()-1
+	kx := min(maxTaps, int(math.Ceil(sx)))
+	ky := min(maxTaps, int(math.Ceil(sy)))
+	plane := l.Width * l.Height
+	inv := 1 / float32(kx*ky)
+	for y := 0; y < l.Height; y++ {
+		for x := 0; x < l.Width; x++ {
+			var c [3]float32
+			for j := 0; j < ky; j++ {
+				fy := crop.Y + float64(y)*sy + (float64(j)+0.5)*sy/float64(ky) - 0.5
+				y0, wy := splitCoord(fy, maxY)
+				y1 := min(y0+1, maxY)
+				r0 := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y0):]
+				r1 := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y1):]
+				for i := 0; i < kx; i++ {
+					fx := crop.X + float64(x)*sx + (float64(i)+0.5)*sx/float64(kx) - 0.5
+					x0, wx := splitCoord(fx, maxX)
+					x1 := min(x0+1, maxX)
+					for k := 0; k < 3; k++ {
+						top := float32(r0[4*x0+k])*(1-wx) + float32(r0[4*x1+k])*wx
+						bot := float32(r1[4*x0+k])*(1-wx) + float32(r1[4*x1+k])*wx
+						c[k] += top*(1-wy) + bot*wy
+					}
+				}
+			}
+			c[0], c[1], c[2] = c[0]*inv, c[1]*inv, c[2]*inv
+			store(dst, y*l.Width+x, plane, c, l)
+		}
+	}
+}
+
+// store writes the normalised colour c of output pixel i.
+func store(dst []float32, i, plane int, c [3]float32, l TensorLayout) {
+	switch l.Order {
+	case RGB:
+		dst[i] = (c[0] - l.Mean) * l.Scale
+		dst[plane+i] = (c[1] - l.Mean) * l.Scale
+		dst[2*plane+i] = (c[2] - l.Mean) * l.Scale
+	case BGR:
+		dst[i] = (c[2] - l.Mean) * l.Scale
+		dst[plane+i] = (c[1] - l.Mean) * l.Scale
+		dst[2*plane+i] = (c[0] - l.Mean) * l.Scale
+	case Gray:
+		dst[i] = (0.299*c[0] + 0.587*c[1] + 0.114*c[2] - l.Mean) * l.Scale
+	}
 }
 
 // splitCoord clamps a sample coordinate to [0,max] and splits it into the
