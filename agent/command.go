@@ -1,0 +1,240 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxLaunchBytes bounds a launch request body (HTTP) or command payload
+// (MQTT).
+const MaxLaunchBytes = 16 << 10
+
+// LaunchRequest starts a verification. The kiosk app gets Token (the user
+// token), CorrelationID and BaseURL from the partner's initiate call.
+type LaunchRequest struct {
+	Token         string // bearer user token; never logged or published
+	CorrelationID string
+	BaseURL       string // gateway base URL, e.g. https://gw.example.com
+	RequestID     string // optional, echoed in the MQTT reply
+}
+
+// RequestError is a launch request the agent refuses; Field names the JSON
+// field ("" for the body as a whole).
+type RequestError struct {
+	Code    string // "bad_request", "busy", "no_session", "shutting_down"
+	Field   string
+	Message string
+}
+
+func (e *RequestError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// Errors of Launch and Cancel; test with errors.Is.
+var (
+	// ErrBusy: a session is already running.
+	ErrBusy = &RequestError{Code: "busy", Message: "a verification session is already running"}
+	// ErrNoSession: Cancel without a running session.
+	ErrNoSession = &RequestError{Code: "no_session", Message: "no verification session is running"}
+	// ErrStopped: the agent is shutting down.
+	ErrStopped = &RequestError{Code: "shutting_down", Message: "the agent is shutting down"}
+)
+
+func badField(field, format string, args ...any) *RequestError {
+	return &RequestError{Code: "bad_request", Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// launchJSON accepts the API's snake_case names and the kiosk app's
+// camelCase spellings.
+type launchJSON struct {
+	Token              *string `json:"token"`
+	CorrelationID      *string `json:"correlation_id"`
+	CorrelationIDCamel *string `json:"correlationId"`
+	BaseURL            *string `json:"base_url"`
+	BaseURLCamel       *string `json:"baseURL"`
+	RequestID          *string `json:"request_id"`
+	RequestIDCamel     *string `json:"requestId"`
+}
+
+// DecodeLaunch parses a launch body: one JSON object with token,
+// correlation_id (or correlationId), base_url (or baseURL/baseUrl) and an
+// optional request_id (or requestId). Unknown fields are ignored. It does
+// not validate values (see LaunchRequest.Validate); on error the returned
+// request still carries the RequestID when it could be read. Errors are
+// *RequestError.
+func DecodeLaunch(body []byte) (LaunchRequest, error) {
+	var req LaunchRequest
+	if len(body) > MaxLaunchBytes {
+		return req, &RequestError{Code: "bad_request", Message: fmt.Sprintf("body larger than %d bytes", MaxLaunchBytes)}
+	}
+	if !utf8.Valid(body) {
+		return req, &RequestError{Code: "bad_request", Message: "body is not UTF-8"}
+	}
+	var raw launchJSON
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&raw); err != nil {
+		// Salvage request_id for the reply if the body is an object at all.
+		var m map[string]any
+		if json.Unmarshal(body, &m) == nil {
+			if s, ok := m["request_id"].(string); ok {
+				req.RequestID = s
+			} else if s, ok := m["requestId"].(string); ok {
+				req.RequestID = s
+			}
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return req, badField(te.Field, "must be a %s", te.Type.String())
+		}
+		return req, &RequestError{Code: "bad_request", Message: "body must be a JSON object: " + err.Error()}
+	}
+	if dec.More() {
+		return req, &RequestError{Code: "bad_request", Message: "body must hold exactly one JSON object"}
+	}
+	pick := func(field string, a, b *string) (string, error) {
+		switch {
+		case a != nil && b != nil && *a != *b:
+			return "", badField(field, "given twice with different values")
+		case a != nil:
+			return *a, nil
+		case b != nil:
+			return *b, nil
+		}
+		return "", nil
+	}
+	var err error
+	if req.RequestID, err = pick("request_id", raw.RequestID, raw.RequestIDCamel); err != nil {
+		return req, err
+	}
+	if raw.Token != nil {
+		req.Token = *raw.Token
+	}
+	if req.CorrelationID, err = pick("correlation_id", raw.CorrelationID, raw.CorrelationIDCamel); err != nil {
+		return req, err
+	}
+	if req.BaseURL, err = pick("base_url", raw.BaseURL, raw.BaseURLCamel); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// Validate checks a decoded request. gatewayHosts, when non-empty, lists
+// the hosts (host or host:port) base_url may name. Rules: token 1–4096
+// visible ASCII characters; correlation_id 1–128 characters without
+// control characters or surrounding spaces; request_id at most 128 such
+// characters; base_url an absolute https URL without credentials, query or
+// fragment — http is allowed only to a loopback host. Errors are
+// *RequestError naming the field.
+func (r LaunchRequest) Validate(gatewayHosts []string) error {
+	switch {
+	case r.Token == "":
+		return badField("token", "is required")
+	case len(r.Token) > 4096:
+		return badField("token", "longer than 4096 bytes")
+	}
+	for i := 0; i < len(r.Token); i++ {
+		if c := r.Token[i]; c <= 0x20 || c >= 0x7f {
+			return badField("token", "must be visible ASCII without spaces")
+		}
+	}
+	if err := checkID("correlation_id", r.CorrelationID, true); err != nil {
+		return err
+	}
+	if err := checkID("request_id", r.RequestID, false); err != nil {
+		return err
+	}
+	if r.BaseURL == "" {
+		return badField("base_url", "is required")
+	}
+	u, err := url.Parse(r.BaseURL)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return badField("base_url", "must be an absolute URL like https://gateway.example.com")
+	}
+	if u.User != nil {
+		return badField("base_url", "must not carry credentials")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return badField("base_url", "must not have a query or fragment")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return badField("base_url", "must be https (http is allowed only to a loopback host), got http://%s", u.Host)
+		}
+	default:
+		return badField("base_url", "scheme must be https, got %q", u.Scheme)
+	}
+	if len(gatewayHosts) > 0 && !hostAllowed(u, gatewayHosts) {
+		return badField("base_url", "host %q is not in session.gateway_hosts", u.Host)
+	}
+	return nil
+}
+
+func checkID(field, v string, required bool) error {
+	if v == "" {
+		if required {
+			return badField(field, "is required")
+		}
+		return nil
+	}
+	if utf8.RuneCountInString(v) > 128 {
+		return badField(field, "longer than 128 characters")
+	}
+	if strings.TrimSpace(v) != v {
+		return badField(field, "must not start or end with spaces")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return badField(field, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+func hostAllowed(u *url.URL, hosts []string) bool {
+	for _, h := range hosts {
+		if _, _, err := net.SplitHostPort(h); err == nil {
+			if strings.EqualFold(h, u.Host) { // entry with a port: exact host:port
+				return true
+			}
+		} else if strings.EqualFold(h, u.Hostname()) { // entry without a port: any port
+			return true
+		}
+	}
+	return false
+}
+
+// CommandReply is the JSON answer to an MQTT command.
+type CommandReply struct {
+	RequestID string        `json:"request_id,omitempty"`
+	OK        bool          `json:"ok"`
+	Session   *SessionView  `json:"session,omitempty"`
+	Error     *ErrorPayload `json:"error,omitempty"`
+}
+
+// ErrorPayload is the error body of the HTTP API and MQTT replies, in the
+// gateway's api.Error shape plus the offending field.
+type ErrorPayload struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func errorPayload(err error) *ErrorPayload {
+	var re *RequestError
+	if errors.As(err, &re) {
+		return &ErrorPayload{Code: re.Code, Message: re.Error(), Field: re.Field}
+	}
+	return &ErrorPayload{Code: "internal", Message: err.Error()}
+}

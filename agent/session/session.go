@@ -1,0 +1,733 @@
+// Package session is the kiosk's capture → verify session as a pure state
+// machine: Next(state, event, now) returns the new state and the actions to
+// perform. It does no I/O, starts no goroutines and reads no clock; the
+// agent's session loop feeds it events (frames analysed, timers, gateway
+// answers, commands) and executes the actions it returns. Table tests drive
+// it directly.
+//
+// One session: capture frames for up to Config.CaptureWindow, analysing at
+// most one frame per Config.AnalyzeInterval; keep the best frame (exactly one
+// good face, then face size, sharpness and liveness); stop early after
+// Config.PassFrames consecutive frames pass every local gate (one face,
+// quality, local liveness). At the end of the window: a frame with one good
+// face is uploaded, even when it failed local liveness (the gateway is
+// authoritative, records the presentation attack and counts attempts);
+// without one (NO_FACE, MULTIPLE_FACES, LOW_QUALITY) the agent captures again,
+// up to Config.LocalAttempts rounds, and never uploads those. After an
+// upload it polls the gateway's status and obeys next_action: STATUS → poll
+// again after retry_after_ms (clamped to [PollMin, PollMax]), RETRY → capture
+// again, EXIT → done with the gateway's status and reason.
+package session
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/faceverify/faceverify/agent/led"
+	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/uplink"
+)
+
+// Config holds the session's timing and retry policy. All durations are
+// positive; agent.Config validates them.
+type Config struct {
+	// CaptureWindow is how long one capture round lasts at most.
+	CaptureWindow time.Duration
+	// AnalyzeInterval is the minimum time between the starts of two frame
+	// analyses (1 / analyze_fps).
+	AnalyzeInterval time.Duration
+	// PassFrames is how many consecutive passing frames end a round early.
+	PassFrames int
+	// LocalAttempts is how many capture rounds without a usable face are
+	// made before the session fails locally (per upload).
+	LocalAttempts int
+	// Timeout bounds the whole session, from Start to the final answer.
+	Timeout time.Duration
+	// UploadRetries is how many times a submission is retried after a
+	// temporary failure (network, timeout, 429, 5xx).
+	UploadRetries int
+	// RetryBackoff is the first retry delay; it doubles per retry up to
+	// RetryBackoffMax. Used for uploads and failed status polls.
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
+	// PollInitial is the delay from an accepted upload to the first poll.
+	PollInitial time.Duration
+	// PollMin and PollMax clamp the gateway's retry_after_ms.
+	PollMin, PollMax time.Duration
+	// PollFailures is how many consecutive temporary status failures are
+	// tolerated before the session fails with GATEWAY_UNAVAILABLE.
+	PollFailures int
+	// ResultHold is how long the success/failure light stays on before the
+	// lights return to idle.
+	ResultHold time.Duration
+}
+
+// DefaultConfig returns the defaults documented in config.toml.
+func DefaultConfig() Config {
+	return Config{
+		CaptureWindow:   6 * time.Second,
+		AnalyzeInterval: 200 * time.Millisecond,
+		PassFrames:      2,
+		LocalAttempts:   3,
+		Timeout:         2 * time.Minute,
+		UploadRetries:   3,
+		RetryBackoff:    time.Second,
+		RetryBackoffMax: 10 * time.Second,
+		PollInitial:     500 * time.Millisecond,
+		PollMin:         250 * time.Millisecond,
+		PollMax:         5 * time.Second,
+		PollFailures:    5,
+		ResultHold:      5 * time.Second,
+	}
+}
+
+// maxAnalyzeErrors consecutive analyzer (runtime) failures end the session.
+const maxAnalyzeErrors = 3
+
+// Phase is where a session is.
+type Phase string
+
+// Phases. Their lowercase names are the "state" of progress events, except
+// Done, which is reported as the final status ("verified", "rejected",
+// "failed", "cancelled").
+const (
+	Idle       Phase = "idle"
+	Capturing  Phase = "capturing"
+	Uploading  Phase = "uploading"
+	Processing Phase = "processing" // uploaded; polling the gateway
+	Done       Phase = "done"
+)
+
+// Local outcome statuses, beside api.StatusVerified and api.StatusRejected
+// which come from the gateway.
+const (
+	StatusFailure   = "FAILED"    // the session could not get an answer
+	StatusCancelled = "CANCELLED" // cancelled by the kiosk app or shutdown
+)
+
+// Local reasons, beside the gateway's api.Reason* values. NO_FACE,
+// MULTIPLE_FACES and LOW_QUALITY are also used locally when every capture
+// round failed before any upload.
+const (
+	ReasonCameraLost         = "CAMERA_LOST"         // capture.ErrDeviceLost mid-capture
+	ReasonCameraError        = "CAMERA_ERROR"        // the camera failed to open
+	ReasonAnalyzerError      = "ANALYZER_ERROR"      // the inference runtime failed repeatedly
+	ReasonTokenExpired       = "TOKEN_EXPIRED"       // gateway 410 / token_expired
+	ReasonInvalidToken       = "INVALID_TOKEN"       // gateway 401
+	ReasonSessionTimeout     = "SESSION_TIMEOUT"     // Config.Timeout elapsed
+	ReasonUploadFailed       = "UPLOAD_FAILED"       // temporary failures outlasted the retries
+	ReasonUploadRejected     = "UPLOAD_REJECTED"     // the gateway refused the submission (4xx)
+	ReasonGatewayUnavailable = "GATEWAY_UNAVAILABLE" // status polls kept failing
+	ReasonGatewayError       = "GATEWAY_ERROR"       // the gateway answered something unusable
+	ReasonCancelled          = "CANCELLED"
+)
+
+// Outcome is the end of a session.
+type Outcome struct {
+	Status string // api.StatusVerified, api.StatusRejected, StatusFailure or StatusCancelled
+	Reason string // empty when verified
+}
+
+// Candidate is a frame worth uploading: exactly one good face.
+type Candidate struct {
+	Frame   capture.Frame
+	Face    inference.Face
+	Passing bool    // also passed local liveness
+	Rank    float64 // 0–1, see rank
+}
+
+// State is a session. The zero value is not ready: start from New. States
+// are values; Next never mutates the Candidate a State points to.
+type State struct {
+	Config Config
+
+	Phase         Phase
+	ID            string // session id, chosen by the agent
+	CorrelationID string
+	Started       time.Time
+	Finished      time.Time
+	Outcome       Outcome
+
+	// Round counts capture rounds in this session, from 1.
+	Round int
+	// Gen identifies the current capture round; camera and analysis results
+	// from another round are ignored.
+	Gen uint64
+	// LocalFailures counts rounds without a usable face since the last upload.
+	LocalFailures int
+	// Uploads counts submissions the gateway accepted.
+	Uploads int
+	// AttemptsLeft is the gateway's last attempts_left; -1 until known.
+	AttemptsLeft int
+
+	// Capture round.
+	Analyzed      int // frames analysed this round
+	Streak        int // consecutive passing frames
+	Best          *Candidate
+	NoFace        int // frames per local failure this round
+	MultipleFaces int
+	LowQuality    int
+	analyzeAt     time.Time // NotBefore of the last analysis request
+	analyzeErrors int
+	lastSeq       uint64 // Seq of the last analysed frame
+	endSeq        uint64 // last frame the camera will deliver; 0 if streaming
+
+	// Upload.
+	Upload    *Candidate // being uploaded
+	UploadKey string
+	UploadTry int // tries made, from 1
+
+	// Polling.
+	pollFailures int
+}
+
+// New returns an idle session with the given policy.
+func New(cfg Config) State {
+	return State{Config: cfg, Phase: Idle, AttemptsLeft: -1}
+}
+
+// Active reports whether a session is running (not idle or done).
+func (s State) Active() bool { return s.Phase != Idle && s.Phase != Done }
+
+// Event is an input of Next.
+type Event interface{ event() }
+
+// Start begins a session.
+type Start struct {
+	ID, CorrelationID string
+}
+
+// FrameAnalyzed is the result of an AnalyzeFrame action. Err is a runtime
+// failure of the analyzer (not "no face").
+type FrameAnalyzed struct {
+	Gen      uint64
+	Frame    capture.Frame
+	Analysis inference.Analysis
+	Err      error
+}
+
+// CameraFailed: the camera could not be opened.
+type CameraFailed struct {
+	Gen uint64
+	Err error
+}
+
+// CameraLost: the camera disappeared mid-capture (capture.ErrDeviceLost).
+type CameraLost struct {
+	Gen uint64
+	Err error
+}
+
+// CameraEnded: the source ended normally (a replay without loop) after
+// delivering frames up to LastSeq (0: none).
+type CameraEnded struct {
+	Gen     uint64
+	LastSeq uint64
+}
+
+// Timer fires a timer set by SetTimer.
+type Timer struct{ Kind TimerKind }
+
+// UploadDone: the gateway accepted the submission.
+type UploadDone struct{ Response api.SubmissionResponse }
+
+// UploadFailed: the submission failed; Class is uplink.Classify(Err).
+type UploadFailed struct {
+	Class uplink.Class
+	Err   error
+}
+
+// StatusResult is the gateway's answer to a status poll.
+type StatusResult struct{ Response api.StatusResponse }
+
+// StatusFailed: a status poll failed; Class is uplink.Classify(Err).
+type StatusFailed struct {
+	Class uplink.Class
+	Err   error
+}
+
+// Cancel stops the session; Reason defaults to CANCELLED.
+type Cancel struct{ Reason string }
+
+func (Start) event()         {}
+func (FrameAnalyzed) event() {}
+func (CameraFailed) event()  {}
+func (CameraLost) event()    {}
+func (CameraEnded) event()   {}
+func (Timer) event()         {}
+func (UploadDone) event()    {}
+func (UploadFailed) event()  {}
+func (StatusResult) event()  {}
+func (StatusFailed) event()  {}
+func (Cancel) event()        {}
+
+// TimerKind names one of the session's timers; setting a kind again
+// replaces its previous deadline.
+type TimerKind string
+
+// Timers.
+const (
+	TimerDeadline    TimerKind = "deadline"     // whole session
+	TimerCapture     TimerKind = "capture"      // end of the capture window
+	TimerUploadRetry TimerKind = "upload_retry" // next upload try
+	TimerPoll        TimerKind = "poll"         // next status poll
+	TimerHold        TimerKind = "hold"         // result light back to idle
+)
+
+// Action is an output of Next, performed by the agent's executor.
+type Action interface{ action() }
+
+// OpenCamera opens the camera and streams frames tagged with Gen.
+type OpenCamera struct{ Gen uint64 }
+
+// CloseCamera stops the capture round: closes the camera and abandons any
+// analysis in flight.
+type CloseCamera struct{}
+
+// AnalyzeFrame analyses the newest frame of round Gen, not starting before
+// NotBefore, and reports FrameAnalyzed.
+type AnalyzeFrame struct {
+	Gen       uint64
+	NotBefore time.Time
+}
+
+// Upload crops Candidate's face, encodes it and submits it with Key (the
+// same key on every try of one attempt), then reports UploadDone or
+// UploadFailed.
+type Upload struct {
+	Candidate *Candidate
+	Key       string
+	Try       int
+}
+
+// PollStatus asks the gateway for the status, then reports StatusResult or
+// StatusFailed.
+type PollStatus struct{}
+
+// SetTimer arms (or re-arms) timer Kind to fire at At.
+type SetTimer struct {
+	Kind TimerKind
+	At   time.Time
+}
+
+// CancelTimer disarms timer Kind.
+type CancelTimer struct{ Kind TimerKind }
+
+// SetLED shows State on the lights.
+type SetLED struct{ State led.State }
+
+// Publish reports a change of state for fleet monitoring.
+type Publish struct {
+	State   string // a Phase name or a final status in lowercase
+	Reason  string // final states only
+	Attempt int
+}
+
+// Finish ends the session with Outcome.
+type Finish struct{ Outcome Outcome }
+
+func (OpenCamera) action()   {}
+func (CloseCamera) action()  {}
+func (AnalyzeFrame) action() {}
+func (Upload) action()       {}
+func (PollStatus) action()   {}
+func (SetTimer) action()     {}
+func (CancelTimer) action()  {}
+func (SetLED) action()       {}
+func (Publish) action()      {}
+func (Finish) action()       {}
+
+// Next applies ev at time now and returns the new state and the actions to
+// perform, in order. Events that do not apply to the current phase (late
+// results of an abandoned round, a second Start) are ignored: the state is
+// returned unchanged with no actions.
+func Next(s State, ev Event, now time.Time) (State, []Action) {
+	switch ev := ev.(type) {
+	case Start:
+		if s.Active() {
+			return s, nil
+		}
+		return start(s, ev, now)
+	case Cancel:
+		if !s.Active() {
+			return s, nil
+		}
+		reason := ev.Reason
+		if reason == "" {
+			reason = ReasonCancelled
+		}
+		return finish(s, Outcome{Status: StatusCancelled, Reason: reason}, now)
+	case Timer:
+		return timer(s, ev.Kind, now)
+	case FrameAnalyzed:
+		if s.Phase != Capturing || ev.Gen != s.Gen {
+			return s, nil
+		}
+		return analyzed(s, ev, now)
+	case CameraFailed:
+		if s.Phase != Capturing || ev.Gen != s.Gen {
+			return s, nil
+		}
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonCameraError}, now)
+	case CameraLost:
+		if s.Phase != Capturing || ev.Gen != s.Gen {
+			return s, nil
+		}
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonCameraLost}, now)
+	case CameraEnded:
+		if s.Phase != Capturing || ev.Gen != s.Gen {
+			return s, nil
+		}
+		if ev.LastSeq == 0 || s.lastSeq >= ev.LastSeq {
+			return endCapture(s, now)
+		}
+		s.endSeq = ev.LastSeq
+		return s, nil
+	case UploadDone:
+		if s.Phase != Uploading {
+			return s, nil
+		}
+		return uploaded(s, ev, now)
+	case UploadFailed:
+		if s.Phase != Uploading {
+			return s, nil
+		}
+		return uploadFailed(s, ev, now)
+	case StatusResult:
+		if s.Phase != Processing {
+			return s, nil
+		}
+		return status(s, ev.Response, now)
+	case StatusFailed:
+		if s.Phase != Processing {
+			return s, nil
+		}
+		return statusFailed(s, ev, now)
+	}
+	return s, nil
+}
+
+func start(s State, ev Start, now time.Time) (State, []Action) {
+	gen := s.Gen
+	s = New(s.Config)
+	s.Gen = gen
+	s.ID, s.CorrelationID = ev.ID, ev.CorrelationID
+	s.Started = now
+	s.Round = 1
+	acts := []Action{
+		CancelTimer{TimerHold},
+		SetTimer{TimerDeadline, now.Add(s.Config.Timeout)},
+	}
+	return beginCapture(s, now, acts)
+}
+
+// beginCapture starts a capture round (s.Round already set).
+func beginCapture(s State, now time.Time, acts []Action) (State, []Action) {
+	s.Phase = Capturing
+	s.Gen++
+	s.Analyzed, s.Streak, s.Best = 0, 0, nil
+	s.NoFace, s.MultipleFaces, s.LowQuality = 0, 0, 0
+	s.analyzeErrors, s.lastSeq, s.endSeq = 0, 0, 0
+	s.analyzeAt = now
+	s.Upload, s.UploadKey, s.UploadTry = nil, "", 0
+	return s, append(acts,
+		SetLED{led.Capturing},
+		Publish{State: string(Capturing), Attempt: s.Round},
+		OpenCamera{Gen: s.Gen},
+		SetTimer{TimerCapture, now.Add(s.Config.CaptureWindow)},
+		AnalyzeFrame{Gen: s.Gen, NotBefore: now},
+	)
+}
+
+func timer(s State, kind TimerKind, now time.Time) (State, []Action) {
+	switch {
+	case kind == TimerHold && !s.Active():
+		return s, []Action{SetLED{led.Idle}}
+	case kind == TimerDeadline && s.Active():
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonSessionTimeout}, now)
+	case kind == TimerCapture && s.Phase == Capturing:
+		return endCapture(s, now)
+	case kind == TimerUploadRetry && s.Phase == Uploading:
+		s.UploadTry++
+		return s, []Action{
+			SetLED{led.Processing},
+			Upload{Candidate: s.Upload, Key: s.UploadKey, Try: s.UploadTry},
+		}
+	case kind == TimerPoll && s.Phase == Processing:
+		return s, []Action{PollStatus{}}
+	}
+	return s, nil
+}
+
+func analyzed(s State, ev FrameAnalyzed, now time.Time) (State, []Action) {
+	if ev.Err != nil {
+		s.analyzeErrors++
+		if s.analyzeErrors >= maxAnalyzeErrors {
+			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonAnalyzerError}, now)
+		}
+		return requestAnalysis(s, now)
+	}
+	s.analyzeErrors = 0
+	s.Analyzed++
+	if ev.Frame.Seq > s.lastSeq {
+		s.lastSeq = ev.Frame.Seq
+	}
+	a := ev.Analysis
+	var face *inference.Face
+	if a.Subject >= 0 && a.Subject < len(a.Faces) {
+		face = &a.Faces[a.Subject]
+	}
+	switch {
+	case face != nil && (a.Decision == inference.DecisionOK || a.Decision == inference.DecisionLivenessFailed):
+		c := &Candidate{
+			Frame:   ev.Frame,
+			Face:    *face,
+			Passing: a.Decision == inference.DecisionOK && face.Live,
+		}
+		c.Rank = rank(c.Face)
+		if c.Passing {
+			s.Streak++
+		} else {
+			s.Streak = 0
+		}
+		if better(c, s.Best) {
+			s.Best = c
+		}
+	case a.Decision == inference.DecisionMultipleFaces:
+		s.MultipleFaces++
+		s.Streak = 0
+	case a.Decision == inference.DecisionLowQuality:
+		s.LowQuality++
+		s.Streak = 0
+	default: // NO_FACE, or an analysis without a usable subject
+		s.NoFace++
+		s.Streak = 0
+	}
+	if s.Streak >= s.Config.PassFrames {
+		return endCapture(s, now)
+	}
+	if s.endSeq != 0 && s.lastSeq >= s.endSeq {
+		return endCapture(s, now)
+	}
+	return requestAnalysis(s, now)
+}
+
+func requestAnalysis(s State, now time.Time) (State, []Action) {
+	at := s.analyzeAt.Add(s.Config.AnalyzeInterval)
+	if at.Before(now) {
+		at = now
+	}
+	s.analyzeAt = at
+	return s, []Action{AnalyzeFrame{Gen: s.Gen, NotBefore: at}}
+}
+
+// rank scores a one-face frame in [0,1]: 0.4 face size (saturating at 160
+// px, the liveness model's comfortable input), 0.3 sharpness (saturating at
+// a Laplacian variance of 300) and 0.3 liveness probability.
+func rank(f inference.Face) float64 {
+	size := min(max(f.Quality.FaceSize/160, 0), 1)
+	sharp := min(max(f.Quality.Sharpness/300, 0), 1)
+	live := min(max(f.Liveness, 0), 1)
+	return 0.4*size + 0.3*sharp + 0.3*live
+}
+
+// better reports whether c should replace best: passing frames beat
+// failing ones, then the higher rank wins (ties keep the earlier frame).
+func better(c, best *Candidate) bool {
+	if best == nil {
+		return true
+	}
+	if c.Passing != best.Passing {
+		return c.Passing
+	}
+	return c.Rank > best.Rank
+}
+
+// endCapture closes the round: upload the best frame, or capture again, or
+// give up locally.
+func endCapture(s State, now time.Time) (State, []Action) {
+	acts := []Action{CloseCamera{}, CancelTimer{TimerCapture}}
+	s.Gen++ // results still in flight belong to a closed round
+	if s.Best != nil {
+		return startUpload(s, now, acts)
+	}
+	reason := localReason(s)
+	s.LocalFailures++
+	if s.LocalFailures >= s.Config.LocalAttempts {
+		s, fin := finish(s, Outcome{Status: StatusFailure, Reason: reason}, now)
+		return s, append(acts, fin...)
+	}
+	s.Round++
+	return beginCapture(s, now, acts)
+}
+
+// localReason names the most frequent local failure of the round; ties go
+// to the more specific reason.
+func localReason(s State) string {
+	reason, n := api.ReasonNoFace, s.NoFace
+	if s.LowQuality > 0 && s.LowQuality >= n {
+		reason, n = api.ReasonLowQuality, s.LowQuality
+	}
+	if s.MultipleFaces > 0 && s.MultipleFaces >= n {
+		reason = api.ReasonMultipleFaces
+	}
+	return reason
+}
+
+func startUpload(s State, now time.Time, acts []Action) (State, []Action) {
+	s.Phase = Uploading
+	s.Upload = s.Best
+	s.Best = nil
+	s.UploadKey = fmt.Sprintf("%s-%d", s.ID, s.Round)
+	s.UploadTry = 1
+	return s, append(acts,
+		SetLED{led.Processing},
+		Publish{State: string(Uploading), Attempt: s.Round},
+		Upload{Candidate: s.Upload, Key: s.UploadKey, Try: 1},
+	)
+}
+
+func uploaded(s State, ev UploadDone, now time.Time) (State, []Action) {
+	s.Phase = Processing
+	s.Uploads++
+	s.Upload = nil // free the frame
+	s.LocalFailures = 0
+	s.pollFailures = 0
+	return s, []Action{
+		CancelTimer{TimerUploadRetry},
+		SetLED{led.Processing},
+		Publish{State: string(Processing), Attempt: s.Round},
+		SetTimer{TimerPoll, now.Add(s.Config.PollInitial)},
+	}
+}
+
+func uploadFailed(s State, ev UploadFailed, now time.Time) (State, []Action) {
+	switch ev.Class {
+	case uplink.ClassExpired:
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonTokenExpired}, now)
+	case uplink.ClassUnauthorized:
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonInvalidToken}, now)
+	case uplink.ClassConflict:
+		// The flow takes no more submissions; its status tells why.
+		s.Phase = Processing
+		s.Upload = nil
+		s.pollFailures = 0
+		return s, []Action{
+			Publish{State: string(Processing), Attempt: s.Round},
+			SetTimer{TimerPoll, now},
+		}
+	case uplink.ClassTemporary, uplink.ClassCanceled:
+		if s.UploadTry > s.Config.UploadRetries {
+			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonUploadFailed}, now)
+		}
+		return s, []Action{
+			SetLED{led.Degraded},
+			SetTimer{TimerUploadRetry, now.Add(backoff(s.Config, s.UploadTry))},
+		}
+	}
+	return finish(s, Outcome{Status: StatusFailure, Reason: ReasonUploadRejected}, now)
+}
+
+// backoff is RetryBackoff·2^(n−1), at most RetryBackoffMax (n ≥ 1).
+func backoff(cfg Config, n int) time.Duration {
+	d := cfg.RetryBackoff
+	for i := 1; i < n && d < cfg.RetryBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, cfg.RetryBackoffMax)
+}
+
+// PollDelay clamps the gateway's retry_after_ms to [PollMin, PollMax].
+func PollDelay(cfg Config, retryAfterMS int) time.Duration {
+	d := time.Duration(retryAfterMS) * time.Millisecond
+	return min(max(d, cfg.PollMin), cfg.PollMax)
+}
+
+func status(s State, r api.StatusResponse, now time.Time) (State, []Action) {
+	s.AttemptsLeft = r.AttemptsLeft
+	switch r.NextAction {
+	case api.ActionStatus:
+		s.pollFailures = 0
+		return s, []Action{
+			SetLED{led.Processing},
+			SetTimer{TimerPoll, now.Add(PollDelay(s.Config, r.RetryAfterMS))},
+		}
+	case api.ActionRetry:
+		s.Round++
+		s.LocalFailures = 0
+		return beginCapture(s, now, nil)
+	case api.ActionExit:
+		if r.Status != api.StatusVerified && r.Status != api.StatusRejected {
+			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonGatewayError}, now)
+		}
+		return finish(s, Outcome{Status: r.Status, Reason: r.Reason}, now)
+	}
+	// Unknown next_action: count it as a failed poll.
+	return statusFailed(s, StatusFailed{Class: uplink.ClassTemporary}, now)
+}
+
+func statusFailed(s State, ev StatusFailed, now time.Time) (State, []Action) {
+	switch ev.Class {
+	case uplink.ClassExpired:
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonTokenExpired}, now)
+	case uplink.ClassUnauthorized:
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonInvalidToken}, now)
+	case uplink.ClassPermanent, uplink.ClassConflict:
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonGatewayError}, now)
+	}
+	s.pollFailures++
+	if s.pollFailures > s.Config.PollFailures {
+		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonGatewayUnavailable}, now)
+	}
+	return s, []Action{
+		SetLED{led.Degraded},
+		SetTimer{TimerPoll, now.Add(backoff(s.Config, s.pollFailures))},
+	}
+}
+
+func finish(s State, o Outcome, now time.Time) (State, []Action) {
+	var acts []Action
+	if s.Phase == Capturing {
+		acts = append(acts, CloseCamera{})
+		s.Gen++
+	}
+	s.Phase = Done
+	s.Outcome = o
+	s.Finished = now
+	s.Best, s.Upload = nil, nil
+	light := led.Failure
+	if o.Status == api.StatusVerified {
+		light = led.Success
+	}
+	reason := o.Reason
+	if o.Status == api.StatusVerified {
+		reason = ""
+	}
+	acts = append(acts,
+		CancelTimer{TimerDeadline},
+		CancelTimer{TimerCapture},
+		CancelTimer{TimerUploadRetry},
+		CancelTimer{TimerPoll},
+		SetLED{light},
+		Publish{State: FinalState(o.Status), Reason: reason, Attempt: s.Round},
+		SetTimer{TimerHold, now.Add(s.Config.ResultHold)},
+		Finish{Outcome: o},
+	)
+	return s, acts
+}
+
+// FinalState is the progress-event state of a final status: "verified",
+// "rejected", "failed" or "cancelled".
+func FinalState(status string) string {
+	switch status {
+	case api.StatusVerified:
+		return "verified"
+	case api.StatusRejected:
+		return "rejected"
+	case StatusCancelled:
+		return "cancelled"
+	}
+	return "failed"
+}

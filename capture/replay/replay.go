@@ -1,0 +1,311 @@
+// Package replay is a capture.Source that plays still images from a file or
+// a directory as if they came from a camera: frames are paced at a fixed
+// rate by an injected clock, optionally in a loop. It stands in for the
+// camera in demos and tests; the V4L2 source of the next issue has the same
+// shape.
+//
+// A directory is listed again at every Open (files sorted by name, only
+// .jpg, .jpeg and .png, hidden files ignored), so a demo can change "what
+// stands in front of the camera" between sessions by changing the files.
+package replay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/faceverify/faceverify/capture"
+)
+
+// ErrNoImages is returned (wrapped) by Open and Next when the path holds no
+// decodable image.
+var ErrNoImages = errors.New("no decodable image")
+
+// DecodeFunc decodes one encoded image into an upright image (EXIF
+// orientation applied). Production wiring passes inference.Decode with the
+// configured pixel limit.
+type DecodeFunc func(r io.Reader) (image.Image, error)
+
+// Clock is the time source used for pacing; agent/clock.Real and
+// agent/clock.Fake satisfy it.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Options configure a Source.
+type Options struct {
+	// Path is an image file or a directory of images. Required.
+	Path string
+	// FPS is the frame rate, frames per second, > 0 (e.g. 10).
+	FPS float64
+	// Loop restarts from the first image after the last; otherwise Next
+	// returns capture.ErrClosed after the last image.
+	Loop bool
+	// Decode decodes one file. Required.
+	Decode DecodeFunc
+	// MaxFileBytes skips files larger than this; 0 means 32 MiB.
+	MaxFileBytes int64
+	// Clock paces frames; the wall clock if nil.
+	Clock Clock
+	// Logger receives one warning per skipped file per Open.
+	Logger *slog.Logger
+}
+
+// Stats counts what a Source did since it was created.
+type Stats struct {
+	Frames  uint64 // frames delivered
+	Skipped uint64 // files skipped because they could not be read or decoded
+}
+
+// Source replays images. Make one with New.
+type Source struct {
+	opts   Options
+	period time.Duration
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	open    bool
+	files   []string
+	cache   map[int]decoded
+	bad     map[int]bool
+	pos     int
+	seq     uint64
+	lastAt  time.Time
+	started bool
+	stats   Stats
+}
+
+type decoded struct {
+	img  image.Image
+	jpeg []byte
+}
+
+// maxCached bounds how many decoded images one Open keeps in memory.
+const maxCached = 32
+
+// New checks opts and returns a Source; the path is read at Open.
+func New(opts Options) (*Source, error) {
+	switch {
+	case opts.Path == "":
+		return nil, errors.New("replay: path is empty")
+	case !(opts.FPS > 0) || opts.FPS > 1000:
+		return nil, fmt.Errorf("replay: fps must be in (0,1000], got %v", opts.FPS)
+	case opts.Decode == nil:
+		return nil, errors.New("replay: decode func is nil")
+	}
+	if opts.MaxFileBytes <= 0 {
+		opts.MaxFileBytes = 32 << 20
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Source{
+		opts:   opts,
+		period: time.Duration(float64(time.Second) / opts.FPS),
+		logger: opts.Logger.With("component", "replay", "path", opts.Path),
+	}, nil
+}
+
+// Name returns "replay:" and the path.
+func (s *Source) Name() string { return "replay:" + s.opts.Path }
+
+// Stats returns the counters.
+func (s *Source) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Open lists the path and decodes the first decodable image, so that a
+// path without any usable image fails here (ErrNoImages, wrapped) rather
+// than at the first Next.
+func (s *Source) Open(ctx context.Context) error {
+	files, err := list(s.opts.Path)
+	if err != nil {
+		return fmt.Errorf("replay open %s: %w", s.opts.Path, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files, s.cache, s.bad = files, map[int]decoded{}, map[int]bool{}
+	s.pos, s.seq, s.started, s.open = 0, 0, false, true
+	for i := range files {
+		if err := ctx.Err(); err != nil {
+			s.open = false
+			return err
+		}
+		if _, ok := s.load(i); ok {
+			s.pos = i
+			return nil
+		}
+	}
+	s.open = false
+	return fmt.Errorf("replay open %s: %w (%d files skipped)", s.opts.Path, ErrNoImages, len(files))
+}
+
+// Next waits until the next frame is due, then returns it. Files that
+// cannot be read or decoded are skipped (Stats.Skipped). Errors:
+// capture.ErrClosed after Close or after the last image without Loop;
+// ErrNoImages (wrapped) if no file of the listing is decodable any more;
+// ctx.Err() when ctx ends first.
+func (s *Source) Next(ctx context.Context) (capture.Frame, error) {
+	s.mu.Lock()
+	if !s.open {
+		s.mu.Unlock()
+		return capture.Frame{}, capture.ErrClosed
+	}
+	var due time.Time
+	if s.started {
+		due = s.lastAt.Add(s.period)
+	}
+	s.mu.Unlock()
+
+	if !due.IsZero() {
+		if wait := due.Sub(s.opts.Clock.Now()); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return capture.Frame{}, ctx.Err()
+			case <-s.opts.Clock.After(wait):
+			}
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.open {
+		return capture.Frame{}, capture.ErrClosed
+	}
+	for tried := 0; ; tried++ {
+		if tried > len(s.files) {
+			return capture.Frame{}, fmt.Errorf("replay %s: %w", s.opts.Path, ErrNoImages)
+		}
+		if s.pos >= len(s.files) {
+			if !s.opts.Loop {
+				return capture.Frame{}, capture.ErrClosed
+			}
+			s.pos = 0
+		}
+		i := s.pos
+		s.pos++
+		d, ok := s.load(i)
+		if !ok {
+			continue
+		}
+		now := s.opts.Clock.Now()
+		s.started, s.lastAt = true, now
+		s.seq++
+		s.stats.Frames++
+		return capture.Frame{Image: d.img, JPEG: d.jpeg, At: now, Seq: s.seq}, nil
+	}
+}
+
+// Close stops the replay; it may be called twice.
+func (s *Source) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open = false
+	s.cache = nil
+	return nil
+}
+
+// load returns file i decoded; s.mu is held.
+func (s *Source) load(i int) (decoded, bool) {
+	if d, ok := s.cache[i]; ok {
+		return d, true
+	}
+	if s.bad[i] {
+		s.stats.Skipped++
+		return decoded{}, false
+	}
+	path := s.files[i]
+	d, err := s.decode(path)
+	if err != nil {
+		s.bad[i] = true
+		s.stats.Skipped++
+		s.logger.Warn("replay: skipping file", "file", filepath.Base(path), "err", err)
+		return decoded{}, false
+	}
+	if len(s.cache) < maxCached {
+		s.cache[i] = d
+	}
+	return d, true
+}
+
+func (s *Source) decode(path string) (decoded, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return decoded{}, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, s.opts.MaxFileBytes+1))
+	if err != nil {
+		return decoded{}, err
+	}
+	if int64(len(b)) > s.opts.MaxFileBytes {
+		return decoded{}, fmt.Errorf("larger than %d bytes", s.opts.MaxFileBytes)
+	}
+	img, err := s.opts.Decode(bytes.NewReader(b))
+	if err != nil {
+		return decoded{}, err
+	}
+	if img == nil || img.Bounds().Empty() {
+		return decoded{}, errors.New("empty image")
+	}
+	d := decoded{img: img}
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".jpg" || ext == ".jpeg" {
+		d.jpeg = b
+	}
+	return d, nil
+}
+
+// imageExts are the file extensions a directory listing keeps.
+var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true}
+
+// list returns path itself when it is a file, or the sorted image files of
+// the directory path.
+func list(path string) ([]string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return []string{path}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !imageExts[strings.ToLower(filepath.Ext(name))] {
+			continue
+		}
+		if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
+			files = append(files, filepath.Join(path, name))
+		}
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: directory has no .jpg/.jpeg/.png file", ErrNoImages)
+	}
+	return files, nil
+}

@@ -1,0 +1,245 @@
+// Command faceagent is the kiosk's device agent.
+//
+//	faceagent run [--config FILE]   run the agent until SIGINT/SIGTERM
+//	faceagent inspect [flags] IMAGE...  analyse images (see inspect.go)
+//	faceagent version
+//
+// Exit status: 0 ok, 1 runtime error, 2 usage or configuration error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+
+	"github.com/faceverify/faceverify/agent"
+	"github.com/faceverify/faceverify/agent/led"
+	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/capture/replay"
+	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/inference/onnx"
+	"github.com/faceverify/faceverify/uplink"
+	"github.com/faceverify/faceverify/uplink/gateway"
+	"github.com/faceverify/faceverify/uplink/mqtt"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+const usage = `usage: faceagent <command> [flags]
+
+Commands:
+  run [--config FILE]   run the device agent (SIGINT/SIGTERM stop it cleanly;
+                        a second signal aborts)
+  inspect [flags] IMAGE...
+                        analyse images: faces, liveness, decision
+  version               print the version
+
+Exit status: 0 ok, 1 runtime error, 2 usage or configuration error.
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return runMain(args[1:], stderr)
+	case "inspect":
+		ctx, stop := signalContext(stderr)
+		defer stop()
+		return inspectMain(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "faceagent", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "faceagent: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM; a second one
+// exits at once with status 1 (a stuck shutdown can always be aborted).
+func signalContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "faceagent: second %v, aborting\n", s)
+			os.Exit(1)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+func runMain(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "TOML config file (defaults when empty)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "faceagent run: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	cfg, err := agent.Load(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "faceagent run:", err)
+		return 2
+	}
+	logger := newLogger(cfg.Log, stderr)
+	ctx, stop := signalContext(stderr)
+	defer stop()
+	if err := runAgent(ctx, cfg, logger); err != nil {
+		logger.Error("faceagent stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c agent.LogConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runAgent wires the agent from cfg and runs it until ctx ends.
+// Cancellation is not an error.
+func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error {
+	logger.Info("faceagent starting", "version", versionString(), "device_id", cfg.Device.ID)
+
+	engine, err := onnx.New(cfg.Inference, logger.With("component", "inference"))
+	if err != nil {
+		return fmt.Errorf("inference: %w", err)
+	}
+	defer engine.Close()
+
+	src, err := newSource(cfg, logger)
+	if err != nil {
+		return err
+	}
+	leds, err := led.New(cfg.LED.Driver, logger)
+	if err != nil {
+		return err
+	}
+	gw := gateway.New(gateway.Options{
+		SubmitTimeout: cfg.Session.UploadTimeout,
+		StatusTimeout: cfg.Session.StatusTimeout,
+		UserAgent:     "faceagent/" + versionString(),
+	})
+
+	var pub uplink.Publisher = uplink.Discard{}
+	var mc *mqtt.Client
+	if cfg.MQTT.Broker != "" {
+		mc, err = mqtt.New(mqtt.Options{
+			Broker: cfg.MQTT.Broker, DeviceID: cfg.Device.ID, Prefix: cfg.MQTT.Prefix,
+			QoS: byte(cfg.MQTT.QoS), KeepAlive: cfg.MQTT.KeepAlive, ConnectTimeout: cfg.MQTT.ConnectTimeout,
+			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, CAFile: cfg.MQTT.CAFile,
+			QueueSize: cfg.MQTT.QueueSize, Version: versionString(), Logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+		pub = mc
+	} else {
+		logger.Info("mqtt disabled (mqtt.broker is empty)")
+	}
+
+	a, err := agent.New(cfg, agent.Deps{
+		Source: src, Analyzer: engine, Gateway: gw, Publisher: pub, LEDs: leds, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	// The agent stops first (a running session is reported as cancelled),
+	// then MQTT drains its queue, publishes "offline" and disconnects.
+	actx, acancel := context.WithCancel(ctx)
+	defer acancel()
+	agentDone := make(chan struct{})
+	var g run.Group
+	g.Add(func() error {
+		defer close(agentDone)
+		return a.Run(actx)
+	}, func(error) { acancel() })
+	if mc != nil {
+		mc.Handle("verify", a.HandleVerifyCommand)
+		mc.Handle("cancel", a.HandleCancelCommand)
+		mctx, mcancel := context.WithCancel(context.Background())
+		defer mcancel()
+		g.Add(func() error { return mc.Run(mctx) }, func(error) {
+			acancel()
+			select {
+			case <-agentDone:
+			case <-time.After(10 * time.Second):
+			}
+			mcancel()
+		})
+	}
+	return g.Run()
+}
+
+// newSource builds the camera named by capture.source.
+func newSource(cfg agent.Config, logger *slog.Logger) (capture.Source, error) {
+	switch cfg.Capture.Source {
+	case "replay":
+		maxPixels, maxBytes := cfg.Inference.MaxPixels, cfg.Inference.MaxBytes
+		return replay.New(replay.Options{
+			Path: cfg.Capture.ReplayPath,
+			FPS:  cfg.Capture.FPS,
+			Loop: cfg.Capture.Loop,
+			Decode: func(r io.Reader) (image.Image, error) {
+				return inference.DecodeLimits(r, maxPixels, maxBytes)
+			},
+			MaxFileBytes: maxBytes,
+			Logger:       logger,
+		})
+	}
+	return nil, fmt.Errorf("capture.source %q: unsupported", cfg.Capture.Source)
+}

@@ -1,0 +1,165 @@
+// Package gateway is the HTTP client of the verification gateway's device
+// API (gateway/api): it submits selfies and polls status with the user
+// token, and classifies failures as uplink errors.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/uplink"
+)
+
+// Options configure a Client.
+type Options struct {
+	// SubmitTimeout bounds one submission request (default 20s).
+	SubmitTimeout time.Duration
+	// StatusTimeout bounds one status request (default 5s).
+	StatusTimeout time.Duration
+	// UserAgent is sent with every request (default "faceagent").
+	UserAgent string
+	// Transport overrides the HTTP transport (tests, custom TLS roots).
+	Transport http.RoundTripper
+}
+
+// Client implements uplink.Gateway over HTTP. It is safe for concurrent use.
+type Client struct {
+	opts Options
+	http *http.Client
+}
+
+var _ uplink.Gateway = (*Client)(nil)
+
+// maxResponse bounds how much of a gateway answer is read.
+const maxResponse = 1 << 20
+
+// New returns a Client.
+func New(opts Options) *Client {
+	if opts.SubmitTimeout <= 0 {
+		opts.SubmitTimeout = 20 * time.Second
+	}
+	if opts.StatusTimeout <= 0 {
+		opts.StatusTimeout = 5 * time.Second
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "faceagent"
+	}
+	tr := opts.Transport
+	if tr == nil {
+		tr = http.DefaultTransport
+	}
+	return &Client{opts: opts, http: &http.Client{
+		Transport: tr,
+		// Never follow redirects: the bearer token must only go to the
+		// base URL the kiosk app gave us.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// Submit posts req as JSON to baseURL+api.PathSubmissions with the user
+// token and the Idempotency-Key header set to req.IdempotencyKey. It
+// expects 200, 201 or 202 with an api.SubmissionResponse.
+func (c *Client) Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest) (api.SubmissionResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return api.SubmissionResponse{}, &uplink.Error{Op: "submit", Err: err}
+	}
+	var out api.SubmissionResponse
+	h := http.Header{"Content-Type": {"application/json"}}
+	if req.IdempotencyKey != "" {
+		h.Set("Idempotency-Key", req.IdempotencyKey)
+	}
+	err = c.do(ctx, "submit", http.MethodPost, baseURL, api.PathSubmissions, token, h, body, c.opts.SubmitTimeout, &out)
+	return out, err
+}
+
+// Status gets baseURL+api.PathStatus with the user token.
+func (c *Client) Status(ctx context.Context, baseURL, token string) (api.StatusResponse, error) {
+	var out api.StatusResponse
+	err := c.do(ctx, "status", http.MethodGet, baseURL, api.PathStatus, token, nil, nil, c.opts.StatusTimeout, &out)
+	return out, err
+}
+
+func (c *Client) do(ctx context.Context, op, method, baseURL, path, token string, h http.Header, body []byte, timeout time.Duration, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(baseURL, "/")+path, rd)
+	if err != nil {
+		return &uplink.Error{Op: op, Err: err}
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// Network errors and timeouts: retrying may help, unless the
+		// caller gave up.
+		if ctxErr := context.Cause(ctx); ctxErr != nil && errors.Is(ctxErr, context.Canceled) {
+			return &uplink.Error{Op: op, Err: context.Canceled}
+		}
+		return &uplink.Error{Op: op, Temporary: true, Err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return &uplink.Error{Op: op, StatusCode: resp.StatusCode, Temporary: true, Err: err}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return &uplink.Error{Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("decode answer: %w", err)}
+		}
+		return nil
+	}
+	return statusError(op, resp, data)
+}
+
+// statusError maps a non-2xx answer: 401 → ErrUnauthorized (ErrTokenExpired
+// when the code says so), 410 → ErrTokenExpired, 409 → ErrConflict, 408,
+// 425, 429 and 5xx temporary, other statuses permanent.
+func statusError(op string, resp *http.Response, data []byte) error {
+	e := &uplink.Error{Op: op, StatusCode: resp.StatusCode}
+	var body api.Error
+	if json.Unmarshal(data, &body) == nil {
+		e.Code, e.Message = body.Code, truncate(body.Message, 200)
+	}
+	switch sc := resp.StatusCode; {
+	case sc == http.StatusGone || (sc == http.StatusUnauthorized && strings.Contains(e.Code, "expired")):
+		e.Err = uplink.ErrTokenExpired
+	case sc == http.StatusUnauthorized || sc == http.StatusForbidden:
+		e.Err = uplink.ErrUnauthorized
+	case sc == http.StatusConflict:
+		e.Err = uplink.ErrConflict
+	case sc == http.StatusRequestTimeout, sc == http.StatusTooEarly, sc == http.StatusTooManyRequests, sc >= 500:
+		e.Temporary = true
+		e.Err = errors.New(http.StatusText(sc))
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+	default:
+		e.Err = errors.New(http.StatusText(sc))
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,153 @@
+// Package uplink is how the agent talks to the outside world: the
+// verification gateway (Gateway, implemented over HTTP in uplink/gateway)
+// and fleet monitoring (Publisher, implemented over MQTT in uplink/mqtt).
+// Fakes for tests live in uplink/uplinktest.
+//
+// Seams for the next issues: the encrypted offline spool will wrap a
+// Submitter (store-and-forward on temporary errors), and richer MQTT
+// telemetry will add event kinds without changing Publisher.
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/faceverify/faceverify/gateway/api"
+)
+
+// Submitter uploads one selfie attempt. Submit sends req to
+// baseURL+api.PathSubmissions with "Authorization: Bearer <token>". The
+// request's IdempotencyKey identifies the attempt: resending the same key
+// (after a timeout, say) is counted once by the gateway.
+type Submitter interface {
+	Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest) (api.SubmissionResponse, error)
+}
+
+// StatusPoller reads the status of the verification bound to token from
+// baseURL+api.PathStatus.
+type StatusPoller interface {
+	Status(ctx context.Context, baseURL, token string) (api.StatusResponse, error)
+}
+
+// Gateway is the device side of the gateway API.
+//
+// Errors: ErrTokenExpired and ErrUnauthorized (errors.Is) when the gateway
+// refuses the token; otherwise an *Error whose Temporary field tells whether
+// retrying the same request may succeed (network errors, timeouts, 429 and
+// 5xx are temporary; other 4xx are permanent).
+type Gateway interface {
+	Submitter
+	StatusPoller
+}
+
+// Sentinel errors of Gateway calls; test with errors.Is.
+var (
+	// ErrUnauthorized: 401, the token is unknown, malformed or revoked.
+	ErrUnauthorized = errors.New("gateway refused the token")
+	// ErrTokenExpired: 410, or 401 with error code "token_expired".
+	ErrTokenExpired = errors.New("token expired")
+	// ErrConflict: 409, the flow no longer accepts submissions (already
+	// final or attempts used up); its status tells the outcome.
+	ErrConflict = errors.New("gateway conflict")
+)
+
+// Error is a failed Gateway call.
+type Error struct {
+	Op         string // "submit" or "status"
+	StatusCode int    // HTTP status; 0 for network errors
+	Code       string // api.Error.Code from the body, if any
+	Message    string // api.Error.Message from the body, if any
+	Temporary  bool   // retrying the same request may succeed
+	// RetryAfter is the server's Retry-After hint (429/503); 0 if none.
+	RetryAfter time.Duration
+	Err        error // underlying cause; one of the sentinels for 401/409/410
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.StatusCode == 0:
+		return fmt.Sprintf("gateway %s: %v", e.Op, e.Err)
+	case e.Code != "":
+		return fmt.Sprintf("gateway %s: HTTP %d %s: %s", e.Op, e.StatusCode, e.Code, e.Message)
+	default:
+		return fmt.Sprintf("gateway %s: HTTP %d", e.Op, e.StatusCode)
+	}
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Class is the coarse kind of a Gateway error, as the session needs it.
+type Class int
+
+// Classes returned by Classify.
+const (
+	ClassNone         Class = iota // no error
+	ClassTemporary                 // retry later
+	ClassPermanent                 // retrying the same request will fail again
+	ClassUnauthorized              // ErrUnauthorized
+	ClassExpired                   // ErrTokenExpired
+	ClassConflict                  // ErrConflict
+	ClassCanceled                  // the caller's context ended
+)
+
+// Classify maps err to its Class. Errors not made by a Gateway are
+// temporary when they are network errors or timeouts, permanent otherwise.
+func Classify(err error) Class {
+	var ne net.Error
+	var e *Error
+	switch {
+	case err == nil:
+		return ClassNone
+	case errors.Is(err, ErrTokenExpired):
+		return ClassExpired
+	case errors.Is(err, ErrUnauthorized):
+		return ClassUnauthorized
+	case errors.Is(err, ErrConflict):
+		return ClassConflict
+	case errors.Is(err, context.Canceled):
+		return ClassCanceled
+	case errors.As(err, &e):
+		if e.Temporary {
+			return ClassTemporary
+		}
+		return ClassPermanent
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne):
+		return ClassTemporary
+	}
+	return ClassPermanent
+}
+
+// Event is one progress report of a verification session for fleet
+// monitoring. It carries states and reasons only: never images,
+// embeddings, scores or tokens.
+type Event struct {
+	DeviceID      string    `json:"device_id"`
+	SessionID     string    `json:"session_id"`
+	CorrelationID string    `json:"correlation_id"`
+	State         string    `json:"state"`            // session state, e.g. "capturing", "verified"
+	Reason        string    `json:"reason,omitempty"` // final states only, e.g. "FACE_MISMATCH"
+	Attempt       int       `json:"attempt"`          // capture round, from 1
+	Seq           uint64    `json:"seq"`              // per-device, from 1 since agent start; gaps = drops
+	Time          time.Time `json:"time"`             // when the state changed (UTC)
+}
+
+// Publisher reports Events. Publish never blocks: implementations queue
+// (bounded) and drop the oldest event when the queue is full, counting the
+// drop. A Publisher stamps DeviceID and Seq.
+type Publisher interface {
+	Publish(ev Event)
+}
+
+// CommandHandler answers one remote command (the JSON payload of an MQTT
+// command message) with the JSON reply to send back. It must return
+// promptly; it runs on the transport's command goroutine.
+type CommandHandler func(ctx context.Context, payload []byte) (reply []byte)
+
+// Discard is a Publisher that drops every event (the MQTT-less mode).
+type Discard struct{}
+
+// Publish drops ev.
+func (Discard) Publish(Event) {}
