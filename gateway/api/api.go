@@ -29,6 +29,9 @@ const (
 	StatusProcessing = "PROCESSING"
 	StatusVerified   = "VERIFIED"
 	StatusRejected   = "REJECTED"
+	// StatusPending: the flow was initiated and no selfie was submitted
+	// yet; next_action is RETRY (submit one).
+	StatusPending = "PENDING"
 )
 
 // Next actions the device must take after a status poll.
@@ -47,6 +50,10 @@ const (
 	ReasonFaceMismatch         = "FACE_MISMATCH"
 	ReasonReferenceUnavailable = "REFERENCE_UNAVAILABLE"
 	ReasonAttemptsExhausted    = "ATTEMPTS_EXHAUSTED"
+	// ReasonProcessingError: the gateway could not analyse this capture
+	// (repeated internal failures); like a quality rejection it consumes
+	// the attempt and the device may RETRY while attempts remain.
+	ReasonProcessingError = "PROCESSING_ERROR"
 )
 
 // TokenRequest asks the token gateway for a partner token.
@@ -171,6 +178,25 @@ type ReferenceResponse struct {
 	ImageURL string `json:"image_url,omitempty"`
 	Image    []byte `json:"image,omitempty"`
 }
+
+// Error codes (Error.Code) with their HTTP status.
+const (
+	CodeBadRequest           = "bad_request"            // 400: malformed JSON or invalid field
+	CodeInvalidImage         = "invalid_image"          // 400: selfie is not a JPEG/PNG
+	CodeInvalidCredentials   = "invalid_credentials"    // 401: unknown client_id or wrong passkey
+	CodeInvalidToken         = "invalid_token"          // 401: missing, unknown, expired or wrong-kind token
+	CodeFlowNotAllowed       = "flow_not_allowed"       // 403: partner may not use this flow kind
+	CodeNotFound             = "not_found"              // 404
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405
+	CodeCorrelationConflict  = "correlation_conflict"   // 409: correlation id used for another user
+	CodeInProgress           = "submission_in_progress" // 409: an earlier attempt is still PROCESSING
+	CodeFlowFinal            = "flow_final"             // 409: the flow already has a final decision
+	CodeAttemptsExhausted    = "attempts_exhausted"     // 409: no attempts left (status ATTEMPTS_EXHAUSTED)
+	CodeIdempotencyConflict  = "idempotency_conflict"   // 409: idempotency key reused with another selfie
+	CodePayloadTooLarge      = "payload_too_large"      // 413: body or selfie over the limit
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: body is not application/json
+	CodeInternal             = "internal"               // 500
+)
 
 // Error is the body of every non-2xx answer.
 type Error struct {

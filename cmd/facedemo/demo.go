@@ -1,0 +1,527 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/partnerdemo"
+)
+
+// errUnexpected marks a run whose decisions differ from the expected ones.
+var errUnexpected = errors.New("a verification did not end as expected")
+
+type options struct {
+	Photos, Models, Bin string
+	Keep, Verbose       bool
+}
+
+// scenario is one verification: the photo the camera sees, the partner user
+// whose reference it is checked against, and the expected outcome.
+type scenario struct {
+	Name       string
+	Selfie     string // relative to the photo folder
+	UserID     string // partner user id; the reference is references/<UserID>.jpg
+	WantStatus string
+	WantReason string
+}
+
+var references = map[string]string{"person_a": "identity/person_a_01.jpg"}
+
+var scenarios = []scenario{
+	{"genuine", "identity/person_a_02.jpg", "person_a", api.StatusVerified, ""},
+	{"impostor", "identity/person_b_02.jpg", "person_a", api.StatusRejected, api.ReasonFaceMismatch},
+	{"presentation attack", "liveness/spoof_print_01.jpg", "person_a", api.StatusRejected, api.ReasonLivenessFailed},
+}
+
+// result is the JSON line printed for each verification.
+type result struct {
+	Scenario      string   `json:"scenario"`
+	CorrelationID string   `json:"correlation_id"`
+	Status        string   `json:"status"`
+	Reason        string   `json:"reason,omitempty"`
+	Similarity    *float64 `json:"similarity"`
+	Liveness      *float64 `json:"liveness"`
+	Attempts      int      `json:"attempts"`
+	ElapsedMS     int64    `json:"elapsed_ms"`
+	Expected      bool     `json:"expected"`
+}
+
+func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	for _, b := range []string{"faceagent", "facegateway"} {
+		if _, err := os.Stat(filepath.Join(o.Bin, b)); err != nil {
+			return fmt.Errorf("%s not built (run `make build`): %w", filepath.Join(o.Bin, b), err)
+		}
+	}
+	photos, err := filepath.Abs(o.Photos)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(photos, "identity")); err != nil {
+		return fmt.Errorf("photo folder %s has no identity/ (set PHOTOS=dir): %w", photos, err)
+	}
+	modelsDir, err := filepath.Abs(o.Models)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "facedemo-")
+	if err != nil {
+		return err
+	}
+	if o.Keep {
+		fmt.Fprintf(stderr, "facedemo: work directory %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	// Reference photos the partner holds, and the "scene" the replay camera sees.
+	refs := filepath.Join(work, "references")
+	scene := filepath.Join(work, "scene")
+	for _, d := range []string{refs, scene} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	for user, rel := range references {
+		if err := os.Symlink(filepath.Join(photos, rel), filepath.Join(refs, user+filepath.Ext(rel))); err != nil {
+			return err
+		}
+	}
+
+	ports, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	brokerAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	gatewayURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	partnerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	agentURL := fmt.Sprintf("http://127.0.0.1:%d", ports[3])
+	const deviceID = "kiosk-demo-1"
+
+	passkey, secret := randomHex(24), randomHex(32)
+	gwCfg := filepath.Join(work, "facegateway.toml")
+	if err := os.WriteFile(gwCfg, []byte(fmt.Sprintf(gatewayTOML,
+		ports[1], filepath.Join(work, "facegateway.db"), modelsDir, brokerAddr, partnerURL, partnerURL)), 0o600); err != nil {
+		return err
+	}
+	agCfg := filepath.Join(work, "faceagent.toml")
+	if err := os.WriteFile(agCfg, []byte(fmt.Sprintf(agentTOML,
+		deviceID, ports[3], scene, "tcp://"+brokerAddr, modelsDir)), 0o600); err != nil {
+		return err
+	}
+
+	env := append(os.Environ(),
+		"FACEGATEWAY_PARTNER_DEMO_PASSKEY="+passkey,
+		"FACEGATEWAY_CALLBACK_SECRET="+secret,
+	)
+	procs := &group{work: work, verbose: o.Verbose, stderr: stderr}
+	defer procs.stop()
+
+	fmt.Fprintln(stderr, "facedemo: starting gateway (with embedded MQTT broker), sample partner and agent")
+	if err := procs.start(ctx, "gateway", env, filepath.Join(o.Bin, "facegateway"), "serve", "-config", gwCfg); err != nil {
+		return err
+	}
+	if err := waitHealthy(ctx, gatewayURL+"/healthz", procs); err != nil {
+		return err
+	}
+	if err := procs.start(ctx, "partner", env, filepath.Join(o.Bin, "facegateway"), "partner",
+		"-listen", strings.TrimPrefix(partnerURL, "http://"), "-gateway", gatewayURL, "-client-id", "demo", "-references", refs); err != nil {
+		return err
+	}
+	if err := waitHealthy(ctx, partnerURL+"/healthz", procs); err != nil {
+		return err
+	}
+
+	// Watch the fleet topics before the agent comes up, so its retained
+	// online status and every event are seen.
+	printer := &linePrinter{w: stdout}
+	sub, err := subscribe(ctx, "tcp://"+brokerAddr, printer)
+	if err != nil {
+		return err
+	}
+	defer sub.Disconnect(250)
+
+	if err := procs.start(ctx, "agent", env, filepath.Join(o.Bin, "faceagent"), "run", "-config", agCfg); err != nil {
+		return err
+	}
+	if err := waitHealthy(ctx, agentURL+"/healthz", procs); err != nil {
+		return err
+	}
+
+	var failed []string
+	var results []result
+	for _, sc := range scenarios {
+		r, err := verify(ctx, sc, photos, scene, partnerURL, agentURL, printer)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		results = append(results, r)
+		if !r.Expected {
+			failed = append(failed, fmt.Sprintf("%s: got %s/%s, want %s/%s", sc.Name, r.Status, r.Reason, sc.WantStatus, sc.WantReason))
+		}
+	}
+	for _, r := range results {
+		b, _ := json.Marshal(r)
+		printer.println(string(b))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: %s", errUnexpected, strings.Join(failed, "; "))
+	}
+	printer.println(fmt.Sprintf("facedemo: all %d verifications ended as expected", len(results)))
+	return nil
+}
+
+// verify runs one scenario the way a partner and its kiosk app would.
+func verify(ctx context.Context, sc scenario, photos, scene, partnerURL, agentURL string, p *linePrinter) (result, error) {
+	// Put the scenario's photo in front of the replay camera.
+	old, _ := filepath.Glob(filepath.Join(scene, "*"))
+	for _, f := range old {
+		os.Remove(f)
+	}
+	if err := os.Symlink(filepath.Join(photos, sc.Selfie), filepath.Join(scene, "frame"+filepath.Ext(sc.Selfie))); err != nil {
+		return result{}, err
+	}
+	p.println(fmt.Sprintf("--- %s: camera sees %s, reference is %s", sc.Name, sc.Selfie, sc.UserID))
+
+	start := time.Now()
+	var sess partnerdemo.Session
+	if err := postJSON(ctx, partnerURL+partnerdemo.PathSessions, partnerdemo.SessionRequest{
+		PartnerUserID: sc.UserID, PartnerUserIDType: "account", Flow: api.FlowSelfie,
+	}, &sess); err != nil {
+		return result{}, fmt.Errorf("partner: start session: %w", err)
+	}
+	// The kiosk app launches the agent with what the partner handed it.
+	launch := map[string]string{"token": sess.Token, "correlationId": sess.CorrelationID, "baseURL": sess.BaseURL}
+	if err := postJSON(ctx, agentURL+"/v1/verify", launch, nil); err != nil {
+		return result{}, fmt.Errorf("agent: launch: %w", err)
+	}
+	// Wait for the partner to receive the gateway's completion callback.
+	deadline := time.Now().Add(3 * time.Minute)
+	var st partnerdemo.SessionState
+	for {
+		st = partnerdemo.SessionState{}
+		if err := getJSON(ctx, partnerURL+"/sessions/"+sess.CorrelationID, &st); err != nil {
+			return result{}, fmt.Errorf("partner: session state: %w", err)
+		}
+		if st.CallbackReceived && st.Details != nil {
+			break
+		}
+		var view struct {
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		}
+		if err := getJSON(ctx, agentURL+"/v1/session", &view); err == nil && view.Status == "FAILED" {
+			return result{}, fmt.Errorf("agent session failed locally: %s", view.Reason)
+		}
+		if time.Now().After(deadline) {
+			return result{}, errors.New("no completion callback within 3 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			return result{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	d := st.Details
+	r := result{
+		Scenario: sc.Name, CorrelationID: sess.CorrelationID, Status: d.Status, Reason: d.Reason,
+		Similarity: d.Scores.Similarity, Liveness: d.Scores.Liveness, Attempts: len(d.Attempts),
+		ElapsedMS: time.Since(start).Milliseconds(),
+	}
+	r.Expected = r.Status == sc.WantStatus && r.Reason == sc.WantReason
+	return r, nil
+}
+
+const gatewayTOML = `# generated by facedemo
+listen = "127.0.0.1:%d"
+
+[database]
+driver = "sqlite"
+path = %q
+
+[verification]
+max_attempts = 3
+retry_after_ms = 300
+
+[processing]
+poll_interval = "100ms"
+
+[callback]
+initial_backoff = "200ms"
+
+[inference]
+models_dir = %q
+
+[broker]
+enabled = true
+listen = %q
+
+[[partners]]
+client_id = "demo"
+reference_url = "%s/reference"
+callback_url = "%s/callback"
+flows = ["selfie"]
+`
+
+const agentTOML = `# generated by facedemo
+[device]
+id = %q
+
+[api]
+listen = "127.0.0.1:%d"
+
+[capture]
+source = "replay"
+replay_path = %q
+fps = 10
+window = "2s"
+
+[session]
+poll_initial = "300ms"
+result_hold = "500ms"
+
+[mqtt]
+broker = %q
+
+[inference]
+models_dir = %q
+`
+
+// group runs the demo's child processes and stops them with SIGTERM.
+type group struct {
+	work    string
+	verbose bool
+	stderr  io.Writer
+	mu      sync.Mutex
+	procs   []*child
+}
+
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+func (g *group) start(ctx context.Context, name string, env []string, bin string, args ...string) error {
+	logPath := filepath.Join(g.work, name+".log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	var out io.Writer = lf
+	if g.verbose {
+		out = io.MultiWriter(lf, &prefixWriter{w: g.stderr, prefix: name + " | "})
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		lf.Close()
+		close(c.done)
+	}()
+	g.mu.Lock()
+	g.procs = append(g.procs, c)
+	g.mu.Unlock()
+	return nil
+}
+
+// exited reports a child that stopped early, with the tail of its log.
+func (g *group) exited() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.procs {
+		select {
+		case <-c.done:
+			b, _ := os.ReadFile(c.log)
+			if len(b) > 2000 {
+				b = b[len(b)-2000:]
+			}
+			return fmt.Errorf("%s exited (%v); last log lines:\n%s", c.name, c.err, b)
+		default:
+		}
+	}
+	return nil
+}
+
+// stop sends SIGTERM to every child, newest first, and waits for each.
+func (g *group) stop() {
+	g.mu.Lock()
+	procs := append([]*child(nil), g.procs...)
+	g.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		c := procs[i]
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(15 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+}
+
+func waitHealthy(ctx context.Context, url string, g *group) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if err := g.exited(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not healthy after 60s", url)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func postJSON(ctx context.Context, url string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return do(req, out)
+}
+
+func getJSON(ctx context.Context, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	return do(req, out)
+}
+
+func do(req *http.Request, out any) error {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", req.Method, req.URL.Path, resp.Status, bytes.TrimSpace(body))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(body, out)
+}
+
+// subscribe prints every status and event message of the fleet topics.
+func subscribe(ctx context.Context, broker string, p *linePrinter) (paho.Client, error) {
+	o := paho.NewClientOptions().AddBroker(broker).SetClientID("facedemo-watch-" + randomHex(4)).
+		SetConnectTimeout(5 * time.Second)
+	c := paho.NewClient(o)
+	if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return nil, fmt.Errorf("mqtt connect %s: %v", broker, t.Error())
+	}
+	for _, topic := range []string{"faceverify/+/status", "faceverify/+/events"} {
+		t := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
+			p.println(fmt.Sprintf("mqtt %s %s", m.Topic(), m.Payload()))
+		})
+		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			c.Disconnect(0)
+			return nil, fmt.Errorf("mqtt subscribe %s: %v", topic, t.Error())
+		}
+	}
+	return c, nil
+}
+
+// linePrinter serialises whole lines from several goroutines.
+type linePrinter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *linePrinter) println(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w, s)
+}
+
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+}
+
+func (pw *prefixWriter) Write(b []byte) (int, error) {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line != "" {
+			fmt.Fprint(pw.w, pw.prefix+line)
+		}
+	}
+	return len(b), nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}

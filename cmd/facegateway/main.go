@@ -1,0 +1,79 @@
+// Command facegateway is the faceverify verification gateway and its tools:
+//
+//	facegateway serve   -config facegateway.toml   run the gateway
+//	facegateway partner -references DIR ...        run the sample partner backend
+//	facegateway match   --json IMAGE_A IMAGE_B     compare two photos
+//
+// Secrets come from the environment (see `facegateway serve -h`).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: facegateway <command> [flags]
+
+commands:
+  serve    run the verification gateway (HTTP API, workers, callbacks)
+  partner  run the sample partner backend (reference photos, callbacks, sessions)
+  match    compare the faces of two images
+
+Run "facegateway <command> -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// realMain dispatches a subcommand and returns the exit code: 0 success,
+// 1 failure, 2 usage error.
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	switch args[0] {
+	case "serve":
+		return serveMain(ctx, args[1:], stdout, stderr)
+	case "partner":
+		return partnerMain(ctx, args[1:], stdout, stderr)
+	case "match":
+		return matchMain(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "facegateway: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// aborts a slow shutdown at once (exit status 130).
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-ch:
+			fmt.Fprintln(os.Stderr, "facegateway: second signal, aborting")
+			os.Exit(130)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}

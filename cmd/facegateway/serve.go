@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/oklog/run"
+
+	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/sqlitestore"
+	"github.com/faceverify/faceverify/inference/onnx"
+)
+
+const serveUsage = `usage: facegateway serve [-config FILE] [-log-level LEVEL] [-log-format text|json]
+
+Runs the verification gateway until SIGINT/SIGTERM (a second signal aborts
+the graceful shutdown).
+
+Secrets are never read from the config file:
+  FACEGATEWAY_CALLBACK_SECRET                 HMAC key signing callbacks (or callback.secret_file)
+  FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY     a partner's passkey (or partners[i].passkey_file);
+                                              <CLIENT_ID> upper-cased, non-alphanumerics as '_'
+
+Flags:
+`
+
+// serveMain implements `facegateway serve`.
+func serveMain(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serveUsage); fs.PrintDefaults() }
+	configPath := fs.String("config", "facegateway.toml", "gateway config file (TOML)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "facegateway serve: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := serve(ctx, *configPath, *level, *format, stderr); err != nil {
+		fmt.Fprintf(stderr, "facegateway serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// serve loads the config, opens the store and the inference engine, and runs
+// the gateway until ctx is cancelled.
+func serve(ctx context.Context, configPath, level, format string, logw io.Writer) error {
+	log, err := newLogger(logw, level, format)
+	if err != nil {
+		return err
+	}
+	cfg, err := gateway.LoadConfig(configPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	store, err := sqlitestore.Open(ctx, cfg.Database.Path)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	engine, err := onnx.New(cfg.Inference, log)
+	if err != nil {
+		return fmt.Errorf("inference engine: %w", err)
+	}
+	defer engine.Close()
+	gw, err := gateway.New(cfg, gateway.Deps{Store: store, Analyzer: engine, Logger: log})
+	if err != nil {
+		return err
+	}
+	var g run.Group
+	gctx, cancel := context.WithCancel(ctx)
+	g.Add(func() error { return gw.Run(gctx) }, func(error) { cancel() })
+	done := make(chan struct{})
+	g.Add(func() error {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+		case <-done:
+		}
+		return nil
+	}, func(error) { close(done) })
+	return g.Run()
+}

@@ -1,0 +1,440 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/inference"
+)
+
+// Environment variables read by Config.ResolveSecrets.
+const (
+	// EnvCallbackSecret holds the HMAC-SHA256 key that signs callbacks.
+	EnvCallbackSecret = "FACEGATEWAY_CALLBACK_SECRET"
+	// EnvPartnerPasskeyFormat names a partner's passkey variable; %s is the
+	// client_id upper-cased with every character outside [A-Z0-9] replaced
+	// by '_' (client "acme-bank" → FACEGATEWAY_PARTNER_ACME_BANK_PASSKEY).
+	EnvPartnerPasskeyFormat = "FACEGATEWAY_PARTNER_%s_PASSKEY"
+)
+
+// Config is the gateway's configuration: the TOML file of
+// `facegateway serve`. Start from DefaultConfig, decode with DecodeConfig,
+// fill secrets with ResolveSecrets, then Validate (LoadConfig does all four).
+type Config struct {
+	// Listen is the HTTP listen address, e.g. "127.0.0.1:8080".
+	Listen string `toml:"listen"`
+	// TLSCert and TLSKey are PEM files; when both are set the server speaks
+	// HTTPS. They are required when Listen is not a loopback address,
+	// unless InsecureAllowPlaintext (e.g. behind a TLS-terminating proxy).
+	TLSCert                string `toml:"tls_cert"`
+	TLSKey                 string `toml:"tls_key"`
+	InsecureAllowPlaintext bool   `toml:"insecure_allow_plaintext"`
+	// ShutdownTimeout bounds the graceful HTTP shutdown.
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+
+	Database     DatabaseConfig     `toml:"database"`
+	Tokens       TokensConfig       `toml:"tokens"`
+	Verification VerificationConfig `toml:"verification"`
+	Processing   ProcessingConfig   `toml:"processing"`
+	Reference    ReferenceConfig    `toml:"reference"`
+	Callback     CallbackConfig     `toml:"callback"`
+	Limits       LimitsConfig       `toml:"limits"`
+	Inference    inference.Config   `toml:"inference"`
+	Partners     []PartnerConfig    `toml:"partners"`
+}
+
+// DatabaseConfig selects the Store backend.
+type DatabaseConfig struct {
+	// Driver is "sqlite" (embedded, the default); other backends are added
+	// as Store implementations.
+	Driver string `toml:"driver"`
+	// Path is the SQLite database file (created if missing).
+	Path string `toml:"path"`
+}
+
+// TokensConfig sets bearer-token lifetimes.
+type TokensConfig struct {
+	PartnerTTL time.Duration `toml:"partner_ttl"` // partner tokens from POST /v1/token
+	UserTTL    time.Duration `toml:"user_ttl"`    // user tokens from POST /v1/flows
+}
+
+// VerificationConfig sets the flow rules.
+type VerificationConfig struct {
+	// MaxAttempts is the number of selfies a flow may submit.
+	MaxAttempts int `toml:"max_attempts"`
+	// RetryAfterMS is the status-poll interval advised while processing,
+	// in milliseconds (StatusResponse.RetryAfterMS).
+	RetryAfterMS int `toml:"retry_after_ms"`
+}
+
+// ProcessingConfig sizes the submission worker pool.
+type ProcessingConfig struct {
+	// Workers is the number of submissions analysed concurrently.
+	Workers int `toml:"workers"`
+	// Lease is how long a claimed submission stays with its worker; after
+	// it, another worker (or replica, or this one after a restart) takes it.
+	Lease time.Duration `toml:"lease"`
+	// PollInterval is how often idle workers look for work left by
+	// restarts or other replicas (new submissions wake them at once).
+	PollInterval time.Duration `toml:"poll_interval"`
+	// MaxClaims gives up on a submission claimed this many times without a
+	// result (reason PROCESSING_ERROR, the device may retry).
+	MaxClaims int `toml:"max_claims"`
+}
+
+// ReferenceConfig bounds fetches from partners' reference-image APIs.
+type ReferenceConfig struct {
+	Timeout      time.Duration `toml:"timeout"`       // per HTTP request
+	MaxBytes     int64         `toml:"max_bytes"`     // response body limit
+	Retries      int           `toml:"retries"`       // extra tries after a failed fetch (5xx, timeout, network)
+	RetryBackoff time.Duration `toml:"retry_backoff"` // wait before the first retry; doubles each time
+}
+
+// CallbackConfig configures completion callbacks.
+type CallbackConfig struct {
+	// Secret is the HMAC-SHA256 key for api.SignatureHeader; it is not read
+	// from the file: set FACEGATEWAY_CALLBACK_SECRET or SecretFile.
+	Secret     string `toml:"-"`
+	SecretFile string `toml:"secret_file"`
+	// Timeout is per delivery attempt.
+	Timeout time.Duration `toml:"timeout"`
+	// MaxAttempts is the number of deliveries tried before giving up.
+	MaxAttempts int `toml:"max_attempts"`
+	// InitialBackoff is the wait after the first failure; it doubles up to
+	// MaxBackoff.
+	InitialBackoff time.Duration `toml:"initial_backoff"`
+	MaxBackoff     time.Duration `toml:"max_backoff"`
+}
+
+// LimitsConfig bounds request bodies.
+type LimitsConfig struct {
+	// MaxSelfieBytes is the largest accepted selfie (decoded from base64);
+	// larger is 413.
+	MaxSelfieBytes int64 `toml:"max_selfie_bytes"`
+	// MaxJSONBytes bounds every other JSON request body.
+	MaxJSONBytes int64 `toml:"max_json_bytes"`
+}
+
+// PartnerConfig is one partner allowed to use the gateway.
+type PartnerConfig struct {
+	ClientID string `toml:"client_id"`
+	// Passkey is not read from the file: set
+	// FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY or PasskeyFile.
+	Passkey     string `toml:"-"`
+	PasskeyFile string `toml:"passkey_file"`
+	// ReferenceURL is the partner's reference-image API (see
+	// api.ReferenceResponse).
+	ReferenceURL string `toml:"reference_url"`
+	// CallbackURL receives api.Callback when a flow is final; "" disables
+	// callbacks for this partner.
+	CallbackURL string `toml:"callback_url"`
+	// Flows lists the flow kinds the partner may initiate.
+	Flows []string `toml:"flows"`
+}
+
+// DefaultConfig returns the values used for keys absent from the file.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		ShutdownTimeout: 10 * time.Second,
+		Database:        DatabaseConfig{Driver: "sqlite", Path: "facegateway.db"},
+		Tokens:          TokensConfig{PartnerTTL: time.Hour, UserTTL: 15 * time.Minute},
+		Verification:    VerificationConfig{MaxAttempts: 3, RetryAfterMS: 1000},
+		Processing: ProcessingConfig{
+			Workers:      2,
+			Lease:        2 * time.Minute,
+			PollInterval: time.Second,
+			MaxClaims:    3,
+		},
+		Reference: ReferenceConfig{
+			Timeout:      10 * time.Second,
+			MaxBytes:     10 << 20,
+			Retries:      2,
+			RetryBackoff: 500 * time.Millisecond,
+		},
+		Callback: CallbackConfig{
+			Timeout:        10 * time.Second,
+			MaxAttempts:    8,
+			InitialBackoff: 2 * time.Second,
+			MaxBackoff:     5 * time.Minute,
+		},
+		Limits:    LimitsConfig{MaxSelfieBytes: 8 << 20, MaxJSONBytes: 64 << 10},
+		Inference: inference.DefaultConfig(),
+	}
+}
+
+// DecodeConfig decodes TOML over DefaultConfig. Keys the Config does not
+// know are an error naming them (e.g. `unknown key "partners.passkey"`).
+// Partner flows default to both kinds. Secrets are not resolved.
+func DecodeConfig(r io.Reader) (Config, error) {
+	cfg := DefaultConfig()
+	md, err := toml.NewDecoder(r).Decode(&cfg)
+	if err != nil {
+		return Config{}, fmt.Errorf("decode config: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = fmt.Sprintf("%q", k.String())
+		}
+		return Config{}, fmt.Errorf("decode config: unknown key %s", strings.Join(keys, ", "))
+	}
+	for i := range cfg.Partners {
+		if cfg.Partners[i].Flows == nil {
+			cfg.Partners[i].Flows = []string{api.FlowSelfie, api.FlowKTP}
+		}
+	}
+	return cfg, nil
+}
+
+// PartnerPasskeyEnv is the environment variable holding clientID's passkey.
+func PartnerPasskeyEnv(clientID string) string {
+	b := []byte(strings.ToUpper(clientID))
+	for i, c := range b {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			b[i] = '_'
+		}
+	}
+	return fmt.Sprintf(EnvPartnerPasskeyFormat, b)
+}
+
+// ResolveSecrets fills the callback secret and partner passkeys from the
+// environment (getenv, usually os.Getenv) or from their *_file settings;
+// the environment wins. A file's surrounding whitespace is trimmed. Errors
+// name the field whose file could not be read.
+func (c *Config) ResolveSecrets(getenv func(string) string) error {
+	read := func(field, path string) (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", field, err)
+		}
+		return string(bytes.TrimSpace(b)), nil
+	}
+	if v := getenv(EnvCallbackSecret); v != "" {
+		c.Callback.Secret = v
+	} else if c.Callback.SecretFile != "" {
+		s, err := read("callback.secret_file", c.Callback.SecretFile)
+		if err != nil {
+			return err
+		}
+		c.Callback.Secret = s
+	}
+	for i := range c.Partners {
+		p := &c.Partners[i]
+		if v := getenv(PartnerPasskeyEnv(p.ClientID)); v != "" {
+			p.Passkey = v
+		} else if p.PasskeyFile != "" {
+			s, err := read(fmt.Sprintf("partners[%d].passkey_file", i), p.PasskeyFile)
+			if err != nil {
+				return err
+			}
+			p.Passkey = s
+		}
+	}
+	return nil
+}
+
+// LoadConfig reads the TOML file at path, resolves secrets with getenv and
+// validates the result.
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("open config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := DecodeConfig(f)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := cfg.ResolveSecrets(getenv); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// errField formats a validation error naming the dotted field.
+func errField(field, format string, args ...any) error {
+	return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
+}
+
+// Validate reports the first invalid setting, named by its dotted TOML path,
+// e.g. "partners[0].reference_url: must be an absolute http(s) URL, got ...".
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return errField("listen", "must be host:port, got %q", c.Listen)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errField("tls_key", "tls_cert and tls_key must be set together")
+	}
+	if c.TLSCert == "" && !c.InsecureAllowPlaintext && !isLoopback(c.Listen) {
+		return errField("listen", "non-loopback address %q needs tls_cert and tls_key (or insecure_allow_plaintext = true behind a TLS proxy)", c.Listen)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errField("shutdown_timeout", "must be > 0, got %v", c.ShutdownTimeout)
+	}
+	switch c.Database.Driver {
+	case "sqlite":
+		if c.Database.Path == "" {
+			return errField("database.path", "must not be empty")
+		}
+	default:
+		return errField("database.driver", "must be \"sqlite\", got %q", c.Database.Driver)
+	}
+	if c.Tokens.PartnerTTL < time.Minute {
+		return errField("tokens.partner_ttl", "must be ≥ 1m, got %v", c.Tokens.PartnerTTL)
+	}
+	if c.Tokens.UserTTL < time.Minute {
+		return errField("tokens.user_ttl", "must be ≥ 1m, got %v", c.Tokens.UserTTL)
+	}
+	if c.Verification.MaxAttempts < 1 || c.Verification.MaxAttempts > 20 {
+		return errField("verification.max_attempts", "must be in [1,20], got %d", c.Verification.MaxAttempts)
+	}
+	if c.Verification.RetryAfterMS < 50 || c.Verification.RetryAfterMS > 60_000 {
+		return errField("verification.retry_after_ms", "must be in [50,60000], got %d", c.Verification.RetryAfterMS)
+	}
+	if c.Processing.Workers < 1 || c.Processing.Workers > 64 {
+		return errField("processing.workers", "must be in [1,64], got %d", c.Processing.Workers)
+	}
+	if c.Processing.Lease < time.Second {
+		return errField("processing.lease", "must be ≥ 1s, got %v", c.Processing.Lease)
+	}
+	if c.Processing.PollInterval <= 0 {
+		return errField("processing.poll_interval", "must be > 0, got %v", c.Processing.PollInterval)
+	}
+	if c.Processing.MaxClaims < 1 {
+		return errField("processing.max_claims", "must be ≥ 1, got %d", c.Processing.MaxClaims)
+	}
+	if c.Reference.Timeout <= 0 {
+		return errField("reference.timeout", "must be > 0, got %v", c.Reference.Timeout)
+	}
+	if c.Reference.MaxBytes <= 0 {
+		return errField("reference.max_bytes", "must be > 0, got %d", c.Reference.MaxBytes)
+	}
+	if c.Reference.Retries < 0 || c.Reference.Retries > 10 {
+		return errField("reference.retries", "must be in [0,10], got %d", c.Reference.Retries)
+	}
+	if c.Reference.RetryBackoff < 0 {
+		return errField("reference.retry_backoff", "must be ≥ 0, got %v", c.Reference.RetryBackoff)
+	}
+	if c.Callback.Timeout <= 0 {
+		return errField("callback.timeout", "must be > 0, got %v", c.Callback.Timeout)
+	}
+	if c.Callback.MaxAttempts < 1 {
+		return errField("callback.max_attempts", "must be ≥ 1, got %d", c.Callback.MaxAttempts)
+	}
+	if c.Callback.InitialBackoff <= 0 {
+		return errField("callback.initial_backoff", "must be > 0, got %v", c.Callback.InitialBackoff)
+	}
+	if c.Callback.MaxBackoff < c.Callback.InitialBackoff {
+		return errField("callback.max_backoff", "must be ≥ callback.initial_backoff (%v), got %v", c.Callback.InitialBackoff, c.Callback.MaxBackoff)
+	}
+	if c.Limits.MaxSelfieBytes < 1024 {
+		return errField("limits.max_selfie_bytes", "must be ≥ 1024, got %d", c.Limits.MaxSelfieBytes)
+	}
+	if c.Limits.MaxJSONBytes < 1024 {
+		return errField("limits.max_json_bytes", "must be ≥ 1024, got %d", c.Limits.MaxJSONBytes)
+	}
+	if err := c.Inference.Validate(); err != nil {
+		return err // already names "inference.<field>"
+	}
+	if len(c.Partners) == 0 {
+		return errField("partners", "at least one partner is required")
+	}
+	seen := map[string]bool{}
+	needSecret := false
+	for i, p := range c.Partners {
+		f := func(name string) string { return fmt.Sprintf("partners[%d].%s", i, name) }
+		if !validID(p.ClientID, 64) {
+			return errField(f("client_id"), "must be 1–64 characters of [A-Za-z0-9._-], got %q", p.ClientID)
+		}
+		if seen[p.ClientID] {
+			return errField(f("client_id"), "duplicate client_id %q", p.ClientID)
+		}
+		seen[p.ClientID] = true
+		if len(p.Passkey) < 16 {
+			return errField(f("passkey"), "must be ≥ 16 characters; set %s or %s", PartnerPasskeyEnv(p.ClientID), f("passkey_file"))
+		}
+		if err := checkHTTPURL(p.ReferenceURL); err != nil {
+			return errField(f("reference_url"), "must be an absolute http(s) URL, got %q", p.ReferenceURL)
+		}
+		if p.CallbackURL != "" {
+			if err := checkHTTPURL(p.CallbackURL); err != nil {
+				return errField(f("callback_url"), "must be an absolute http(s) URL, got %q", p.CallbackURL)
+			}
+			needSecret = true
+		}
+		if len(p.Flows) == 0 {
+			return errField(f("flows"), "must list at least one of %q, %q", api.FlowSelfie, api.FlowKTP)
+		}
+		for j, fl := range p.Flows {
+			if fl != api.FlowSelfie && fl != api.FlowKTP {
+				return errField(fmt.Sprintf("partners[%d].flows[%d]", i, j), "must be %q or %q, got %q", api.FlowSelfie, api.FlowKTP, fl)
+			}
+		}
+	}
+	if needSecret && len(c.Callback.Secret) < 16 {
+		return errField("callback.secret", "must be ≥ 16 characters when a partner has a callback_url; set %s or callback.secret_file", EnvCallbackSecret)
+	}
+	return nil
+}
+
+// partner returns the configured partner with that client id.
+func (c *Config) partner(clientID string) (PartnerConfig, bool) {
+	i := slices.IndexFunc(c.Partners, func(p PartnerConfig) bool { return p.ClientID == clientID })
+	if i < 0 {
+		return PartnerConfig{}, false
+	}
+	return c.Partners[i], true
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an absolute http(s) URL")
+	}
+	return nil
+}
+
+// isLoopback reports whether a listen address binds only loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validID reports whether s is 1..max characters of [A-Za-z0-9._-].
+func validID(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

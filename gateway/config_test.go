@@ -1,0 +1,187 @@
+package gateway
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// validConfig is a minimal valid configuration.
+func validConfig() Config {
+	c := DefaultConfig()
+	c.Callback.Secret = "callback-secret-0123456789"
+	c.Partners = []PartnerConfig{{
+		ClientID:     "acme",
+		Passkey:      "acme-passkey-0123456789",
+		ReferenceURL: "http://127.0.0.1:8090/reference",
+		CallbackURL:  "http://127.0.0.1:8090/callback",
+		Flows:        []string{"selfie", "ktp"},
+	}}
+	return c
+}
+
+func TestValidateNamesField(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // prefix of the error
+	}{
+		{"plaintext on all interfaces", func(c *Config) { c.Listen = ":8080" }, "listen: non-loopback"},
+		{"bad listen", func(c *Config) { c.Listen = "nonsense" }, "listen: must be host:port"},
+		{"cert without key", func(c *Config) { c.TLSCert = "x.pem" }, "tls_key:"},
+		{"unknown driver", func(c *Config) { c.Database.Driver = "mysql" }, "database.driver:"},
+		{"empty db path", func(c *Config) { c.Database.Path = "" }, "database.path:"},
+		{"short user ttl", func(c *Config) { c.Tokens.UserTTL = time.Second }, "tokens.user_ttl:"},
+		{"zero attempts", func(c *Config) { c.Verification.MaxAttempts = 0 }, "verification.max_attempts:"},
+		{"tiny retry_after", func(c *Config) { c.Verification.RetryAfterMS = 1 }, "verification.retry_after_ms:"},
+		{"no workers", func(c *Config) { c.Processing.Workers = 0 }, "processing.workers:"},
+		{"short lease", func(c *Config) { c.Processing.Lease = time.Millisecond }, "processing.lease:"},
+		{"negative retries", func(c *Config) { c.Reference.Retries = -1 }, "reference.retries:"},
+		{"backoff order", func(c *Config) { c.Callback.MaxBackoff = time.Millisecond }, "callback.max_backoff:"},
+		{"tiny selfie limit", func(c *Config) { c.Limits.MaxSelfieBytes = 10 }, "limits.max_selfie_bytes:"},
+		{"inference threshold", func(c *Config) { c.Inference.LivenessThreshold = 1.5 }, "inference.liveness_threshold:"},
+		{"no partners", func(c *Config) { c.Partners = nil }, "partners: at least one"},
+		{"bad client id", func(c *Config) { c.Partners[0].ClientID = "a b" }, "partners[0].client_id:"},
+		{"missing passkey", func(c *Config) { c.Partners[0].Passkey = "" }, "partners[0].passkey: must be ≥ 16 characters; set FACEGATEWAY_PARTNER_ACME_PASSKEY"},
+		{"relative reference url", func(c *Config) { c.Partners[0].ReferenceURL = "/reference" }, "partners[0].reference_url: must be an absolute http(s) URL"},
+		{"ftp callback url", func(c *Config) { c.Partners[0].CallbackURL = "ftp://x/cb" }, "partners[0].callback_url:"},
+		{"unknown flow", func(c *Config) { c.Partners[0].Flows = []string{"selfie", "passport"} }, "partners[0].flows[1]:"},
+		{"duplicate partner", func(c *Config) { c.Partners = append(c.Partners, c.Partners[0]) }, "partners[1].client_id: duplicate"},
+		{"callback secret missing", func(c *Config) { c.Callback.Secret = "" }, "callback.secret:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(&c)
+			err := c.Validate()
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want prefix %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("valid", func(t *testing.T) {
+		if err := validConfig().Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("tls on all interfaces", func(t *testing.T) {
+		c := validConfig()
+		c.Listen, c.TLSCert, c.TLSKey = ":8443", "c.pem", "k.pem"
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("explicit plaintext", func(t *testing.T) {
+		c := validConfig()
+		c.Listen, c.InsecureAllowPlaintext = "0.0.0.0:8080", true
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestDecodeConfig(t *testing.T) {
+	cfg, err := DecodeConfig(strings.NewReader(`
+listen = "127.0.0.1:9000"
+[tokens]
+user_ttl = "5m"
+[verification]
+max_attempts = 5
+[inference]
+match_threshold = 0.4
+[[partners]]
+client_id = "acme"
+reference_url = "https://partner.example/reference"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9000" || cfg.Tokens.UserTTL != 5*time.Minute || cfg.Verification.MaxAttempts != 5 {
+		t.Errorf("decoded %+v", cfg)
+	}
+	if cfg.Tokens.PartnerTTL != time.Hour || cfg.Inference.LivenessThreshold != DefaultConfig().Inference.LivenessThreshold {
+		t.Errorf("defaults not kept: partner_ttl %v liveness %v", cfg.Tokens.PartnerTTL, cfg.Inference.LivenessThreshold)
+	}
+	if cfg.Inference.MatchThreshold != 0.4 {
+		t.Errorf("match_threshold = %v", cfg.Inference.MatchThreshold)
+	}
+	if got := cfg.Partners[0].Flows; len(got) != 2 {
+		t.Errorf("default flows = %v", got)
+	}
+}
+
+func TestDecodeConfigRejectsUnknownKeys(t *testing.T) {
+	tests := []struct{ toml, key string }{
+		{"listen_addr = \"x\"", `"listen_addr"`},
+		{"[tokens]\nuser_tll = \"1m\"", `"tokens.user_tll"`},
+		{"[[partners]]\nclient_id = \"a\"\npasskey = \"secret-in-file\"", `"partners.passkey"`},
+		{"[inference]\nmatch = 0.3", `"inference.match"`},
+	}
+	for _, tt := range tests {
+		_, err := DecodeConfig(strings.NewReader(tt.toml))
+		if err == nil || !strings.Contains(err.Error(), "unknown key "+tt.key) {
+			t.Errorf("DecodeConfig(%q) = %v, want unknown key %s", tt.toml, err, tt.key)
+		}
+	}
+}
+
+func TestResolveSecrets(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pk")
+	if err := os.WriteFile(file, []byte("file-passkey-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := validConfig()
+	c.Callback.Secret = ""
+	c.Partners = append(c.Partners, PartnerConfig{ClientID: "bank-2", PasskeyFile: file})
+	c.Partners[0].Passkey = ""
+	env := map[string]string{
+		"FACEGATEWAY_PARTNER_ACME_PASSKEY": "env-passkey-0123456789",
+		"FACEGATEWAY_CALLBACK_SECRET":      "env-secret-0123456789",
+	}
+	if err := c.ResolveSecrets(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Partners[0].Passkey != "env-passkey-0123456789" || c.Partners[1].Passkey != "file-passkey-0123456789" || c.Callback.Secret != "env-secret-0123456789" {
+		t.Errorf("resolved %q %q %q", c.Partners[0].Passkey, c.Partners[1].Passkey, c.Callback.Secret)
+	}
+	c.Partners[1].PasskeyFile = filepath.Join(dir, "missing")
+	err := c.ResolveSecrets(func(string) string { return "" })
+	if err == nil || !strings.HasPrefix(err.Error(), "partners[1].passkey_file:") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	env := map[string]string{
+		"FACEGATEWAY_PARTNER_DEMO_PASSKEY": "demo-passkey-0123456789",
+		"FACEGATEWAY_CALLBACK_SECRET":      "demo-secret-0123456789",
+	}
+	cfg, err := LoadConfig("../cmd/facegateway/facegateway.example.toml", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	if cfg.Tokens != want.Tokens || cfg.Processing != want.Processing || cfg.Reference != want.Reference ||
+		cfg.Limits != want.Limits || cfg.Verification != want.Verification || cfg.Inference != want.Inference {
+		t.Errorf("example config differs from DefaultConfig")
+	}
+}
+
+func FuzzDecodeConfig(f *testing.F) {
+	if b, err := os.ReadFile("../cmd/facegateway/facegateway.example.toml"); err == nil {
+		f.Add(string(b))
+	}
+	f.Add("listen = 1")
+	f.Add("[[partners]]\nflows = [1]")
+	f.Add("[tokens]\nuser_ttl = \"-5m\"")
+	f.Fuzz(func(t *testing.T, s string) {
+		cfg, err := DecodeConfig(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		_ = cfg.Validate() // must not panic
+	})
+}

@@ -1,0 +1,54 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metricsNamespace prefixes every metric of the gateway.
+const metricsNamespace = "faceverify_gateway"
+
+// metrics are the gateway's Prometheus series; label sets are bounded
+// (route patterns, fixed stage/status/reason/result vocabularies).
+type metrics struct {
+	requests    *prometheus.CounterVec   // route, method, code
+	reqDuration *prometheus.HistogramVec // route
+	submissions *prometheus.CounterVec   // result
+	stage       *prometheus.HistogramVec // stage
+	decisions   *prometheus.CounterVec   // status, reason
+	callbacks   *prometheus.CounterVec   // result
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "http_requests_total",
+			Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		reqDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}, []string{"route"}),
+		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "submissions_total",
+			Help: "Selfie submissions by result: accepted, duplicate, refused.",
+		}, []string{"result"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "processing_duration_seconds",
+			Help:    "Submission processing time by stage: decode, selfie, reference_fetch, reference, total.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
+		}, []string{"stage"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "decisions_total",
+			Help: "Processed attempts by status and reason (reason \"\" for VERIFIED).",
+		}, []string{"status", "reason"}),
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "callbacks_total",
+			Help: "Callback delivery attempts by result: delivered, failed, given_up.",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.requests, m.reqDuration, m.submissions, m.stage, m.decisions, m.callbacks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: metricsNamespace}))
+	return m
+}

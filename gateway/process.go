@@ -1,0 +1,276 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/inference"
+)
+
+// worker claims and processes submissions until ctx is cancelled. It sleeps
+// until woken by a new submission or Config.Processing.PollInterval.
+func (g *Gateway) worker(ctx context.Context, n int) {
+	log := g.log.With("worker", n)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	seq := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-g.wakeWork:
+		}
+		for ctx.Err() == nil {
+			now := g.now()
+			seq++
+			owner := fmt.Sprintf("%s/w%d/%d", g.owner, n, seq)
+			sub, err := g.store.ClaimSubmission(ctx, owner, now, now.Add(g.cfg.Processing.Lease))
+			if errors.Is(err, ErrNotFound) {
+				break
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("claim submission", "err", err)
+				}
+				break
+			}
+			// Another worker may be idle: pass the wake-up on.
+			signal(g.wakeWork)
+			g.process(ctx, log, sub)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(g.cfg.Processing.PollInterval)
+	}
+}
+
+// outcome is what processing measured about one submission.
+type outcome struct {
+	// selfie is the selfie's decision (OK when it has one live face).
+	selfie     inference.Decision
+	liveness   *float64
+	similarity *float64
+	// referenceErr is set when the reference could not be fetched or has
+	// no usable face.
+	referenceErr error
+	// gaveUp is set when the submission was claimed too often without a
+	// result.
+	gaveUp bool
+	// runtimeErr is set when the analyzer or the store failed: the
+	// submission is handed back to be tried again.
+	runtimeErr error
+}
+
+// verdict is the decision for one attempt and, when final, for its flow.
+type verdict struct {
+	status string // api.StatusVerified or api.StatusRejected
+	reason string
+	final  bool
+}
+
+// judge decides an attempt from its outcome, its number (1-based) and the
+// allowed attempts:
+//
+//   - selfie NO_FACE, MULTIPLE_FACES, LOW_QUALITY, LIVENESS_FAILED (and an
+//     undecodable selfie, as LOW_QUALITY) → REJECTED; final only when this
+//     was the last attempt;
+//   - given up after repeated failures → REJECTED, PROCESSING_ERROR, like
+//     a quality rejection;
+//   - reference unavailable → REJECTED, REFERENCE_UNAVAILABLE, final;
+//   - similarity below matchThreshold → REJECTED, FACE_MISMATCH, final;
+//   - otherwise VERIFIED, final.
+func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict {
+	if o.gaveUp {
+		return verdict{api.StatusRejected, api.ReasonProcessingError, attempt >= maxAttempts}
+	}
+	if o.selfie != inference.DecisionOK {
+		reason := string(o.selfie)
+		switch o.selfie {
+		case inference.DecisionNoFace, inference.DecisionMultipleFaces, inference.DecisionLowQuality, inference.DecisionLivenessFailed:
+		default: // DECODE_ERROR, TOO_LARGE: the capture is unusable
+			reason = api.ReasonLowQuality
+		}
+		return verdict{api.StatusRejected, reason, attempt >= maxAttempts}
+	}
+	if o.referenceErr != nil {
+		return verdict{api.StatusRejected, api.ReasonReferenceUnavailable, true}
+	}
+	if o.similarity == nil || *o.similarity < matchThreshold {
+		return verdict{api.StatusRejected, api.ReasonFaceMismatch, true}
+	}
+	return verdict{api.StatusVerified, "", true}
+}
+
+// process analyses one claimed submission and records its result.
+func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission) {
+	start := time.Now()
+	flow, err := g.store.FlowByID(ctx, sub.FlowID)
+	if err != nil {
+		log.Error("load flow of claimed submission", "submission_id", sub.ID, "err", err)
+		g.release(ctx, sub)
+		return
+	}
+	partner, ok := g.cfg.partner(flow.PartnerID)
+	var o outcome
+	switch {
+	case sub.Claims > g.cfg.Processing.MaxClaims:
+		log.Error("giving up on submission claimed too often", "submission_id", sub.ID, "claims", sub.Claims)
+		o.gaveUp = true
+	case !ok:
+		o.selfie = inference.DecisionOK
+		o.referenceErr = fmt.Errorf("partner %q no longer configured", flow.PartnerID)
+	default:
+		o = g.analyze(ctx, sub, flow, partner)
+	}
+	if o.runtimeErr != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the lease expires and the row is taken again
+		}
+		log.Error("processing failed, will retry", "submission_id", sub.ID, "claims", sub.Claims, "err", o.runtimeErr)
+		g.release(ctx, sub)
+		return
+	}
+	v := judge(o, sub.Attempt, g.cfg.Verification.MaxAttempts, g.cfg.Inference.MatchThreshold)
+	now := g.now().UTC()
+	res := Result{
+		SubmissionID:      sub.ID,
+		Owner:             sub.LeaseOwner,
+		Status:            v.status,
+		Reason:            v.reason,
+		Similarity:        o.similarity,
+		Liveness:          o.liveness,
+		LivenessThreshold: g.cfg.Inference.LivenessThreshold,
+		MatchThreshold:    g.cfg.Inference.MatchThreshold,
+		ProcessedAt:       now,
+		Final:             v.final,
+		FlowStatus:        v.status,
+		FlowReason:        v.reason,
+	}
+	if v.final && ok && partner.CallbackURL != "" {
+		res.Callback, _ = json.Marshal(api.Callback{
+			CorrelationID: flow.CorrelationID,
+			PartnerUserID: flow.PartnerUserID,
+			Status:        v.status,
+			Reason:        v.reason,
+			CompletedAt:   now,
+		})
+	}
+	// Record even when ctx is being cancelled: the work is done.
+	if err := g.store.CompleteSubmission(context.WithoutCancel(ctx), res); err != nil {
+		log.Error("record result", "submission_id", sub.ID, "err", err)
+		return
+	}
+	g.metrics.decisions.WithLabelValues(v.status, v.reason).Inc()
+	g.metrics.stage.WithLabelValues("total").Observe(time.Since(start).Seconds())
+	log.Info("submission decided", "submission_id", sub.ID, "correlation_id", flow.CorrelationID,
+		"attempt", sub.Attempt, "status", v.status, "reason", v.reason, "final", v.final,
+		"duration_ms", time.Since(start).Milliseconds())
+	log.Debug("submission scores", "submission_id", sub.ID, "similarity", deref(o.similarity), "liveness", deref(o.liveness), "device_liveness", deref(sub.DeviceLiveness))
+	if res.Callback != nil {
+		signal(g.wakeCallback)
+	}
+}
+
+// release hands a submission back after a transient failure, due again after
+// a short backoff.
+func (g *Gateway) release(ctx context.Context, sub Submission) {
+	retryAt := g.now().Add(time.Duration(sub.Claims) * time.Second)
+	if err := g.store.ReleaseSubmission(context.WithoutCancel(ctx), sub.ID, sub.LeaseOwner, retryAt); err != nil {
+		g.log.Warn("release submission", "submission_id", sub.ID, "err", err)
+	}
+}
+
+// analyze decodes and analyses the selfie, then fetches and analyses the
+// reference and compares the two embeddings.
+func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partner PartnerConfig) outcome {
+	var o outcome
+	t := time.Now()
+	img, err := g.decode(bytes.NewReader(sub.Selfie), g.cfg.Inference.MaxPixels)
+	g.metrics.stage.WithLabelValues("decode").Observe(time.Since(t).Seconds())
+	if err != nil {
+		o.selfie = inference.DecisionForError(err)
+		if o.selfie == "" {
+			o.selfie = inference.DecisionDecodeError
+		}
+		return o
+	}
+	t = time.Now()
+	a, err := g.analyzer.Analyze(ctx, img, inference.Options{Liveness: true, Embed: true})
+	g.metrics.stage.WithLabelValues("selfie").Observe(time.Since(t).Seconds())
+	if err != nil {
+		o.runtimeErr = fmt.Errorf("analyze selfie: %w", err)
+		return o
+	}
+	o.selfie = a.Decision
+	face, hasFace := subject(a)
+	if hasFace && face.Liveness >= 0 {
+		l := face.Liveness
+		o.liveness = &l
+	}
+	if o.selfie != inference.DecisionOK {
+		return o
+	}
+	if !hasFace || len(face.Embedding) == 0 {
+		o.runtimeErr = errors.New("analyze selfie: OK decision without an embedding")
+		return o
+	}
+	if o.liveness == nil || *o.liveness < g.cfg.Inference.LivenessThreshold {
+		o.selfie = inference.DecisionLivenessFailed
+		return o
+	}
+
+	t = time.Now()
+	refImg, err := g.fetchReference(ctx, partner, flow)
+	g.metrics.stage.WithLabelValues("reference_fetch").Observe(time.Since(t).Seconds())
+	if err != nil {
+		if ctx.Err() != nil {
+			o.runtimeErr = err
+			return o
+		}
+		g.log.Warn("reference unavailable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "err", err)
+		o.referenceErr = err
+		return o
+	}
+	t = time.Now()
+	ra, err := g.analyzer.Analyze(ctx, refImg, inference.Options{Embed: true})
+	g.metrics.stage.WithLabelValues("reference").Observe(time.Since(t).Seconds())
+	if err != nil {
+		o.runtimeErr = fmt.Errorf("analyze reference: %w", err)
+		return o
+	}
+	rface, ok := subject(ra)
+	if ra.Decision != inference.DecisionOK || !ok || len(rface.Embedding) == 0 {
+		o.referenceErr = fmt.Errorf("%w: reference image decision %s", errReferenceUnusable, ra.Decision)
+		g.log.Warn("reference unusable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "decision", string(ra.Decision))
+		return o
+	}
+	sim := inference.Cosine(face.Embedding, rface.Embedding)
+	o.similarity = &sim
+	return o
+}
+
+// subject returns the analysis's subject face.
+func subject(a inference.Analysis) (inference.Face, bool) {
+	if a.Subject < 0 || a.Subject >= len(a.Faces) {
+		return inference.Face{}, false
+	}
+	return a.Faces[a.Subject], true
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

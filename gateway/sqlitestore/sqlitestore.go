@@ -1,0 +1,518 @@
+// Package sqlitestore is the embedded gateway.Store: one SQLite file through
+// the pure-Go driver modernc.org/sqlite, in WAL mode. Write transactions
+// begin IMMEDIATE, so the checks of CreateSubmission and the claims of
+// ClaimSubmission/ClaimCallback are serialised across goroutines and
+// processes sharing the file.
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+
+	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/api"
+)
+
+// Store is a gateway.Store backed by SQLite.
+type Store struct {
+	db *sql.DB
+}
+
+var _ gateway.Store = (*Store)(nil)
+
+// schema is applied when PRAGMA user_version is below its index+1.
+var schema = []string{`
+CREATE TABLE tokens (
+	hash       BLOB PRIMARY KEY,
+	kind       TEXT NOT NULL,
+	partner_id TEXT NOT NULL,
+	flow_id    TEXT NOT NULL DEFAULT '',
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX tokens_expires ON tokens(expires_at);
+CREATE TABLE flows (
+	id                   TEXT PRIMARY KEY,
+	partner_id           TEXT NOT NULL,
+	correlation_id       TEXT NOT NULL,
+	partner_user_id      TEXT NOT NULL,
+	partner_user_id_type TEXT NOT NULL,
+	kind                 TEXT NOT NULL,
+	status               TEXT NOT NULL DEFAULT '',
+	reason               TEXT NOT NULL DEFAULT '',
+	created_at           INTEGER NOT NULL,
+	completed_at         INTEGER,
+	UNIQUE (partner_id, correlation_id)
+);
+CREATE TABLE submissions (
+	id                 TEXT PRIMARY KEY,
+	flow_id            TEXT NOT NULL REFERENCES flows(id),
+	attempt            INTEGER NOT NULL,
+	idempotency_key    TEXT,
+	fingerprint        BLOB NOT NULL,
+	device_id          TEXT NOT NULL,
+	device_liveness    REAL,
+	device_live        INTEGER NOT NULL DEFAULT 0,
+	device_model       TEXT NOT NULL DEFAULT '',
+	captured_at        INTEGER,
+	selfie             BLOB,
+	state              TEXT NOT NULL,
+	status             TEXT NOT NULL,
+	reason             TEXT NOT NULL DEFAULT '',
+	similarity         REAL,
+	liveness           REAL,
+	liveness_threshold REAL NOT NULL DEFAULT 0,
+	match_threshold    REAL NOT NULL DEFAULT 0,
+	submitted_at       INTEGER NOT NULL,
+	processed_at       INTEGER,
+	lease_owner        TEXT NOT NULL DEFAULT '',
+	lease_until        INTEGER NOT NULL DEFAULT 0,
+	claims             INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (flow_id, attempt),
+	UNIQUE (flow_id, idempotency_key)
+);
+CREATE INDEX submissions_due ON submissions(state, lease_until);
+CREATE TABLE callbacks (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	flow_id      TEXT NOT NULL REFERENCES flows(id),
+	partner_id   TEXT NOT NULL,
+	body         BLOB NOT NULL,
+	state        TEXT NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	next_at      INTEGER NOT NULL,
+	last_error   TEXT NOT NULL DEFAULT '',
+	created_at   INTEGER NOT NULL,
+	delivered_at INTEGER
+);
+CREATE INDEX callbacks_due ON callbacks(state, next_at);
+`}
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	var version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	for v := version; v < len(schema); v++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, schema[v]); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate schema to %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// tx runs fn in a write transaction, committing when it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Times are stored as Unix microseconds (UTC); the zero time as NULL.
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromTS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+func nullFloat(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func fromFloat(v sql.NullFloat64) *float64 {
+	if !v.Valid {
+		return nil
+	}
+	f := v.Float64
+	return &f
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// PutToken implements gateway.Store.
+func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO tokens (hash, kind, partner_id, flow_id, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		t.Hash[:], string(t.Kind), t.PartnerID, t.FlowID, t.ExpiresAt.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("insert token: %w", err)
+	}
+	return nil
+}
+
+// LookupToken implements gateway.Store.
+func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (gateway.Token, error) {
+	t := gateway.Token{Hash: hash}
+	var kind string
+	var exp int64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT kind, partner_id, flow_id, expires_at FROM tokens WHERE hash = ? AND expires_at > ?`,
+		hash[:], now.UnixMicro()).Scan(&kind, &t.PartnerID, &t.FlowID, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return gateway.Token{}, gateway.ErrNotFound
+	}
+	if err != nil {
+		return gateway.Token{}, fmt.Errorf("select token: %w", err)
+	}
+	t.Kind = gateway.TokenKind(kind)
+	t.ExpiresAt = time.UnixMicro(exp).UTC()
+	return t, nil
+}
+
+// DeleteExpiredTokens implements gateway.Store.
+func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE expires_at <= ?`, now.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("delete tokens: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanFlow(row scanner) (gateway.Flow, error) {
+	var f gateway.Flow
+	var created sql.NullInt64
+	var completed sql.NullInt64
+	err := row.Scan(&f.ID, &f.PartnerID, &f.CorrelationID, &f.PartnerUserID, &f.PartnerUserIDType,
+		&f.Kind, &f.Status, &f.Reason, &created, &completed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return gateway.Flow{}, gateway.ErrNotFound
+	}
+	if err != nil {
+		return gateway.Flow{}, fmt.Errorf("scan flow: %w", err)
+	}
+	f.CreatedAt, f.CompletedAt = fromTS(created), fromTS(completed)
+	return f, nil
+}
+
+// CreateFlow implements gateway.Store.
+func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, bool, error) {
+	var out gateway.Flow
+	created := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanFlow(tx.QueryRowContext(ctx,
+			`SELECT `+flowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, f.PartnerID, f.CorrelationID))
+		switch {
+		case err == nil:
+			if old.PartnerUserID != f.PartnerUserID || old.PartnerUserIDType != f.PartnerUserIDType || old.Kind != f.Kind {
+				return gateway.ErrCorrelationConflict
+			}
+			out = old
+			return nil
+		case !errors.Is(err, gateway.ErrNotFound):
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.ID, f.PartnerID, f.CorrelationID, f.PartnerUserID, f.PartnerUserIDType, f.Kind, f.Status, f.Reason,
+			ts(f.CreatedAt), ts(f.CompletedAt))
+		if err != nil {
+			return fmt.Errorf("insert flow: %w", err)
+		}
+		out, created = f, true
+		return nil
+	})
+	if err != nil {
+		return gateway.Flow{}, false, err
+	}
+	return out, created, nil
+}
+
+// FlowByID implements gateway.Store.
+func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
+	return scanFlow(s.db.QueryRowContext(ctx, `SELECT `+flowCols+` FROM flows WHERE id = ?`, id))
+}
+
+// FlowByCorrelation implements gateway.Store.
+func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
+	return scanFlow(s.db.QueryRowContext(ctx,
+		`SELECT `+flowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, partnerID, correlationID))
+}
+
+const subCols = `id, flow_id, attempt, idempotency_key, fingerprint, device_id, device_liveness, device_live,
+	device_model, captured_at, state, status, reason, similarity, liveness, liveness_threshold,
+	match_threshold, submitted_at, processed_at, lease_owner, claims`
+
+func scanSubmission(row scanner, extra ...any) (gateway.Submission, error) {
+	var sub gateway.Submission
+	var key sql.NullString
+	var devLive, sim, live sql.NullFloat64
+	var captured, submitted, processed sql.NullInt64
+	var state string
+	dest := []any{&sub.ID, &sub.FlowID, &sub.Attempt, &key, &sub.Fingerprint, &sub.DeviceID, &devLive, &sub.DeviceLive,
+		&sub.DeviceModel, &captured, &state, &sub.Status, &sub.Reason, &sim, &live, &sub.LivenessThreshold,
+		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims}
+	err := row.Scan(append(dest, extra...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return gateway.Submission{}, gateway.ErrNotFound
+	}
+	if err != nil {
+		return gateway.Submission{}, fmt.Errorf("scan submission: %w", err)
+	}
+	sub.IdempotencyKey = key.String
+	sub.DeviceLiveness, sub.Similarity, sub.Liveness = fromFloat(devLive), fromFloat(sim), fromFloat(live)
+	sub.CapturedAt, sub.SubmittedAt, sub.ProcessedAt = fromTS(captured), fromTS(submitted), fromTS(processed)
+	sub.State = gateway.SubmissionState(state)
+	return sub, nil
+}
+
+// CreateSubmission implements gateway.Store.
+func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, maxAttempts int) (gateway.Submission, bool, error) {
+	var out gateway.Submission
+	dup := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if sub.IdempotencyKey != "" {
+			old, err := scanSubmission(tx.QueryRowContext(ctx,
+				`SELECT `+subCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, sub.FlowID, sub.IdempotencyKey))
+			switch {
+			case err == nil:
+				if !bytes.Equal(old.Fingerprint, sub.Fingerprint) {
+					return gateway.ErrIdempotencyConflict
+				}
+				out, dup = old, true
+				return nil
+			case !errors.Is(err, gateway.ErrNotFound):
+				return err
+			}
+		}
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM flows WHERE id = ?`, sub.FlowID).Scan(&status); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return gateway.ErrNotFound
+			}
+			return fmt.Errorf("select flow: %w", err)
+		}
+		var count, open int
+		if err := tx.QueryRowContext(ctx,
+			`SELECT COUNT(*), COALESCE(SUM(state != 'done'), 0) FROM submissions WHERE flow_id = ?`,
+			sub.FlowID).Scan(&count, &open); err != nil {
+			return fmt.Errorf("count submissions: %w", err)
+		}
+		switch {
+		case count >= maxAttempts:
+			return gateway.ErrAttemptsExhausted
+		case status != "":
+			return gateway.ErrFlowFinal
+		case open > 0:
+			return gateway.ErrInProgress
+		}
+		sub.Attempt = count + 1
+		sub.State = gateway.StatePending
+		sub.Status = api.StatusProcessing
+		_, err := tx.ExecContext(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
+			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			sub.ID, sub.FlowID, sub.Attempt, nullString(sub.IdempotencyKey), sub.Fingerprint, sub.DeviceID,
+			nullFloat(sub.DeviceLiveness), sub.DeviceLive, sub.DeviceModel, ts(sub.CapturedAt), sub.Selfie,
+			string(sub.State), sub.Status, ts(sub.SubmittedAt))
+		if err != nil {
+			return fmt.Errorf("insert submission: %w", err)
+		}
+		out = sub
+		out.Selfie = nil
+		return nil
+	})
+	if err != nil {
+		return gateway.Submission{}, false, err
+	}
+	return out, dup, nil
+}
+
+// Submissions implements gateway.Store.
+func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+subCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
+	if err != nil {
+		return nil, fmt.Errorf("select submissions: %w", err)
+	}
+	defer rows.Close()
+	var out []gateway.Submission
+	for rows.Next() {
+		sub, err := scanSubmission(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("select submissions: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimSubmission implements gateway.Store.
+func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUntil time.Time) (gateway.Submission, error) {
+	var sub gateway.Submission
+	var selfie []byte
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		sub, err = scanSubmission(tx.QueryRowContext(ctx, `UPDATE submissions
+			SET state = 'processing', lease_owner = ?, lease_until = ?, claims = claims + 1
+			WHERE id = (SELECT id FROM submissions
+				WHERE state IN ('pending', 'processing') AND lease_until <= ?
+				ORDER BY submitted_at, id LIMIT 1)
+			RETURNING `+subCols+`, selfie`,
+			owner, leaseUntil.UnixMicro(), now.UnixMicro()), &selfie)
+		return err
+	})
+	if err != nil {
+		return gateway.Submission{}, err
+	}
+	sub.Selfie = selfie
+	return sub, nil
+}
+
+// ReleaseSubmission implements gateway.Store.
+func (s *Store) ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE submissions SET state = 'pending', lease_owner = '', lease_until = ?
+		WHERE id = ? AND lease_owner = ? AND state = 'processing'`, retryAt.UnixMicro(), id, owner)
+	if err != nil {
+		return fmt.Errorf("release submission: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return gateway.ErrLeaseLost
+	}
+	return nil
+}
+
+// CompleteSubmission implements gateway.Store.
+func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var flowID, partnerID string
+		err := tx.QueryRowContext(ctx, `SELECT s.flow_id, f.partner_id FROM submissions s JOIN flows f ON f.id = s.flow_id
+			WHERE s.id = ? AND s.lease_owner = ? AND s.state = 'processing'`, r.SubmissionID, r.Owner).Scan(&flowID, &partnerID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return gateway.ErrLeaseLost
+		}
+		if err != nil {
+			return fmt.Errorf("select claimed submission: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE submissions SET state = 'done', status = ?, reason = ?,
+			similarity = ?, liveness = ?, liveness_threshold = ?, match_threshold = ?, processed_at = ?,
+			selfie = NULL, lease_owner = '', lease_until = 0 WHERE id = ?`,
+			r.Status, r.Reason, nullFloat(r.Similarity), nullFloat(r.Liveness), r.LivenessThreshold,
+			r.MatchThreshold, ts(r.ProcessedAt), r.SubmissionID); err != nil {
+			return fmt.Errorf("update submission: %w", err)
+		}
+		if !r.Final {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, reason = ?, completed_at = ? WHERE id = ? AND status = ''`,
+			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID); err != nil {
+			return fmt.Errorf("close flow: %w", err)
+		}
+		if r.Callback == nil {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (flow_id, partner_id, body, state, next_at, created_at)
+			VALUES (?, ?, ?, 'pending', ?, ?)`, flowID, partnerID, r.Callback, r.ProcessedAt.UnixMicro(), r.ProcessedAt.UnixMicro()); err != nil {
+			return fmt.Errorf("queue callback: %w", err)
+		}
+		return nil
+	})
+}
+
+// ClaimCallback implements gateway.Store.
+func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (gateway.CallbackJob, error) {
+	var j gateway.CallbackJob
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var created int64
+		err := tx.QueryRowContext(ctx, `UPDATE callbacks SET next_at = ?
+			WHERE id = (SELECT id FROM callbacks WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1)
+			RETURNING id, flow_id, partner_id, body, attempts, created_at`,
+			leaseUntil.UnixMicro(), now.UnixMicro()).Scan(&j.ID, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return gateway.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("claim callback: %w", err)
+		}
+		j.CreatedAt = time.UnixMicro(created).UTC()
+		return nil
+	})
+	return j, err
+}
+
+// CallbackDelivered implements gateway.Store.
+func (s *Store) CallbackDelivered(ctx context.Context, id int64, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id = ?`,
+		at.UnixMicro(), id)
+	if err != nil {
+		return fmt.Errorf("mark callback delivered: %w", err)
+	}
+	return nil
+}
+
+// CallbackFailed implements gateway.Store.
+func (s *Store) CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
+	state := "pending"
+	if giveUp {
+		state = "failed"
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE callbacks SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?`,
+		state, nextAt.UnixMicro(), lastErr, id)
+	if err != nil {
+		return fmt.Errorf("record callback failure: %w", err)
+	}
+	return nil
+}
