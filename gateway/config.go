@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/broker"
 	"github.com/faceverify/faceverify/inference"
 )
 
@@ -22,6 +23,8 @@ import (
 const (
 	// EnvCallbackSecret holds the HMAC-SHA256 key that signs callbacks.
 	EnvCallbackSecret = "FACEGATEWAY_CALLBACK_SECRET"
+	// EnvBrokerPassword holds the embedded broker's password (broker.password).
+	EnvBrokerPassword = "FACEGATEWAY_BROKER_PASSWORD"
 	// EnvPartnerPasskeyFormat names a partner's passkey variable; %s is the
 	// client_id upper-cased with every character outside [A-Z0-9] replaced
 	// by '_' (client "acme-bank" → FACEGATEWAY_PARTNER_ACME_BANK_PASSKEY).
@@ -51,7 +54,10 @@ type Config struct {
 	Callback     CallbackConfig     `toml:"callback"`
 	Limits       LimitsConfig       `toml:"limits"`
 	Inference    inference.Config   `toml:"inference"`
-	Partners     []PartnerConfig    `toml:"partners"`
+	// Broker is the embedded MQTT broker, the one-machine default the agents
+	// report to; off by default (a fleet uses mosquitto or a clustered broker).
+	Broker   broker.Config   `toml:"broker"`
+	Partners []PartnerConfig `toml:"partners"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -171,6 +177,7 @@ func DefaultConfig() Config {
 		},
 		Limits:    LimitsConfig{MaxSelfieBytes: 8 << 20, MaxJSONBytes: 64 << 10},
 		Inference: inference.DefaultConfig(),
+		Broker:    broker.DefaultConfig(),
 	}
 }
 
@@ -220,6 +227,9 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 			return "", fmt.Errorf("%s: %w", field, err)
 		}
 		return string(bytes.TrimSpace(b)), nil
+	}
+	if v := getenv(EnvBrokerPassword); v != "" {
+		c.Broker.Password = v
 	}
 	if v := getenv(EnvCallbackSecret); v != "" {
 		c.Callback.Secret = v
@@ -350,6 +360,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Inference.Validate(); err != nil {
 		return err // already names "inference.<field>"
+	}
+	if err := c.Broker.Validate(); err != nil {
+		return err // already names "broker.<field>"
 	}
 	if len(c.Partners) == 0 {
 		return errField("partners", "at least one partner is required")

@@ -60,6 +60,7 @@ type result struct {
 	Similarity    *float64 `json:"similarity"`
 	Liveness      *float64 `json:"liveness"`
 	Attempts      int      `json:"attempts"`
+	AgentStatus   string   `json:"agent_status"`
 	ElapsedMS     int64    `json:"elapsed_ms"`
 	Expected      bool     `json:"expected"`
 }
@@ -99,8 +100,14 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	// The partner serves references from inside its folder only (no
+	// symlinks out of it), so they are copied into the work directory.
 	for user, rel := range references {
-		if err := os.Symlink(filepath.Join(photos, rel), filepath.Join(refs, user+filepath.Ext(rel))); err != nil {
+		b, err := os.ReadFile(filepath.Join(photos, rel))
+		if err != nil {
+			return fmt.Errorf("reference photo: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(refs, user+filepath.Ext(rel)), b, 0o600); err != nil {
 			return err
 		}
 	}
@@ -212,26 +219,30 @@ func verify(ctx context.Context, sc scenario, photos, scene, partnerURL, agentUR
 	if err := postJSON(ctx, agentURL+"/v1/verify", launch, nil); err != nil {
 		return result{}, fmt.Errorf("agent: launch: %w", err)
 	}
-	// Wait for the partner to receive the gateway's completion callback.
+	// Wait until the agent has its final answer and the partner has
+	// received the gateway's completion callback.
 	deadline := time.Now().Add(3 * time.Minute)
 	var st partnerdemo.SessionState
+	var view struct {
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+	}
 	for {
+		if err := getJSON(ctx, agentURL+"/v1/session", &view); err != nil {
+			return result{}, fmt.Errorf("agent: session: %w", err)
+		}
+		if view.Status == "FAILED" || view.Status == "CANCELLED" {
+			return result{}, fmt.Errorf("agent session ended locally: %s %s", view.Status, view.Reason)
+		}
 		st = partnerdemo.SessionState{}
 		if err := getJSON(ctx, partnerURL+"/sessions/"+sess.CorrelationID, &st); err != nil {
 			return result{}, fmt.Errorf("partner: session state: %w", err)
 		}
-		if st.CallbackReceived && st.Details != nil {
+		if view.Status != "" && st.CallbackReceived && st.Details != nil {
 			break
 		}
-		var view struct {
-			Status string `json:"status"`
-			Reason string `json:"reason"`
-		}
-		if err := getJSON(ctx, agentURL+"/v1/session", &view); err == nil && view.Status == "FAILED" {
-			return result{}, fmt.Errorf("agent session failed locally: %s", view.Reason)
-		}
 		if time.Now().After(deadline) {
-			return result{}, errors.New("no completion callback within 3 minutes")
+			return result{}, errors.New("no final answer within 3 minutes")
 		}
 		select {
 		case <-ctx.Done():
@@ -243,9 +254,9 @@ func verify(ctx context.Context, sc scenario, photos, scene, partnerURL, agentUR
 	r := result{
 		Scenario: sc.Name, CorrelationID: sess.CorrelationID, Status: d.Status, Reason: d.Reason,
 		Similarity: d.Scores.Similarity, Liveness: d.Scores.Liveness, Attempts: len(d.Attempts),
-		ElapsedMS: time.Since(start).Milliseconds(),
+		ElapsedMS: time.Since(start).Milliseconds(), AgentStatus: view.Status,
 	}
-	r.Expected = r.Status == sc.WantStatus && r.Reason == sc.WantReason
+	r.Expected = r.Status == sc.WantStatus && r.Reason == sc.WantReason && r.AgentStatus == sc.WantStatus
 	return r, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/broker"
 	"github.com/faceverify/faceverify/gateway/sqlitestore"
 	"github.com/faceverify/faceverify/inference/onnx"
 )
@@ -77,6 +78,14 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 	gw, err := gateway.New(cfg, gateway.Deps{Store: store, Analyzer: engine, Logger: log})
 	if err != nil {
 		return err
+	}
+	if cfg.Broker.Enabled {
+		b, err := broker.Start(ctx, cfg.Broker, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
 	var g run.Group
 	gctx, cancel := context.WithCancel(ctx)

@@ -26,9 +26,10 @@ type Config struct {
 	// Listen is the TCP address, e.g. "127.0.0.1:1883".
 	Listen string `toml:"listen"`
 	// Username and Password, when set, are required of every client;
-	// Password may come from the environment (see the binary's docs).
+	// Password is never read from the file: facegateway takes it from
+	// FACEGATEWAY_BROKER_PASSWORD.
 	Username string `toml:"username"`
-	Password string `toml:"password"`
+	Password string `toml:"-"`
 	// TLSCert and TLSKey enable MQTT over TLS on Listen. They are required
 	// when Listen is not a loopback address.
 	TLSCert string `toml:"tls_cert"`
