@@ -19,6 +19,17 @@ var ErrClosed = errors.New("capture source closed")
 // mid-capture (unplugged, driver reset). The session ends with CAMERA_LOST.
 var ErrDeviceLost = errors.New("camera lost")
 
+// ErrNoDevice is returned (wrapped) by Open when the camera is not there:
+// the configured device node or by-id name does not exist (not plugged in,
+// not yet enumerated). A Supervisor reports it as CAMERA_ABSENT (never seen
+// since start) or CAMERA_LOST (seen before).
+var ErrNoDevice = errors.New("camera absent")
+
+// ErrFrameTimeout is returned (wrapped) by Next when an open camera
+// delivered no frame within the source's frame timeout although its device
+// node is still present (a stalled camera or driver).
+var ErrFrameTimeout = errors.New("no frame within the frame timeout")
+
 // Frame is one captured image.
 type Frame struct {
 	Image image.Image // upright (EXIF/rotation applied), RGB(A)
