@@ -58,6 +58,8 @@ type Config struct {
 	// report to; off by default (a fleet uses mosquitto or a clustered broker).
 	Broker   broker.Config   `toml:"broker"`
 	Partners []PartnerConfig `toml:"partners"`
+	// Devices: which kiosks may submit (device signatures, enrollment).
+	Devices DevicesConfig `toml:"devices"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -178,6 +180,7 @@ func DefaultConfig() Config {
 		Limits:    LimitsConfig{MaxSelfieBytes: 8 << 20, MaxJSONBytes: 64 << 10},
 		Inference: inference.DefaultConfig(),
 		Broker:    broker.DefaultConfig(),
+		Devices:   defaultDevicesConfig(),
 	}
 }
 
@@ -239,6 +242,9 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 			return err
 		}
 		c.Callback.Secret = s
+	}
+	if err := c.Devices.resolveSecrets(getenv); err != nil {
+		return err
 	}
 	for i := range c.Partners {
 		p := &c.Partners[i]
@@ -363,6 +369,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Broker.Validate(); err != nil {
 		return err // already names "broker.<field>"
+	}
+	if err := c.Devices.validate(); err != nil {
+		return err
 	}
 	if len(c.Partners) == 0 {
 		return errField("partners", "at least one partner is required")

@@ -59,6 +59,9 @@ type Deps struct {
 	// Owner names this process in submission leases; defaults to
 	// "<hostname>-<random>".
 	Owner string
+	// Devices is the registry of devices allowed to submit; defaults to
+	// Store when it implements DeviceRegistry.
+	Devices DeviceRegistry
 }
 
 // Gateway is a configured gateway. Its methods are safe for concurrent use.
@@ -74,6 +77,7 @@ type Gateway struct {
 	metrics  *metrics
 	owner    string
 	handler  http.Handler
+	devices  *deviceAuth
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -127,6 +131,11 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.owner = host + "-" + hex.EncodeToString(b[:])
 	}
 	g.metrics = newMetrics(g.reg)
+	devices, err := newDeviceAuth(cfg.Devices, deps.Devices, deps.Store, g.reg, g.log)
+	if err != nil {
+		return nil, err
+	}
+	g.devices = devices
 	g.handler = g.routes()
 	return g, nil
 }

@@ -38,6 +38,7 @@ func (g *Gateway) routes() http.Handler {
 	r.Post(api.PathToken, g.handleToken)
 	r.Post(api.PathFlows, g.handleInitiate)
 	r.Post(api.PathSubmissions, g.handleSubmit)
+	r.Post(api.PathDevices, g.handleRegisterDevice)
 	r.Get(api.PathStatus, g.handleStatus)
 	r.Get(api.PathDetails, g.handleDetails)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -313,6 +314,11 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
+	signedBy, err := g.verifyDevice(w, r, utok)
+	if err != nil {
+		g.refused(w, r, err)
+		return
+	}
 	var req api.SubmissionRequest
 	if err := decodeJSON(w, r, g.submissionLimit(), &req); err != nil {
 		g.refused(w, r, err)
@@ -321,6 +327,10 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	key, err := g.validateSubmission(&req, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		g.refused(w, r, err)
+		return
+	}
+	if signedBy != "" && req.DeviceID != signedBy {
+		g.refused(w, r, &httpError{http.StatusUnauthorized, api.CodeBadSignature, "device_id differs from " + api.DeviceHeader})
 		return
 	}
 	fp := sha256.Sum256(req.Selfie)

@@ -100,6 +100,10 @@ const (
 	Done       Phase = "done"
 )
 
+// StateQueued is the progress-event state published when the upload waits
+// in the offline spool (the phase stays Uploading).
+const StateQueued = "queued"
+
 // Local outcome statuses, beside api.StatusVerified and api.StatusRejected
 // which come from the gateway.
 const (
@@ -121,6 +125,7 @@ const (
 	ReasonUploadRejected     = "UPLOAD_REJECTED"     // the gateway refused the submission (4xx)
 	ReasonGatewayUnavailable = "GATEWAY_UNAVAILABLE" // status polls kept failing
 	ReasonGatewayError       = "GATEWAY_ERROR"       // the gateway answered something unusable
+	ReasonUploadQueued       = "UPLOAD_QUEUED"       // the session timed out while its upload waited in the offline spool (it is still delivered later)
 	ReasonCancelled          = "CANCELLED"
 )
 
@@ -178,6 +183,9 @@ type State struct {
 	Upload    *Candidate // being uploaded
 	UploadKey string
 	UploadTry int // tries made, from 1
+	// Queued: the upload waits in the offline spool, which reports its
+	// outcome as UploadDone or UploadFailed; no retry timer runs meanwhile.
+	Queued bool
 
 	// Polling.
 	pollFailures int
@@ -239,6 +247,15 @@ type UploadFailed struct {
 	Err   error
 }
 
+// UploadQueued: the submission with Key could not be delivered now and is
+// stored in the offline spool, which delivers it later and then reports
+// UploadDone or UploadFailed (for the same Key). Reason is the spool's
+// reason, e.g. "gateway_unreachable" or "clock_unsynced".
+type UploadQueued struct {
+	Key    string
+	Reason string
+}
+
 // StatusResult is the gateway's answer to a status poll.
 type StatusResult struct{ Response api.StatusResponse }
 
@@ -259,6 +276,7 @@ func (CameraEnded) event()   {}
 func (Timer) event()         {}
 func (UploadDone) event()    {}
 func (UploadFailed) event()  {}
+func (UploadQueued) event()  {}
 func (StatusResult) event()  {}
 func (StatusFailed) event()  {}
 func (Cancel) event()        {}
@@ -395,6 +413,16 @@ func Next(s State, ev Event, now time.Time) (State, []Action) {
 			return s, nil
 		}
 		return uploadFailed(s, ev, now)
+	case UploadQueued:
+		if s.Phase != Uploading || ev.Key != s.UploadKey || s.Queued {
+			return s, nil
+		}
+		s.Queued = true
+		return s, []Action{
+			CancelTimer{TimerUploadRetry},
+			SetLED{led.Degraded},
+			Publish{State: StateQueued, Reason: ev.Reason, Attempt: s.Round},
+		}
 	case StatusResult:
 		if s.Phase != Processing {
 			return s, nil
@@ -446,10 +474,13 @@ func timer(s State, kind TimerKind, now time.Time) (State, []Action) {
 	case kind == TimerHold && !s.Active():
 		return s, []Action{SetLED{led.Idle}}
 	case kind == TimerDeadline && s.Active():
+		if s.Phase == Uploading && s.Queued {
+			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonUploadQueued}, now)
+		}
 		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonSessionTimeout}, now)
 	case kind == TimerCapture && s.Phase == Capturing:
 		return endCapture(s, now)
-	case kind == TimerUploadRetry && s.Phase == Uploading:
+	case kind == TimerUploadRetry && s.Phase == Uploading && !s.Queued:
 		s.UploadTry++
 		return s, []Action{
 			SetLED{led.Processing},
@@ -582,6 +613,7 @@ func startUpload(s State, now time.Time, acts []Action) (State, []Action) {
 	s.Best = nil
 	s.UploadKey = fmt.Sprintf("%s-%d", s.ID, s.Round)
 	s.UploadTry = 1
+	s.Queued = false
 	return s, append(acts,
 		SetLED{led.Processing},
 		Publish{State: string(Uploading), Attempt: s.Round},
@@ -593,6 +625,7 @@ func uploaded(s State, ev UploadDone, now time.Time) (State, []Action) {
 	s.Phase = Processing
 	s.Uploads++
 	s.Upload = nil // free the frame
+	s.Queued = false
 	s.LocalFailures = 0
 	s.pollFailures = 0
 	return s, []Action{

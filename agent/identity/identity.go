@@ -1,0 +1,261 @@
+// Package identity is the kiosk's device identity: an Ed25519 key created
+// on first start and kept in the state directory (PKCS#8 PEM, mode 0600),
+// the signatures every submission carries (see gateway/api DeviceMessage),
+// and enrollment of the public key with the gateway.
+//
+// Use:
+//
+//	id, created, err := identity.LoadOrCreate("/var/lib/faceverify/device.key", cfg.Device.ID)
+//	client := gateway.New(gateway.Options{Transport: id.Transport(nil, clk.Now)})
+package identity
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/uplink"
+)
+
+// Identity is a device id and its signing key. It is safe for concurrent
+// use.
+type Identity struct {
+	deviceID string
+	key      ed25519.PrivateKey
+}
+
+// New returns an Identity for an existing key (tests, tools).
+func New(deviceID string, key ed25519.PrivateKey) *Identity {
+	return &Identity{deviceID: deviceID, key: key}
+}
+
+// DeviceID is the id the device signs as.
+func (id *Identity) DeviceID() string { return id.deviceID }
+
+// PublicKey returns the 32-byte Ed25519 public key.
+func (id *Identity) PublicKey() ed25519.PublicKey { return id.key.Public().(ed25519.PublicKey) }
+
+// PublicKeyBase64 is the public key as the gateway's registry takes it
+// (standard base64, padded: 44 characters).
+func (id *Identity) PublicKeyBase64() string {
+	return base64.StdEncoding.EncodeToString(id.PublicKey())
+}
+
+// Fingerprint is api.KeyFingerprint of the public key.
+func (id *Identity) Fingerprint() string { return api.KeyFingerprint(id.PublicKey()) }
+
+// Sign returns the signature headers for a submission body sent at t in the
+// flow correlationID.
+func (id *Identity) Sign(correlationID string, t time.Time, body []byte) http.Header {
+	dev, ts, sig := api.SignDevice(id.key, id.deviceID, correlationID, t, body)
+	h := http.Header{}
+	h.Set(api.DeviceHeader, dev)
+	h.Set(api.DeviceTimestampHeader, ts)
+	h.Set(api.DeviceSignatureHeader, sig)
+	return h
+}
+
+// LoadOrCreate reads the PKCS#8 PEM Ed25519 key at path, or creates one
+// (parent directories 0700, file 0600, fsynced) when the file does not
+// exist. A key file readable by group or others, or holding another kind
+// of key, is an error — never silently replaced, since the gateway knows
+// the device by that key.
+func LoadOrCreate(path, deviceID string) (id *Identity, created bool, err error) {
+	key, err := readKey(path)
+	if err == nil {
+		return &Identity{deviceID: deviceID, key: key}, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	_, key, err = ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, false, fmt.Errorf("device key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, false, fmt.Errorf("device key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, fmt.Errorf("device key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // created concurrently
+		key, err := readKey(path)
+		if err != nil {
+			return nil, false, err
+		}
+		return &Identity{deviceID: deviceID, key: key}, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("device key: %w", err)
+	}
+	err = pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, false, fmt.Errorf("device key %s: %w", path, err)
+	}
+	return &Identity{deviceID: deviceID, key: key}, true, nil
+}
+
+func readKey(path string) (ed25519.PrivateKey, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("device key: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("device key %s: mode %04o, must not be accessible by group or others (chmod 600)", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("device key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("device key %s: not a PEM \"PRIVATE KEY\"", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("device key %s: %w", path, err)
+	}
+	key, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("device key %s: %T, want an Ed25519 key", path, k)
+	}
+	return key, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Transport returns an http.RoundTripper that signs every POST to
+// api.PathSubmissions passing through base (http.DefaultTransport if nil)
+// with the time from now (time.Now if nil) and the correlation id of the
+// request context's uplink.SubmitInfo. Other requests pass unchanged.
+func (id *Identity) Transport(base http.RoundTripper, now func() time.Time) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &signer{id: id, base: base, now: now}
+}
+
+type signer struct {
+	id   *Identity
+	base http.RoundTripper
+	now  func() time.Time
+}
+
+func (s *signer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, api.PathSubmissions) {
+		return s.base.RoundTrip(req)
+	}
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		rc := req.Body
+		if req.GetBody != nil {
+			var err error
+			if rc, err = req.GetBody(); err != nil {
+				return nil, fmt.Errorf("sign submission: %w", err)
+			}
+		}
+		var err error
+		body, err = io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sign submission: %w", err)
+		}
+		if req.GetBody == nil {
+			req.Body.Close()
+		}
+	}
+	info, _ := uplink.SubmitInfoFrom(req.Context())
+	out := req.Clone(req.Context())
+	for k, v := range s.id.Sign(info.CorrelationID, s.now(), body) {
+		out.Header[k] = v
+	}
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return s.base.RoundTrip(out)
+}
+
+// EnrollError is a refused enrollment.
+type EnrollError struct {
+	StatusCode int
+	Code       string // api.Error.Code, e.g. "device_conflict"
+	Message    string
+}
+
+func (e *EnrollError) Error() string {
+	return fmt.Sprintf("enroll: HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
+}
+
+// Enroll registers the identity's public key with the gateway at baseURL
+// (POST api.PathDevices) using the gateway operator's enrollment token.
+// It returns the gateway's answer (Created false when the same key was
+// already registered). Errors: *EnrollError for a refusal (401 bad token,
+// 403 enrollment disabled, 409 the id has another key or is revoked),
+// otherwise a transport error.
+func Enroll(ctx context.Context, client *http.Client, baseURL, enrollToken, label string, id *Identity) (resp api.RegisterDeviceResponse, created bool, err error) {
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	body, _ := json.Marshal(api.RegisterDeviceRequest{DeviceID: id.deviceID, PublicKey: id.PublicKeyBase64(), Label: label})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+api.PathDevices, bytes.NewReader(body))
+	if err != nil {
+		return resp, false, fmt.Errorf("enroll: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+enrollToken)
+	hr, err := client.Do(req)
+	if err != nil {
+		return resp, false, fmt.Errorf("enroll: %w", err)
+	}
+	defer hr.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(hr.Body, 1<<20))
+	if err != nil {
+		return resp, false, fmt.Errorf("enroll: read answer: %w", err)
+	}
+	if hr.StatusCode != http.StatusOK && hr.StatusCode != http.StatusCreated {
+		var e api.Error
+		json.Unmarshal(data, &e)
+		return resp, false, &EnrollError{StatusCode: hr.StatusCode, Code: e.Code, Message: e.Message}
+	}
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return resp, false, fmt.Errorf("enroll: decode answer: %w", err)
+	}
+	return resp, hr.StatusCode == http.StatusCreated, nil
+}

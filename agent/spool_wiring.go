@@ -1,0 +1,123 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/oklog/run"
+
+	"github.com/faceverify/faceverify/agent/session"
+	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/uplink"
+	"github.com/faceverify/faceverify/uplink/spool"
+)
+
+// initDevice sets up health probes and metrics; New calls it.
+func (a *Agent) initDevice() {
+	if a.d.Health == nil {
+		a.d.Health = NewHealthRegistry()
+	}
+	a.health = a.d.Health
+	a.clockFloor = a.cfg.ClockFloor()
+	a.health.Probe("clock", func() (bool, string) {
+		return !a.d.Clock.Now().Before(a.clockFloor), "clock_unsynced"
+	})
+	if sp := a.d.Spool; sp != nil {
+		a.health.Probe("spool", func() (bool, string) { return !sp.Stats().Full, "spool_full" })
+	}
+	if c, ok := a.d.Publisher.(interface{ Connected() bool }); ok {
+		a.health.Probe("mqtt", func() (bool, string) { return c.Connected(), "mqtt" })
+	}
+	a.metrics = newAgentMetrics(a)
+}
+
+// Health returns the registry behind /healthz, for components that report
+// their state (camera, GPIO).
+func (a *Agent) Health() *HealthRegistry { return a.health }
+
+// submitter is the spool when there is one, else the gateway client.
+func (a *Agent) submitter() uplink.Submitter {
+	if a.d.Spool != nil {
+		return a.d.Spool
+	}
+	return a.d.Gateway
+}
+
+// submit sends one submission try with the flow's correlation id attached
+// (for the device signature and the spool record) and counts it. A
+// submission the spool stored is reported to the session as UploadQueued
+// (queued=true); the spool's final outcome follows as UploadDone or
+// UploadFailed through forwardDeliveries.
+func (a *Agent) submit(ctx context.Context, job uplinkJob, req api.SubmissionRequest) (resp api.SubmissionResponse, queued bool, err error) {
+	sctx := uplink.WithSubmitInfo(job.ctx, uplink.SubmitInfo{CorrelationID: job.corr})
+	resp, err = a.submitter().Submit(sctx, job.base, job.token, req)
+	a.metrics.upload(job.upload.Try, err)
+	var qe *spool.QueuedError
+	if !errors.As(err, &qe) {
+		return resp, false, err
+	}
+	a.queuedKeys.Store(qe.Key, job.sid)
+	a.log.Warn("upload queued in the offline spool", "session_id", job.sid, "correlation_id", job.corr, "reason", qe.Reason, "err", qe.Cause)
+	a.report(ctx, job.sid, session.UploadQueued{Key: qe.Key, Reason: qe.Reason})
+	return resp, true, nil
+}
+
+// addDeviceActors adds the spool's delivery loop, the forwarding of its
+// outcomes to the session and the metrics listener to g.
+func (a *Agent) addDeviceActors(ctx context.Context, g *run.Group, cancel context.CancelFunc) error {
+	if sp := a.d.Spool; sp != nil {
+		sctx, scancel := context.WithCancel(ctx)
+		g.Add(func() error { return sp.Run(sctx) }, func(error) { scancel(); cancel() })
+		g.Add(func() error { a.forwardDeliveries(sctx, sp); return nil }, func(error) { scancel(); cancel() })
+	}
+	ln, srv, err := a.listenMetrics()
+	if err != nil || ln == nil {
+		return err
+	}
+	g.Add(func() error {
+		a.log.Info("metrics listening", "addr", ln.Addr().String())
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) {
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+		cancel()
+	})
+	return nil
+}
+
+// forwardDeliveries turns the spool's outcomes into session events for the
+// session that queued them (outcomes of earlier sessions or of a previous
+// run are only counted).
+func (a *Agent) forwardDeliveries(ctx context.Context, sp *spool.Spool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-sp.Deliveries():
+			sid, ok := a.queuedKeys.LoadAndDelete(d.Key)
+			if !ok {
+				continue
+			}
+			a.report(ctx, sid.(string), uplinkOutcome(d))
+		}
+	}
+}
+
+// sessionFinished counts a finished session and drops its spooled upload
+// when the user cancelled it (a shutdown keeps it: it is delivered after
+// the restart).
+func (a *Agent) sessionFinished(s session.State, o session.Outcome) {
+	a.metrics.session(o)
+	if a.d.Spool != nil && s.Queued && o.Status == session.StatusCancelled && o.Reason == session.ReasonCancelled {
+		if a.d.Spool.Discard(s.UploadKey) {
+			a.queuedKeys.Delete(s.UploadKey)
+			a.log.Info("spooled upload discarded: session cancelled", "session_id", s.ID)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/faceverify/faceverify/gateway"
+)
+
+var _ gateway.DeviceRegistry = (*Store)(nil)
+
+// devicesSchema is schema version 2: the device registry.
+const devicesSchema = `
+CREATE TABLE devices (
+	id         TEXT PRIMARY KEY,
+	public_key BLOB NOT NULL,
+	label      TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL,
+	revoked_at INTEGER
+);
+`
+
+const deviceCols = `id, public_key, label, created_at, revoked_at`
+
+func scanDevice(row scanner) (gateway.Device, error) {
+	var d gateway.Device
+	var key []byte
+	var created, revoked sql.NullInt64
+	err := row.Scan(&d.ID, &key, &d.Label, &created, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return gateway.Device{}, gateway.ErrNotFound
+	}
+	if err != nil {
+		return gateway.Device{}, fmt.Errorf("scan device: %w", err)
+	}
+	d.PublicKey = ed25519.PublicKey(key)
+	d.CreatedAt, d.RevokedAt = fromTS(created), fromTS(revoked)
+	return d, nil
+}
+
+// AddDevice implements gateway.DeviceRegistry.
+func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device, bool, error) {
+	var out gateway.Device
+	created := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, d.ID))
+		switch {
+		case err == nil:
+			if old.Revoked() || !bytes.Equal(old.PublicKey, d.PublicKey) {
+				return gateway.ErrDeviceConflict
+			}
+			out = old
+			return nil
+		case !errors.Is(err, gateway.ErrNotFound):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES (?, ?, ?, ?, NULL)`,
+			d.ID, []byte(d.PublicKey), d.Label, ts(d.CreatedAt)); err != nil {
+			return fmt.Errorf("insert device: %w", err)
+		}
+		out, created = d, true
+		out.RevokedAt = time.Time{}
+		return nil
+	})
+	if err != nil {
+		return gateway.Device{}, false, err
+	}
+	return out, created, nil
+}
+
+// DeviceByID implements gateway.DeviceRegistry.
+func (s *Store) DeviceByID(ctx context.Context, id string) (gateway.Device, error) {
+	return scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+}
+
+// RevokeDevice implements gateway.DeviceRegistry.
+func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (gateway.Device, error) {
+	var out gateway.Device
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ts(at), id); err != nil {
+			return fmt.Errorf("revoke device: %w", err)
+		}
+		var err error
+		out, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+		return err
+	})
+	return out, err
+}
+
+// Devices implements gateway.DeviceRegistry.
+func (s *Store) Devices(ctx context.Context) ([]gateway.Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("select devices: %w", err)
+	}
+	defer rows.Close()
+	var out []gateway.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
