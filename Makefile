@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 .PHONY: help build models demo test test-short check fmt vet bench fuzz clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build faceagent, facegateway and facedemo into bin/
 	@mkdir -p $(BIN)
@@ -47,3 +47,6 @@ check: ## gofmt check, vet, tests, tidy check
 
 clean: ## remove build outputs (keeps fetched models)
 	rm -rf $(BIN)
+
+# Cross-builds, install, .deb and the real-kernel device test.
+include packaging/device.mk

@@ -39,6 +39,7 @@ import (
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink"
+	"github.com/faceverify/faceverify/uplink/spool"
 )
 
 // DefaultLivenessModel is reported as device_liveness.model.
@@ -51,6 +52,7 @@ type Deps struct {
 	Gateway   uplink.Gateway     // required: the gateway's device API
 	Publisher uplink.Publisher   // progress events; uplink.Discard if nil
 	LEDs      led.LEDs           // status lights; the log driver if nil
+	Service   ServiceNotifier    // systemd readiness and watchdog (systemd.go); none if nil
 	Clock     clock.Clock        // time; the wall clock if nil
 	Logger    *slog.Logger       // slog.Default() if nil
 	// LivenessModel is reported with each submission (DefaultLivenessModel
@@ -58,6 +60,13 @@ type Deps struct {
 	LivenessModel string
 	// NewSessionID makes session ids (random hex if nil).
 	NewSessionID func() string
+	// Spool stores uploads the gateway cannot take now and delivers them
+	// later (uplink/spool); uploads go straight to Gateway if nil. Run runs
+	// its delivery loop.
+	Spool *spool.Spool
+	// Health collects component health for /healthz (health.go); a new
+	// registry if nil.
+	Health *HealthRegistry
 }
 
 // Agent runs verification sessions. Make one with New and call Run.
@@ -82,6 +91,14 @@ type Agent struct {
 	dropFrames atomic.Uint64
 	analyzed   atomic.Uint64
 	uploads    atomic.Uint64
+
+	// Device wiring (spool_wiring.go, metrics.go, health.go).
+	metrics     *agentMetrics
+	health      *HealthRegistry
+	clockFloor  time.Time
+	queuedKeys  sync.Map     // idempotency key → session id, while spooled
+	metricsAddr atomic.Value // string
+	fleet       fleetState   // MQTT fleet interface: reloaded config, LED state, telemetry (fleet.go)
 }
 
 // New checks cfg and deps and returns an Agent. cfg must have passed
@@ -116,7 +133,7 @@ func New(cfg Config, d Deps) (*Agent, error) {
 	if d.NewSessionID == nil {
 		d.NewSessionID = randomID
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:     cfg,
 		policy:  cfg.SessionPolicy(),
 		d:       d,
@@ -129,7 +146,10 @@ func New(cfg Config, d Deps) (*Agent, error) {
 		frames:  make(chan taggedFrame, 1),
 		ready:   make(chan struct{}),
 		stopped: make(chan struct{}),
-	}, nil
+	}
+	a.initDevice()
+	a.initCameraHealth() // camera_health.go
+	return a, nil
 }
 
 func randomID() string {
@@ -198,7 +218,7 @@ func (a *Agent) APIAddr() string {
 // *RequestError naming the bad field, ErrBusy while a session runs,
 // ErrStopped after Run ended, or ctx.Err().
 func (a *Agent) Launch(ctx context.Context, req LaunchRequest) (SessionView, error) {
-	if err := req.Validate(a.cfg.Session.GatewayHosts); err != nil {
+	if err := req.Validate(a.gatewayHosts()); err != nil {
 		return SessionView{}, err
 	}
 	return a.send(ctx, command{kind: cmdLaunch, launch: req})
@@ -297,6 +317,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	actor(a.cameraWorker)
 	actor(a.analyzeWorker)
 	actor(a.uplinkWorker)
+	if run := a.cameraActor(); run != nil {
+		actor(run) // camera supervision: absent/lost camera polling (camera_health.go)
+	}
+	if err := a.addDeviceActors(ctx, &g, cancel); err != nil { // spool, metrics (spool_wiring.go)
+		return err
+	}
 
 	if a.cfg.API.Listen != "" {
 		ln, err := net.Listen("tcp", a.cfg.API.Listen)
@@ -328,6 +354,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	close(a.ready)
 	a.d.LEDs.Set(led.Idle)
 	a.log.Info("agent running", "camera", a.d.Source.Name())
+	a.notifyReady(ctx)
 	err := g.Run()
 	a.log.Info("agent stopped")
 	return err
@@ -342,8 +369,11 @@ func (a *Agent) loop(ctx context.Context) error {
 		if at, ok := x.nextTimer(); ok {
 			wake = a.d.Clock.After(at.Sub(a.d.Clock.Now()))
 		}
+		heartbeat := a.heartbeat() // watchdog ping; a stuck loop stops pinging
 		select {
+		case <-heartbeat:
 		case <-ctx.Done():
+			a.notifyStopping()
 			if x.state.Active() {
 				x.apply(session.Cancel{Reason: "SHUTDOWN"})
 			}
@@ -384,6 +414,7 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 		x.sessCtx, x.sessCancel = context.WithCancel(ctx)
 		id := x.a.d.NewSessionID()
 		x.a.log.Info("session start", "session_id", id, "correlation_id", c.launch.CorrelationID, "request_id", c.launch.RequestID)
+		x.state.Config = x.a.sessionPolicy() // reload-config applies from the next session (fleet.go)
 		x.apply(session.Start{ID: id, CorrelationID: c.launch.CorrelationID})
 	case cmdCancel:
 		if !x.state.Active() {
@@ -467,6 +498,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 		delete(x.timers, act.Kind)
 	case session.SetLED:
 		a.d.LEDs.Set(act.State)
+		a.fleet.led.Store(act.State)
 	case session.Publish:
 		a.d.Publisher.Publish(uplink.Event{
 			SessionID: s.ID, CorrelationID: s.CorrelationID,
@@ -477,6 +509,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 		a.log.Info("session finished", "session_id", s.ID, "correlation_id", s.CorrelationID,
 			"status", act.Outcome.Status, "reason", act.Outcome.Reason, "attempts", s.Round,
 			"uploads", s.Uploads, "elapsed_ms", now.Sub(s.Started).Milliseconds())
+		a.sessionFinished(s, act.Outcome)
 		x.endSession()
 	}
 }
@@ -537,6 +570,10 @@ func (a *Agent) stream(ctx context.Context, job cameraJob) {
 	if err := src.Open(job.ctx); err != nil {
 		if job.ctx.Err() == nil {
 			a.log.Error("camera open failed", "camera", src.Name(), "err", err)
+			if errors.Is(err, capture.ErrNoDevice) { // absent or unplugged: CAMERA_LOST
+				a.report(ctx, job.sid, session.CameraLost{Gen: job.gen, Err: err})
+				return
+			}
 			a.report(ctx, job.sid, session.CameraFailed{Gen: job.gen, Err: err})
 		}
 		return
@@ -557,6 +594,7 @@ func (a *Agent) stream(ctx context.Context, job cameraJob) {
 			return
 		}
 		last = f.Seq
+		a.metrics.frame()
 		tf := taggedFrame{gen: job.gen, frame: f}
 		select {
 		case a.frames <- tf:
@@ -609,6 +647,7 @@ func (a *Agent) analyzeOne(ctx context.Context, job analyzeJob) {
 		return
 	}
 	a.analyzed.Add(1)
+	a.metrics.analysis(an, err)
 	if err != nil {
 		a.log.Warn("analyze failed", "err", err)
 	}
@@ -663,7 +702,10 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 			IdempotencyKey: u.Key,
 			CapturedAt:     u.Candidate.Frame.At.UTC(),
 		}
-		resp, err := a.d.Gateway.Submit(job.ctx, job.base, job.token, req)
+		resp, queued, err := a.submit(ctx, job, req)
+		if queued {
+			continue
+		}
 		if err != nil {
 			log.Warn("upload failed", "try", u.Try, "err", err)
 			a.report(ctx, job.sid, session.UploadFailed{Class: uplink.Classify(err), Err: err})

@@ -9,6 +9,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/faceverify/faceverify/agent/led"
+	"github.com/faceverify/faceverify/capture"
 )
 
 // Handler returns the loopback HTTP API:
@@ -30,6 +33,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/session", a.handleSession)
 	mux.HandleFunc("POST /v1/cancel", a.handleCancel)
 	mux.HandleFunc("GET /healthz", a.handleHealth)
+	mux.Handle("GET /metrics", a.MetricsHandler()) // metrics.go
 	return a.guard(mux)
 }
 
@@ -155,12 +159,18 @@ func (a *Agent) handleCancel(w http.ResponseWriter, r *http.Request) {
 
 // Health is the /healthz body.
 type Health struct {
-	Status  string `json:"status"` // "ok"
+	Status  string `json:"status"` // "ok" or "degraded"
 	Device  string `json:"device_id"`
 	Camera  string `json:"camera"`
 	Session string `json:"session"`        // state of the current/last session, "idle" if none
 	MQTT    string `json:"mqtt,omitempty"` // "connected", "disconnected"; absent without MQTT
 	Stats   Stats  `json:"stats"`
+	// Reasons lists why Status is degraded, e.g. "CAMERA_LOST".
+	Reasons []string `json:"reasons,omitempty"`
+	// CameraHealth is the camera's state and reason (camera_health.go).
+	CameraHealth *capture.Health `json:"camera_health,omitempty"`
+	// LEDs is the status-light driver's state (led_health.go).
+	LEDs *led.Health `json:"leds,omitempty"`
 }
 
 func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -168,6 +178,9 @@ func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if v, ok := a.Session(); ok {
 		h.Session = v.State
 	}
+	a.addCameraHealth(&h)
+	a.addLEDHealth(&h)
+	a.addDeviceHealth(&h)
 	if c, ok := a.d.Publisher.(interface{ Connected() bool }); ok {
 		h.MQTT = "disconnected"
 		if c.Connected() {

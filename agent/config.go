@@ -36,6 +36,11 @@ type Config struct {
 	Inference inference.Config `toml:"inference"`
 	LED       LEDConfig        `toml:"led"`
 	Log       LogConfig        `toml:"log"`
+	// Offline spool, device identity, clock and metrics (device_config.go).
+	Spool    SpoolConfig    `toml:"spool"`
+	Identity IdentityConfig `toml:"identity"`
+	Clock    ClockConfig    `toml:"clock"`
+	Metrics  MetricsConfig  `toml:"metrics"`
 }
 
 // DeviceConfig identifies the kiosk.
@@ -59,11 +64,13 @@ type APIConfig struct {
 
 // CaptureConfig selects and paces the camera.
 type CaptureConfig struct {
-	// Source is the camera kind: "replay" (image files). "v4l2" comes next.
+	// Source is the camera kind: "replay" (image files) or "v4l2" (a
+	// Video4Linux2 camera; see capture_config.go for its fields).
 	Source string `toml:"source"`
 	// ReplayPath is an image file or a directory of images (replay only).
 	ReplayPath string `toml:"replay_path"`
-	// FPS is the replay frame rate, frames per second.
+	// FPS is the replay frame rate, or the rate requested from a v4l2
+	// camera (the closest it offers is used), frames per second.
 	FPS float64 `toml:"fps"`
 	// Loop restarts the replay after the last image.
 	Loop bool `toml:"loop"`
@@ -71,6 +78,7 @@ type CaptureConfig struct {
 	Window time.Duration `toml:"window"`
 	// AnalyzeFPS caps analysed frames per second.
 	AnalyzeFPS float64 `toml:"analyze_fps"`
+	V4L2CaptureConfig
 }
 
 // SessionConfig is the verification policy.
@@ -115,11 +123,19 @@ type MQTTConfig struct {
 	QueueSize      int           `toml:"queue_size"`
 	// Password is set from the environment or PasswordFile by Load.
 	Password string `toml:"-"`
+	// Fleet interface: client id, state, TLS client certificate, signed
+	// commands, telemetry, Home Assistant (mqtt_config.go).
+	MQTTFleetConfig
 }
 
-// LEDConfig selects the status-light driver.
+// LEDConfig selects the status-light driver and, for "gpio", the GPIO
+// line names (as the kernel names them; gpioinfo lists them).
 type LEDConfig struct {
-	Driver string `toml:"driver"` // "log"
+	Driver    string `toml:"driver"`     // "log" or "gpio"
+	Green     string `toml:"green"`      // gpio: required, e.g. "GPIO17"
+	Red       string `toml:"red"`        // gpio: required, e.g. "GPIO27"
+	Blue      string `toml:"blue"`       // gpio: optional ("" = not fitted)
+	ActiveLow bool   `toml:"active_low"` // gpio: a lit LED is driven low
 }
 
 // LogConfig sets logging.
@@ -142,6 +158,8 @@ func DefaultConfig() Config {
 			Loop:       true,
 			Window:     sc.CaptureWindow,
 			AnalyzeFPS: float64(time.Second) / float64(sc.AnalyzeInterval),
+
+			V4L2CaptureConfig: DefaultV4L2CaptureConfig(),
 		},
 		Session: SessionConfig{
 			Timeout:         sc.Timeout,
@@ -168,10 +186,15 @@ func DefaultConfig() Config {
 			KeepAlive:      30 * time.Second,
 			ConnectTimeout: 10 * time.Second,
 			QueueSize:      256,
+
+			MQTTFleetConfig: defaultMQTTFleetConfig(),
 		},
 		Inference: inference.DefaultConfig(),
-		LED:       LEDConfig{Driver: led.DriverLog},
+		LED:       LEDConfig{Driver: led.DriverLog, Green: "GPIO17", Red: "GPIO27"},
 		Log:       LogConfig{Level: "info", Format: "text"},
+		Spool:     defaultSpoolConfig(),
+		Identity:  defaultIdentityConfig(),
+		Metrics:   defaultMetricsConfig(),
 	}
 }
 
@@ -226,6 +249,9 @@ func Load(path string) (Config, error) {
 		}
 		cfg.MQTT.Password = strings.TrimRight(string(b), "\r\n")
 	}
+	if err := cfg.MQTT.loadSecrets(); err != nil { // command secret (mqtt_config.go)
+		return Config{}, err
+	}
 	if cfg.Device.ID == "" {
 		cfg.Device.ID = DeviceIDFromHostname()
 	}
@@ -241,6 +267,7 @@ func Load(path string) (Config, error) {
 var agentTables = map[string]bool{
 	"device": true, "api": true, "capture": true, "session": true,
 	"mqtt": true, "inference": true, "led": true, "log": true,
+	"spool": true, "identity": true, "clock": true, "metrics": true,
 }
 
 // Decode parses TOML text over DefaultConfig without validating. Unknown
@@ -368,8 +395,12 @@ func (c Config) Validate() error {
 		if c.Capture.ReplayPath == "" {
 			return bad("capture.replay_path", "must be set when capture.source = \"replay\"")
 		}
+	case "v4l2":
+		if err := c.Capture.V4L2CaptureConfig.validate(); err != nil {
+			return err
+		}
 	default:
-		return bad("capture.source", "must be \"replay\", got %q", c.Capture.Source)
+		return bad("capture.source", "must be \"replay\" or \"v4l2\", got %q", c.Capture.Source)
 	}
 	if !finite(c.Capture.FPS) || c.Capture.FPS <= 0 || c.Capture.FPS > 120 {
 		return bad("capture.fps", "must be in (0,120], got %v", c.Capture.FPS)
@@ -462,6 +493,9 @@ func (c Config) Validate() error {
 	if m.QueueSize < 1 || m.QueueSize > 100000 {
 		return bad("mqtt.queue_size", "must be in [1,100000], got %d", m.QueueSize)
 	}
+	if err := m.MQTTFleetConfig.validate(); err != nil {
+		return err
+	}
 	if m.CAFile != "" {
 		if _, err := os.Stat(m.CAFile); err != nil {
 			return bad("mqtt.ca_file", "%v", err)
@@ -471,8 +505,8 @@ func (c Config) Validate() error {
 	if err := c.Inference.Validate(); err != nil {
 		return err // already named "inference.<field>"
 	}
-	if _, err := led.New(c.LED.Driver, nil); err != nil {
-		return bad("led.driver", "must be %q, got %q", led.DriverLog, c.LED.Driver)
+	if err := c.LED.validate(); err != nil {
+		return err
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
@@ -481,6 +515,9 @@ func (c Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if err := c.validateDeviceTables(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -25,18 +25,18 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/faceverify/faceverify/agent"
-	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/capture/replay"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/inference/onnx"
 	"github.com/faceverify/faceverify/uplink"
-	"github.com/faceverify/faceverify/uplink/gateway"
-	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = ""
+
+// configFile is the --config path of run, read again by reload-config.
+var configFile string
 
 const usage = `usage: faceagent <command> [flags]
 
@@ -45,6 +45,11 @@ Commands:
                         a second signal aborts)
   inspect [flags] IMAGE...
                         analyse images: faces, liveness, decision
+  camera list|grab|selftest [flags]
+                        V4L2 cameras: list formats, grab frames, self-test
+  enroll [--config FILE] [--gateway URL] [--print]
+                        create the device key and register it with the
+                        gateway (token from FACEAGENT_ENROLL_TOKEN)
   version               print the version
 
 Exit status: 0 ok, 1 runtime error, 2 usage or configuration error.
@@ -66,6 +71,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signalContext(stderr)
 		defer stop()
 		return inspectMain(ctx, args[1:], stdout, stderr)
+	case "camera":
+		ctx, stop := signalContext(stderr)
+		defer stop()
+		return cameraMain(ctx, args[1:], stdout, stderr)
+	case "enroll":
+		ctx, stop := signalContext(stderr)
+		defer stop()
+		return enrollMain(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "faceagent", versionString())
 		return 0
@@ -125,6 +138,7 @@ func runMain(args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := agent.Load(*configPath)
+	configFile = *configPath
 	if err != nil {
 		fmt.Fprintln(stderr, "faceagent run:", err)
 		return 2
@@ -164,28 +178,19 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	leds, err := led.New(cfg.LED.Driver, logger)
+	leds, closeLEDs := newLEDs(cfg.LED, logger)
+	defer closeLEDs()
+	gw, sp, err := newUplink(cfg, logger) // device key, signing, offline spool (device.go)
 	if err != nil {
 		return err
 	}
-	gw := gateway.New(gateway.Options{
-		SubmitTimeout: cfg.Session.UploadTimeout,
-		StatusTimeout: cfg.Session.StatusTimeout,
-		UserAgent:     "faceagent/" + versionString(),
-	})
 
 	var pub uplink.Publisher = uplink.Discard{}
-	var mc *mqtt.Client
-	if cfg.MQTT.Broker != "" {
-		mc, err = mqtt.New(mqtt.Options{
-			Broker: cfg.MQTT.Broker, DeviceID: cfg.Device.ID, Prefix: cfg.MQTT.Prefix,
-			QoS: byte(cfg.MQTT.QoS), KeepAlive: cfg.MQTT.KeepAlive, ConnectTimeout: cfg.MQTT.ConnectTimeout,
-			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, CAFile: cfg.MQTT.CAFile,
-			QueueSize: cfg.MQTT.QueueSize, Version: versionString(), Logger: logger,
-		})
-		if err != nil {
-			return err
-		}
+	mc, err := agent.NewMQTTClient(cfg, versionString(), logger) // nil without mqtt.broker
+	if err != nil {
+		return err
+	}
+	if mc != nil {
 		pub = mc
 	} else {
 		logger.Info("mqtt disabled (mqtt.broker is empty)")
@@ -193,6 +198,7 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 
 	a, err := agent.New(cfg, agent.Deps{
 		Source: src, Analyzer: engine, Gateway: gw, Publisher: pub, LEDs: leds, Logger: logger,
+		Service: agent.NewSystemd(logger), Spool: sp,
 	})
 	if err != nil {
 		return err
@@ -209,8 +215,8 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 		return a.Run(actx)
 	}, func(error) { acancel() })
 	if mc != nil {
-		mc.Handle("verify", a.HandleVerifyCommand)
-		mc.Handle("cancel", a.HandleCancelCommand)
+		health := a.ServeFleet(mc, agent.FleetOptions{ConfigPath: configFile}) // commands, telemetry, status
+		g.Add(func() error { return health(actx) }, func(error) { acancel() })
 		mctx, mcancel := context.WithCancel(context.Background())
 		defer mcancel()
 		g.Add(func() error { return mc.Run(mctx) }, func(error) {
@@ -240,6 +246,8 @@ func newSource(cfg agent.Config, logger *slog.Logger) (capture.Source, error) {
 			MaxFileBytes: maxBytes,
 			Logger:       logger,
 		})
+	case "v4l2":
+		return newV4L2Source(cfg, logger) // camera.go
 	}
 	return nil, fmt.Errorf("capture.source %q: unsupported", cfg.Capture.Source)
 }

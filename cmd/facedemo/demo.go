@@ -122,7 +122,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	agentURL := fmt.Sprintf("http://127.0.0.1:%d", ports[3])
 	const deviceID = "kiosk-demo-1"
 
-	passkey, secret := randomHex(24), randomHex(32)
+	passkey, secret, enrollToken := randomHex(24), randomHex(32), randomHex(24)
 	gwCfg := filepath.Join(work, "facegateway.toml")
 	if err := os.WriteFile(gwCfg, []byte(fmt.Sprintf(gatewayTOML,
 		ports[1], filepath.Join(work, "facegateway.db"), modelsDir, brokerAddr, partnerURL, partnerURL)), 0o600); err != nil {
@@ -130,13 +130,16 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	agCfg := filepath.Join(work, "faceagent.toml")
 	if err := os.WriteFile(agCfg, []byte(fmt.Sprintf(agentTOML,
-		deviceID, ports[3], scene, "tcp://"+brokerAddr, modelsDir)), 0o600); err != nil {
+		deviceID, ports[3], scene, "tcp://"+brokerAddr, filepath.Join(work, "state", "mqtt"), modelsDir,
+		filepath.Join(work, "state", "spool"), filepath.Join(work, "state", "spool.key"), filepath.Join(work, "state", "device.key"))), 0o600); err != nil {
 		return err
 	}
 
 	env := append(os.Environ(),
 		"FACEGATEWAY_PARTNER_DEMO_PASSKEY="+passkey,
 		"FACEGATEWAY_CALLBACK_SECRET="+secret,
+		"FACEGATEWAY_ENROLL_TOKEN="+enrollToken, // the gateway requires device signatures
+		"FACEAGENT_ENROLL_TOKEN="+enrollToken,
 	)
 	procs := &group{work: work, verbose: o.Verbose, stderr: stderr}
 	defer procs.stop()
@@ -165,6 +168,13 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	defer sub.Disconnect(250)
 
+	// Register the kiosk's device key with the gateway, as an installer would.
+	enroll := exec.CommandContext(ctx, filepath.Join(o.Bin, "faceagent"), "enroll", "-config", agCfg,
+		"-gateway", gatewayURL, "-label", "facedemo")
+	enroll.Env = env
+	if out, err := enroll.CombinedOutput(); err != nil {
+		return fmt.Errorf("faceagent enroll: %w: %s", err, out)
+	}
 	if err := procs.start(ctx, "agent", env, filepath.Join(o.Bin, "faceagent"), "run", "-config", agCfg); err != nil {
 		return err
 	}
@@ -284,6 +294,9 @@ models_dir = %q
 enabled = true
 listen = %q
 
+[devices]
+require_signature = true
+
 [[partners]]
 client_id = "demo"
 reference_url = "%s/reference"
@@ -310,9 +323,17 @@ result_hold = "500ms"
 
 [mqtt]
 broker = %q
+state_dir = %q
 
 [inference]
 models_dir = %q
+
+[spool]
+dir = %q
+key_file = %q
+
+[identity]
+key_file = %q
 `
 
 // group runs the demo's child processes and stops them with SIGTERM.

@@ -22,6 +22,8 @@ commands:
   serve    run the verification gateway (HTTP API, workers, callbacks)
   partner  run the sample partner backend (reference photos, callbacks, sessions)
   match    compare the faces of two images
+  devices  register, revoke and list the kiosks allowed to submit
+  fleet    serve the live fleet page (kiosk status, events, telemetry over MQTT)
 
 Run "facegateway <command> -h" for the flags of a command.
 `
@@ -46,6 +48,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return partnerMain(ctx, args[1:], stdout, stderr)
 	case "match":
 		return matchMain(ctx, args[1:], stdout, stderr)
+	case "devices":
+		return devicesMain(ctx, args[1:], stdout, stderr)
+	case "fleet":
+		return fleetMain(ctx, args[1:], stdout, stderr) // fleet.go
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -24,6 +24,7 @@ import (
 	"image"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -64,6 +65,11 @@ type Engine struct {
 
 var _ inference.Analyzer = (*Engine)(nil)
 
+// ErrNoRuntime means no ONNX Runtime library is pinned for this platform
+// (e.g. linux/arm: the pinned onnxruntime-node package has no 32-bit ARM
+// build) and inference.ort_library is empty.
+var ErrNoRuntime = errors.New("no ONNX Runtime library for this platform")
+
 // New validates cfg, initialises ONNX Runtime (once per process; the library
 // is cfg.ORTLibrary or models.ORTLibrary() under cfg.ModelsDir, checked
 // against its pinned sha256 in the latter case), verifies every model file
@@ -88,7 +94,8 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 	if lib == "" {
 		rel := models.ORTLibrary()
 		if rel == "" {
-			return nil, errors.New("no pinned onnxruntime library for this platform; set inference.ort_library")
+			return nil, fmt.Errorf("%w: ONNX inference needs the ONNX Runtime shared library (libonnxruntime.so) and none is pinned for %s/%s; install one built for this board and set inference.ort_library to its path",
+				ErrNoRuntime, runtime.GOOS, runtime.GOARCH)
 		}
 		if err := man.Verify(cfg.ModelsDir, rel); err != nil {
 			return nil, fmt.Errorf("onnxruntime library: %w (run `make models`)", err)

@@ -1,17 +1,30 @@
-// Package mqtt reports the agent's progress to fleet monitoring over MQTT
-// (github.com/eclipse/paho.mqtt.golang) and receives remote commands.
+// Package mqtt is the agent's fleet interface over MQTT
+// (github.com/eclipse/paho.mqtt.golang, MQTT 3.1.1): it reports status,
+// session events and telemetry, receives signed remote commands and
+// announces the kiosk to Home Assistant.
 //
-// Topics, with prefix P (default "faceverify") and device id D:
+// Topics, with prefix P (default "faceverify") and device id D; every
+// payload is JSON with "v":1 (docs/mqtt.md, schemas in docs/schemas/):
 //
-//	P/D/status             retained {"device_id","state":"online"|"offline","time"}; the Last Will
-//	                       (retained, QoS 1) sets "offline" when the connection drops uncleanly
-//	P/D/events             one uplink.Event per session state change, QoS 1, not retained
-//	P/D/cmd/<name>         commands to the device (e.g. "verify"), JSON
-//	P/D/cmd/<name>/reply   the device's JSON answer to each command
+//	P/D/status             retained Status online|degraded|offline, QoS 1; "offline" is also the Last Will
+//	P/D/events             EventMessage per session state change, QoS 1, per-device seq
+//	P/D/telemetry          retained Telemetry, periodic and after each event, QoS 0
+//	P/D/cmd/<name>         signed CommandEnvelope: verify, cancel, self-test, identify, reload-config
+//	P/D/cmd/<name>/reply   Reply with the request_id and the outcome, QoS 1
+//	P/D/ha/<name>          unsigned Home Assistant buttons (identify, self-test only)
+//	homeassistant/…/config retained discovery configs, re-sent on Home Assistant's birth message
 //
-// Events carry states and reasons only: no images, embeddings, scores or
-// tokens. Publish never blocks: events wait in a bounded queue that drops the
-// oldest when full (Stats.Dropped); the client reconnects by itself.
+// Delivery: a persistent session (clean session off) under a client id
+// unique per install (ClientID), resubscribed on every connect; reconnects
+// back off from 1 s to Options.MaxReconnectInterval. Events go through a
+// bounded on-disk outbox (Options.StateDir) and are sent one at a time in
+// seq order, each removed when the broker acknowledges it; when the outbox
+// is full the oldest event is dropped (Stats.Dropped, a gap in seq). The
+// paho callbacks only hand messages to a queue; handlers run on the
+// Client's own goroutine.
+//
+// Events, status and telemetry carry states, reasons and counters only: no
+// images, embeddings, scores or tokens.
 package mqtt
 
 import (
@@ -43,29 +56,63 @@ type Options struct {
 	// Broker is the broker URL: tcp://host:1883, ssl://host:8883 (also
 	// tls://, mqtts://), ws:// or wss://. Required.
 	Broker string
-	// DeviceID names the device in topics and payloads; also the client id
-	// ("faceagent-" + DeviceID), so it must be unique in the fleet.
+	// DeviceID names the device in topics and payloads. Required.
 	DeviceID string
-	// Prefix is the first topic level (DefaultPrefix if empty).
+	// Prefix is the first topic level(s) (DefaultPrefix if empty).
 	Prefix string
-	// QoS of events, status and replies: 0, 1 or 2 (1 recommended).
+	// ClientID is the MQTT client id; ClientID(DeviceID, StateDir,
+	// MachineIDPath) if empty.
+	ClientID string
+	// QoS of events and replies: 0, 1 or 2 (1 recommended). Status is sent
+	// at QoS ≥ 1, telemetry at QoS 0.
 	QoS byte
 	// KeepAlive is the MQTT keepalive interval (default 30s).
 	KeepAlive time.Duration
 	// ConnectTimeout bounds one connection attempt (default 10s).
 	ConnectTimeout time.Duration
+	// MaxReconnectInterval caps the reconnect backoff, which starts at 1 s
+	// and doubles (default 30s).
+	MaxReconnectInterval time.Duration
 	// Username and Password authenticate to the broker (optional).
 	Username, Password string
 	// CAFile is a PEM bundle of CAs trusted for TLS brokers; the system
 	// roots if empty.
 	CAFile string
-	// QueueSize bounds the events waiting to be sent (default 256).
+	// CertFile and KeyFile are a PEM client certificate and key for
+	// brokers that require one (both or neither).
+	CertFile, KeyFile string
+	// StateDir keeps the install id, the event sequence and the outbox
+	// (0700). Empty keeps them in memory: seq restarts at 1 and unsent
+	// events are lost on restart.
+	StateDir string
+	// MachineIDPath is mixed into the default client id
+	// (DefaultMachineIDPath if empty; "-" to skip).
+	MachineIDPath string
+	// QueueSize bounds the outbox: events waiting for the broker (default
+	// 1000). The oldest is dropped beyond it.
 	QueueSize int
 	// DrainTimeout bounds how long Run keeps sending queued events after
-	// its context ends (default 2s).
+	// its context ends (default 2s); what is left stays in the outbox.
 	DrainTimeout time.Duration
-	// Version is reported in the online status (optional).
+	// Version is reported in status, telemetry and discovery (optional).
 	Version string
+	// CommandSecret is the HMAC-SHA256 key of signed commands. Empty
+	// refuses every command on P/D/cmd/<name> (replying unauthorized).
+	CommandSecret []byte
+	// CommandWindow is how far a command's ts may be from the device
+	// clock (DefaultCommandWindow if 0).
+	CommandWindow time.Duration
+	// CommandTimeout bounds one command handler (default 30s).
+	CommandTimeout time.Duration
+	// TelemetryInterval is the telemetry period (default 30s); < 0 turns
+	// telemetry off.
+	TelemetryInterval time.Duration
+	// HADiscovery publishes Home Assistant discovery configs and accepts
+	// the unsigned identify and self-test buttons on P/D/ha/<name>.
+	HADiscovery bool
+	// HADiscoveryPrefix is Home Assistant's discovery prefix
+	// (DefaultHADiscoveryPrefix if empty).
+	HADiscoveryPrefix string
 	// OpenConn, if set, replaces dialing the broker (tests use it to cut
 	// the TCP connection without DISCONNECT). TLS settings are not applied.
 	OpenConn func(broker *url.URL) (net.Conn, error)
@@ -75,51 +122,56 @@ type Options struct {
 
 // Stats counts what a Client did.
 type Stats struct {
-	Queued    uint64 // events accepted by Publish
-	Published uint64 // events the broker acknowledged (QoS ≥ 1) or sent (QoS 0)
-	Dropped   uint64 // events dropped because the queue was full or sending kept failing
-	Commands  uint64 // commands handled
-	Connected bool
+	Queued      uint64 // events accepted by Publish
+	Published   uint64 // events the broker acknowledged (QoS ≥ 1) or sent (QoS 0)
+	Dropped     uint64 // events dropped because the outbox was full
+	Commands    uint64 // commands handed to a handler
+	Refused     uint64 // commands refused: unsigned, bad signature, expired, replayed, unknown, queue full
+	Reconnects  uint64 // connections made after the first
+	OutboxDepth int    // events waiting now
+	Connected   bool
 }
 
-// Status is the retained payload of the status topic.
-type Status struct {
-	DeviceID string     `json:"device_id"`
-	State    string     `json:"state"` // "online" or "offline"
-	Time     *time.Time `json:"time,omitempty"`
-	Version  string     `json:"version,omitempty"`
-}
+// Handler answers one authenticated command. It runs on the Client's
+// command goroutine with a deadline (Options.CommandTimeout); the Client
+// fills the Reply's envelope fields.
+type Handler func(ctx context.Context, cmd Command) Reply
 
-// Client is an MQTT progress reporter and command receiver; it implements
-// uplink.Publisher. Make one with New, register command handlers with
-// Handle, then call Run.
+// Client is the MQTT fleet interface of one device; it implements
+// uplink.Publisher. Make one with New, register handlers with
+// HandleCommand and readings with SetTelemetry, then call Run once.
 type Client struct {
-	opts   Options
-	logger *slog.Logger
-	tls    *tls.Config
+	opts     Options
+	clientID string
+	logger   *slog.Logger
+	tls      *tls.Config
+	outbox   *outbox
+	store    *resumeStore
+	verifier *Verifier
+	started  time.Time
 
-	mu       sync.Mutex
-	queue    []uplink.Event
-	seq      uint64
-	handlers map[string]uplink.CommandHandler
-	running  bool
-
-	wake      chan struct{}
+	mu        sync.Mutex
+	handlers  map[string]Handler
+	telemetry func(*Telemetry)
+	state     string // StateOnline or StateDegraded
+	reason    string
+	running   bool
+	cl        paho.Client
 	connected chan struct{} // closed while connected; replaced on loss
-	cmds      chan command
 
-	queued, published, dropped, commands atomic.Uint64
-	isConnected                          atomic.Bool
-}
+	wake      chan struct{} // an event was queued
+	telNow    chan struct{} // send telemetry soon
+	connEvent chan struct{} // paho connected; run the connect work
+	inbox     chan paho.Message
 
-type command struct {
-	name    string
-	payload []byte
+	queued, published, commands, refused, connects atomic.Uint64
+	isConnected                                    atomic.Bool
 }
 
 var _ uplink.Publisher = (*Client)(nil)
 
-// New checks opts and returns a Client; nothing connects until Run.
+// New checks opts, opens the outbox in StateDir and returns a Client;
+// nothing connects until Run.
 func New(opts Options) (*Client, error) {
 	u, err := url.Parse(opts.Broker)
 	if err != nil || u.Host == "" {
@@ -136,8 +188,20 @@ func New(opts Options) (*Client, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
+	if !TopicPrefixValid(opts.Prefix) {
+		return nil, fmt.Errorf("mqtt prefix %q: must be topic levels without wildcards, leading/trailing '/' or '$'", opts.Prefix)
+	}
+	if opts.HADiscoveryPrefix == "" {
+		opts.HADiscoveryPrefix = DefaultHADiscoveryPrefix
+	}
+	if !TopicPrefixValid(opts.HADiscoveryPrefix) {
+		return nil, fmt.Errorf("mqtt home assistant prefix %q: not a valid topic prefix", opts.HADiscoveryPrefix)
+	}
 	if opts.QoS > 2 {
 		return nil, fmt.Errorf("mqtt qos %d: must be 0, 1 or 2", opts.QoS)
+	}
+	if (opts.CertFile == "") != (opts.KeyFile == "") {
+		return nil, errors.New("mqtt client certificate: set both the certificate and the key file, or neither")
 	}
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = 30 * time.Second
@@ -145,24 +209,51 @@ func New(opts Options) (*Client, error) {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
 	}
+	if opts.MaxReconnectInterval <= 0 {
+		opts.MaxReconnectInterval = 30 * time.Second
+	}
 	if opts.QueueSize <= 0 {
-		opts.QueueSize = 256
+		opts.QueueSize = 1000
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 2 * time.Second
 	}
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = 30 * time.Second
+	}
+	if opts.TelemetryInterval == 0 {
+		opts.TelemetryInterval = 30 * time.Second
+	}
+	if opts.MachineIDPath == "" {
+		opts.MachineIDPath = DefaultMachineIDPath
+	} else if opts.MachineIDPath == "-" {
+		opts.MachineIDPath = ""
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	logger := opts.Logger.With("component", "mqtt", "broker", redact(u))
 	c := &Client{
 		opts:      opts,
-		logger:    opts.Logger.With("component", "mqtt", "broker", redact(u)),
-		handlers:  map[string]uplink.CommandHandler{},
-		wake:      make(chan struct{}, 1),
+		clientID:  opts.ClientID,
+		logger:    logger,
+		verifier:  NewVerifier(opts.CommandSecret, opts.CommandWindow, nil),
+		started:   time.Now(),
+		handlers:  map[string]Handler{},
+		state:     StateOnline,
 		connected: make(chan struct{}),
-		cmds:      make(chan command, 16),
+		wake:      make(chan struct{}, 1),
+		telNow:    make(chan struct{}, 1),
+		connEvent: make(chan struct{}, 1),
+		inbox:     make(chan paho.Message, 64),
+		store:     newResumeStore(),
 	}
-	if opts.CAFile != "" || u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss" {
+	if c.clientID == "" {
+		if c.clientID, err = ClientID(opts.DeviceID, opts.StateDir, opts.MachineIDPath); err != nil {
+			return nil, err
+		}
+	}
+	if opts.CAFile != "" || opts.CertFile != "" || u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss" {
 		c.tls = &tls.Config{MinVersion: tls.VersionTLS12}
 		if opts.CAFile != "" {
 			pem, err := os.ReadFile(opts.CAFile)
@@ -175,6 +266,20 @@ func New(opts Options) (*Client, error) {
 			}
 			c.tls.RootCAs = pool
 		}
+		if opts.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("mqtt client certificate: %w", err)
+			}
+			c.tls.Certificates = []tls.Certificate{cert}
+		}
+	}
+	dir := ""
+	if opts.StateDir != "" {
+		dir = opts.StateDir + "/" + opts.DeviceID
+	}
+	if c.outbox, err = openOutbox(dir, opts.QueueSize, logger); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -193,17 +298,37 @@ func ValidTopicLevel(s string) bool {
 	return true
 }
 
+// TopicPrefixValid reports whether p can be used as Options.Prefix: one or
+// more topic levels without wildcards, not starting or ending with '/'.
+func TopicPrefixValid(p string) bool {
+	if p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.HasPrefix(p, "$") {
+		return false
+	}
+	for _, lvl := range strings.Split(p, "/") {
+		if !ValidTopicLevel(lvl) {
+			return false
+		}
+	}
+	return true
+}
+
 func redact(u *url.URL) string {
 	v := *u
 	v.User = nil
 	return v.String()
 }
 
+// ClientIDInUse is the MQTT client id this Client connects with.
+func (c *Client) ClientIDInUse() string { return c.clientID }
+
 // StatusTopic is P/D/status.
 func (c *Client) StatusTopic() string { return c.topic("status") }
 
 // EventsTopic is P/D/events.
 func (c *Client) EventsTopic() string { return c.topic("events") }
+
+// TelemetryTopic is P/D/telemetry.
+func (c *Client) TelemetryTopic() string { return c.topic("telemetry") }
 
 // CommandTopic is P/D/cmd/name.
 func (c *Client) CommandTopic(name string) string { return c.topic("cmd/" + name) }
@@ -213,53 +338,92 @@ func (c *Client) ReplyTopic(name string) string { return c.topic("cmd/" + name +
 
 func (c *Client) topic(s string) string { return c.opts.Prefix + "/" + c.opts.DeviceID + "/" + s }
 
-// Handle registers h for commands on CommandTopic(name). Call it before Run.
-func (c *Client) Handle(name string, h uplink.CommandHandler) {
+// HandleCommand registers h for the command name (P/D/cmd/name and, for
+// identify and self-test with HADiscovery, P/D/ha/name). Commands without
+// a handler are refused as unsupported. Call it before Run.
+func (c *Client) HandleCommand(name string, h Handler) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.handlers[name] = h
 }
 
-// Publish queues ev, stamped with the device id and the next sequence
-// number. It never blocks; when the queue is full the oldest event is
-// dropped.
-func (c *Client) Publish(ev uplink.Event) {
+// SetTelemetry sets the function that fills each telemetry report with the
+// readings it knows (the Client sets v, device_id, time, uptime, version
+// and mqtt). It is called from the telemetry goroutine and must not block.
+func (c *Client) SetTelemetry(fill func(*Telemetry)) {
 	c.mu.Lock()
-	c.seq++
-	ev.Seq = c.seq
+	defer c.mu.Unlock()
+	c.telemetry = fill
+}
+
+// SetDegraded sets the retained status to degraded with reason (snake
+// case, e.g. "camera_lost"), or back to online when reason is "". The
+// change is published at once when connected, else on the next connect.
+func (c *Client) SetDegraded(reason string) {
+	c.mu.Lock()
+	state := StateOnline
+	if reason != "" {
+		state = StateDegraded
+	}
+	changed := state != c.state || reason != c.reason
+	c.state, c.reason = state, reason
+	cl := c.cl
+	c.mu.Unlock()
+	if changed && cl != nil && c.isConnected.Load() {
+		c.publishStatus(cl)
+	}
+}
+
+// Publish queues ev in the outbox, stamped with the device id, the next
+// sequence number and the time (now if zero, always UTC). It does not wait
+// for the network: at most two small file writes when StateDir is set.
+// When the outbox is full the oldest event is dropped.
+func (c *Client) Publish(ev uplink.Event) {
 	ev.DeviceID = c.opts.DeviceID
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
 	ev.Time = ev.Time.UTC()
-	if len(c.queue) >= c.opts.QueueSize {
-		c.queue = c.queue[1:]
-		c.dropped.Add(1)
-		c.logger.Warn("mqtt: event queue full, dropped oldest", "dropped_total", c.dropped.Load())
-	}
-	c.queue = append(c.queue, ev)
-	c.mu.Unlock()
+	_, dropped := c.outbox.add(func(seq uint64) []byte {
+		ev.Seq = seq
+		b, _ := json.Marshal(EventMessage{V: Version, Event: ev})
+		return b
+	})
 	c.queued.Add(1)
+	if dropped {
+		c.logger.Warn("mqtt: outbox full, dropped the oldest event", "dropped_total", c.outbox.droppedTotal())
+	}
+	signal(c.wake)
+	signal(c.telNow)
+}
+
+func signal(ch chan struct{}) {
 	select {
-	case c.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
+	n := c.connects.Load()
+	if n > 0 {
+		n--
+	}
 	return Stats{
-		Queued: c.queued.Load(), Published: c.published.Load(), Dropped: c.dropped.Load(),
-		Commands: c.commands.Load(), Connected: c.isConnected.Load(),
+		Queued: c.queued.Load(), Published: c.published.Load(), Dropped: c.outbox.droppedTotal(),
+		Commands: c.commands.Load(), Refused: c.refused.Load(), Reconnects: n,
+		OutboxDepth: c.outbox.len(), Connected: c.isConnected.Load(),
 	}
 }
 
-// Connected reports whether the client is connected now.
+// Connected reports whether the client is connected (and has announced
+// itself and subscribed) now.
 func (c *Client) Connected() bool { return c.isConnected.Load() }
 
-func (c *Client) status(state string) []byte {
-	s := Status{DeviceID: c.opts.DeviceID, State: state, Version: c.opts.Version}
-	if state == "online" {
+func (c *Client) statusPayload(state, reason string, withTime bool) []byte {
+	s := Status{V: Version, DeviceID: c.opts.DeviceID, State: state, Reason: reason, Version: c.opts.Version}
+	if withTime {
 		now := time.Now().UTC()
 		s.Time = &now
 	}
@@ -267,10 +431,15 @@ func (c *Client) status(state string) []byte {
 	return b
 }
 
-// Run connects (retrying until ctx ends), keeps the connection, sends queued
-// events in order and answers commands. When ctx ends it sends what is
-// queued for up to DrainTimeout, publishes the retained "offline" status and
-// disconnects cleanly. It returns nil after a clean stop.
+// qosForStatus: status and will are sent at least once even at QoS 0 events.
+func (c *Client) qosForStatus() byte { return max(c.opts.QoS, 1) }
+
+// Run connects (retrying with backoff until ctx ends), keeps the
+// connection, sends the outbox in order, publishes telemetry and answers
+// commands. When ctx ends it sends what is queued for up to DrainTimeout,
+// publishes the retained "offline" status, disconnects cleanly and marks
+// the outbox closed (unsent events stay for the next run). It returns nil
+// after a clean stop.
 func (c *Client) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.running {
@@ -282,19 +451,22 @@ func (c *Client) Run(ctx context.Context) error {
 
 	o := paho.NewClientOptions().
 		AddBroker(c.opts.Broker).
-		SetClientID("faceagent-"+c.opts.DeviceID).
-		SetCleanSession(true). // a stale verify command must not replay after a reconnect
+		SetClientID(c.clientID).
+		SetCleanSession(false).
+		SetStore(c.store).
+		SetResumeSubs(false). // subscriptions are made again on every connect
 		SetKeepAlive(c.opts.KeepAlive).
 		SetPingTimeout(min(c.opts.KeepAlive, 10*time.Second)).
 		SetConnectTimeout(c.opts.ConnectTimeout).
 		SetWriteTimeout(10*time.Second).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
-		SetConnectRetryInterval(2*time.Second).
-		SetMaxReconnectInterval(30*time.Second).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(c.opts.MaxReconnectInterval).
 		SetOrderMatters(false).
-		SetBinaryWill(c.StatusTopic(), c.status("offline"), c.qosForStatus(), true).
-		SetOnConnectHandler(c.onConnect).
+		SetDefaultPublishHandler(c.route). // messages of the persistent session arrive before Subscribe returns
+		SetBinaryWill(c.StatusTopic(), c.statusPayload(StateOffline, ReasonConnectionLost, false), c.qosForStatus(), true).
+		SetOnConnectHandler(func(paho.Client) { signal(c.connEvent) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			c.setConnected(false)
 			c.logger.Warn("mqtt: connection lost, reconnecting", "err", err)
@@ -311,61 +483,111 @@ func (c *Client) Run(ctx context.Context) error {
 		o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) { return open(u) })
 	}
 	cl := paho.NewClient(o)
-	cl.Connect() // with ConnectRetry the token completes once connected; onConnect takes over
+	c.mu.Lock()
+	c.cl = cl
+	c.mu.Unlock()
+	c.logger.Info("mqtt: connecting", "client_id", c.clientID)
+	cl.Connect() // with ConnectRetry the token completes once connected; connEvent takes over
 
+	// paho's Connect took one snapshot already (it reserves stored ids).
+	snap := c.store.snapshots()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); c.serveCommands(ctx, cl) }()
-
+	connLoop := func(ctx context.Context, cl paho.Client) { c.connLoop(ctx, cl, snap) }
+	for _, f := range []func(context.Context, paho.Client){connLoop, c.commandLoop, c.telemetryLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx, cl) }()
+	}
 	c.sendLoop(ctx, cl)
+	wg.Wait()
 
 	// Shutdown: drain, say goodbye, disconnect.
 	drain, cancel := context.WithTimeout(context.Background(), c.opts.DrainTimeout)
 	defer cancel()
 	if c.isConnected.Load() {
 		c.flush(drain, cl)
-		t := cl.Publish(c.StatusTopic(), c.qosForStatus(), true, c.status("offline"))
-		t.WaitTimeout(time.Second)
+		t := cl.Publish(c.StatusTopic(), c.qosForStatus(), true, c.statusPayload(StateOffline, ReasonShutdown, true))
+		waitToken(drain, t, time.Second)
 	}
-	wg.Wait()
 	cl.Disconnect(250)
 	c.setConnected(false)
-	if n := c.pending(); n > 0 {
-		c.dropped.Add(uint64(n))
-		c.logger.Warn("mqtt: events not sent before shutdown", "count", n)
+	if n := c.outbox.len(); n > 0 {
+		c.logger.Warn("mqtt: events kept in the outbox for the next run", "count", n)
+	}
+	if err := c.outbox.close(); err != nil {
+		c.logger.Warn("mqtt: outbox close", "err", err)
 	}
 	return nil
 }
 
-// qosForStatus: status and will are sent at least once even at QoS 0 events.
-func (c *Client) qosForStatus() byte { return max(c.opts.QoS, 1) }
+// connLoop runs the connect work after every (re)connect: status,
+// subscriptions, discovery, telemetry; then it opens the send loop. seen is
+// the number of store snapshots taken before the first connect.
+func (c *Client) connLoop(ctx context.Context, cl paho.Client, seen uint64) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.connEvent:
+		}
+		// Let paho take its resend snapshot before anything is published.
+		if !c.store.waitSnapshot(seen, 2*time.Second) {
+			c.logger.Debug("mqtt: no resend snapshot after connect")
+		}
+		seen = c.store.snapshots()
+		if n := c.connects.Add(1); n > 1 {
+			c.logger.Info("mqtt: reconnected", "client_id", c.clientID, "reconnects", n-1)
+		} else {
+			c.logger.Info("mqtt: connected", "client_id", c.clientID)
+		}
+		c.publishStatus(cl)
+		subs := map[string]byte{c.CommandTopic("+"): 1}
+		if c.opts.HADiscovery {
+			subs[c.topic("ha/+")] = 1
+			subs[c.HAStatusTopic()] = 1
+		}
+		t := cl.SubscribeMultiple(subs, c.route)
+		if !waitToken(ctx, t, 10*time.Second) || t.Error() != nil {
+			c.logger.Error("mqtt: subscribe failed", "err", t.Error())
+		}
+		if c.opts.HADiscovery {
+			c.publishDiscovery(ctx, cl)
+		}
+		if cl.IsConnectionOpen() {
+			c.setConnected(true)
+		}
+		signal(c.telNow)
+	}
+}
 
-func (c *Client) onConnect(cl paho.Client) {
-	c.logger.Info("mqtt: connected")
-	t := cl.Publish(c.StatusTopic(), c.qosForStatus(), true, c.status("online"))
-	if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
-		c.logger.Warn("mqtt: online status not acknowledged", "err", t.Error())
+// route hands an inbound message to commandLoop; it never blocks paho's
+// router (a full queue drops the message and counts it as refused).
+func (c *Client) route(_ paho.Client, m paho.Message) {
+	select {
+	case c.inbox <- m:
+	default:
+		c.refused.Add(1)
+		c.logger.Warn("mqtt: inbound queue full, message dropped", "topic", m.Topic())
 	}
+}
+
+func (c *Client) publishStatus(cl paho.Client) {
 	c.mu.Lock()
-	names := make([]string, 0, len(c.handlers))
-	for name := range c.handlers {
-		names = append(names, name)
-	}
+	state, reason := c.state, c.reason
 	c.mu.Unlock()
-	for _, name := range names {
-		name := name
-		st := cl.Subscribe(c.CommandTopic(name), c.opts.QoS, func(_ paho.Client, m paho.Message) {
-			select {
-			case c.cmds <- command{name: name, payload: append([]byte(nil), m.Payload()...)}:
-			default:
-				c.logger.Warn("mqtt: command queue full, command dropped", "command", name)
-			}
-		})
-		if !st.WaitTimeout(5*time.Second) || st.Error() != nil {
-			c.logger.Error("mqtt: subscribe failed", "topic", c.CommandTopic(name), "err", st.Error())
+	t := cl.Publish(c.StatusTopic(), c.qosForStatus(), true, c.statusPayload(state, reason, true))
+	if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		c.logger.Warn("mqtt: status not acknowledged", "state", state, "err", t.Error())
+	}
+}
+
+func (c *Client) publishDiscovery(ctx context.Context, cl paho.Client) {
+	for _, m := range c.Discovery() {
+		t := cl.Publish(m.Topic, 1, true, m.Payload)
+		if !waitToken(ctx, t, 5*time.Second) || t.Error() != nil {
+			c.logger.Warn("mqtt: discovery not acknowledged", "topic", m.Topic, "err", t.Error())
+			return
 		}
 	}
-	c.setConnected(true)
 }
 
 func (c *Client) setConnected(v bool) {
@@ -386,32 +608,20 @@ func (c *Client) connectedCh() <-chan struct{} {
 	return c.connected
 }
 
-func (c *Client) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.queue)
-}
-
-func (c *Client) peek() (uplink.Event, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.queue) == 0 {
-		return uplink.Event{}, false
+// waitToken waits for t up to d or until ctx ends; true if t completed.
+func waitToken(ctx context.Context, t paho.Token, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return true
+	case <-ctx.Done():
+	case <-timer.C:
 	}
-	return c.queue[0], true
+	return false
 }
 
-// pop removes ev from the head of the queue if it is still there (it may
-// have been dropped as the oldest meanwhile).
-func (c *Client) pop(ev uplink.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.queue) > 0 && c.queue[0].Seq == ev.Seq {
-		c.queue = c.queue[1:]
-	}
-}
-
-// sendLoop sends queued events in order while connected, until ctx ends.
+// sendLoop sends the outbox in order while connected, until ctx ends.
 func (c *Client) sendLoop(ctx context.Context, cl paho.Client) {
 	for {
 		select {
@@ -430,83 +640,186 @@ func (c *Client) sendLoop(ctx context.Context, cl paho.Client) {
 	}
 }
 
-// maxSendTries is how often one event is tried before it is dropped.
-const maxSendTries = 3
+// ackTimeout is how long one event waits for its acknowledgement before it
+// is sent again (paho also resends it after a reconnect; consumers drop the
+// duplicate by seq).
+const ackTimeout = 20 * time.Second
 
-// flush sends queued events until the queue is empty (true) or the
-// connection or ctx is lost (false).
+// flush sends queued events, oldest first, each after the previous one was
+// acknowledged, until the outbox is empty (true) or the connection or ctx
+// is lost (false).
 func (c *Client) flush(ctx context.Context, cl paho.Client) bool {
-	tries := 0
+	backoff := 200 * time.Millisecond
 	for {
-		ev, ok := c.peek()
+		it, ok := c.outbox.head()
 		if !ok {
 			return true
 		}
 		if ctx.Err() != nil || !c.isConnected.Load() {
 			return false
 		}
-		payload, _ := json.Marshal(ev)
-		t := cl.Publish(c.EventsTopic(), c.opts.QoS, false, payload)
-		sent := t.WaitTimeout(5*time.Second) && t.Error() == nil
-		if sent {
+		t := cl.Publish(c.EventsTopic(), c.opts.QoS, false, it.payload)
+		if waitToken(ctx, t, ackTimeout) && t.Error() == nil {
 			c.published.Add(1)
-			c.pop(ev)
-			tries = 0
+			c.outbox.remove(it.seq)
+			backoff = 200 * time.Millisecond
 			continue
 		}
-		tries++
-		if tries >= maxSendTries {
-			c.pop(ev)
-			c.dropped.Add(1)
-			c.logger.Warn("mqtt: event dropped after failed sends", "seq", ev.Seq, "err", t.Error())
-			tries = 0
+		if ctx.Err() != nil {
+			return false
 		}
+		// A failed write usually means a dead connection that paho has not
+		// noticed yet (it will, by keepalive); paho keeps the message and
+		// resends it after the reconnect, so retry slowly.
+		c.logger.Debug("mqtt: event not acknowledged, will resend", "seq", it.seq, "err", t.Error(), "after", backoff)
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
-// serveCommands runs command handlers one at a time and publishes replies.
-func (c *Client) serveCommands(ctx context.Context, cl paho.Client) {
+// telemetryLoop publishes telemetry every TelemetryInterval and soon after
+// each event (at most every 250ms).
+func (c *Client) telemetryLoop(ctx context.Context, cl paho.Client) {
+	if c.opts.TelemetryInterval < 0 {
+		return
+	}
+	tick := time.NewTicker(c.opts.TelemetryInterval)
+	defer tick.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case cmd := <-c.cmds:
-			c.mu.Lock()
-			h := c.handlers[cmd.name]
-			c.mu.Unlock()
-			if h == nil {
-				continue
+		case <-tick.C:
+		case <-c.telNow:
+			if d := 250*time.Millisecond - time.Since(last); d > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(d):
+				}
 			}
-			c.commands.Add(1)
-			hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			reply := h(hctx, cmd.payload)
-			cancel()
-			if reply == nil {
-				continue
+		}
+		if !c.isConnected.Load() {
+			continue
+		}
+		last = time.Now()
+		b, _ := json.Marshal(c.Telemetry())
+		cl.Publish(c.TelemetryTopic(), 0, true, b)
+	}
+}
+
+// Telemetry returns a report as it would be sent now.
+func (c *Client) Telemetry() Telemetry {
+	now := time.Now()
+	t := Telemetry{
+		V: Version, DeviceID: c.opts.DeviceID, Time: now.UTC(),
+		UptimeS: float64(now.Sub(c.started).Milliseconds()) / 1000, Version: c.opts.Version,
+	}
+	c.mu.Lock()
+	fill := c.telemetry
+	c.mu.Unlock()
+	if fill != nil {
+		fill(&t)
+	}
+	// The envelope is the Client's, whatever fill did.
+	t.V, t.DeviceID = Version, c.opts.DeviceID
+	s := c.Stats()
+	t.MQTT = &MQTTTelemetry{OutboxDepth: s.OutboxDepth, Dropped: s.Dropped, Reconnects: s.Reconnects}
+	return t
+}
+
+// commandLoop handles inbound messages one at a time: commands, Home
+// Assistant buttons and Home Assistant's birth message.
+func (c *Client) commandLoop(ctx context.Context, cl paho.Client) {
+	cmdPrefix := c.topic("cmd/")
+	haPrefix := c.topic("ha/")
+	for {
+		var m paho.Message
+		select {
+		case <-ctx.Done():
+			return
+		case m = <-c.inbox:
+		}
+		topic := m.Topic()
+		switch {
+		case topic == c.HAStatusTopic():
+			if c.opts.HADiscovery && strings.TrimSpace(string(m.Payload())) == "online" {
+				c.logger.Info("mqtt: home assistant is online, discovery sent again")
+				c.publishDiscovery(ctx, cl)
 			}
-			t := cl.Publish(c.ReplyTopic(cmd.name), c.opts.QoS, false, reply)
-			if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
-				c.logger.Warn("mqtt: command reply not sent", "command", cmd.name, "err", t.Error())
-			}
+		case strings.HasPrefix(topic, cmdPrefix) && !strings.Contains(topic[len(cmdPrefix):], "/"):
+			c.command(ctx, cl, topic[len(cmdPrefix):], topic, m.Payload())
+		case c.opts.HADiscovery && strings.HasPrefix(topic, haPrefix) && !strings.Contains(topic[len(haPrefix):], "/"):
+			c.haCommand(ctx, cl, topic[len(haPrefix):], m.Payload())
 		}
 	}
 }
 
-// TopicPrefixValid reports whether p can be used as Options.Prefix: one or
-// more topic levels without wildcards, not starting or ending with '/'.
-func TopicPrefixValid(p string) bool {
-	if p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.HasPrefix(p, "$") {
-		return false
+func (c *Client) handler(name string) Handler {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.handlers[name]
+}
+
+// command verifies and runs one signed command and publishes its reply.
+func (c *Client) command(ctx context.Context, cl paho.Client, name, topic string, payload []byte) {
+	log := c.logger.With("command", name)
+	if !ValidTopicLevel(name) || len(name) > 64 {
+		return
 	}
-	for _, lvl := range strings.Split(p, "/") {
-		if !ValidTopicLevel(lvl) {
-			return false
-		}
+	body, hdr, err := c.verifier.Verify(topic, payload)
+	if err != nil {
+		c.refused.Add(1)
+		log.Warn("mqtt: command refused", "request_id", hdr.RequestID, "err", err)
+		c.reply(ctx, cl, name, hdr.RequestID, Reply{Error: &ReplyError{Code: ReplyCode(err), Message: err.Error()}})
+		return
 	}
-	return true
+	h := c.handler(name)
+	if h == nil {
+		c.refused.Add(1)
+		c.reply(ctx, cl, name, hdr.RequestID, ErrorReply("unsupported", fmt.Sprintf("unknown command %q", name)))
+		return
+	}
+	c.commands.Add(1)
+	log.Info("mqtt: command", "request_id", hdr.RequestID)
+	hctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
+	r := h(hctx, Command{Name: name, RequestID: hdr.RequestID, Body: body, Source: SourceSigned})
+	cancel()
+	c.reply(ctx, cl, name, hdr.RequestID, r)
+}
+
+// haCommand runs an unsigned Home Assistant button press.
+func (c *Client) haCommand(ctx context.Context, cl paho.Client, name string, payload []byte) {
+	h := c.handler(name)
+	if !haCommands[name] || h == nil || string(payload) != HAPayloadPress {
+		c.refused.Add(1)
+		c.logger.Warn("mqtt: home assistant command refused", "command", name)
+		return
+	}
+	c.commands.Add(1)
+	c.logger.Info("mqtt: command", "command", name, "source", SourceHA)
+	hctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
+	r := h(hctx, Command{Name: name, Body: json.RawMessage("{}"), Source: SourceHA})
+	cancel()
+	c.reply(ctx, cl, name, "", r)
+}
+
+func (c *Client) reply(ctx context.Context, cl paho.Client, name, requestID string, r Reply) {
+	r.V, r.Command, r.DeviceID, r.Time = Version, name, c.opts.DeviceID, time.Now().UTC()
+	if r.RequestID == "" {
+		r.RequestID = requestID
+	}
+	if !r.OK && r.Error == nil {
+		r.Error = &ReplyError{Code: "internal", Message: "the command failed without a reason"}
+	}
+	b, _ := json.Marshal(r)
+	t := cl.Publish(c.ReplyTopic(name), c.opts.QoS, false, b)
+	if !waitToken(ctx, t, 5*time.Second) || t.Error() != nil {
+		c.logger.Warn("mqtt: command reply not sent", "command", name, "err", t.Error())
+	}
 }

@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,36 +21,41 @@ import (
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
 )
 
-func uniquePrefix(t *testing.T) string {
+var testSecret = []byte("test-command-secret-0123456789abcdef")
+
+func uniquePrefix(t testing.TB) string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return "fvtest-" + hex.EncodeToString(b)
 }
 
-// watcher is a plain paho client collecting messages of one topic filter.
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// watcher is a plain paho client collecting messages of topic filters.
 type watcher struct {
 	c  paho.Client
 	ch chan paho.Message
 }
 
-func watch(t *testing.T, broker, filter string) *watcher {
+func watch(t testing.TB, broker string, filters ...string) *watcher {
 	t.Helper()
-	w := &watcher{ch: make(chan paho.Message, 100)}
-	id := uniquePrefix(t)
-	o := paho.NewClientOptions().AddBroker(broker).SetClientID("w-" + id).SetCleanSession(true)
+	w := &watcher{ch: make(chan paho.Message, 1000)}
+	o := paho.NewClientOptions().AddBroker(broker).SetClientID("w-" + uniquePrefix(t)).SetCleanSession(true)
 	w.c = paho.NewClient(o)
 	if tok := w.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("watcher connect: %v", tok.Error())
 	}
-	tok := w.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) { w.ch <- m })
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("watcher subscribe: %v", tok.Error())
+	for _, f := range filters {
+		tok := w.c.Subscribe(f, 1, func(_ paho.Client, m paho.Message) { w.ch <- m })
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("watcher subscribe: %v", tok.Error())
+		}
 	}
 	t.Cleanup(func() { w.c.Disconnect(100) })
 	return w
 }
 
-func (w *watcher) next(t *testing.T) paho.Message {
+func (w *watcher) next(t testing.TB) paho.Message {
 	t.Helper()
 	select {
 	case m := <-w.ch:
@@ -58,51 +66,108 @@ func (w *watcher) next(t *testing.T) paho.Message {
 	}
 }
 
-// clearRetained removes the retained status so a real broker stays clean.
-func clearRetained(t *testing.T, broker, topic string) {
+// nextOn returns the next message on topic, skipping others.
+func (w *watcher) nextOn(t testing.TB, topic string) paho.Message {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-w.ch:
+			if m.Topic() == topic {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no message on %s within 15s", topic)
+			return nil
+		}
+	}
+}
+
+func (w *watcher) publish(t testing.TB, topic string, payload []byte) {
+	t.Helper()
+	if tok := w.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// clearRetained removes retained messages so a real broker stays clean.
+func clearRetained(t testing.TB, broker string, topics ...string) {
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID("c-" + uniquePrefix(t))
 	c := paho.NewClient(o)
 	if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
-		c.Publish(topic, 1, true, []byte{}).WaitTimeout(5 * time.Second)
+		for _, topic := range topics {
+			c.Publish(topic, 1, true, []byte{}).WaitTimeout(5 * time.Second)
+		}
 		c.Disconnect(100)
 	}
 }
 
-func startClient(t *testing.T, opts Options) (*Client, func()) {
+func testOptions(broker, device, prefix string) Options {
+	return Options{Broker: broker, DeviceID: device, Prefix: prefix, QoS: 1, Logger: quietLogger(),
+		CommandSecret: testSecret, MachineIDPath: "-", TelemetryInterval: -1}
+}
+
+func startClient(t testing.TB, opts Options) (*Client, func()) {
 	t.Helper()
 	c, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, runClient(t, c, true)
+}
+
+// runClient runs c until the returned stop is called (or the test ends);
+// with wait it first waits for the connection.
+func runClient(t testing.TB, c *Client, wait bool) func() {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
 	stop := func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("Run did not stop")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not stop")
-		}
+		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	t.Cleanup(stop)
+	if wait {
+		waitConnected(t, c)
+	}
+	return stop
+}
+
+func waitConnected(t testing.TB, c *Client) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
 	for !c.Connected() {
 		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("client did not connect to %s", opts.Broker)
+			t.Fatalf("client did not connect to %s", c.opts.Broker)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return c, stop
+}
+
+func decodeEvent(t testing.TB, m paho.Message) EventMessage {
+	t.Helper()
+	var ev EventMessage
+	if err := json.Unmarshal(m.Payload(), &ev); err != nil {
+		t.Fatalf("event %q: %v", m.Payload(), err)
+	}
+	return ev
 }
 
 func TestEventsInOrderAtQoS1(t *testing.T) {
 	broker := mqtttest.Broker(t)
 	prefix := uniquePrefix(t)
-	c, stop := startClient(t, Options{Broker: broker, DeviceID: "kiosk-1", Prefix: prefix, QoS: 1})
+	c, stop := startClient(t, testOptions(broker, "kiosk-1", prefix))
 	defer stop()
 	defer clearRetained(t, broker, c.StatusTopic())
 	w := watch(t, broker, c.EventsTopic())
@@ -119,135 +184,258 @@ func TestEventsInOrderAtQoS1(t *testing.T) {
 		if m.Retained() {
 			t.Errorf("event %d retained", i)
 		}
-		var ev uplink.Event
-		if err := json.Unmarshal(m.Payload(), &ev); err != nil {
-			t.Fatal(err)
-		}
-		if ev.State != want || ev.Seq != uint64(i+1) || ev.DeviceID != "kiosk-1" || ev.CorrelationID != "corr-1" || ev.Time.IsZero() {
+		mqtttest.Validate(t, mqtttest.SchemaEvent, m.Payload())
+		ev := decodeEvent(t, m)
+		if ev.V != 1 || ev.State != want || ev.Seq != uint64(i+1) || ev.DeviceID != "kiosk-1" || ev.CorrelationID != "corr-1" || ev.Time.IsZero() {
 			t.Errorf("event %d = %+v, want state %s seq %d", i, ev, want, i+1)
 		}
 	}
-	if s := c.Stats(); s.Published != 4 || s.Dropped != 0 {
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().Published != 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := c.Stats(); s.Published != 4 || s.Dropped != 0 || s.OutboxDepth != 0 {
 		t.Errorf("stats %+v", s)
 	}
 }
 
-func TestRetainedOnlineThenOfflineOnCleanStop(t *testing.T) {
+func TestRetainedOnlineDegradedThenOfflineOnCleanStop(t *testing.T) {
 	broker := mqtttest.Broker(t)
 	prefix := uniquePrefix(t)
-	c, stop := startClient(t, Options{Broker: broker, DeviceID: "kiosk-2", Prefix: prefix, QoS: 1})
+	o := testOptions(broker, "kiosk-2", prefix)
+	o.Version = "1.2.3"
+	c, stop := startClient(t, o)
 	defer clearRetained(t, broker, c.StatusTopic())
 
+	status := func(m paho.Message) Status {
+		t.Helper()
+		mqtttest.Validate(t, mqtttest.SchemaStatus, m.Payload())
+		var st Status
+		if err := json.Unmarshal(m.Payload(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
 	// A subscriber arriving after the fact gets the retained status.
 	w := watch(t, broker, c.StatusTopic())
 	m := w.next(t)
-	var st Status
-	json.Unmarshal(m.Payload(), &st)
-	if !m.Retained() || st.State != "online" || st.DeviceID != "kiosk-2" {
+	if st := status(m); !m.Retained() || st.State != StateOnline || st.DeviceID != "kiosk-2" || st.Version != "1.2.3" || st.Time == nil {
 		t.Fatalf("status %s retained=%v, want retained online", m.Payload(), m.Retained())
 	}
+	c.SetDegraded("camera_lost")
+	if st := status(w.next(t)); st.State != StateDegraded || st.Reason != "camera_lost" {
+		t.Fatalf("after SetDegraded: %+v", st)
+	}
+	c.SetDegraded("")
+	if st := status(w.next(t)); st.State != StateOnline || st.Reason != "" {
+		t.Fatalf("after clearing: %+v", st)
+	}
 	stop()
-	m = w.next(t)
-	json.Unmarshal(m.Payload(), &st)
-	if st.State != "offline" {
-		t.Fatalf("after clean stop status %s, want offline", m.Payload())
+	if st := status(w.next(t)); st.State != StateOffline || st.Reason != ReasonShutdown {
+		t.Fatalf("after clean stop status %+v, want offline/shutdown", st)
 	}
 	w2 := watch(t, broker, c.StatusTopic())
 	m = w2.next(t)
-	json.Unmarshal(m.Payload(), &st)
-	if !m.Retained() || st.State != "offline" {
+	if st := status(m); !m.Retained() || st.State != StateOffline {
 		t.Errorf("retained after stop %s retained=%v, want offline", m.Payload(), m.Retained())
+	}
+}
+
+// netGate is a dialer the test can switch off, cutting the live
+// connection without DISCONNECT (as a network failure does).
+type netGate struct {
+	mu    sync.Mutex
+	conns []net.Conn
+	down  bool
+}
+
+func (g *netGate) open(u *url.URL) (net.Conn, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.down {
+		return nil, errors.New("test: network down")
+	}
+	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err == nil {
+		g.conns = append(g.conns, c)
+	}
+	return c, err
+}
+
+func (g *netGate) set(down bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.down = down
+	if down {
+		for _, c := range g.conns {
+			c.Close()
+		}
+		g.conns = nil
 	}
 }
 
 func TestLastWillOfflineWhenConnectionDrops(t *testing.T) {
 	broker := mqtttest.Broker(t)
 	prefix := uniquePrefix(t)
-	var mu sync.Mutex
-	var conn net.Conn
-	refuse := false
-	open := func(u *url.URL) (net.Conn, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if refuse {
-			return nil, errors.New("test: network down")
-		}
-		c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-		conn = c
-		return c, err
-	}
-	c, stop := startClient(t, Options{Broker: broker, DeviceID: "kiosk-3", Prefix: prefix, QoS: 1, KeepAlive: time.Second, OpenConn: open})
+	gate := &netGate{}
+	o := testOptions(broker, "kiosk-3", prefix)
+	o.KeepAlive, o.OpenConn, o.MaxReconnectInterval = time.Second, gate.open, time.Second
+	c, stop := startClient(t, o)
 	defer stop()
 	defer clearRetained(t, broker, c.StatusTopic())
 	w := watch(t, broker, c.StatusTopic())
 	var st Status
-	if m := w.next(t); json.Unmarshal(m.Payload(), &st) != nil || st.State != "online" {
+	if m := w.next(t); json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOnline {
 		t.Fatalf("first status %s, want online", m.Payload())
 	}
 
-	// Cut the TCP connection without DISCONNECT and keep the network down.
-	mu.Lock()
-	refuse = true
-	conn.Close()
-	mu.Unlock()
-
+	gate.set(true)
 	m := w.next(t)
-	if json.Unmarshal(m.Payload(), &st) != nil || st.State != "offline" {
+	mqtttest.Validate(t, mqtttest.SchemaStatus, m.Payload())
+	if json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOffline || st.Reason != ReasonConnectionLost {
 		t.Fatalf("after the drop status %s, want the offline will", m.Payload())
 	}
 	w2 := watch(t, broker, c.StatusTopic())
 	m = w2.next(t)
-	if json.Unmarshal(m.Payload(), &st) != nil || st.State != "offline" || !m.Retained() {
+	if json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOffline || !m.Retained() {
 		t.Errorf("retained after drop %s retained=%v, want offline", m.Payload(), m.Retained())
 	}
 
 	// The network comes back: the client reconnects and is online again.
-	mu.Lock()
-	refuse = false
-	mu.Unlock()
+	gate.set(false)
 	m = w.next(t)
-	if json.Unmarshal(m.Payload(), &st) != nil || st.State != "online" {
+	if json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOnline {
 		t.Errorf("after reconnect status %s, want online", m.Payload())
+	}
+	waitConnected(t, c)
+	if s := c.Stats(); s.Reconnects < 1 {
+		t.Errorf("reconnects %d, want ≥ 1", s.Reconnects)
 	}
 }
 
-func TestCommandAndReply(t *testing.T) {
+// replyOf decodes and schema-checks a reply.
+func replyOf(t testing.TB, m paho.Message) Reply {
+	t.Helper()
+	mqtttest.Validate(t, mqtttest.SchemaReply, m.Payload())
+	var r Reply
+	if err := json.Unmarshal(m.Payload(), &r); err != nil {
+		t.Fatalf("reply %q: %v", m.Payload(), err)
+	}
+	return r
+}
+
+func TestSignedCommands(t *testing.T) {
 	broker := mqtttest.Broker(t)
 	prefix := uniquePrefix(t)
-	c, err := New(Options{Broker: broker, DeviceID: "kiosk-4", Prefix: prefix, QoS: 1})
+	c, err := New(testOptions(broker, "kiosk-4", prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan string, 1)
-	c.Handle("verify", func(ctx context.Context, payload []byte) []byte {
-		got <- string(payload)
-		return []byte(`{"ok":true}`)
+	got := make(chan Command, 10)
+	c.HandleCommand(CmdIdentify, func(ctx context.Context, cmd Command) Reply {
+		got <- cmd
+		return ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runClient(t, c, true)
 	defer clearRetained(t, broker, c.StatusTopic())
-	for !c.Connected() {
-		time.Sleep(10 * time.Millisecond)
+	w := watch(t, broker, c.topic("cmd/+/reply"))
+	topic := c.CommandTopic(CmdIdentify)
+
+	good, err := SignCommand(testSecret, topic, "r-good", time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	w := watch(t, broker, c.ReplyTopic("verify"))
-	w.c.Publish(c.CommandTopic("verify"), 1, false, []byte(`{"request_id":"r1"}`)).WaitTimeout(5 * time.Second)
+	mqtttest.Validate(t, mqtttest.SchemaCommand, good)
+	var env CommandEnvelope
+	json.Unmarshal(good, &env)
+	mqtttest.Validate(t, mqtttest.SchemaCommandBody(CmdIdentify), env.Body)
+
+	w.publish(t, topic, good)
+	r := replyOf(t, w.nextOn(t, c.ReplyTopic(CmdIdentify)))
+	if !r.OK || r.RequestID != "r-good" || r.Command != CmdIdentify || r.DeviceID != "kiosk-4" {
+		t.Fatalf("good command reply %+v", r)
+	}
 	select {
-	case p := <-got:
-		if p != `{"request_id":"r1"}` {
-			t.Errorf("handler got %q", p)
+	case cmd := <-got:
+		if cmd.Source != SourceSigned || cmd.RequestID != "r-good" {
+			t.Errorf("handler got %+v", cmd)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("command not delivered")
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler not called")
 	}
-	if m := w.next(t); string(m.Payload()) != `{"ok":true}` {
-		t.Errorf("reply %q", m.Payload())
+
+	otherDevice, _ := SignCommand(testSecret, prefix+"/kiosk-other/cmd/identify", "r-other", time.Now(), nil)
+	wrongKey, _ := SignCommand([]byte("not-the-secret-at-all-0123456789"), topic, "r-key", time.Now(), nil)
+	stale, _ := SignCommand(testSecret, topic, "r-stale", time.Now().Add(-10*time.Minute), nil)
+	var tampered CommandEnvelope
+	json.Unmarshal(good, &tampered)
+	tampered.Body = json.RawMessage(strings.Replace(string(tampered.Body), "r-good", "r-evil", 1))
+	tamperedB, _ := json.Marshal(tampered)
+	unknown, _ := SignCommand(testSecret, c.CommandTopic("format-disk"), "r-unknown", time.Now(), nil)
+
+	for _, tc := range []struct {
+		name, topic string
+		payload     []byte
+		wantCode    string
+		wantReqID   string
+	}{
+		{"replayed", topic, good, "replayed", "r-good"},
+		{"unsigned", topic, []byte(`{"request_id":"r-plain"}`), "unauthorized", "r-plain"},
+		{"not json", topic, []byte(`identify please`), "unauthorized", ""},
+		{"signed for another device", topic, otherDevice, "unauthorized", "r-other"},
+		{"wrong key", topic, wrongKey, "unauthorized", "r-key"},
+		{"tampered body", topic, tamperedB, "unauthorized", "r-evil"},
+		{"stale timestamp", topic, stale, "expired", "r-stale"},
+		{"unknown command", c.CommandTopic("format-disk"), unknown, "unsupported", "r-unknown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.publish(t, tc.topic, tc.payload)
+			name := strings.TrimPrefix(tc.topic, c.topic("cmd/"))
+			r := replyOf(t, w.nextOn(t, c.ReplyTopic(name)))
+			if r.OK || r.Error == nil || r.Error.Code != tc.wantCode || r.RequestID != tc.wantReqID {
+				t.Errorf("reply %+v (error %+v), want code %s request_id %q", r, r.Error, tc.wantCode, tc.wantReqID)
+			}
+		})
+	}
+	select {
+	case cmd := <-got:
+		t.Errorf("a refused command reached the handler: %+v", cmd)
+	default:
+	}
+	if s := c.Stats(); s.Commands != 1 || s.Refused != 8 {
+		t.Errorf("stats %+v, want 1 command and 8 refused", s)
+	}
+}
+
+func TestCommandsRefusedWithoutSecret(t *testing.T) {
+	broker := mqtttest.Broker(t)
+	prefix := uniquePrefix(t)
+	o := testOptions(broker, "kiosk-6", prefix)
+	o.CommandSecret = nil
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := make(chan struct{}, 1)
+	c.HandleCommand(CmdCancel, func(context.Context, Command) Reply { called <- struct{}{}; return ResultReply(nil) })
+	runClient(t, c, true)
+	defer clearRetained(t, broker, c.StatusTopic())
+	w := watch(t, broker, c.ReplyTopic(CmdCancel))
+	p, _ := SignCommand(testSecret, c.CommandTopic(CmdCancel), "r1", time.Now(), nil)
+	w.publish(t, c.CommandTopic(CmdCancel), p)
+	r := replyOf(t, w.next(t))
+	if r.OK || r.Error.Code != "unauthorized" || !strings.Contains(r.Error.Message, "no command secret") {
+		t.Errorf("reply %+v %+v", r, r.Error)
+	}
+	select {
+	case <-called:
+		t.Error("handler called without a configured secret")
+	default:
 	}
 }
 
 func TestPublishNeverBlocksAndDropsOldest(t *testing.T) {
-	c, err := New(Options{Broker: "tcp://127.0.0.1:1", DeviceID: "kiosk-5", QueueSize: 3})
+	c, err := New(Options{Broker: "tcp://127.0.0.1:1", DeviceID: "kiosk-5", QueueSize: 3, MachineIDPath: "-", Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,11 +451,11 @@ func TestPublishNeverBlocksAndDropsOldest(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("Publish blocked without a broker")
 	}
-	if s := c.Stats(); s.Dropped != 7 || s.Queued != 10 {
+	if s := c.Stats(); s.Dropped != 7 || s.Queued != 10 || s.OutboxDepth != 3 {
 		t.Errorf("stats %+v, want 7 dropped of 10", s)
 	}
-	if ev, _ := c.peek(); ev.Seq != 8 {
-		t.Errorf("oldest kept seq %d, want 8", ev.Seq)
+	if it, _ := c.outbox.head(); it.seq != 8 {
+		t.Errorf("oldest kept seq %d, want 8", it.seq)
 	}
 }
 
@@ -280,8 +468,12 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"bad scheme", Options{Broker: "http://x:1", DeviceID: "k"}},
 		{"wildcard device", Options{Broker: "tcp://x:1", DeviceID: "k/+"}},
 		{"qos 3", Options{Broker: "tcp://x:1", DeviceID: "k", QoS: 3}},
+		{"bad prefix", Options{Broker: "tcp://x:1", DeviceID: "k", Prefix: "a/#"}},
+		{"cert without key", Options{Broker: "tcp://x:1", DeviceID: "k", CertFile: "c.pem"}},
+		{"missing ca file", Options{Broker: "ssl://x:1", DeviceID: "k", CAFile: "/nonexistent/ca.pem"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.o.MachineIDPath = "-"
 			if _, err := New(tc.o); err == nil {
 				t.Error("accepted")
 			}

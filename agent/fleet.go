@@ -1,0 +1,560 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/faceverify/faceverify/agent/led"
+	"github.com/faceverify/faceverify/agent/session"
+	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/uplink/mqtt"
+)
+
+// FleetOptions configure the agent's side of the MQTT fleet interface.
+type FleetOptions struct {
+	// ConfigPath is the file reload-config reads again; "" refuses
+	// reload-config (the agent runs on defaults).
+	ConfigPath string
+	// LogLevel, when set, is changed live by reload-config (log.level).
+	LogLevel *slog.LevelVar
+	// SysfsRoot is where /sys is mounted (default "/sys"); tests point it
+	// at a fixture tree.
+	SysfsRoot string
+	// HealthInterval is how often the agent's health is mirrored into the
+	// retained status (default 2s).
+	HealthInterval time.Duration
+	// IdentifyDuration is how long identify blinks when the command does
+	// not say (default 10s).
+	IdentifyDuration time.Duration
+}
+
+// fleetState is the agent's live state for the fleet interface: values
+// reload-config swaps and readings for telemetry.
+type fleetState struct {
+	live atomic.Pointer[liveConfig]
+	led  atomic.Value // led.State last set by the session loop
+
+	mu        sync.Mutex
+	providers []func(*mqtt.Telemetry)
+	latency   map[string]latencySnap // per stage, at the previous report
+}
+
+// liveConfig is the part of the configuration reload-config can change
+// without a restart; it applies from the next session.
+type liveConfig struct {
+	policy       session.Config
+	gatewayHosts []string
+}
+
+type latencySnap struct {
+	sum   float64 // seconds
+	count uint64
+}
+
+// sessionPolicy is the policy of the next session: the reloaded one, or
+// the configured one.
+func (a *Agent) sessionPolicy() session.Config {
+	if l := a.fleet.live.Load(); l != nil {
+		return l.policy
+	}
+	return a.policy
+}
+
+// gatewayHosts are the base_url hosts a launch may name now.
+func (a *Agent) gatewayHosts() []string {
+	if l := a.fleet.live.Load(); l != nil {
+		return l.gatewayHosts
+	}
+	return a.cfg.Session.GatewayHosts
+}
+
+// AddTelemetry registers f to add readings to each MQTT telemetry report
+// (e.g. a component's own gauges). f runs on the telemetry goroutine, must
+// not block, and sets only the fields it knows.
+func (a *Agent) AddTelemetry(f func(*mqtt.Telemetry)) {
+	a.fleet.mu.Lock()
+	defer a.fleet.mu.Unlock()
+	a.fleet.providers = append(a.fleet.providers, f)
+}
+
+// NewMQTTClient builds the fleet client from cfg.MQTT and cfg.Device; nil
+// (and no error) when mqtt.broker is empty.
+func NewMQTTClient(cfg Config, version string, logger *slog.Logger) (*mqtt.Client, error) {
+	m := cfg.MQTT
+	if m.Broker == "" {
+		return nil, nil
+	}
+	tel := m.TelemetryInterval
+	if tel == 0 {
+		tel = -1
+	}
+	c, err := mqtt.New(mqtt.Options{
+		Broker: m.Broker, DeviceID: cfg.Device.ID, Prefix: m.Prefix, ClientID: m.ClientID,
+		QoS: byte(m.QoS), KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout,
+		MaxReconnectInterval: m.MaxReconnectInterval,
+		Username:             m.Username, Password: m.Password,
+		CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
+		StateDir: m.StateDir, QueueSize: m.QueueSize, Version: version,
+		CommandSecret: m.CommandSecret, CommandWindow: m.CommandWindow,
+		TelemetryInterval: tel, HADiscovery: m.HADiscovery, HADiscoveryPrefix: m.HAPrefix,
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	if len(m.CommandSecret) == 0 {
+		logger.Warn("mqtt: no command secret (" + EnvMQTTCommandSecret + " or mqtt.command_secret_file): remote commands are refused")
+	}
+	return c, nil
+}
+
+// ServeFleet registers the agent's commands (verify, cancel, self-test,
+// identify, reload-config) and telemetry on mc, before mc.Run. The
+// returned function mirrors the agent's health into mc's retained status
+// (degraded with the health reasons, or online) until ctx ends; run it
+// alongside mc.Run.
+func (a *Agent) ServeFleet(mc *mqtt.Client, o FleetOptions) func(context.Context) error {
+	if o.SysfsRoot == "" {
+		o.SysfsRoot = "/sys"
+	}
+	if o.HealthInterval <= 0 {
+		o.HealthInterval = 2 * time.Second
+	}
+	if o.IdentifyDuration <= 0 {
+		o.IdentifyDuration = 10 * time.Second
+	}
+	mc.HandleCommand(mqtt.CmdVerify, a.fleetVerify)
+	mc.HandleCommand(mqtt.CmdCancel, a.fleetCancel)
+	mc.HandleCommand(mqtt.CmdIdentify, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetIdentify(cmd, o) })
+	mc.HandleCommand(mqtt.CmdSelfTest, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetSelfTest(ctx, o) })
+	mc.HandleCommand(mqtt.CmdReloadConfig, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetReload(o) })
+	mc.SetTelemetry(func(t *mqtt.Telemetry) { a.fillTelemetry(t, o) })
+	return func(ctx context.Context) error {
+		tick := time.NewTicker(o.HealthInterval)
+		defer tick.Stop()
+		for {
+			mc.SetDegraded(a.degradedReason())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	}
+}
+
+// degradedReason is "" when the agent is healthy, else the reasons of its
+// failing components (the MQTT connection aside), lower snake case,
+// sorted, comma-separated.
+func (a *Agent) degradedReason() string {
+	if a.health == nil {
+		return ""
+	}
+	r := a.health.Report()
+	if r.Status != HealthDegraded {
+		return ""
+	}
+	seen := map[string]bool{}
+	var parts []string
+	for name, c := range r.Components {
+		// The MQTT connection is up whenever this status can be published.
+		if c.OK || name == "mqtt" || seen[statusReason(c.Reason)] {
+			continue
+		}
+		seen[statusReason(c.Reason)] = true
+		parts = append(parts, statusReason(c.Reason))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	sort.Strings(parts)
+	s := strings.Join(parts, ",")
+	if len(s) > 256 {
+		s = s[:256]
+		s = strings.TrimRight(s[:strings.LastIndexByte(s, ',')+1], ",")
+	}
+	return s
+}
+
+// statusReason maps a health reason to [a-z0-9_]+.
+func statusReason(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "unknown"
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+// commandError turns an agent error into a reply.
+func commandError(err error) mqtt.Reply {
+	var re *RequestError
+	if errors.As(err, &re) {
+		return mqtt.Reply{Error: &mqtt.ReplyError{Code: re.Code, Message: re.Error(), Field: re.Field}}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return mqtt.ErrorReply("busy", "the agent did not answer in time")
+	}
+	return mqtt.ErrorReply("internal", err.Error())
+}
+
+type sessionResult struct {
+	Session SessionView `json:"session"`
+}
+
+// fleetVerify starts a session from a signed verify command: the body is
+// a launch request (token, correlation_id, base_url) plus the signature
+// header, which DecodeLaunch ignores.
+func (a *Agent) fleetVerify(ctx context.Context, cmd mqtt.Command) mqtt.Reply {
+	req, err := DecodeLaunch(cmd.Body)
+	if err == nil {
+		req.RequestID = cmd.RequestID
+		var v SessionView
+		if v, err = a.Launch(ctx, req); err == nil {
+			return mqtt.ResultReply(sessionResult{v})
+		}
+	}
+	r := commandError(err)
+	a.log.Warn("verify command refused", "request_id", cmd.RequestID, "code", r.Error.Code, "err", r.Error.Message)
+	return r
+}
+
+func (a *Agent) fleetCancel(ctx context.Context, cmd mqtt.Command) mqtt.Reply {
+	v, err := a.Cancel(ctx)
+	if err != nil {
+		return commandError(err)
+	}
+	return mqtt.ResultReply(sessionResult{v})
+}
+
+// IdentifyResult is the result of identify.
+type IdentifyResult struct {
+	// Effect is "blinking" when the LED driver shows its identify pattern,
+	// "logged" when it has none (the log driver) and the request was only
+	// logged.
+	Effect     string `json:"effect"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+func (a *Agent) fleetIdentify(cmd mqtt.Command, o FleetOptions) mqtt.Reply {
+	var in struct {
+		DurationMS *int64 `json:"duration_ms"`
+	}
+	if err := json.Unmarshal(cmd.Body, &in); err != nil {
+		return mqtt.Reply{Error: &mqtt.ReplyError{Code: "bad_request", Message: "body: " + err.Error()}}
+	}
+	d := o.IdentifyDuration
+	if in.DurationMS != nil {
+		if *in.DurationMS < 1000 || *in.DurationMS > 120000 {
+			return mqtt.Reply{Error: &mqtt.ReplyError{Code: "bad_request", Field: "duration_ms", Message: "duration_ms must be in [1000,120000]"}}
+		}
+		d = time.Duration(*in.DurationMS) * time.Millisecond
+	}
+	res := IdentifyResult{Effect: "logged", DurationMS: d.Milliseconds()}
+	if id, ok := a.d.LEDs.(led.Identifier); ok {
+		id.Identify(d)
+		res.Effect = "blinking"
+		if h, ok := a.d.LEDs.(led.HealthReporter); ok && h.Health().Driver == led.DriverLog {
+			res.Effect = "logged"
+		}
+	}
+	a.log.Info("identify", "source", cmd.Source, "duration", d, "effect", res.Effect)
+	return mqtt.ResultReply(res)
+}
+
+// SelfTestResult is the result of self-test.
+type SelfTestResult struct {
+	Passed bool            `json:"passed"`
+	Checks []SelfTestCheck `json:"checks"`
+}
+
+// SelfTestCheck is one check of self-test.
+type SelfTestCheck struct {
+	Name  string  `json:"name"`
+	OK    bool    `json:"ok"`
+	Error string  `json:"error,omitempty"`
+	MS    float64 `json:"ms"`
+}
+
+// selfTestImage is a small mid-grey frame for the analyzer check.
+var selfTestImage = func() image.Image {
+	img := image.NewRGBA(image.Rect(0, 0, 160, 120))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = 128, 128, 128, 255
+	}
+	return img
+}()
+
+// fleetSelfTest runs the self checks: the agent runs, the analyzer answers
+// on a blank frame, the camera and the other components are healthy, the
+// MQTT state directory is writable and the CPU is not overheating.
+func (a *Agent) fleetSelfTest(ctx context.Context, o FleetOptions) mqtt.Reply {
+	res := SelfTestResult{Passed: true}
+	check := func(name string, f func() error) {
+		start := time.Now()
+		err := f()
+		c := SelfTestCheck{Name: name, OK: err == nil, MS: float64(time.Since(start).Microseconds()) / 1000}
+		if err != nil {
+			c.Error = err.Error()
+			res.Passed = false
+		}
+		res.Checks = append(res.Checks, c)
+	}
+	check("agent", func() error {
+		select {
+		case <-a.stopped:
+			return errors.New("the agent is stopping")
+		case <-a.ready:
+			return nil
+		default:
+			return errors.New("the agent has not started")
+		}
+	})
+	check("analyzer", func() error {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := a.d.Analyzer.Analyze(actx, selfTestImage, inference.Options{})
+		return err
+	})
+	check("camera", func() error {
+		if h := a.CameraHealth(); h.State != capture.HealthOK {
+			return fmt.Errorf("%s: %s", h.State, h.Reason)
+		}
+		return nil
+	})
+	check("health", func() error {
+		if r := a.degradedReason(); r != "" {
+			return fmt.Errorf("degraded: %s", r)
+		}
+		return nil
+	})
+	if dir := a.cfg.MQTT.StateDir; dir != "" && a.cfg.MQTT.Broker != "" {
+		check("state_dir", func() error {
+			f, err := os.CreateTemp(dir, ".selftest-*")
+			if err != nil {
+				return err
+			}
+			f.Close()
+			return os.Remove(f.Name())
+		})
+	}
+	if temp, ok := CPUTemperature(o.SysfsRoot); ok {
+		check("cpu_temperature", func() error {
+			if temp >= CPUHotC {
+				return fmt.Errorf("%.1f °C ≥ %.0f °C", temp, CPUHotC)
+			}
+			return nil
+		})
+	}
+	a.log.Info("self-test", "passed", res.Passed)
+	return mqtt.ResultReply(res)
+}
+
+// ReloadResult is the result of reload-config.
+type ReloadResult struct {
+	Applied         []string `json:"applied"`          // changed keys now in effect (from the next session)
+	RestartRequired []string `json:"restart_required"` // changed keys that need a restart; not applied
+}
+
+// liveKeys are the config keys reload-config applies without a restart.
+var liveKeys = map[string]bool{
+	"capture.window": true, "capture.analyze_fps": true,
+	"session.timeout": true, "session.pass_frames": true, "session.local_attempts": true,
+	"session.upload_retries": true, "session.retry_backoff": true, "session.retry_backoff_max": true,
+	"session.poll_initial": true, "session.poll_min": true, "session.poll_max": true,
+	"session.poll_failures": true, "session.result_hold": true, "session.gateway_hosts": true,
+}
+
+var reloadMu sync.Mutex
+
+// fleetReload reads the config file again, validates it and applies the
+// session policy, the allowed gateway hosts and (with FleetOptions.LogLevel)
+// the log level; other changes are reported as needing a restart. An
+// invalid file changes nothing.
+func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
+	if o.ConfigPath == "" {
+		return mqtt.ErrorReply("unsupported", "the agent was started without a config file")
+	}
+	reloadMu.Lock()
+	defer reloadMu.Unlock()
+	next, err := Load(o.ConfigPath)
+	if err != nil {
+		a.log.Warn("reload-config refused", "err", err)
+		return mqtt.ErrorReply("invalid_config", err.Error())
+	}
+	cur := a.cfg
+	if l := a.fleet.live.Load(); l != nil {
+		cur.Session.GatewayHosts = l.gatewayHosts
+		p := l.policy
+		cur.Capture.Window, cur.Session.Timeout, cur.Session.PassFrames = p.CaptureWindow, p.Timeout, p.PassFrames
+		cur.Capture.AnalyzeFPS = float64(time.Second) / float64(p.AnalyzeInterval)
+		cur.Session.LocalAttempts, cur.Session.UploadRetries = p.LocalAttempts, p.UploadRetries
+		cur.Session.RetryBackoff, cur.Session.RetryBackoffMax = p.RetryBackoff, p.RetryBackoffMax
+		cur.Session.PollInitial, cur.Session.PollMin, cur.Session.PollMax = p.PollInitial, p.PollMin, p.PollMax
+		cur.Session.PollFailures, cur.Session.ResultHold = p.PollFailures, p.ResultHold
+	}
+	if o.LogLevel != nil {
+		cur.Log.Level = strings.ToLower(o.LogLevel.Level().String())
+	}
+	res := ReloadResult{Applied: []string{}, RestartRequired: []string{}}
+	for _, k := range ConfigDiff(cur, next) {
+		switch {
+		case liveKeys[k]:
+			res.Applied = append(res.Applied, k)
+		case k == "log.level" && o.LogLevel != nil:
+			res.Applied = append(res.Applied, k)
+		default:
+			res.RestartRequired = append(res.RestartRequired, k)
+		}
+	}
+	a.fleet.live.Store(&liveConfig{policy: next.SessionPolicy(), gatewayHosts: next.Session.GatewayHosts})
+	if o.LogLevel != nil {
+		var lvl slog.Level
+		if lvl.UnmarshalText([]byte(strings.ToUpper(next.Log.Level))) == nil {
+			o.LogLevel.Set(lvl)
+		}
+	}
+	a.log.Info("config reloaded", "applied", strings.Join(res.Applied, ","), "restart_required", strings.Join(res.RestartRequired, ","))
+	return mqtt.ResultReply(res)
+}
+
+// fillTelemetry adds the agent's readings to a telemetry report.
+func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
+	t.Session = "idle"
+	if v, ok := a.Session(); ok {
+		if v.FinishedAt == nil {
+			t.Session = v.State
+		} else {
+			t.Outcome = v.State
+		}
+	}
+	if s, ok := a.fleet.led.Load().(led.State); ok {
+		t.LED = string(s)
+	} else {
+		select {
+		case <-a.ready: // Run shows Idle before the first session
+			t.LED = string(led.Idle)
+		default:
+		}
+	}
+	if temp, ok := CPUTemperature(o.SysfsRoot); ok {
+		t.CPUTempC = &temp
+	}
+	dropped, analyzed := a.dropFrames.Load(), a.analyzed.Load()
+	t.Camera = &mqtt.CameraTelemetry{FramesDropped: &dropped, FramesAnalyzed: &analyzed}
+	if a.metrics != nil && a.metrics.fps != nil {
+		fps := a.metrics.fps.rate()
+		t.Camera.FPS = &fps
+	}
+	t.Models = a.modelLatency()
+	if sp := a.d.Spool; sp != nil {
+		st := sp.Stats()
+		b := st.Bytes
+		t.Spool = &mqtt.SpoolTelemetry{Depth: st.Records, Bytes: &b}
+	}
+	a.fleet.mu.Lock()
+	providers := append([]func(*mqtt.Telemetry){}, a.fleet.providers...)
+	a.fleet.mu.Unlock()
+	for _, f := range providers {
+		f(t)
+	}
+}
+
+// modelLatency reads the analysis stage histograms of the agent's metrics
+// registry and returns each model stage's mean over the calls since the
+// previous report (stages without calls are omitted).
+func (a *Agent) modelLatency() map[string]mqtt.ModelLatency {
+	if a.metrics == nil || a.metrics.reg == nil {
+		return nil
+	}
+	mfs, err := a.metrics.reg.Gather()
+	if err != nil {
+		return nil
+	}
+	now := map[string]latencySnap{}
+	for _, mf := range mfs {
+		if mf.GetName() != metricsNamespace+"_analyze_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			stage := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" {
+					stage = l.GetValue()
+				}
+			}
+			if h := m.GetHistogram(); h != nil && stage != "" && stage != "total" && stage != "prepare" {
+				now[stage] = latencySnap{sum: h.GetSampleSum(), count: h.GetSampleCount()}
+			}
+		}
+	}
+	a.fleet.mu.Lock()
+	prev := a.fleet.latency
+	a.fleet.latency = now
+	a.fleet.mu.Unlock()
+	out := map[string]mqtt.ModelLatency{}
+	for stage, s := range now {
+		p := prev[stage]
+		if s.count <= p.count {
+			continue
+		}
+		n := s.count - p.count
+		out[stage] = mqtt.ModelLatency{MeanMS: (s.sum - p.sum) * 1000 / float64(n), Count: n}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// CPUHotC is the CPU temperature, °C, at which self-test fails (the
+// Raspberry Pi firmware starts throttling at 85 °C).
+const CPUHotC = 85.0
+
+// CPUTemperature reads the CPU temperature in °C from
+// <sysfsRoot>/class/thermal/thermal_zone*/temp (millidegrees): the zone
+// whose type names the CPU or SoC (cpu-thermal, x86_pkg_temp, soc_thermal),
+// else the first readable zone. ok is false when none is readable.
+func CPUTemperature(sysfsRoot string) (float64, bool) {
+	zones, _ := filepath.Glob(filepath.Join(sysfsRoot, "class", "thermal", "thermal_zone*"))
+	best, found := 0.0, false
+	for _, z := range zones {
+		b, err := os.ReadFile(filepath.Join(z, "temp"))
+		if err != nil {
+			continue
+		}
+		var milli int64
+		if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &milli); err != nil || milli < -50000 || milli > 200000 {
+			continue
+		}
+		c := float64(milli) / 1000
+		typ, _ := os.ReadFile(filepath.Join(z, "type"))
+		t := strings.ToLower(strings.TrimSpace(string(typ)))
+		if strings.Contains(t, "cpu") || strings.Contains(t, "x86_pkg") || strings.Contains(t, "soc") {
+			return c, true
+		}
+		if !found {
+			best, found = c, true
+		}
+	}
+	return best, found
+}

@@ -1,0 +1,119 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/faceverify/faceverify/uplink/mqtt"
+)
+
+// EnvMQTTCommandSecret holds the HMAC key of signed MQTT commands; it
+// overrides mqtt.command_secret_file.
+const EnvMQTTCommandSecret = "FACEAGENT_MQTT_COMMAND_SECRET"
+
+// MinCommandSecretBytes is the shortest accepted command secret (128 bits
+// of a random hex or base64 string is more than that).
+const MinCommandSecretBytes = 16
+
+// MQTTFleetConfig are the [mqtt] keys of the fleet interface, embedded in
+// MQTTConfig (docs/mqtt.md). Secrets come from the environment or files.
+type MQTTFleetConfig struct {
+	// ClientID is the MQTT client id; "" derives one unique per install
+	// (mqtt.ClientID: device id + install id in StateDir + machine id).
+	ClientID string `toml:"client_id"`
+	// StateDir keeps the install id, the event sequence and the outbox of
+	// unsent events (created 0700); "" keeps them in memory only.
+	StateDir string `toml:"state_dir"`
+	// CertFile and KeyFile are a PEM client certificate and key for TLS
+	// brokers that require one (both or neither).
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// MaxReconnectInterval caps the reconnect backoff (1 s doubling).
+	MaxReconnectInterval time.Duration `toml:"max_reconnect_interval"`
+	// CommandSecretFile holds the HMAC-SHA256 key of signed commands when
+	// FACEAGENT_MQTT_COMMAND_SECRET is unset; with neither, every command
+	// is refused.
+	CommandSecretFile string `toml:"command_secret_file"`
+	// CommandWindow is how far a command's timestamp may be from the
+	// kiosk's clock, either way.
+	CommandWindow time.Duration `toml:"command_window"`
+	// TelemetryInterval is the telemetry period; "0s" turns it off.
+	TelemetryInterval time.Duration `toml:"telemetry_interval"`
+	// HADiscovery announces the kiosk to Home Assistant and accepts its
+	// unsigned identify and self-test buttons (restrict P/D/ha/# by ACL).
+	HADiscovery bool `toml:"ha_discovery"`
+	// HAPrefix is Home Assistant's discovery prefix.
+	HAPrefix string `toml:"ha_prefix"`
+	// CommandSecret is set from the environment or CommandSecretFile by
+	// Load.
+	CommandSecret []byte `toml:"-"`
+}
+
+func defaultMQTTFleetConfig() MQTTFleetConfig {
+	return MQTTFleetConfig{
+		StateDir:             filepath.Join(DefaultStateDir, "mqtt"),
+		MaxReconnectInterval: 30 * time.Second,
+		CommandWindow:        mqtt.DefaultCommandWindow,
+		TelemetryInterval:    30 * time.Second,
+		HADiscovery:          true,
+		HAPrefix:             mqtt.DefaultHADiscoveryPrefix,
+	}
+}
+
+// loadSecrets reads the command secret from FACEAGENT_MQTT_COMMAND_SECRET
+// or mqtt.command_secret_file (trailing newlines trimmed).
+func (m *MQTTFleetConfig) loadSecrets() error {
+	if v, ok := os.LookupEnv(EnvMQTTCommandSecret); ok {
+		m.CommandSecret = []byte(v)
+		return nil
+	}
+	if m.CommandSecretFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(m.CommandSecretFile)
+	if err != nil {
+		return fmt.Errorf("mqtt.command_secret_file: %w", err)
+	}
+	m.CommandSecret = []byte(strings.TrimRight(string(b), "\r\n"))
+	return nil
+}
+
+// validate checks the fleet keys; errors name the dotted field.
+func (m MQTTFleetConfig) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if m.ClientID != "" && (len(m.ClientID) > 128 || strings.ContainsAny(m.ClientID, "/+# ")) {
+		return bad("mqtt.client_id", "must be at most 128 characters without '/', '+', '#' or spaces, got %q", m.ClientID)
+	}
+	if (m.CertFile == "") != (m.KeyFile == "") {
+		return errors.New("mqtt.cert_file, mqtt.key_file: set both or neither")
+	}
+	for _, f := range []struct{ name, path string }{{"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				return bad(f.name, "%v", err)
+			}
+		}
+	}
+	if m.MaxReconnectInterval < time.Second || m.MaxReconnectInterval > time.Hour {
+		return bad("mqtt.max_reconnect_interval", "must be in [1s,1h], got %v", m.MaxReconnectInterval)
+	}
+	if m.CommandWindow < 10*time.Second || m.CommandWindow > time.Hour {
+		return bad("mqtt.command_window", "must be in [10s,1h], got %v", m.CommandWindow)
+	}
+	if m.TelemetryInterval != 0 && (m.TelemetryInterval < time.Second || m.TelemetryInterval > time.Hour) {
+		return bad("mqtt.telemetry_interval", "must be 0s (off) or in [1s,1h], got %v", m.TelemetryInterval)
+	}
+	if !mqtt.TopicPrefixValid(m.HAPrefix) {
+		return bad("mqtt.ha_prefix", "must be topic levels without wildcards, got %q", m.HAPrefix)
+	}
+	if n := len(m.CommandSecret); n > 0 && n < MinCommandSecretBytes {
+		return bad("mqtt.command_secret_file", "the command secret must be at least %d bytes, got %d (from %s or the file)", MinCommandSecretBytes, n, EnvMQTTCommandSecret)
+	}
+	return nil
+}
