@@ -144,7 +144,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	procs := &group{work: work, verbose: o.Verbose, stderr: stderr}
 	defer procs.stop()
 
-	fmt.Fprintln(stderr, "facedemo: starting gateway (with embedded MQTT broker), sample partner and agent")
+	fmt.Fprintf(stderr, "facedemo: starting gateway %s (embedded MQTT broker tcp://%s), sample partner %s and agent %s\n",
+		gatewayURL, brokerAddr, partnerURL, agentURL)
+	fmt.Fprintf(stderr, "facedemo: watch with: mosquitto_sub -h 127.0.0.1 -p %s -v -t 'faceverify/#'\n", brokerAddr[strings.LastIndex(brokerAddr, ":")+1:])
 	if err := procs.start(ctx, "gateway", env, filepath.Join(o.Bin, "facegateway"), "serve", "-config", gwCfg); err != nil {
 		return err
 	}
