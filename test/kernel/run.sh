@@ -4,10 +4,11 @@
 # Boots Debian's stock amd64 kernel under qemu-system-x86_64 (software
 # emulation, or KVM when usable) from an initramfs holding busybox, the
 # vivid and gpio-sim modules and the static device-test binary
-# (test/kernel/devicetest), which drives the agent's V4L2 capture and GPIO
-# LED code against those drivers. Prints a PASS/FAIL summary with the boot
-# time, the frame rate measured inside and the wall time; exits non-zero
-# if anything inside failed or the VM timed out.
+# (test/kernel/devicetest), which drives the agent's V4L2 capture (also
+# through a camera unplug and replug) and GPIO LED code against those
+# drivers. Prints a PASS/FAIL summary with the boot time, the frame rate
+# and unplug timings measured inside and the wall time; exits non-zero if
+# any test in the binary did not pass inside or the VM timed out.
 #
 # The kernel and its modules come from the archive's linux-image-amd64
 # (resolved at run time with apt-cache, downloaded with apt-get download
@@ -144,6 +145,9 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,etc/faceverify,lib/modules/$kver/extra}
 say "building the device test (static)"
 (cd "$repo" && CGO_ENABLED=0 "$GO" test -c -trimpath -ldflags '-s -w' \
 	-o "$root/bin/devicetest" ./test/kernel/devicetest) || die "device test build failed"
+# Every test it holds must pass inside the VM (a skip there is a setup fault).
+required_tests=$("$root/bin/devicetest" -test.list '.*' | grep '^Test' || true)
+[ -n "$required_tests" ] || die "the device test binary lists no tests"
 
 # busybox as every tool.
 cp "$busybox_bin" "$root/bin/busybox"
@@ -229,6 +233,7 @@ init_host=$(sed -n 's/^init_host_s=//p' "$work/times" 2>/dev/null | head -n1 || 
 fps=$(grep -a -m1 '^METRIC capture_fps=' "$log" | sed 's/^METRIC //' || true)
 selftest=$(grep -a -m1 '^METRIC selftest_fps=' "$log" | sed 's/^METRIC //' || true)
 vivid_default=$(grep -a -m1 '^METRIC vivid_default_fps=' "$log" | sed 's/^METRIC //' || true)
+unplug=$(grep -a -m1 '^METRIC unplug_lost_ms=' "$log" | sed 's/^METRIC //' || true)
 passed=$(grep -a -c '^--- PASS: ' "$log" || true)
 failed=$(grep -a -c '^--- FAIL: ' "$log" || true)
 skipped=$(grep -a -c '^--- SKIP: ' "$log" || true)
@@ -240,6 +245,7 @@ echo "  kernel:        $kver (accel $accel)"
 echo "  boot to init:  ${init_guest:-?} s kernel uptime, ${init_host:-?} s wall"
 echo "  capture:       ${fps:-none} (${vivid_default:-})"
 echo "  self-test:     ${selftest:-none}"
+echo "  unplug:        ${unplug:-none}"
 echo "  VM wall time:  $(elapsed "$t_boot" "$t_end") s; total with builds: $(elapsed "$t_start" "$t_end") s"
 if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
 	die "the VM did not finish within ${vm_timeout}s"
@@ -250,5 +256,8 @@ fi
 if [ "$passed" -eq 0 ]; then
 	die "no device test ran inside the VM"
 fi
+for name in $required_tests; do
+	grep -a -q "^--- PASS: $name " "$log" || die "device test $name did not pass inside the VM"
+done
 say "PASS"
 echo "test-kernel: $passed passed, $failed failed, $skipped skipped"

@@ -1,7 +1,9 @@
 // Package devicetest holds the device tests that run inside the
 // test-kernel virtual machine (test/kernel/run.sh): a real Linux kernel
 // with the vivid virtual camera and a gpio-sim GPIO chip. They drive the
-// agent's real V4L2 capture and GPIO LED code against those drivers.
+// agent's real V4L2 capture and GPIO LED code against those drivers, and
+// unplug and replug the camera by unbinding and binding vivid's platform
+// device (vivid.0) under the camera supervisor.
 //
 // The tests run only when FACEVERIFY_KERNEL_TEST=1 (set by the VM's init);
 // anywhere else they skip. Build them statically with
