@@ -149,6 +149,15 @@ type PartnerConfig struct {
 	CallbackURL string `toml:"callback_url"`
 	// Flows lists the flow kinds the partner may initiate.
 	Flows []string `toml:"flows"`
+	// ImageHosts lists the hosts ("host" or "host:port") an image_url in a
+	// reference answer may name besides reference_url's own host. Any other
+	// host is refused, so a reference answer cannot point the gateway at
+	// an arbitrary (e.g. internal) address.
+	ImageHosts []string `toml:"image_hosts"`
+	// InsecureAllowHTTP permits http:// reference and callback URLs on
+	// non-loopback hosts (e.g. a partner reached through a private TLS
+	// tunnel). Off: such URLs must be https.
+	InsecureAllowHTTP bool `toml:"insecure_allow_http"`
 }
 
 // DefaultConfig returns the values used for keys absent from the file.
@@ -168,8 +177,8 @@ func DefaultConfig() Config {
 		Reference: ReferenceConfig{
 			Timeout:      10 * time.Second,
 			MaxBytes:     10 << 20,
-			Retries:      2,
-			RetryBackoff: 500 * time.Millisecond,
+			Retries:      5,
+			RetryBackoff: time.Second,
 		},
 		Callback: CallbackConfig{
 			Timeout:        10 * time.Second,
@@ -393,11 +402,22 @@ func (c Config) Validate() error {
 		if err := checkHTTPURL(p.ReferenceURL); err != nil {
 			return errField(f("reference_url"), "must be an absolute http(s) URL, got %q", p.ReferenceURL)
 		}
+		if !p.InsecureAllowHTTP && !secureURL(p.ReferenceURL) {
+			return errField(f("reference_url"), "must be https (http only to loopback, or set %s), got %q", f("insecure_allow_http"), p.ReferenceURL)
+		}
 		if p.CallbackURL != "" {
 			if err := checkHTTPURL(p.CallbackURL); err != nil {
 				return errField(f("callback_url"), "must be an absolute http(s) URL, got %q", p.CallbackURL)
 			}
+			if !p.InsecureAllowHTTP && !secureURL(p.CallbackURL) {
+				return errField(f("callback_url"), "must be https (http only to loopback, or set %s), got %q", f("insecure_allow_http"), p.CallbackURL)
+			}
 			needSecret = true
+		}
+		for j, h := range p.ImageHosts {
+			if h == "" || strings.ContainsAny(h, "/?#@ ") {
+				return errField(fmt.Sprintf("partners[%d].image_hosts[%d]", i, j), "must be a host or host:port, got %q", h)
+			}
 		}
 		if len(p.Flows) == 0 {
 			return errField(f("flows"), "must list at least one of %q, %q", api.FlowSelfie, api.FlowKTP)
@@ -432,6 +452,25 @@ func checkHTTPURL(s string) error {
 		return errors.New("not an absolute http(s) URL")
 	}
 	return nil
+}
+
+// secureURL reports whether an absolute http(s) URL is https, or http to a
+// loopback host.
+func secureURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	return u.Scheme == "https" || loopbackHost(u.Hostname())
+}
+
+// loopbackHost reports whether host is "localhost" or a loopback IP.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // isLoopback reports whether a listen address binds only loopback.

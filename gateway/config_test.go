@@ -22,6 +22,30 @@ func validConfig() Config {
 	return c
 }
 
+func TestPartnerURLTransport(t *testing.T) {
+	tests := []struct {
+		name      string
+		ref, cb   string
+		allowHTTP bool
+		ok        bool
+	}{
+		{"https remote", "https://partner.example/ref", "https://partner.example/cb", false, true},
+		{"http loopback", "http://127.0.0.1:8090/ref", "http://localhost:8090/cb", false, true},
+		{"http ipv6 loopback", "http://[::1]:8090/ref", "", false, true},
+		{"http remote refused", "http://partner.example/ref", "", false, false},
+		{"http remote allowed explicitly", "http://10.0.0.5/ref", "http://10.0.0.5/cb", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			c.Partners[0].ReferenceURL, c.Partners[0].CallbackURL, c.Partners[0].InsecureAllowHTTP = tt.ref, tt.cb, tt.allowHTTP
+			if err := c.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
 func TestValidateNamesField(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -50,6 +74,9 @@ func TestValidateNamesField(t *testing.T) {
 		{"unknown flow", func(c *Config) { c.Partners[0].Flows = []string{"selfie", "passport"} }, "partners[0].flows[1]:"},
 		{"duplicate partner", func(c *Config) { c.Partners = append(c.Partners, c.Partners[0]) }, "partners[1].client_id: duplicate"},
 		{"callback secret missing", func(c *Config) { c.Callback.Secret = "" }, "callback.secret:"},
+		{"plain http reference off loopback", func(c *Config) { c.Partners[0].ReferenceURL = "http://partner.example/reference" }, "partners[0].reference_url: must be https"},
+		{"plain http callback off loopback", func(c *Config) { c.Partners[0].CallbackURL = "http://partner.example/cb" }, "partners[0].callback_url: must be https"},
+		{"bad image host", func(c *Config) { c.Partners[0].ImageHosts = []string{"https://cdn.example"} }, "partners[0].image_hosts[0]:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"image"
 	"image/color"
+	"image/jpeg"
 	"io"
 	"net"
 	"net/http"
@@ -136,6 +138,7 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Processing.Lease = time.Second
 	cfg.Reference.Timeout = 300 * time.Millisecond
 	cfg.Reference.RetryBackoff = 10 * time.Millisecond
+	cfg.Reference.Retries = 2
 	cfg.Callback.Secret = callbackSecret
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
@@ -874,5 +877,103 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	if code, ae := e.do("DELETE", api.PathStatus, "", nil, nil, nil); code != 405 || ae.Code != api.CodeMethodNotAllowed {
 		t.Errorf("wrong method: %d %+v", code, ae)
+	}
+}
+
+// TestFinalFlowCannotBeReopened: asking again for a correlation id whose
+// verification is final gets 409 flow_final, never a token that could read
+// the old verdict for a new capture.
+func TestFinalFlowCannotBeReopened(t *testing.T) {
+	e := newEnv(t)
+	e.analyzer.Set(gatewaytest.Red, gatewaytest.Live(gatewaytest.E(1)))
+	e.analyzer.Set(gatewaytest.Green, gatewaytest.Live(gatewaytest.E(1)))
+	e.partner.serveImage(gatewaytest.PNG(gatewaytest.Green))
+	tok, cid := e.initiate("alice")
+	if code, _, ae := e.submit(tok, selfie(gatewaytest.Red, "k1")); code != http.StatusAccepted {
+		t.Fatalf("submit: %d %+v", code, ae)
+	}
+	if st := e.waitStatus(tok); st.Status != api.StatusVerified {
+		t.Fatalf("status %+v, want VERIFIED", st)
+	}
+	var ir api.InitiateResponse
+	code, ae := e.do("POST", api.PathFlows, e.partnerToken(), api.InitiateRequest{
+		PartnerUserID: "alice", PartnerUserIDType: "account", Flow: api.FlowSelfie, CorrelationID: cid}, nil, &ir)
+	if code != http.StatusConflict || ae.Code != api.CodeFlowFinal || ir.UserToken != "" {
+		t.Fatalf("re-initiate a final flow: %d %+v token=%q, want 409 %s and no token", code, ae, ir.UserToken, api.CodeFlowFinal)
+	}
+}
+
+// TestTokenRequestNeedsBothFields: a body without client_id or passkey is a
+// 400 naming them, not an authentication failure.
+func TestTokenRequestNeedsBothFields(t *testing.T) {
+	e := newEnv(t)
+	for _, req := range []api.TokenRequest{{}, {ClientID: clientID}, {Passkey: passkey}} {
+		code, ae := e.do("POST", api.PathToken, "", req, nil, nil)
+		if code != http.StatusBadRequest || !strings.Contains(ae.Message, "client_id and passkey") {
+			t.Errorf("token %+v: %d %+v, want 400 naming client_id and passkey", req, code, ae)
+		}
+	}
+}
+
+// TestCorruptSelfieCostsNoAttempt: a truncated JPEG is refused at upload
+// (400 invalid_image) and the flow keeps all its attempts.
+func TestCorruptSelfieCostsNoAttempt(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.initiate("alice")
+	var buf bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
+	}
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	req := selfie(gatewaytest.Red, "trunc")
+	req.Selfie = buf.Bytes()[:buf.Len()/2]
+	code, _, ae := e.submit(tok, req)
+	if code != http.StatusBadRequest || ae.Code != api.CodeInvalidImage {
+		t.Fatalf("truncated selfie: %d %+v, want 400 %s", code, ae, api.CodeInvalidImage)
+	}
+	if st := e.status(tok); st.Status != api.StatusPending || st.AttemptsLeft != 3 {
+		t.Fatalf("status after refused selfie %+v, want PENDING with 3 attempts left", st)
+	}
+}
+
+// TestImageURLRestrictedToPartnerHosts: an image_url on a host other than
+// reference_url's (and not in image_hosts) is never fetched.
+func TestImageURLRestrictedToPartnerHosts(t *testing.T) {
+	var elsewhere atomic.Int64
+	// The other host is 127.0.0.2: loopback too, but not reference_url's
+	// host (127.0.0.1), and it really serves the image, so only the host
+	// check stands between the answer and a VERIFIED.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(gatewaytest.PNG(gatewaytest.Green))
+	}))
+	other.Listener.Close()
+	other.Listener = ln
+	other.Start()
+	defer other.Close()
+	e := newEnv(t)
+	e.analyzer.Set(gatewaytest.Red, gatewaytest.Live(gatewaytest.E(1)))
+	e.analyzer.Set(gatewaytest.Green, gatewaytest.Live(gatewaytest.E(1)))
+	target := other.URL
+	e.partner.setReference(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(api.ReferenceResponse{ImageURL: target + "/img.png"})
+	})
+	tok, _ := e.initiate("alice")
+	e.submit(tok, selfie(gatewaytest.Red, ""))
+	st := e.waitStatus(tok)
+	if st.Status != api.StatusRejected || st.Reason != api.ReasonReferenceUnavailable {
+		t.Fatalf("status %+v, want REJECTED REFERENCE_UNAVAILABLE", st)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("image_url on another host was fetched %d times", n)
 	}
 }

@@ -169,6 +169,10 @@ func (g *Gateway) handleToken(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
+	if req.ClientID == "" || req.Passkey == "" {
+		g.fail(w, r, badRequest("client_id and passkey: both required"))
+		return
+	}
 	want := dummyPasskey
 	p, known := g.cfg.partner(req.ClientID)
 	if known {
@@ -246,6 +250,12 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, fmt.Errorf("create flow: %w", err))
 		return
 	}
+	if !created && flow.Final() {
+		// A final verdict belongs to the capture that earned it: a new
+		// token for it would let another capture read that verdict.
+		g.fail(w, r, &httpError{http.StatusConflict, api.CodeFlowFinal, "correlation_id names a verification that is already final (" + flow.Status + "); start a new one with a new correlation_id"})
+		return
+	}
 	tok, hash := newToken()
 	exp := now.Add(g.cfg.Tokens.UserTTL)
 	if err := g.store.PutToken(r.Context(), Token{Hash: hash, Kind: TokenUser, PartnerID: p.ClientID, FlowID: flow.ID, ExpiresAt: exp}); err != nil {
@@ -304,6 +314,11 @@ func (g *Gateway) validateSubmission(req *api.SubmissionRequest, header string) 
 	}
 	if int64(ic.Width)*int64(ic.Height) > int64(g.cfg.Inference.MaxPixels) {
 		return "", &httpError{http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, fmt.Sprintf("selfie: %d×%d pixels, limit %d", ic.Width, ic.Height, g.cfg.Inference.MaxPixels)}
+	}
+	// Decode in full now, so a corrupt or truncated capture is refused
+	// before it is stored and costs the user no attempt.
+	if _, err := g.decode(bytes.NewReader(req.Selfie), g.cfg.Inference.MaxPixels); err != nil {
+		return "", &httpError{http.StatusBadRequest, api.CodeInvalidImage, "selfie: cannot be decoded (corrupt or truncated image)"}
 	}
 	return key, nil
 }

@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
@@ -41,9 +42,11 @@ func (g *Gateway) fetchReference(ctx context.Context, p PartnerConfig, f Flow) (
 	q.Set("partner_user_id_type", f.PartnerUserIDType)
 	q.Set("flow", f.Kind)
 	u.RawQuery = q.Encode()
+	// image_url may name reference_url's own host or one of image_hosts.
+	hosts := append([]string{u.Host}, p.ImageHosts...)
 	backoff := g.cfg.Reference.RetryBackoff
 	for try := 0; ; try++ {
-		img, retry, err := g.fetchReferenceOnce(ctx, u.String(), true)
+		img, retry, err := g.fetchReferenceOnce(ctx, u.String(), hosts, !p.InsecureAllowHTTP)
 		if err == nil {
 			return img, nil
 		}
@@ -60,8 +63,11 @@ func (g *Gateway) fetchReference(ctx context.Context, p PartnerConfig, f Flow) (
 }
 
 // fetchReferenceOnce makes one request; retry reports whether the failure
-// is transient. allowURL permits one level of ImageURL indirection.
-func (g *Gateway) fetchReferenceOnce(ctx context.Context, target string, allowURL bool) (img image.Image, retry bool, err error) {
+// is transient. imageHosts, when non-nil, permits one level of ImageURL
+// indirection to those hosts ("host" or "host:port"); requireTLS refuses an
+// http ImageURL to a non-loopback host. Errors never carry the request URL,
+// whose query names the partner's user.
+func (g *Gateway) fetchReferenceOnce(ctx context.Context, target string, imageHosts []string, requireTLS bool) (img image.Image, retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Reference.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
@@ -71,6 +77,10 @@ func (g *Gateway) fetchReferenceOnce(ctx context.Context, target string, allowUR
 	req.Header.Set("Accept", "application/json, image/jpeg, image/png")
 	resp, err := g.client.Do(req)
 	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // drop the URL: its query names the user
+		}
 		return nil, true, fmt.Errorf("GET reference: %w", err)
 	}
 	defer resp.Body.Close()
@@ -99,12 +109,18 @@ func (g *Gateway) fetchReferenceOnce(ctx context.Context, target string, allowUR
 		switch {
 		case len(rr.Image) > 0:
 			raw = rr.Image
-		case rr.ImageURL != "" && allowURL:
+		case rr.ImageURL != "" && imageHosts != nil:
 			next, err := url.Parse(rr.ImageURL)
-			if err != nil || (next.Scheme != "http" && next.Scheme != "https") || next.Host == "" {
+			if err != nil || (next.Scheme != "http" && next.Scheme != "https") || next.Host == "" || next.User != nil {
 				return nil, false, fmt.Errorf("%w: image_url is not an absolute http(s) URL", errReferenceUnusable)
 			}
-			return g.fetchReferenceOnce(ctx, next.String(), false)
+			if !hostAllowed(next, imageHosts) {
+				return nil, false, fmt.Errorf("%w: image_url host %q is neither reference_url's host nor in image_hosts", errReferenceUnusable, next.Host)
+			}
+			if requireTLS && !secureURL(next.String()) {
+				return nil, false, fmt.Errorf("%w: image_url must be https", errReferenceUnusable)
+			}
+			return g.fetchReferenceOnce(ctx, next.String(), nil, requireTLS)
 		default:
 			return nil, false, fmt.Errorf("%w: answer has neither image nor image_url", errReferenceUnusable)
 		}
@@ -120,4 +136,15 @@ func (g *Gateway) fetchReferenceOnce(ctx context.Context, target string, allowUR
 		return nil, false, fmt.Errorf("%w: %v", errReferenceUnusable, err)
 	}
 	return img, false, nil
+}
+
+// hostAllowed reports whether u's host ("host:port" or "host") matches one
+// of hosts, case-insensitively; a host without a port matches any port.
+func hostAllowed(u *url.URL, hosts []string) bool {
+	for _, h := range hosts {
+		if strings.EqualFold(h, u.Host) || strings.EqualFold(h, u.Hostname()) {
+			return true
+		}
+	}
+	return false
 }
