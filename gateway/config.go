@@ -64,11 +64,22 @@ type Config struct {
 
 // DatabaseConfig selects the Store backend.
 type DatabaseConfig struct {
-	// Driver is "sqlite" (embedded, the default); other backends are added
-	// as Store implementations.
+	// Driver is "sqlite" (embedded, the default: one gateway process) or
+	// "postgres" (gateway/pgstore: any number of replicas on one database).
 	Driver string `toml:"driver"`
 	// Path is the SQLite database file (created if missing).
 	Path string `toml:"path"`
+	// DSN is the PostgreSQL connection string without its password, as a
+	// URL ("postgres://facegateway@db.example:5432/facegateway?sslmode=verify-full")
+	// or key=value pairs. The password comes from FACEGATEWAY_DATABASE_PASSWORD;
+	// or set DSNFile instead of DSN.
+	DSN string `toml:"dsn"`
+	// DSNFile is a file holding the whole connection string, password
+	// included (e.g. a mounted secret); ResolveSecrets reads it into DSN.
+	DSNFile string `toml:"dsn_file"`
+	// Password is not read from the file: set FACEGATEWAY_DATABASE_PASSWORD.
+	// When set it replaces any password of the DSN.
+	Password string `toml:"-"`
 }
 
 // TokensConfig sets bearer-token lifetimes.
@@ -243,6 +254,9 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 	if v := getenv(EnvBrokerPassword); v != "" {
 		c.Broker.Password = v
 	}
+	if err := c.Database.ResolveSecrets(getenv); err != nil {
+		return err
+	}
 	if v := getenv(EnvCallbackSecret); v != "" {
 		c.Callback.Secret = v
 	} else if c.Callback.SecretFile != "" {
@@ -311,13 +325,8 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errField("shutdown_timeout", "must be > 0, got %v", c.ShutdownTimeout)
 	}
-	switch c.Database.Driver {
-	case "sqlite":
-		if c.Database.Path == "" {
-			return errField("database.path", "must not be empty")
-		}
-	default:
-		return errField("database.driver", "must be \"sqlite\", got %q", c.Database.Driver)
+	if err := c.Database.validate(); err != nil {
+		return err
 	}
 	if c.Tokens.PartnerTTL < time.Minute {
 		return errField("tokens.partner_ttl", "must be ≥ 1m, got %v", c.Tokens.PartnerTTL)
@@ -339,6 +348,9 @@ func (c Config) Validate() error {
 	}
 	if c.Processing.PollInterval <= 0 {
 		return errField("processing.poll_interval", "must be > 0, got %v", c.Processing.PollInterval)
+	}
+	if budget := c.Reference.budget(); c.Processing.Lease <= budget {
+		return errField("processing.lease", "must exceed the reference fetch budget (%v: (retries+1)×timeout plus backoff), got %v", budget, c.Processing.Lease)
 	}
 	if c.Processing.MaxClaims < 1 {
 		return errField("processing.max_claims", "must be ≥ 1, got %d", c.Processing.MaxClaims)
@@ -498,4 +510,16 @@ func validID(s string, max int) bool {
 		}
 	}
 	return true
+}
+
+// budget is the longest a reference fetch can take: every try timing out,
+// plus the doubling backoff between tries.
+func (r ReferenceConfig) budget() time.Duration {
+	d := time.Duration(r.Retries+1) * r.Timeout
+	b := r.RetryBackoff
+	for range r.Retries {
+		d += b
+		b *= 2
+	}
+	return d
 }

@@ -63,6 +63,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"no workers", func(c *Config) { c.Processing.Workers = 0 }, "processing.workers:"},
 		{"short lease", func(c *Config) { c.Processing.Lease = time.Millisecond }, "processing.lease:"},
 		{"negative retries", func(c *Config) { c.Reference.Retries = -1 }, "reference.retries:"},
+		{"lease shorter than a reference fetch", func(c *Config) { c.Processing.Lease = 30 * time.Second }, "processing.lease: must exceed the reference fetch budget (1m31s"},
 		{"backoff order", func(c *Config) { c.Callback.MaxBackoff = time.Millisecond }, "callback.max_backoff:"},
 		{"tiny selfie limit", func(c *Config) { c.Limits.MaxSelfieBytes = 10 }, "limits.max_selfie_bytes:"},
 		{"inference threshold", func(c *Config) { c.Inference.LivenessThreshold = 1.5 }, "inference.liveness_threshold:"},

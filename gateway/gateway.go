@@ -116,7 +116,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.log = g.log.With("component", "gateway")
 	if g.client == nil {
-		g.client = &http.Client{}
+		// Redirects are not followed: a reference or callback URL answers
+		// itself, so a partner answer cannot bounce the gateway to
+		// another (e.g. internal) address.
+		g.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if g.now == nil {
 		g.now = time.Now

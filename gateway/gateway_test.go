@@ -727,6 +727,14 @@ func TestReference(t *testing.T) {
 			case <-time.After(2 * time.Second):
 			}
 		}, api.StatusRejected, 3},
+		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("raw") == "1" {
+				w.Header().Set("Content-Type", "image/png")
+				w.Write(ref)
+				return
+			}
+			http.Redirect(w, r, "/reference?raw=1", http.StatusFound)
+		}, api.StatusRejected, 1},
 		{"not found not retried", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "no such user", 404)
 		}, api.StatusRejected, 1},

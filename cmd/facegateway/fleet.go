@@ -94,6 +94,7 @@ func fleetMain(ctx context.Context, args []string, _, stderr io.Writer) int {
 	s, err := fleet.New(fleet.Options{
 		Broker: *broker, Prefix: *prefix, Username: *username, Password: os.Getenv(envFleetMQTTPassword),
 		CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile, CommandSecret: secret, Logger: log,
+		AllowRemoteHosts: *allowRemote,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "facegateway fleet:", err)

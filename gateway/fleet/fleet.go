@@ -55,6 +55,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
+	// AllowRemoteHosts accepts requests whose Host header is not a loopback
+	// name. Off (the default), a page served on loopback answers only to
+	// localhost / 127.0.0.0/8 / [::1], which defeats DNS rebinding.
+	AllowRemoteHosts bool
 }
 
 // Device is the live state of one kiosk, as the page shows it. It holds

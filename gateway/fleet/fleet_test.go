@@ -243,3 +243,35 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// TestHostGuard: a request whose Host header is not a loopback name (a page
+// that rebound its DNS name to 127.0.0.1) is refused before any handler.
+func TestHostGuard(t *testing.T) {
+	tests := []struct {
+		host   string
+		remote bool
+		want   int
+	}{
+		{"127.0.0.1:8471", false, http.StatusOK},
+		{"localhost:8471", false, http.StatusOK},
+		{"[::1]:8471", false, http.StatusOK},
+		{"evil.example:8471", false, http.StatusForbidden},
+		{"127.0.0.1.evil.example", false, http.StatusForbidden},
+		{"fleet.example.com", true, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			s, err := New(Options{Broker: "tcp://127.0.0.1:1", AllowRemoteHosts: tt.remote})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest("GET", "/api/devices", nil)
+			req.Host = tt.host
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Fatalf("Host %q: %d, want %d (%s)", tt.host, rec.Code, tt.want, rec.Body.String())
+			}
+		})
+	}
+}
