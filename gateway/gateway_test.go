@@ -780,9 +780,9 @@ func TestCallbackRetried(t *testing.T) {
 	tok, cid := e.initiate("alice")
 	e.submit(tok, selfie(gatewaytest.Red, ""))
 	e.waitStatus(tok)
-	cbs := e.waitCallbacks(1)
+	e.waitCallbacks(1)
 	time.Sleep(150 * time.Millisecond) // a wrongly repeated delivery would show up
-	cbs = e.partner.received()
+	cbs := e.partner.received()
 	if len(cbs) != 3 || cbs[0].ok || cbs[1].ok || !cbs[2].ok {
 		t.Fatalf("deliveries %d (want 2 failed then 1 ok): %+v", len(cbs), cbs)
 	}

@@ -17,7 +17,6 @@ import (
 // ready (a camera that delivers nothing makes time pass, not hang).
 type fakeDev struct {
 	mu      sync.Mutex
-	path    string
 	adv     []Advertised
 	ivs     []Interval
 	grant   func(f FourCC, w, h int) pixFormat // nil: grants what is asked, stride 2w

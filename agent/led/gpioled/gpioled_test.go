@@ -20,12 +20,11 @@ import (
 const wait = 2 * time.Second // real-time bound for the pattern goroutine to react
 
 type rig struct {
-	t     *testing.T
-	clk   *clock.Fake
-	g, r  *gpiotest.Pin
-	b     *gpiotest.Pin // nil without blue
-	d     *Driver
-	steps int // the pattern goroutine's pending timers we expect
+	t    *testing.T
+	clk  *clock.Fake
+	g, r *gpiotest.Pin
+	b    *gpiotest.Pin // nil without blue
+	d    *Driver
 }
 
 func newRig(t *testing.T, blue, activeLow bool) *rig {
