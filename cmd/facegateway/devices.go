@@ -14,7 +14,6 @@ import (
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
-	"github.com/faceverify/faceverify/gateway/sqlitestore"
 )
 
 const devicesUsage = `usage: facegateway devices <add|revoke|list> [flags]
@@ -27,8 +26,9 @@ gateway's database; the gateway need not be stopped.
   revoke -id ID                             refuse the device from now on
   list   [-json]                            list devices
 
-Every command takes -config FILE (the database path is read from it) or
--db PATH.
+Every command takes -config FILE (the [database] table is read from it,
+with FACEGATEWAY_DATABASE_PASSWORD for PostgreSQL) or -db PATH (a SQLite
+file).
 `
 
 // devicesMain implements `facegateway devices`.
@@ -43,7 +43,7 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	cmd := args[0]
 	fs := flag.NewFlagSet("devices "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "facegateway.toml", "gateway config file (for database.path)")
+	configPath := fs.String("config", "facegateway.toml", "gateway config file (for its [database] table)")
 	dbPath := fs.String("db", "", "SQLite database (overrides -config)")
 	id := fs.String("id", "", "device id")
 	key := fs.String("key", "", "base64 Ed25519 public key (add)")
@@ -59,8 +59,8 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "facegateway devices %s: unexpected arguments %q\n", cmd, fs.Args())
 		return 2
 	}
-	path := *dbPath
-	if path == "" {
+	dbCfg := gateway.DatabaseConfig{Driver: gateway.DriverSQLite, Path: *dbPath}
+	if *dbPath == "" {
 		f, err := os.Open(*configPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "facegateway devices: %v (or give -db)\n", err)
@@ -68,11 +68,17 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		cfg, err := gateway.DecodeConfig(f)
 		f.Close()
+		if err == nil {
+			err = cfg.Database.ResolveSecrets(os.Getenv)
+		}
+		if err == nil {
+			err = cfg.Database.Validate()
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "facegateway devices: %s: %v\n", *configPath, err)
 			return 2
 		}
-		path = cfg.Database.Path
+		dbCfg = cfg.Database
 	}
 	switch cmd {
 	case "add", "revoke":
@@ -93,7 +99,7 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 2
 		}
 	}
-	store, err := sqlitestore.Open(ctx, path)
+	store, err := openStore(ctx, dbCfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "facegateway devices:", err)
 		return 1

@@ -12,7 +12,6 @@ import (
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/broker"
-	"github.com/faceverify/faceverify/gateway/sqlitestore"
 	"github.com/faceverify/faceverify/inference/onnx"
 )
 
@@ -25,6 +24,8 @@ Secrets are never read from the config file:
   FACEGATEWAY_CALLBACK_SECRET                 HMAC key signing callbacks (or callback.secret_file)
   FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY     a partner's passkey (or partners[i].passkey_file);
                                               <CLIENT_ID> upper-cased, non-alphanumerics as '_'
+  FACEGATEWAY_DATABASE_PASSWORD               PostgreSQL password (database.driver = "postgres";
+                                              or the whole DSN in database.dsn_file)
 
 Flags:
 `
@@ -65,7 +66,7 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 	if err != nil {
 		return err
 	}
-	store, err := sqlitestore.Open(ctx, cfg.Database.Path)
+	store, err := openStore(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
