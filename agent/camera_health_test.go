@@ -126,3 +126,20 @@ func TestDaemonCameraAbsentLostAndBack(t *testing.T) {
 	cam.Plug()
 	waitHealth(t, a, "ok", "")
 }
+
+// TestCameraHealthSinceIsSet: /healthz never shows camera_health.since as
+// the zero time; for a camera without its own supervision it is when the
+// agent was made.
+func TestCameraHealthSinceIsSet(t *testing.T) {
+	gw := agenttest.NewGateway(token)
+	defer gw.Close()
+	before := time.Now()
+	h := start(t, testCfg(), source(green), &agenttest.Analyzer{}, gw, nil)
+	got := getHealth(t, h.a)
+	if got.CameraHealth == nil || got.CameraHealth.State != capture.HealthOK {
+		t.Fatalf("camera_health %+v", got.CameraHealth)
+	}
+	if since := got.CameraHealth.Since; since.Before(before.Add(-time.Second)) || since.After(time.Now()) {
+		t.Errorf("camera_health.since = %v, want the agent's start (after %v)", since, before)
+	}
+}

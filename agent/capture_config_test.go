@@ -8,7 +8,7 @@ import (
 )
 
 func TestV4L2CaptureConfigDecode(t *testing.T) {
-	cfg, _, err := Decode(`
+	cfg, err := Decode(`
 [capture]
 source = "v4l2"
 device = "C920"
@@ -30,7 +30,7 @@ buffers = 4
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Decode("[capture]\nsource = \"v4l2\"\ndevise = \"C920\"\n"); err == nil || !strings.Contains(err.Error(), "capture.devise") {
+	if _, err := Decode("[capture]\nsource = \"v4l2\"\ndevise = \"C920\"\n"); err == nil || !strings.Contains(err.Error(), "capture.devise") {
 		t.Fatalf("unknown key: %v", err)
 	}
 }

@@ -130,9 +130,10 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 
 // Validate checks a decoded request. gatewayHosts, when non-empty, lists
 // the hosts (host or host:port) base_url may name. Rules: token 1–4096
-// visible ASCII characters; correlation_id 1–128 characters without
-// control characters or surrounding spaces; request_id at most 128 such
-// characters; base_url an absolute https URL without credentials, query or
+// visible ASCII characters; correlation_id 1–128 characters of
+// [A-Za-z0-9._-] (the gateway's rule, see ValidCorrelationID);
+// request_id at most 128 characters without control characters or
+// surrounding spaces; base_url an absolute https URL without credentials, query or
 // fragment — http is allowed only to a loopback host. Errors are
 // *RequestError naming the field.
 func (r LaunchRequest) Validate(gatewayHosts []string) error {
@@ -147,8 +148,11 @@ func (r LaunchRequest) Validate(gatewayHosts []string) error {
 			return badField("token", "must be visible ASCII without spaces")
 		}
 	}
-	if err := checkID("correlation_id", r.CorrelationID, true); err != nil {
-		return err
+	switch {
+	case r.CorrelationID == "":
+		return badField("correlation_id", "is required")
+	case !ValidCorrelationID(r.CorrelationID):
+		return badField("correlation_id", "must be 1–%d characters of [A-Za-z0-9._-] (as the gateway requires)", MaxCorrelationIDLen)
 	}
 	if err := checkID("request_id", r.RequestID, false); err != nil {
 		return err
@@ -179,6 +183,27 @@ func (r LaunchRequest) Validate(gatewayHosts []string) error {
 		return badField("base_url", "host %q is not in session.gateway_hosts", u.Host)
 	}
 	return nil
+}
+
+// MaxCorrelationIDLen is the longest correlation id the gateway accepts
+// (gateway/http.go, initiate: correlation_id).
+const MaxCorrelationIDLen = 128
+
+// ValidCorrelationID reports whether id is a correlation id the gateway
+// accepts: 1–MaxCorrelationIDLen bytes of [A-Za-z0-9._-]. A launch with any
+// other id is refused before the camera opens, since the gateway would
+// never have issued a flow for it.
+func ValidCorrelationID(id string) bool {
+	if id == "" || len(id) > MaxCorrelationIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkID(field, v string, required bool) error {

@@ -3,7 +3,6 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"net"
 	"net/url"
@@ -217,8 +216,8 @@ func (c Config) SessionPolicy() session.Config {
 	}
 }
 
-// Load reads the TOML file at path over DefaultConfig (unknown keys are an
-// error naming the key), applies environment overrides (FACEAGENT_DEVICE_ID,
+// Load reads the TOML file at path over DefaultConfig (unknown tables and
+// keys are errors naming them), applies environment overrides (FACEAGENT_DEVICE_ID,
 // FACEAGENT_MQTT_PASSWORD, then mqtt.password_file if the variable is
 // unset), derives device.id from the hostname when empty, and validates.
 // An empty path loads the defaults.
@@ -229,12 +228,8 @@ func Load(path string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
-		var foreign []string
-		if cfg, foreign, err = Decode(string(b)); err != nil {
+		if cfg, err = Decode(string(b)); err != nil {
 			return Config{}, fmt.Errorf("config %s: %w", path, err)
-		}
-		if len(foreign) > 0 {
-			slog.Debug("config: tables for other programs ignored", "tables", strings.Join(foreign, ","))
 		}
 	}
 	if v := os.Getenv(EnvDeviceID); v != "" {
@@ -261,9 +256,9 @@ func Load(path string) (Config, error) {
 	return cfg, nil
 }
 
-// agentTables are the top-level tables the agent owns; unknown keys inside
-// them are errors. config.toml is shared with the gateway and the sample
-// partner, so other top-level tables are left to those programs.
+// agentTables are the top-level tables of the agent's config file; any
+// other table (a misspelt [sesion], another program's [gateway]) and
+// unknown keys inside them are errors.
 var agentTables = map[string]bool{
 	"device": true, "api": true, "capture": true, "session": true,
 	"mqtt": true, "inference": true, "led": true, "log": true,
@@ -271,32 +266,28 @@ var agentTables = map[string]bool{
 }
 
 // Decode parses TOML text over DefaultConfig without validating. Unknown
-// keys in the agent's tables (and unknown top-level keys) are rejected with
-// their dotted name; syntax errors carry the line. Other top-level tables
-// (the gateway's, the partner's) are returned in foreign.
-func Decode(text string) (cfg Config, foreign []string, err error) {
-	cfg = DefaultConfig()
+// top-level tables are rejected by name ("unknown table [sesion] (did you
+// mean [session]?)"), unknown keys by their dotted name, durations written
+// as bare numbers with a hint to quote them with a unit
+// (config_strict.go); syntax errors carry the line.
+func Decode(text string) (Config, error) {
+	if err := bareDurations(text); err != nil {
+		return Config{}, err
+	}
+	cfg := DefaultConfig()
 	md, err := toml.Decode(text, &cfg)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return Config{}, nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+			return Config{}, fmt.Errorf("line %d: %s%s", pe.Position.Line, pe.Message, durationHint(pe.Message))
 		}
-		return Config{}, nil, err
+		return Config{}, err
+	}
+	if err := unknownTables(md); err != nil {
+		return Config{}, err
 	}
 	var keys []string
-	seen := map[string]bool{}
 	for _, k := range md.Undecoded() {
-		if len(k) > 1 && !agentTables[k[0]] {
-			if !seen[k[0]] {
-				seen[k[0]] = true
-				foreign = append(foreign, k[0])
-			}
-			continue
-		}
-		if len(k) == 1 && md.Type(k...) == "Hash" && !agentTables[k[0]] {
-			continue // the header of a foreign table
-		}
 		keys = append(keys, k.String())
 	}
 	if len(keys) > 0 {
@@ -304,9 +295,9 @@ func Decode(text string) (cfg Config, foreign []string, err error) {
 		if slicesContains(keys, "mqtt.password") {
 			hint = " (the MQTT password comes from " + EnvMQTTPassword + " or mqtt.password_file)"
 		}
-		return Config{}, nil, fmt.Errorf("unknown key %s%s", strings.Join(keys, ", "), hint)
+		return Config{}, fmt.Errorf("unknown key %s%s", strings.Join(keys, ", "), hint)
 	}
-	return cfg, foreign, nil
+	return cfg, nil
 }
 
 func slicesContains(s []string, v string) bool {

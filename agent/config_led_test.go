@@ -23,7 +23,7 @@ func TestLEDConfigValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, _, err := Decode("[device]\nid = \"k1\"\n" + tc.toml)
+			cfg, err := Decode("[device]\nid = \"k1\"\n" + tc.toml)
 			if err == nil {
 				err = cfg.Validate()
 			}

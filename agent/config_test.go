@@ -67,18 +67,47 @@ func TestDecodeIsStrict(t *testing.T) {
 		{"unknown top-level key", "colour = 1\n", "unknown key colour"},
 		{"syntax error with line", "[mqtt]\nqos = = 1\n", "line 2"},
 		{"bad duration", "[capture]\nwindow = \"6 parsecs\"\n", "line 2"},
+		{"duration without a unit", "[mqtt]\nkeepalive = \"30\"\n", `like "30s"`},
+		{"misspelt table", "[sesion]\ntimeout = \"45s\"\n", "unknown table [sesion] (did you mean [session]?)"},
+		{"misspelt table in dotted keys", "sesion.timeout = \"45s\"\n", "unknown table [sesion]"},
+		{"another program's table", "[gateway]\nlisten = \"127.0.0.1:8080\"\n[capture]\nwindow = \"3s\"\n", "unknown table [gateway]"},
+		{"two unknown tables", "[sesion]\n[partner]\nx = 1\n", "unknown tables [sesion] (did you mean [session]?), [partner]"},
+		{"empty unknown table", "[metrix]\n", "unknown table [metrix] (did you mean [metrics]?)"},
+		{"array of unknown tables", "[[sessions]]\nx = 1\n", "unknown table [sessions]"},
+		{"bare-number duration", "[mqtt]\nkeepalive = 30\n", `mqtt.keepalive: a duration must be a string with a unit, like keepalive = "30s"`},
+		{"bare-number duration, dotted", "session.timeout = 45\n", `session.timeout: a duration must be a string with a unit, like timeout = "45s"`},
+		{"float duration", "[capture]\nwindow = 1.5\n", `capture.window: a duration must be a string with a unit, like window = "1.5s"`},
+		{"bare-number duration in an embedded table", "[capture]\nframe_timeout = 2\n", `capture.frame_timeout: a duration`},
+		{"bare-number duration in a nested fleet field", "[mqtt]\ntelemetry_interval = 30\n", `mqtt.telemetry_interval: a duration`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Decode(tc.text)
+			_, err := Decode(tc.text)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Decode = %v, want it to mention %q", err, tc.want)
 			}
 		})
 	}
-	cfg, foreign, err := Decode("[gateway]\nlisten = \"127.0.0.1:8080\"\n[capture]\nwindow = \"3s\"\n")
-	if err != nil || cfg.Capture.Window != 3*time.Second || len(foreign) != 1 || foreign[0] != "gateway" {
-		t.Errorf("shared file: %v %v %v", err, cfg.Capture.Window, foreign)
+	cfg, err := Decode("[capture]\nwindow = \"3s\"\n[mqtt]\nkeepalive = \"45s\"\nqos = 2\n")
+	if err != nil || cfg.Capture.Window != 3*time.Second || cfg.MQTT.KeepAlive != 45*time.Second || cfg.MQTT.QoS != 2 {
+		t.Errorf("valid file: %v %v %v %v", err, cfg.Capture.Window, cfg.MQTT.KeepAlive, cfg.MQTT.QoS)
+	}
+}
+
+// TestDurationKeys: the reflection walk finds durations at the top of a
+// table, in embedded structs and in nested tables, and nothing else.
+func TestDurationKeys(t *testing.T) {
+	k := durationKeys()
+	for _, want := range []string{"capture.window", "capture.frame_timeout", "session.timeout", "mqtt.keepalive",
+		"mqtt.telemetry_interval", "spool.max_age"} {
+		if !k[want] {
+			t.Errorf("%s not found among %d duration keys", want, len(k))
+		}
+	}
+	for _, not := range []string{"mqtt.qos", "capture.fps", "session", "device.id", "clock.min_valid"} {
+		if k[not] {
+			t.Errorf("%s taken for a duration", not)
+		}
 	}
 }
 

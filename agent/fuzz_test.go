@@ -41,7 +41,7 @@ func FuzzDecodeLaunch(f *testing.F) {
 		if req.Validate(nil) != nil {
 			return
 		}
-		if req.Token == "" || req.CorrelationID == "" || len(req.Token) > 4096 {
+		if req.Token == "" || !ValidCorrelationID(req.CorrelationID) || len(req.Token) > 4096 {
 			t.Fatalf("validated %+v", req)
 		}
 		u, err := url.Parse(req.BaseURL)

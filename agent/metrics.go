@@ -46,6 +46,8 @@ var knownReasons = map[string]bool{
 	session.ReasonTokenExpired: true, session.ReasonInvalidToken: true, session.ReasonSessionTimeout: true,
 	session.ReasonUploadFailed: true, session.ReasonUploadRejected: true, session.ReasonGatewayUnavailable: true,
 	session.ReasonGatewayError: true, session.ReasonCancelled: true, session.ReasonUploadQueued: true,
+	session.ReasonDeviceNotEnrolled: true, session.ReasonDeviceRevoked: true, session.ReasonSignatureRejected: true,
+	session.ReasonClockSkew: true, session.ReasonFlowFinal: true,
 	"SHUTDOWN": true,
 }
 

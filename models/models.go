@@ -30,8 +30,65 @@ var manifestJSON []byte
 // sha256 pinned in the manifest.
 var ErrChecksum = errors.New("sha256 mismatch")
 
-// ErrMissing is returned (wrapped) by Verify when a pinned file is absent.
-var ErrMissing = errors.New("model file missing (run `make models`)")
+// ErrMissing is matched (errors.Is) by the *MissingError Verify returns
+// when a pinned file is absent.
+var ErrMissing = errors.New("model file missing")
+
+// MissingError is a pinned file (model or runtime library) that is absent.
+// Its message names the absolute path searched, says how a relative models
+// directory was resolved, and gives the fix once. errors.Is(err,
+// ErrMissing) is true.
+type MissingError struct {
+	// What is missing: "model file" (default) or "ONNX Runtime library".
+	What string
+	// Path is the absolute path that was looked at.
+	Path string
+	// Dir is the models directory as configured (maybe relative).
+	Dir string
+	// Setting names the configuration key that set Dir, e.g.
+	// "inference.models_dir"; "" says "models directory".
+	Setting string
+	// WorkDir is the working directory a relative Dir was resolved
+	// against.
+	WorkDir string
+	// Hint is the fix; "" means "run `make models`".
+	Hint string
+}
+
+func (e *MissingError) Error() string {
+	what := e.What
+	if what == "" {
+		what = "model file"
+	}
+	msg := strings.ToUpper(what[:1]) + what[1:] + " missing: " + e.Path
+	if e.Dir != "" && !filepath.IsAbs(e.Dir) {
+		setting := e.Setting
+		if setting == "" {
+			setting = "models directory"
+		}
+		msg += fmt.Sprintf(" (%s %q is relative to the working directory %s)", setting, e.Dir, e.WorkDir)
+	}
+	hint := e.Hint
+	if hint == "" {
+		hint = "run `make models`"
+	}
+	return msg + "; " + hint
+}
+
+// Is makes errors.Is(err, ErrMissing) true.
+func (e *MissingError) Is(target error) bool { return target == ErrMissing }
+
+// Missing returns the *MissingError for dest (a path relative to the
+// models directory dir), resolving the absolute path against the working
+// directory.
+func Missing(dir, dest string) *MissingError {
+	wd, _ := os.Getwd()
+	p := filepath.Join(dir, dest)
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return &MissingError{Path: p, Dir: dir, WorkDir: wd}
+}
 
 // File is one artefact extracted from a package tarball.
 type File struct {
@@ -131,7 +188,8 @@ func ORTLibrary() string {
 }
 
 // Verify checks that every file named in dests exists under dir with its
-// pinned sha256. It returns an error wrapping ErrMissing or ErrChecksum.
+// pinned sha256. It returns a *MissingError (errors.Is ErrMissing) or an
+// error wrapping ErrChecksum.
 func (m Manifest) Verify(dir string, dests ...string) error {
 	for _, d := range dests {
 		f, ok := m.Lookup(d)
@@ -140,7 +198,7 @@ func (m Manifest) Verify(dir string, dests ...string) error {
 		}
 		sum, err := fileSHA256(filepath.Join(dir, d))
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: %w", filepath.Join(dir, d), ErrMissing)
+			return Missing(dir, d)
 		}
 		if err != nil {
 			return err

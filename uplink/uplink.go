@@ -45,7 +45,10 @@ type Gateway interface {
 
 // Sentinel errors of Gateway calls; test with errors.Is.
 var (
-	// ErrUnauthorized: 401, the token is unknown, malformed or revoked.
+	// ErrUnauthorized: 401, the token is unknown, malformed or revoked;
+	// or 401/403 refusing the device signature (Error.Code tells which:
+	// signature_required, bad_signature, clock_skew, unknown_device,
+	// revoked_device).
 	ErrUnauthorized = errors.New("gateway refused the token")
 	// ErrTokenExpired: 410, or 401 with error code "token_expired".
 	ErrTokenExpired = errors.New("token expired")
@@ -118,6 +121,17 @@ func Classify(err error) Class {
 		return ClassTemporary
 	}
 	return ClassPermanent
+}
+
+// ErrorCode returns the gateway's error code (api.Error.Code, e.g.
+// "flow_final", "unknown_device") carried by the *Error in err's chain, or
+// "" when there is none (network errors, errors not made by a Gateway).
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
 }
 
 // Event is one progress report of a verification session for fleet

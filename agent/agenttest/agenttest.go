@@ -86,6 +86,11 @@ type Gateway struct {
 	// OnStatus answers poll p (1-based, counted across the flow) after
 	// `uploads` accepted submissions; nil answers EXIT VERIFIED.
 	OnStatus func(uploads, poll int) (api.StatusResponse, int)
+	// ErrorCode, when set, names the api.Error code of a refused
+	// submission n with HTTP status (e.g. "flow_final" for 409,
+	// "unknown_device" for 403); nil or "" uses the status text in snake
+	// case ("conflict", "forbidden").
+	ErrorCode func(n, status int) string
 
 	mu    sync.Mutex
 	subs  []Submission
@@ -142,7 +147,13 @@ func (g *Gateway) submit(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	if code >= 300 {
-		json.NewEncoder(w).Encode(api.Error{Code: strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_")), Message: "scripted"})
+		errCode := strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_"))
+		if g.ErrorCode != nil {
+			if c := g.ErrorCode(n, code); c != "" {
+				errCode = c
+			}
+		}
+		json.NewEncoder(w).Encode(api.Error{Code: errCode, Message: "scripted"})
 		return
 	}
 	json.NewEncoder(w).Encode(api.SubmissionResponse{SubmissionID: req.IdempotencyKey, Attempt: accepted, Status: api.StatusProcessing, Duplicate: dup})

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -70,12 +71,28 @@ func TestUploadQueued(t *testing.T) {
 			},
 		},
 		{
-			name:        "queued, then the gateway refuses the device: FAILED INVALID_TOKEN",
-			steps:       with(queued, step{10 * time.Second, UploadFailed{Class: uplink.ClassUnauthorized, Err: errors.New("403 revoked_device")}}),
+			name: "queued, then the gateway refuses the device: FAILED DEVICE_REVOKED",
+			steps: with(queued, step{10 * time.Second, UploadFailed{Class: uplink.ClassUnauthorized,
+				Err: fmt.Errorf("spool: delivery refused: %w", gwErr(403, api.CodeRevokedDevice, uplink.ErrUnauthorized))}}),
+			wantPhase:   Done,
+			wantQueued:  true,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonDeviceRevoked},
+			wantPublish: []string{"capturing", "uploading", "queued:gateway_unreachable", "failed:DEVICE_REVOKED"},
+		},
+		{
+			name:        "queued, then refused without a gateway code: FAILED INVALID_TOKEN",
+			steps:       with(queued, step{10 * time.Second, UploadFailed{Class: uplink.ClassUnauthorized, Err: errors.New("403")}}),
 			wantPhase:   Done,
 			wantQueued:  true,
 			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonInvalidToken},
 			wantPublish: []string{"capturing", "uploading", "queued:gateway_unreachable", "failed:INVALID_TOKEN"},
+		},
+		{
+			name: "queued, then 409 flow_final from the spool's delivery: the stored upload may have landed, poll",
+			steps: with(queued, step{10 * time.Second, UploadFailed{Class: uplink.ClassConflict,
+				Err: fmt.Errorf("spool: delivery refused: %w", gwErr(409, api.CodeFlowFinal, uplink.ErrConflict))}}),
+			wantPhase:   Processing,
+			wantPublish: []string{"capturing", "uploading", "queued:gateway_unreachable", "processing"},
 		},
 		{
 			name:        "queued, then the token expires in the spool: FAILED TOKEN_EXPIRED",

@@ -16,7 +16,14 @@
 // up to Config.LocalAttempts rounds, and never uploads those. After an
 // upload it polls the gateway's status and obeys next_action: STATUS → poll
 // again after retry_after_ms (clamped to [PollMin, PollMax]), RETRY → capture
-// again, EXIT → done with the gateway's status and reason.
+// again, EXIT → done with the gateway's status and reason. A 409 on upload
+// (the flow takes no more submissions) is resolved by polling the status
+// too, unless nothing of this session can have reached the gateway: then
+// the flow's verdict is about another capture and the session fails with
+// FLOW_FINAL or ATTEMPTS_EXHAUSTED instead. 401/403 refusals are named by
+// the gateway's code: INVALID_TOKEN for the user token,
+// DEVICE_NOT_ENROLLED, DEVICE_REVOKED, SIGNATURE_REJECTED or CLOCK_SKEW for
+// the device signature.
 package session
 
 import (
@@ -119,7 +126,12 @@ const (
 	ReasonCameraError        = "CAMERA_ERROR"        // the camera failed to open
 	ReasonAnalyzerError      = "ANALYZER_ERROR"      // the inference runtime failed repeatedly
 	ReasonTokenExpired       = "TOKEN_EXPIRED"       // gateway 410 / token_expired
-	ReasonInvalidToken       = "INVALID_TOKEN"       // gateway 401
+	ReasonInvalidToken       = "INVALID_TOKEN"       // gateway 401 invalid_token (or 401/403 without a device code)
+	ReasonDeviceNotEnrolled  = "DEVICE_NOT_ENROLLED" // gateway 403 unknown_device: the device key is not registered
+	ReasonDeviceRevoked      = "DEVICE_REVOKED"      // gateway 403 revoked_device
+	ReasonSignatureRejected  = "SIGNATURE_REJECTED"  // gateway 401 bad_signature or signature_required
+	ReasonClockSkew          = "CLOCK_SKEW"          // gateway 401 clock_skew: the device clock is off
+	ReasonFlowFinal          = "FLOW_FINAL"          // gateway 409 flow_final before this session had an upload accepted
 	ReasonSessionTimeout     = "SESSION_TIMEOUT"     // Config.Timeout elapsed
 	ReasonUploadFailed       = "UPLOAD_FAILED"       // temporary failures outlasted the retries
 	ReasonUploadRejected     = "UPLOAD_REJECTED"     // the gateway refused the submission (4xx)
@@ -164,6 +176,14 @@ type State struct {
 	LocalFailures int
 	// Uploads counts submissions the gateway accepted.
 	Uploads int
+	// MaybeSubmitted is set once an upload of this session was accepted, or
+	// may have reached the gateway: a try failed temporarily (a timeout
+	// can hide an answer that was lost) or was stored in the offline
+	// spool. A 409 flow_final / attempts_exhausted may then be this
+	// session's own doing, so the status is polled for the verdict;
+	// without it the session fails with FLOW_FINAL / ATTEMPTS_EXHAUSTED
+	// rather than adopt a verdict about an older capture.
+	MaybeSubmitted bool
 	// AttemptsLeft is the gateway's last attempts_left; -1 until known.
 	AttemptsLeft int
 
@@ -418,6 +438,7 @@ func Next(s State, ev Event, now time.Time) (State, []Action) {
 			return s, nil
 		}
 		s.Queued = true
+		s.MaybeSubmitted = true
 		return s, []Action{
 			CancelTimer{TimerUploadRetry},
 			SetLED{led.Degraded},
@@ -624,6 +645,7 @@ func startUpload(s State, now time.Time, acts []Action) (State, []Action) {
 func uploaded(s State, ev UploadDone, now time.Time) (State, []Action) {
 	s.Phase = Processing
 	s.Uploads++
+	s.MaybeSubmitted = true
 	s.Upload = nil // free the frame
 	s.Queued = false
 	s.LocalFailures = 0
@@ -641,17 +663,31 @@ func uploadFailed(s State, ev UploadFailed, now time.Time) (State, []Action) {
 	case uplink.ClassExpired:
 		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonTokenExpired}, now)
 	case uplink.ClassUnauthorized:
-		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonInvalidToken}, now)
+		return finish(s, Outcome{Status: StatusFailure, Reason: unauthorizedReason(ev.Err)}, now)
 	case uplink.ClassConflict:
-		// The flow takes no more submissions; its status tells why.
+		if !s.MaybeSubmitted {
+			// Nothing of this session reached the gateway: the flow's
+			// verdict is about an older capture and must not be shown
+			// for this one.
+			switch uplink.ErrorCode(ev.Err) {
+			case api.CodeFlowFinal:
+				return finish(s, Outcome{Status: StatusFailure, Reason: ReasonFlowFinal}, now)
+			case api.CodeAttemptsExhausted:
+				return finish(s, Outcome{Status: StatusFailure, Reason: api.ReasonAttemptsExhausted}, now)
+			}
+		}
+		// The flow takes no more submissions, maybe because an earlier try
+		// of this session got through; its status tells the outcome.
 		s.Phase = Processing
 		s.Upload = nil
+		s.Queued = false // the spool, if it held the upload, is done with it
 		s.pollFailures = 0
 		return s, []Action{
 			Publish{State: string(Processing), Attempt: s.Round},
 			SetTimer{TimerPoll, now},
 		}
 	case uplink.ClassTemporary, uplink.ClassCanceled:
+		s.MaybeSubmitted = true // the request may have reached the gateway
 		if s.UploadTry > s.Config.UploadRetries {
 			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonUploadFailed}, now)
 		}
@@ -661,6 +697,23 @@ func uploadFailed(s State, ev UploadFailed, now time.Time) (State, []Action) {
 		}
 	}
 	return finish(s, Outcome{Status: StatusFailure, Reason: ReasonUploadRejected}, now)
+}
+
+// unauthorizedReason names a 401/403 refusal by the gateway's error code:
+// the device signature (not enrolled, revoked, rejected, clock skew) or
+// else the user token (INVALID_TOKEN).
+func unauthorizedReason(err error) string {
+	switch uplink.ErrorCode(err) {
+	case api.CodeUnknownDevice:
+		return ReasonDeviceNotEnrolled
+	case api.CodeRevokedDevice:
+		return ReasonDeviceRevoked
+	case api.CodeBadSignature, api.CodeSignatureRequired:
+		return ReasonSignatureRejected
+	case api.CodeClockSkew:
+		return ReasonClockSkew
+	}
+	return ReasonInvalidToken
 }
 
 // backoff is RetryBackoff·2^(n−1), at most RetryBackoffMax (n ≥ 1).
@@ -706,7 +759,7 @@ func statusFailed(s State, ev StatusFailed, now time.Time) (State, []Action) {
 	case uplink.ClassExpired:
 		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonTokenExpired}, now)
 	case uplink.ClassUnauthorized:
-		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonInvalidToken}, now)
+		return finish(s, Outcome{Status: StatusFailure, Reason: unauthorizedReason(ev.Err)}, now)
 	case uplink.ClassPermanent, uplink.ClassConflict:
 		return finish(s, Outcome{Status: StatusFailure, Reason: ReasonGatewayError}, now)
 	}

@@ -150,6 +150,11 @@ func published(acts []Action) []string {
 
 var begin = step{0, Start{ID: "s1", CorrelationID: "c1"}}
 
+// gwErr is a gateway client error as uplink/gateway makes it.
+func gwErr(code int, errCode string, cause error) error {
+	return &uplink.Error{Op: "submit", StatusCode: code, Code: errCode, Err: cause, Temporary: code == 0}
+}
+
 func TestNext(t *testing.T) {
 	netErr := errors.New("connection refused")
 	cases := []struct {
@@ -456,6 +461,77 @@ func TestNext(t *testing.T) {
 			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonInvalidToken},
 		},
 		{
+			name: "403 unknown_device on upload: DEVICE_NOT_ENROLLED",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassUnauthorized, Err: gwErr(403, api.CodeUnknownDevice, uplink.ErrUnauthorized)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonDeviceNotEnrolled},
+			wantPublish: []string{"capturing", "uploading", "failed:DEVICE_NOT_ENROLLED"},
+		},
+		{
+			name: "403 revoked_device on upload: DEVICE_REVOKED",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassUnauthorized, Err: gwErr(403, api.CodeRevokedDevice, uplink.ErrUnauthorized)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonDeviceRevoked},
+		},
+		{
+			name: "401 bad_signature on upload: SIGNATURE_REJECTED",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassUnauthorized, Err: gwErr(401, api.CodeBadSignature, uplink.ErrUnauthorized)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonSignatureRejected},
+		},
+		{
+			name: "401 signature_required on upload: SIGNATURE_REJECTED",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassUnauthorized, Err: gwErr(401, api.CodeSignatureRequired, uplink.ErrUnauthorized)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonSignatureRejected},
+		},
+		{
+			name: "401 clock_skew on upload: CLOCK_SKEW",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassUnauthorized, Err: gwErr(401, api.CodeClockSkew, uplink.ErrUnauthorized)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonClockSkew},
+		},
+		{
+			name: "401 invalid_token on upload stays INVALID_TOKEN",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassUnauthorized, Err: gwErr(401, api.CodeInvalidToken, uplink.ErrUnauthorized)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonInvalidToken},
+		},
+		{
+			name: "410 on upload stays TOKEN_EXPIRED whatever the code",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassExpired, Err: gwErr(410, "token_expired", uplink.ErrTokenExpired)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonTokenExpired},
+		},
+		{
 			name: "upload retried with backoff on temporary errors, same key, then succeeds",
 			steps: []step{begin,
 				{200 * time.Millisecond, frame(1, good(120))},
@@ -515,6 +591,78 @@ func TestNext(t *testing.T) {
 			},
 			wantPhase:   Done,
 			wantOutcome: Outcome{Status: api.StatusRejected, Reason: api.ReasonAttemptsExhausted},
+		},
+		{
+			name: "409 flow_final on the first try of a fresh session: FAILED FLOW_FINAL, no poll",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassConflict, Err: gwErr(409, api.CodeFlowFinal, uplink.ErrConflict)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonFlowFinal},
+			wantPublish: []string{"capturing", "uploading", "failed:FLOW_FINAL"},
+			check: func(t *testing.T, s State, all [][]Action) {
+				for _, st := range find[SetTimer](flat(all)) {
+					if st.Kind == TimerPoll {
+						t.Errorf("status poll armed: %#v", st)
+					}
+				}
+				if leds := find[SetLED](all[3]); len(leds) != 1 || leds[0].State != led.Failure {
+					t.Errorf("lights %#v, want failure", leds)
+				}
+			},
+		},
+		{
+			name: "409 attempts_exhausted on the first try of a fresh session: FAILED ATTEMPTS_EXHAUSTED",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassConflict, Err: gwErr(409, api.CodeAttemptsExhausted, uplink.ErrConflict)}},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: api.ReasonAttemptsExhausted},
+		},
+		{
+			name: "409 flow_final on a retry after a timeout: the first try may have landed, poll the status",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassTemporary, Err: gwErr(0, "", errors.New("context deadline exceeded"))}},
+				{1500 * time.Millisecond, Timer{TimerUploadRetry}},
+				{1600 * time.Millisecond, UploadFailed{Class: uplink.ClassConflict, Err: gwErr(409, api.CodeFlowFinal, uplink.ErrConflict)}},
+				{1600 * time.Millisecond, Timer{TimerPoll}},
+				{1700 * time.Millisecond, statusResp(api.StatusVerified, api.ActionExit, "", 0, 2)},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: api.StatusVerified},
+			wantPublish: []string{"capturing", "uploading", "processing", "verified"},
+		},
+		{
+			name: "409 flow_final after an earlier round was accepted (RETRY): poll the status",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadDone{}},
+				{time.Second, Timer{TimerPoll}},
+				{1100 * time.Millisecond, statusResp(api.StatusProcessing, api.ActionRetry, api.ReasonLivenessFailed, 0, 1)},
+				{1300 * time.Millisecond, frame(1, good(120))},
+				{1500 * time.Millisecond, frame(2, good(120))},
+				{1600 * time.Millisecond, UploadFailed{Class: uplink.ClassConflict, Err: gwErr(409, api.CodeFlowFinal, uplink.ErrConflict)}},
+				{1600 * time.Millisecond, Timer{TimerPoll}},
+				{1700 * time.Millisecond, statusResp(api.StatusRejected, api.ActionExit, api.ReasonLivenessFailed, 0, 0)},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: api.StatusRejected, Reason: api.ReasonLivenessFailed},
+		},
+		{
+			name: "409 with another code (submission_in_progress) on a first try still polls",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadFailed{Class: uplink.ClassConflict, Err: gwErr(409, api.CodeInProgress, uplink.ErrConflict)}},
+			},
+			wantPhase: Processing,
 		},
 		{
 			name: "status polls failing past the limit",

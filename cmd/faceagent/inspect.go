@@ -16,7 +16,8 @@ import (
 
 const inspectUsage = `usage: faceagent inspect [--json] [--config FILE] [--models DIR] [--annotate DIR] IMAGE...
 
-Detects faces, liveness and the decision for each JPEG/PNG image.
+Detects faces, liveness and the decision for each JPEG/PNG image. Flags may
+come before or after the images; after "--" every argument is an image.
   --json          one JSON object per image: file, width, height, faces
                   [{box [x,y,w,h] px, score, liveness, live}], decision, error
   --config FILE   TOML file whose [inference] table overrides the defaults
@@ -36,13 +37,14 @@ func inspectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	configPath := fs.String("config", "", "")
 	modelsDir := fs.String("models", "", "")
 	annotate := fs.String("annotate", "", "")
-	if err := fs.Parse(args); err != nil {
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() == 0 {
+	if len(files) == 0 {
 		fmt.Fprint(stderr, "faceagent inspect: no images given\n"+inspectUsage)
 		return 2
 	}
@@ -61,7 +63,29 @@ func inspectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 1
 	}
 	defer eng.Close()
-	return inspectFiles(ctx, eng, cfg, fs.Args(), *asJSON, *annotate, stdout, stderr)
+	return inspectFiles(ctx, eng, cfg, files, *asJSON, *annotate, stdout, stderr)
+}
+
+// parseInterspersed parses args with fs, allowing flags between and after
+// the positional arguments (`inspect a.jpg --json b.jpg`), and returns the
+// positional ones in order. "--" ends the flags: every argument after it is
+// positional, even one starting with '-'. A lone "-" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 // inspectFiles reports every file on stdout and returns the exit status.

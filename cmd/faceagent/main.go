@@ -148,7 +148,7 @@ func runMain(args []string, stderr io.Writer) int {
 	defer stop()
 	if err := runAgent(ctx, cfg, logger); err != nil {
 		logger.Error("faceagent stopped", "err", err)
-		return 1
+		return exitCode(err) // 2 for a setup error from the configuration (exitcode.go)
 	}
 	return 0
 }
@@ -170,25 +170,25 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 
 	engine, err := onnx.New(cfg.Inference, logger.With("component", "inference"))
 	if err != nil {
-		return fmt.Errorf("inference: %w", err)
+		return setupError(fmt.Errorf("inference: %w", err))
 	}
 	defer engine.Close()
 
 	src, err := newSource(cfg, logger)
 	if err != nil {
-		return err
+		return setupError(err)
 	}
 	leds, closeLEDs := newLEDs(cfg.LED, logger)
 	defer closeLEDs()
 	gw, sp, err := newUplink(cfg, logger) // device key, signing, offline spool (device.go)
 	if err != nil {
-		return err
+		return setupError(err)
 	}
 
 	var pub uplink.Publisher = uplink.Discard{}
 	mc, err := agent.NewMQTTClient(cfg, versionString(), logger) // nil without mqtt.broker
 	if err != nil {
-		return err
+		return setupError(err)
 	}
 	if mc != nil {
 		pub = mc
@@ -201,7 +201,7 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 		Service: agent.NewSystemd(logger), Spool: sp,
 	})
 	if err != nil {
-		return err
+		return setupError(err)
 	}
 
 	// The agent stops first (a running session is reported as cancelled),

@@ -19,7 +19,8 @@ const matchUsage = `usage: facegateway match [--json] [--config FILE] [--models 
 Compares the faces of two JPEG/PNG images by cosine similarity of their
 embeddings. Prints {"similarity","threshold","match"}, or {"match":false,
 "reason","file"} when an image has no usable face (NO_FACE, MULTIPLE_FACES,
-LOW_QUALITY, DECODE_ERROR, TOO_LARGE).
+LOW_QUALITY, DECODE_ERROR, TOO_LARGE). Flags may come before or after the
+images; after "--" every argument is an image.
   --json          JSON output (default: one readable line)
   --config FILE   TOML file whose [inference] table overrides the defaults
   --models DIR    models directory (overrides inference.models_dir)
@@ -36,13 +37,14 @@ func matchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	asJSON := fs.Bool("json", false, "")
 	configPath := fs.String("config", "", "")
 	modelsDir := fs.String("models", "", "")
-	if err := fs.Parse(args); err != nil {
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() != 2 {
+	if len(files) != 2 {
 		fmt.Fprint(stderr, "facegateway match: need exactly two images\n"+matchUsage)
 		return 2
 	}
@@ -61,7 +63,29 @@ func matchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	defer eng.Close()
-	return matchFiles(ctx, eng, cfg, fs.Arg(0), fs.Arg(1), *asJSON, stdout, stderr)
+	return matchFiles(ctx, eng, cfg, files[0], files[1], *asJSON, stdout, stderr)
+}
+
+// parseInterspersed parses args with fs, allowing flags between and after
+// the positional arguments (`match a.jpg b.jpg --json`), and returns the
+// positional ones in order. "--" ends the flags: every argument after it is
+// positional, even one starting with '-'. A lone "-" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 // matchFiles prints the verdict for two files and returns the exit status.

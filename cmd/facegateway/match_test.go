@@ -60,7 +60,7 @@ func TestMatchFiles(t *testing.T) {
 
 func TestMatchMainUsage(t *testing.T) {
 	var out, errw bytes.Buffer
-	for _, args := range [][]string{{}, {"a.jpg"}, {"a", "b", "c"}, {"--bogus", "a", "b"}} {
+	for _, args := range [][]string{{}, {"a.jpg"}, {"a", "b", "c"}, {"--bogus", "a", "b"}, {"a", "b", "--bogus"}, {"a", "--json", "b", "c"}} {
 		if code := matchMain(context.Background(), args, &out, &errw); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
@@ -71,5 +71,14 @@ func TestMatchMainUsage(t *testing.T) {
 	errw.Reset()
 	if code := matchMain(context.Background(), []string{"--config", cfgFile, "a", "b"}, &out, &errw); code != 2 || !strings.Contains(errw.String(), "inference.match_threshold") {
 		t.Errorf("bad config: exit %d, %s", code, errw.String())
+	}
+	// Flags after the images are honoured (the same bad config, given last).
+	errw.Reset()
+	if code := matchMain(context.Background(), []string{"a", "b", "--json", "--config", cfgFile}, &out, &errw); code != 2 || !strings.Contains(errw.String(), "inference.match_threshold") {
+		t.Errorf("--config after the images: exit %d, %s", code, errw.String())
+	}
+	errw.Reset()
+	if code := matchMain(context.Background(), []string{"a", "b", "-h"}, &out, &errw); code != 0 || !strings.Contains(errw.String(), "usage: facegateway match") {
+		t.Errorf("-h after the images: exit %d, %s", code, errw.String())
 	}
 }

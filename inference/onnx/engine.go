@@ -76,9 +76,10 @@ var ErrNoRuntime = errors.New("no ONNX Runtime library for this platform")
 // against models/manifest.json and creates one session per model with
 // cfg.IntraOpThreads intra-op threads.
 //
-// Errors wrap models.ErrMissing (file absent) or models.ErrChecksum (wrong
-// file); their text tells the user to run `make models`. A nil logger
-// discards logs.
+// Errors: a *models.MissingError (errors.Is models.ErrMissing) naming the
+// absolute path searched, how a relative inference.models_dir resolved and
+// the fix (run `make models`); or an error wrapping models.ErrChecksum
+// (wrong file). A nil logger discards logs.
 func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -98,7 +99,12 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 				ErrNoRuntime, runtime.GOOS, runtime.GOARCH)
 		}
 		if err := man.Verify(cfg.ModelsDir, rel); err != nil {
-			return nil, fmt.Errorf("onnxruntime library: %w (run `make models`)", err)
+			var me *models.MissingError
+			if errors.As(err, &me) {
+				me.What, me.Setting = "ONNX Runtime library", "inference.models_dir"
+				return nil, me
+			}
+			return nil, fmt.Errorf("ONNX Runtime library: %w (run `make models`)", err)
 		}
 		lib = filepath.Join(cfg.ModelsDir, rel)
 	}

@@ -32,17 +32,18 @@ func initEnvironment(lib string) error {
 	if abs, err := filepath.Abs(lib); err == nil {
 		lib = abs
 	}
+	if _, err := os.Stat(lib); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return &models.MissingError{What: "ONNX Runtime library", Path: lib,
+				Hint: "set inference.ort_library to the path of libonnxruntime.so, or leave it empty to use the pinned one from `make models`"}
+		}
+		return fmt.Errorf("onnxruntime library: %w", err)
+	}
 	if ort.IsInitialized() {
 		if env.lib != lib {
 			return fmt.Errorf("onnxruntime already initialised from %s; cannot switch to %s", env.lib, lib)
 		}
 		return nil
-	}
-	if _, err := os.Stat(lib); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("onnxruntime library %s: %w", lib, models.ErrMissing)
-		}
-		return fmt.Errorf("onnxruntime library: %w", err)
 	}
 	ort.SetSharedLibraryPath(lib)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
@@ -62,7 +63,9 @@ func readVerified(m models.Manifest, dir, dest string) ([]byte, error) {
 	path := filepath.Join(dir, dest)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", path, models.ErrMissing)
+		me := models.Missing(dir, dest)
+		me.Setting = "inference.models_dir"
+		return nil, me
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read model: %w", err)

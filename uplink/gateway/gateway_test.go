@@ -44,16 +44,22 @@ func TestErrorsAreClassified(t *testing.T) {
 		body   string
 		want   uplink.Class
 		is     error
+		code   string // uplink.ErrorCode; "" not checked
 	}{
-		{"401 invalid token", 401, `{"code":"invalid_token","message":"unknown token"}`, uplink.ClassUnauthorized, uplink.ErrUnauthorized},
-		{"401 token expired code", 401, `{"code":"token_expired","message":"expired"}`, uplink.ClassExpired, uplink.ErrTokenExpired},
-		{"410 gone", 410, `{"code":"gone"}`, uplink.ClassExpired, uplink.ErrTokenExpired},
-		{"409 conflict", 409, `{"code":"attempts_exhausted"}`, uplink.ClassConflict, uplink.ErrConflict},
-		{"400 permanent", 400, `{"code":"bad_request"}`, uplink.ClassPermanent, nil},
-		{"413 permanent", 413, ``, uplink.ClassPermanent, nil},
-		{"429 temporary", 429, ``, uplink.ClassTemporary, nil},
-		{"503 temporary", 503, `oops`, uplink.ClassTemporary, nil},
-		{"200 with garbage body", 200, `not json`, uplink.ClassPermanent, nil},
+		{"401 invalid token", 401, `{"code":"invalid_token","message":"unknown token"}`, uplink.ClassUnauthorized, uplink.ErrUnauthorized, ""},
+		{"401 token expired code", 401, `{"code":"token_expired","message":"expired"}`, uplink.ClassExpired, uplink.ErrTokenExpired, ""},
+		{"410 gone", 410, `{"code":"gone"}`, uplink.ClassExpired, uplink.ErrTokenExpired, ""},
+		{"409 conflict", 409, `{"code":"attempts_exhausted"}`, uplink.ClassConflict, uplink.ErrConflict, "attempts_exhausted"},
+		{"409 flow final", 409, `{"code":"flow_final","message":"decided"}`, uplink.ClassConflict, uplink.ErrConflict, "flow_final"},
+		{"403 unknown device", 403, `{"code":"unknown_device"}`, uplink.ClassUnauthorized, uplink.ErrUnauthorized, "unknown_device"},
+		{"403 revoked device", 403, `{"code":"revoked_device"}`, uplink.ClassUnauthorized, uplink.ErrUnauthorized, "revoked_device"},
+		{"401 clock skew is not an expired token", 401, `{"code":"clock_skew"}`, uplink.ClassUnauthorized, uplink.ErrUnauthorized, "clock_skew"},
+		{"401 bad signature", 401, `{"code":"bad_signature"}`, uplink.ClassUnauthorized, uplink.ErrUnauthorized, "bad_signature"},
+		{"400 permanent", 400, `{"code":"bad_request"}`, uplink.ClassPermanent, nil, ""},
+		{"413 permanent", 413, ``, uplink.ClassPermanent, nil, ""},
+		{"429 temporary", 429, ``, uplink.ClassTemporary, nil, ""},
+		{"503 temporary", 503, `oops`, uplink.ClassTemporary, nil, ""},
+		{"200 with garbage body", 200, `not json`, uplink.ClassPermanent, nil, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,6 +74,9 @@ func TestErrorsAreClassified(t *testing.T) {
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tc.is)
+			}
+			if tc.code != "" && uplink.ErrorCode(err) != tc.code {
+				t.Errorf("ErrorCode(%v) = %q, want %q", err, uplink.ErrorCode(err), tc.code)
 			}
 		})
 	}
