@@ -23,8 +23,6 @@ import (
 const (
 	// EnvCallbackSecret holds the HMAC-SHA256 key that signs callbacks.
 	EnvCallbackSecret = "FACEGATEWAY_CALLBACK_SECRET"
-	// EnvBrokerPassword holds the embedded broker's password (broker.password).
-	EnvBrokerPassword = "FACEGATEWAY_BROKER_PASSWORD"
 	// EnvPartnerPasskeyFormat names a partner's passkey variable; %s is the
 	// client_id upper-cased with every character outside [A-Z0-9] replaced
 	// by '_' (client "acme-bank" → FACEGATEWAY_PARTNER_ACME_BANK_PASSKEY).
@@ -250,9 +248,6 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 			return "", fmt.Errorf("%s: %w", field, err)
 		}
 		return string(bytes.TrimSpace(b)), nil
-	}
-	if v := getenv(EnvBrokerPassword); v != "" {
-		c.Broker.Password = v
 	}
 	if err := c.Database.ResolveSecrets(getenv); err != nil {
 		return err

@@ -58,9 +58,11 @@ type DeviceRegistry interface {
 // DevicesConfig is the [devices] table: which devices may submit.
 type DevicesConfig struct {
 	// RequireSignature refuses submissions without a valid device
-	// signature (401 signature_required). Off by default so a gateway
-	// upgraded in place keeps serving kiosks not yet enrolled; it logs a
-	// warning at start. Signed submissions are verified either way.
+	// signature (401 signature_required). On by default; set it false
+	// only while kiosks are being enrolled (a gateway upgraded in place
+	// whose kiosks have no keys yet), and the gateway warns at every start
+	// that unsigned submissions are accepted. Signed submissions are
+	// verified either way.
 	RequireSignature bool `toml:"require_signature"`
 	// MaxSkew is how far a signature's timestamp may be from the gateway's
 	// clock, either way.
@@ -73,7 +75,7 @@ type DevicesConfig struct {
 }
 
 func defaultDevicesConfig() DevicesConfig {
-	return DevicesConfig{RequireSignature: false, MaxSkew: 5 * time.Minute}
+	return DevicesConfig{RequireSignature: true, MaxSkew: 5 * time.Minute}
 }
 
 func (c DevicesConfig) validate() error {

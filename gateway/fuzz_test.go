@@ -24,10 +24,18 @@ type handlerEnv struct {
 
 func newHandlerEnv(tb testing.TB) *handlerEnv {
 	tb.Helper()
+	// The fuzzed and benchmarked submissions are unsigned.
+	return newHandlerEnvWith(tb, func(c *gateway.Config) { c.Devices.RequireSignature = false })
+}
+
+// newHandlerEnvWith is newHandlerEnv over DefaultConfig changed by mutate.
+func newHandlerEnvWith(tb testing.TB, mutate func(*gateway.Config)) *handlerEnv {
+	tb.Helper()
 	p := &fakePartner{srv: httptest.NewServer(http.NotFoundHandler())}
 	tb.Cleanup(p.srv.Close)
 	cfg := gateway.DefaultConfig()
 	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL, Flows: []string{api.FlowSelfie}}}
+	mutate(&cfg)
 	store, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "gw.db"))
 	if err != nil {
 		tb.Fatal(err)

@@ -131,6 +131,7 @@ func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg := gateway.DefaultConfig()
+	cfg.Devices.RequireSignature = false // these tests submit unsigned
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Database.Path = filepath.Join(t.TempDir(), "gw.db")
 	cfg.Verification.RetryAfterMS = 50

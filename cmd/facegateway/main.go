@@ -3,6 +3,7 @@
 //	facegateway serve   -config facegateway.toml   run the gateway
 //	facegateway partner -references DIR ...        run the sample partner backend
 //	facegateway match   --json IMAGE_A IMAGE_B     compare two photos
+//	facegateway broker-user add NAME ROLE          an embedded broker account
 //
 // Secrets come from the environment (see `facegateway serve -h`).
 package main
@@ -24,6 +25,7 @@ commands:
   match    compare the faces of two images
   devices  register, revoke and list the kiosks allowed to submit
   fleet    serve the live fleet page (kiosk status, events, telemetry over MQTT)
+  broker-user  print an account line for the embedded broker's users file
 
 Run "facegateway <command> -h" for the flags of a command.
 `
@@ -52,6 +54,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return devicesMain(ctx, args[1:], stdout, stderr)
 	case "fleet":
 		return fleetMain(ctx, args[1:], stdout, stderr) // fleet.go
+	case "broker-user":
+		return brokerUserMain(args[1:], os.Stdin, os.Getenv, stdout, stderr) // brokeruser.go
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

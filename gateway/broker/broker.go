@@ -2,6 +2,12 @@
 // one-machine default of faceverify: agents report to it and the fleet tools
 // subscribe to it. A fleet of many kiosks uses a standard broker
 // (mosquitto, or a clustered broker) instead, and leaves this one disabled.
+//
+// Without a users file the broker admits anonymous clients and lets them
+// publish and subscribe to anything; it then listens on loopback only. With
+// broker.users_file every client logs in with an account of the file and
+// is held to its role's topics (Rules, the counterpart of
+// docs/mosquitto-acl.conf).
 package broker
 
 import (
@@ -12,7 +18,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -25,11 +33,18 @@ type Config struct {
 	Enabled bool `toml:"enabled"`
 	// Listen is the TCP address, e.g. "127.0.0.1:1883".
 	Listen string `toml:"listen"`
-	// Username and Password, when set, are required of every client;
-	// Password is never read from the file: facegateway takes it from
-	// FACEGATEWAY_BROKER_PASSWORD.
-	Username string `toml:"username"`
-	Password string `toml:"-"`
+	// UsersFile is the accounts file (ParseUsers: "NAME ROLE HASH" per
+	// line, from `facegateway broker-user add`). When set, every client
+	// must log in with an account of it and is held to its role's topics;
+	// when empty, clients are anonymous and unrestricted, which is allowed
+	// only on a loopback Listen. Read once at start.
+	UsersFile string `toml:"users_file"`
+	// Prefix is the agents' topic prefix (their mqtt.prefix) the topic
+	// rules are written for; "faceverify" when empty.
+	Prefix string `toml:"prefix"`
+	// HAPrefix is Home Assistant's discovery prefix (the agents'
+	// Home Assistant prefix); "homeassistant" when empty.
+	HAPrefix string `toml:"ha_prefix"`
 	// TLSCert and TLSKey enable MQTT over TLS on Listen. They are required
 	// when Listen is not a loopback address.
 	TLSCert string `toml:"tls_cert"`
@@ -38,7 +53,19 @@ type Config struct {
 
 // DefaultConfig is a loopback-only, anonymous broker on port 1883.
 func DefaultConfig() Config {
-	return Config{Enabled: false, Listen: "127.0.0.1:1883"}
+	return Config{Enabled: false, Listen: "127.0.0.1:1883", Prefix: "faceverify", HAPrefix: "homeassistant"}
+}
+
+// withDefaults fills the empty prefixes.
+func (c Config) withDefaults() Config {
+	def := DefaultConfig()
+	if c.Prefix == "" {
+		c.Prefix = def.Prefix
+	}
+	if c.HAPrefix == "" {
+		c.HAPrefix = def.HAPrefix
+	}
+	return c
 }
 
 // Validate checks the config; errors name the dotted field.
@@ -46,6 +73,7 @@ func (c Config) Validate() error {
 	if !c.Enabled {
 		return nil
 	}
+	c = c.withDefaults()
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return fmt.Errorf("broker.listen: %q is not host:port: %w", c.Listen, err)
@@ -56,13 +84,30 @@ func (c Config) Validate() error {
 	if !isLoopback(host) && c.TLSCert == "" {
 		return fmt.Errorf("broker.listen: %q is not a loopback address, so broker.tls_cert and broker.tls_key are required", c.Listen)
 	}
-	if !isLoopback(host) && c.Username == "" {
-		return fmt.Errorf("broker.username: required when broker.listen %q is not a loopback address", c.Listen)
+	if !isLoopback(host) && c.UsersFile == "" {
+		return fmt.Errorf("broker.users_file: required when broker.listen %q is not a loopback address (anonymous clients could read every command)", c.Listen)
 	}
-	if (c.Username == "") != (c.Password == "") {
-		return errors.New("broker.username, broker.password: set both or neither")
+	if !validPrefix(c.Prefix) {
+		return fmt.Errorf("broker.prefix: %q is not a topic prefix (levels without + # or $ at the start)", c.Prefix)
+	}
+	if !validPrefix(c.HAPrefix) {
+		return fmt.Errorf("broker.ha_prefix: %q is not a topic prefix (levels without + # or $ at the start)", c.HAPrefix)
 	}
 	return nil
+}
+
+// validPrefix: non-empty '/'-separated levels, none empty or holding a
+// wildcard or NUL, not starting with '$'.
+func validPrefix(p string) bool {
+	if p == "" || strings.HasPrefix(p, "$") {
+		return false
+	}
+	for _, lvl := range strings.Split(p, "/") {
+		if lvl == "" || strings.ContainsAny(lvl, "+#\x00") {
+			return false
+		}
+	}
+	return true
 }
 
 func isLoopback(host string) bool {
@@ -82,24 +127,37 @@ type Broker struct {
 }
 
 // Start starts the broker; it serves until ctx is done or Close is called.
-// It returns an error when the listener cannot be bound.
+// It returns an error when the config is invalid, the users file cannot be
+// read (LoadUsers) or the listener cannot be bound.
 func Start(ctx context.Context, c Config, logger *slog.Logger) (*Broker, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c = c.withDefaults()
 	if logger == nil {
 		logger = slog.Default()
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger.With("component", "broker")})
-	if c.Username != "" {
-		err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{
-			Auth: auth.AuthRules{{Username: auth.RString(c.Username), Password: auth.RString(c.Password), Allow: true}},
-		}})
+	log := logger.With("component", "broker")
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log})
+	if c.UsersFile != "" {
+		accts, err := LoadUsers(c.UsersFile)
+		if err != nil {
+			return nil, err
+		}
+		h, err := newAccountsHook(accts, c.Prefix, c.HAPrefix, log)
 		if err != nil {
 			return nil, fmt.Errorf("broker auth: %w", err)
 		}
-	} else if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		return nil, fmt.Errorf("broker auth: %w", err)
+		if err := srv.AddHook(h, nil); err != nil {
+			return nil, fmt.Errorf("broker auth: %w", err)
+		}
+		log.Info("broker accounts loaded", "users_file", c.UsersFile, "accounts", len(accts))
+	} else {
+		if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+			return nil, fmt.Errorf("broker auth: %w", err)
+		}
+		log.Warn("broker.users_file is not set: anonymous clients may read and publish every topic, so any local process can read commands (user tokens included) and speak for any kiosk",
+			"listen", c.Listen)
 	}
 	var tc *tls.Config
 	if c.TLSCert != "" {
@@ -144,7 +202,27 @@ func (b *Broker) Addr() string { return b.addr }
 func (b *Broker) URL() string { return "tcp://" + b.addr }
 
 // Close stops the broker; safe to call twice.
+//
+// mochi-mqtt v2.7.9's Server.Close can deadlock when a client disconnects at
+// the same moment (mochi-mqtt/server#488), so Close waits at most
+// closeTimeout and then returns ErrCloseTimeout, leaving the listener to
+// die with the process rather than hanging a shutdown.
 func (b *Broker) Close() error {
-	b.close.Do(func() { b.err = b.srv.Close() })
+	b.close.Do(func() {
+		done := make(chan error, 1)
+		go func() { done <- b.srv.Close() }()
+		select {
+		case b.err = <-done:
+		case <-time.After(closeTimeout):
+			b.err = ErrCloseTimeout
+		}
+	})
 	return b.err
 }
+
+// closeTimeout bounds Close.
+const closeTimeout = 5 * time.Second
+
+// ErrCloseTimeout is returned by Close when the broker did not stop within
+// closeTimeout.
+var ErrCloseTimeout = errors.New("embedded MQTT broker did not stop in time")

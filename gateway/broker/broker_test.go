@@ -19,10 +19,14 @@ func TestValidate(t *testing.T) {
 		{"loopback anonymous", Config{Enabled: true, Listen: "127.0.0.1:1883"}, ""},
 		{"localhost anonymous", Config{Enabled: true, Listen: "localhost:1883"}, ""},
 		{"bad address", Config{Enabled: true, Listen: "1883"}, "broker.listen"},
-		{"public without TLS", Config{Enabled: true, Listen: "0.0.0.0:8883", Username: "u", Password: "p"}, "broker.tls_cert"},
-		{"public without auth", Config{Enabled: true, Listen: "0.0.0.0:8883", TLSCert: "c", TLSKey: "k"}, "broker.username"},
+		{"public without TLS", Config{Enabled: true, Listen: "0.0.0.0:8883", UsersFile: "u"}, "broker.tls_cert"},
+		{"public without users file", Config{Enabled: true, Listen: "0.0.0.0:8883", TLSCert: "c", TLSKey: "k"}, "broker.users_file"},
+		{"public with users file and TLS", Config{Enabled: true, Listen: "0.0.0.0:8883", UsersFile: "u", TLSCert: "c", TLSKey: "k"}, ""},
+		{"loopback with users file", Config{Enabled: true, Listen: "[::1]:1883", UsersFile: "u"}, ""},
 		{"half TLS", Config{Enabled: true, Listen: "127.0.0.1:1", TLSCert: "c"}, "broker.tls_key"},
-		{"half auth", Config{Enabled: true, Listen: "127.0.0.1:1", Username: "u"}, "broker.password"},
+		{"wildcard prefix", Config{Enabled: true, Listen: "127.0.0.1:1", Prefix: "fv/+"}, "broker.prefix"},
+		{"empty prefix level", Config{Enabled: true, Listen: "127.0.0.1:1", Prefix: "fv//x"}, "broker.prefix"},
+		{"system ha prefix", Config{Enabled: true, Listen: "127.0.0.1:1", HAPrefix: "$SYS"}, "broker.ha_prefix"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,23 +91,4 @@ func TestRetainedMessageReachesLateSubscriber(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no retained status delivered to a late subscriber")
 	}
-}
-
-func TestPasswordRequired(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := Start(ctx, Config{Enabled: true, Listen: "127.0.0.1:0", Username: "fleet", Password: "s3cret"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if c, err := connect(t, b.URL(), "bad", "fleet", "wrong"); err == nil {
-		c.Disconnect(0)
-		t.Fatal("connect with a wrong password succeeded")
-	}
-	c, err := connect(t, b.URL(), "good", "fleet", "s3cret")
-	if err != nil {
-		t.Fatalf("connect with the right password: %v", err)
-	}
-	c.Disconnect(0)
 }

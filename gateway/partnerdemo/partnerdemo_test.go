@@ -254,6 +254,7 @@ func TestWithGateway(t *testing.T) {
 	partnerURL, gatewayURL := "http://"+pln.Addr().String(), "http://"+gln.Addr().String()
 
 	cfg := gateway.DefaultConfig()
+	cfg.Devices.RequireSignature = false // the test submits unsigned
 	cfg.Database.Path = filepath.Join(t.TempDir(), "gw.db")
 	cfg.Processing.PollInterval = 20 * time.Millisecond
 	cfg.Callback.Secret = secret

@@ -189,6 +189,7 @@ func TestTwoReplicas(t *testing.T) {
 	dsn := pgstoretest.DSN(t)
 	p := newPartner(t)
 	cfg := gateway.DefaultConfig()
+	cfg.Devices.RequireSignature = false // the replicas take unsigned submissions
 	cfg.Verification.RetryAfterMS = 50
 	cfg.Processing.PollInterval = 20 * time.Millisecond
 	cfg.Processing.Lease = 10 * time.Second

@@ -43,9 +43,11 @@ type Server struct {
 }
 
 // Config returns the test gateway's configuration before mutations:
-// defaults, one partner (ClientID/Passkey), enrollment with EnrollToken.
+// defaults, one partner (ClientID/Passkey), enrollment with EnrollToken,
+// and unsigned submissions accepted (devices.require_signature = false).
 func Config(dbPath string) gateway.Config {
 	cfg := gateway.DefaultConfig()
+	cfg.Devices.RequireSignature = false // tests that need signatures set it
 	cfg.Database.Path = dbPath
 	cfg.Devices.EnrollToken = EnrollToken
 	cfg.Partners = []gateway.PartnerConfig{{
