@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Race tests need cgo; the ONNX Runtime backend is cgo too.
 export CGO_ENABLED := 1
 
-.PHONY: help build models demo test test-short check fmt vet bench fuzz clean
+.PHONY: help build models demo test test-short check lint fmt vet bench fuzz clean
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,11 +39,33 @@ fmt: ## gofmt the tree
 vet: ## go vet
 	$(GO) vet ./...
 
-check: ## gofmt check, vet, tests, tidy check
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+check: lint ## make lint, then the tests
+	$(MAKE) test
+
+# staticcheck, pinned: module version v0.8.2 is staticcheck 2026.2.2.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: ## gofmt check, go vet, go mod tidy -diff, staticcheck (pinned); CI runs it first
+	@files=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	  if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
-	$(MAKE) test
+	$(GO) run $(STATICCHECK) ./...
+
+FUZZTIME ?= 10s
+fuzz: ## run every Fuzz target in the tree for FUZZTIME each (default 10s; not run by CI)
+	@set -uo pipefail; \
+	targets=$$($(GO) test -list '^Fuzz' ./... | \
+	  awk '/^Fuzz[A-Za-z0-9_]*$$/ { names[n++] = $$1; next } /^ok / { for (i = 0; i < n; i++) print $$2, names[i]; n = 0 }') || \
+	  { echo "fuzz: go test -list failed"; exit 1; }; \
+	[ -n "$$targets" ] || { echo "fuzz: no Fuzz targets found"; exit 1; }; \
+	failed=(); \
+	while read -r pkg name; do \
+	  echo "== $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null || failed+=("$$pkg $$name"); \
+	done <<<"$$targets"; \
+	if [ $${#failed[@]} -gt 0 ]; then printf 'fuzz: FAILED %s\n' "$${failed[@]}"; exit 1; fi; \
+	echo "fuzz: $$(wc -l <<<"$$targets") targets passed"
 
 clean: ## remove build outputs (keeps fetched models)
 	rm -rf $(BIN)
