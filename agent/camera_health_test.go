@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"image"
 	"image/color"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/faceverify/faceverify/agent/agenttest"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/capture/capturetest"
+	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink/gateway"
 )
 
@@ -58,8 +60,9 @@ func TestDaemonCameraAbsentLostAndBack(t *testing.T) {
 	cam.Image = capturetest.Frame(640, 480, color.RGBA{90, 90, 90, 255})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sup := capture.NewSupervisor(cam, capture.SupervisorOptions{RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, CheckEvery: 10 * time.Millisecond, Logger: quiet})
+	an := &signalAnalyzer{Analyzer: &agenttest.Analyzer{Default: agenttest.NoFace()}, analyzed: make(chan struct{}, 1)}
 	a, err := New(testCfg(), Deps{
-		Source: sup, Analyzer: &agenttest.Analyzer{Default: agenttest.NoFace()},
+		Source: sup, Analyzer: an,
 		Gateway: gateway.New(gateway.Options{}), Logger: quiet,
 	})
 	if err != nil {
@@ -110,12 +113,13 @@ func TestDaemonCameraAbsentLostAndBack(t *testing.T) {
 	cam.Plug()
 	waitHealth(t, a, "ok", "")
 
-	// Pull the camera out while a session captures.
+	// Pull the camera out while a session captures: once it has analysed
+	// a frame.
+	for len(an.analyzed) > 0 {
+		<-an.analyzed // from before this session
+	}
 	go func() {
-		for !cam.IsOpen() {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(20 * time.Millisecond)
+		<-an.analyzed
 		cam.Unplug()
 	}()
 	if v := launch(); v.Status != "FAILED" || v.Reason != "CAMERA_LOST" {
@@ -142,4 +146,20 @@ func TestCameraHealthSinceIsSet(t *testing.T) {
 	if since := got.CameraHealth.Since; since.Before(before.Add(-time.Second)) || since.After(time.Now()) {
 		t.Errorf("camera_health.since = %v, want the agent's start (after %v)", since, before)
 	}
+}
+
+// signalAnalyzer signals analyzed (buffered 1, never blocking) after each
+// analysis.
+type signalAnalyzer struct {
+	*agenttest.Analyzer
+	analyzed chan struct{}
+}
+
+func (s *signalAnalyzer) Analyze(ctx context.Context, img image.Image, o inference.Options) (inference.Analysis, error) {
+	an, err := s.Analyzer.Analyze(ctx, img, o)
+	select {
+	case s.analyzed <- struct{}{}:
+	default:
+	}
+	return an, err
 }

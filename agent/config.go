@@ -96,7 +96,8 @@ type SessionConfig struct {
 	PollFailures    int           `toml:"poll_failures"`
 	ResultHold      time.Duration `toml:"result_hold"`
 	// CropScale is the side of the uploaded crop as a multiple of the face
-	// box's longer side, about its centre.
+	// box's longer side, about its centre, capped at MaxCropFraction (0.9)
+	// × the frame's shorter side (CropRect).
 	CropScale float64 `toml:"crop_scale"`
 	// CropMaxSide bounds the uploaded crop's longer side, pixels.
 	CropMaxSide int `toml:"crop_max_side"`
@@ -467,6 +468,9 @@ func (c Config) Validate() error {
 		}
 		if u.User != nil {
 			return bad("mqtt.broker", "must not embed credentials; use mqtt.username and %s", EnvMQTTPassword)
+		}
+		if err := m.validateBrokerTransport(u); err != nil { // mqtt_config.go
+			return err
 		}
 	}
 	if !mqtt.TopicPrefixValid(m.Prefix) {

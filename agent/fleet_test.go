@@ -192,9 +192,7 @@ func TestFleetOverMQTT(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done; <-done }()
 	tp.wait(t, mc.StatusTopic(), nil)
-	for !mc.Connected() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitMQTT(t, mc)
 
 	// Refused: unsigned, bad field; nothing starts.
 	if r := tp.sendRaw(t, mc, "verify", "plain-1", []byte(`{"request_id":"plain-1","token":"`+token+`","correlation_id":"c","base_url":"`+gw.URL()+`"}`)); r.OK || r.Error.Code != "unauthorized" {
@@ -367,9 +365,7 @@ func TestFleetBrokerRestartMidSession(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	tp := newTap(t, mq.URL(), mc.EventsTopic(), mc.ReplyTopic("+"))
-	for !mc.Connected() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitMQTT(t, mc)
 	if r := tp.send(t, mc, "verify", "v-1", map[string]string{"token": token, "correlation_id": "corr-restart", "base_url": gw.URL()}); !r.OK {
 		t.Fatalf("verify %+v", r.Error)
 	}
@@ -490,6 +486,19 @@ func TestStatusReason(t *testing.T) {
 }
 
 // deadlineOf is a generous deadline for polling loops.
+// waitMQTT waits until mc is connected, failing the test before its own
+// deadline rather than hanging.
+func waitMQTT(t *testing.T, mc *mqtt.Client) {
+	t.Helper()
+	deadline := deadlineOf(t)
+	for !mc.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatal("MQTT client never connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func deadlineOf(t *testing.T) time.Time {
 	if d, ok := t.Deadline(); ok {
 		return d.Add(-5 * time.Second)

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +26,9 @@ type MQTTFleetConfig struct {
 	// ClientID is the MQTT client id; "" derives one unique per install
 	// (mqtt.ClientID: device id + install id in StateDir + machine id).
 	ClientID string `toml:"client_id"`
-	// StateDir keeps the install id, the event sequence and the outbox of
-	// unsent events (created 0700); "" keeps them in memory only.
+	// StateDir keeps the install id, the event sequence, the outbox of
+	// unsent events and the used command nonces (created 0700); "" keeps
+	// them in memory only (commands signed before the start are refused).
 	StateDir string `toml:"state_dir"`
 	// CertFile and KeyFile are a PEM client certificate and key for TLS
 	// brokers that require one (both or neither).
@@ -48,6 +50,11 @@ type MQTTFleetConfig struct {
 	HADiscovery bool `toml:"ha_discovery"`
 	// HAPrefix is Home Assistant's discovery prefix.
 	HAPrefix string `toml:"ha_prefix"`
+	// InsecureAllowPlaintext accepts a plaintext broker URL (tcp://,
+	// mqtt:// or ws://) to a host other than loopback; without it such a
+	// URL is refused and the broker must be reached over TLS (ssl://,
+	// tls://, mqtts:// or wss://).
+	InsecureAllowPlaintext bool `toml:"insecure_allow_plaintext"`
 	// CommandSecret is set from the environment or CommandSecretFile by
 	// Load.
 	CommandSecret []byte `toml:"-"`
@@ -80,6 +87,20 @@ func (m *MQTTFleetConfig) loadSecrets() error {
 	}
 	m.CommandSecret = []byte(strings.TrimRight(string(b), "\r\n"))
 	return nil
+}
+
+// plaintextSchemes are the broker URL schemes without TLS.
+var plaintextSchemes = map[string]bool{"tcp": true, "mqtt": true, "ws": true}
+
+// validateBrokerTransport refuses a plaintext broker URL u to a host other
+// than loopback unless mqtt.insecure_allow_plaintext is set: credentials,
+// signed commands and events would cross the network in clear text. The
+// error names mqtt.broker.
+func (m MQTTFleetConfig) validateBrokerTransport(u *url.URL) error {
+	if !plaintextSchemes[u.Scheme] || m.InsecureAllowPlaintext || isLoopbackHost(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("mqtt.broker: %s:// to %q is plaintext outside loopback; use ssl://, tls://, mqtts:// or wss://, or set mqtt.insecure_allow_plaintext = true", u.Scheme, u.Hostname())
 }
 
 // validate checks the fleet keys; errors name the dotted field.

@@ -49,16 +49,20 @@ func (a *Agent) submitter() uplink.Submitter {
 // (for the device signature and the spool record) and counts it. A
 // submission the spool stored is reported to the session as UploadQueued
 // (queued=true); the spool's final outcome follows as UploadDone or
-// UploadFailed through forwardDeliveries.
+// UploadFailed through forwardDeliveries. The key → session mapping is
+// registered by the spool (SubmitInfo.OnQueued) before the record can be
+// delivered, since its outcome may come before Submit returns.
 func (a *Agent) submit(ctx context.Context, job uplinkJob, req api.SubmissionRequest) (resp api.SubmissionResponse, queued bool, err error) {
-	sctx := uplink.WithSubmitInfo(job.ctx, uplink.SubmitInfo{CorrelationID: job.corr})
+	sctx := uplink.WithSubmitInfo(job.ctx, uplink.SubmitInfo{
+		CorrelationID: job.corr,
+		OnQueued:      func(key string) { a.queuedKeys.Store(key, job.sid) },
+	})
 	resp, err = a.submitter().Submit(sctx, job.base, job.token, req)
 	a.metrics.upload(job.upload.Try, err)
 	var qe *spool.QueuedError
 	if !errors.As(err, &qe) {
 		return resp, false, err
 	}
-	a.queuedKeys.Store(qe.Key, job.sid)
 	a.log.Warn("upload queued in the offline spool", "session_id", job.sid, "correlation_id", job.corr, "reason", qe.Reason, "err", qe.Cause)
 	a.report(ctx, job.sid, session.UploadQueued{Key: qe.Key, Reason: qe.Reason})
 	return resp, true, nil
@@ -100,13 +104,19 @@ func (a *Agent) forwardDeliveries(ctx context.Context, sp *spool.Spool) {
 		case <-ctx.Done():
 			return
 		case d := <-sp.Deliveries():
-			sid, ok := a.queuedKeys.LoadAndDelete(d.Key)
-			if !ok {
-				continue
-			}
-			a.report(ctx, sid.(string), uplinkOutcome(d))
+			a.routeDelivery(ctx, d)
 		}
 	}
+}
+
+// routeDelivery reports a spool outcome to the session that queued its
+// key, and reports whether there was one.
+func (a *Agent) routeDelivery(ctx context.Context, d spool.Delivery) bool {
+	sid, ok := a.queuedKeys.LoadAndDelete(d.Key)
+	if ok {
+		a.report(ctx, sid.(string), uplinkOutcome(d))
+	}
+	return ok
 }
 
 // sessionFinished counts a finished session and drops its spooled upload

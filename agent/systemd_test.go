@@ -53,7 +53,7 @@ func recv(t *testing.T, msgs <-chan string) string {
 	select {
 	case m := <-msgs:
 		return m
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("no sd_notify message")
 		return ""
 	}
@@ -131,19 +131,56 @@ func TestSystemdOutsideSystemd(t *testing.T) {
 	s.Stopping()
 }
 
-// fakeService records notifications.
+// fakeService records notifications; each Ready and Alive also signals
+// notified (buffered 1, so a waiter sees "at least one since I looked").
 type fakeService struct {
 	interval time.Duration
+	notified chan struct{} // nil: no signal
 	mu       sync.Mutex
 	ready    []string
 	alive    int
 	stopping int
 }
 
-func (f *fakeService) Ready(s string)                  { f.mu.Lock(); f.ready = append(f.ready, s); f.mu.Unlock() }
-func (f *fakeService) Stopping()                       { f.mu.Lock(); f.stopping++; f.mu.Unlock() }
-func (f *fakeService) Alive()                          { f.mu.Lock(); f.alive++; f.mu.Unlock() }
+func (f *fakeService) Ready(s string) {
+	f.mu.Lock()
+	f.ready = append(f.ready, s)
+	f.mu.Unlock()
+	f.signal()
+}
+func (f *fakeService) Stopping() { f.mu.Lock(); f.stopping++; f.mu.Unlock() }
+func (f *fakeService) Alive() {
+	f.mu.Lock()
+	f.alive++
+	f.mu.Unlock()
+	f.signal()
+}
 func (f *fakeService) WatchdogInterval() time.Duration { return f.interval }
+
+func (f *fakeService) signal() {
+	select {
+	case f.notified <- struct{}{}:
+	default:
+	}
+}
+
+// waitAlive waits (real time, generous for a loaded machine) until Alive
+// has been called more than n times in all.
+func (f *fakeService) waitAlive(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		if _, alive, _ := f.counts(); alive > n {
+			return
+		}
+		select {
+		case <-f.notified:
+		case <-deadline:
+			_, alive, _ := f.counts()
+			t.Fatalf("Alive called %d times, want more than %d", alive, n)
+		}
+	}
+}
 func (f *fakeService) counts() (ready []string, alive, stopping int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -170,7 +207,7 @@ func TestWatchdogPingsFromSessionLoop(t *testing.T) {
 	cfg := testCfg()
 	cfg.API.Listen = ""
 	clk := clock.NewFake(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-	svc := &fakeService{interval: 10 * time.Second}
+	svc := &fakeService{interval: 10 * time.Second, notified: make(chan struct{}, 1)}
 	leds := &stuckLEDs{block: led.Capturing, entered: make(chan struct{}), release: make(chan struct{})}
 	a, err := New(cfg, Deps{
 		Source: source(green), Analyzer: &agenttest.Analyzer{Default: agenttest.NoFace()},
@@ -190,13 +227,19 @@ func TestWatchdogPingsFromSessionLoop(t *testing.T) {
 	<-a.Ready()
 
 	// The idle loop wakes for each watchdog interval and pings.
-	if !clk.BlockUntil(1, 2*time.Second) {
+	if !clk.BlockUntil(1, 20*time.Second) {
 		t.Fatal("idle loop set no heartbeat timer")
 	}
 	var ready []string
-	for deadline := time.Now().Add(2 * time.Second); len(ready) == 0 && time.Now().Before(deadline); {
-		ready, _, _ = svc.counts()
-		time.Sleep(time.Millisecond)
+	for deadline := time.After(20 * time.Second); len(ready) == 0; {
+		if ready, _, _ = svc.counts(); len(ready) > 0 {
+			break
+		}
+		select {
+		case <-svc.notified:
+		case <-deadline:
+			t.Fatal("no Ready call")
+		}
 	}
 	if len(ready) != 1 || !strings.Contains(ready[0], "serving") || !strings.Contains(ready[0], "ok") {
 		t.Fatalf("Ready calls = %q, want one saying serving with the camera ok", ready)
@@ -204,7 +247,8 @@ func TestWatchdogPingsFromSessionLoop(t *testing.T) {
 	_, alive0, _ := svc.counts()
 	for i := 0; i < 3; i++ {
 		clk.Advance(10 * time.Second)
-		if !clk.BlockUntil(1, 2*time.Second) {
+		svc.waitAlive(t, alive0+i) // this interval's ping
+		if !clk.BlockUntil(1, 20*time.Second) {
 			t.Fatal("loop did not re-arm its heartbeat")
 		}
 	}
@@ -229,16 +273,20 @@ func TestWatchdogPingsFromSessionLoop(t *testing.T) {
 		t.Fatalf("stuck loop pinged %d more times, want 0", n-stuckAt)
 	}
 	close(leds.release)
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	// The released loop re-arms its heartbeat at a moment the test cannot
+	// see (session timers share the clock), so keep the clock moving until
+	// a ping is signalled.
+	deadline := time.After(20 * time.Second)
+	for pinged := false; !pinged; {
 		clk.Advance(10 * time.Second)
-		if _, n, _ := svc.counts(); n > stuckAt {
-			break
-		}
-		if time.Now().After(deadline) {
+		select {
+		case <-svc.notified:
+			_, n, _ := svc.counts()
+			pinged = n > stuckAt
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
 			t.Fatal("released loop did not ping again")
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
 	if err := <-done; err != nil {

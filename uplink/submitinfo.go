@@ -16,6 +16,13 @@ type SubmitInfo struct {
 	CorrelationID string
 	// TokenExpires is when the user token expires; zero when unknown.
 	TokenExpires time.Time
+	// OnQueued, if set, is called by a Submitter that stores the
+	// submission for later delivery (the offline spool), with its
+	// idempotency key, after it is stored and before it can be delivered:
+	// the outcome of that delivery may be reported before Submit returns,
+	// so whoever routes outcomes by key registers it here. It must not
+	// block; nil: not called.
+	OnQueued func(key string)
 }
 
 type submitInfoKey struct{}

@@ -22,7 +22,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,16 +225,81 @@ func (e *EnrollError) Error() string {
 	return fmt.Sprintf("enroll: HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
 }
 
+// EnrollTimeout bounds one enrollment request when the caller's client
+// sets no timeout of its own.
+const EnrollTimeout = 30 * time.Second
+
+// ErrInsecureEnrollURL is returned by Enroll for a gateway URL over which
+// the enrollment token would travel in clear text (anything but https,
+// except http to a loopback host) or that is not a plain base URL.
+var ErrInsecureEnrollURL = errors.New("enroll: gateway URL must be https (http only to a loopback host)")
+
+// ErrEnrollRedirect is returned by Enroll when the gateway answers with a
+// redirect: it is never followed, so the token goes only to the host named.
+var ErrEnrollRedirect = errors.New("enroll: the gateway answered with a redirect, which is not followed")
+
+// CheckEnrollURL reports whether baseURL may carry an enrollment token: an
+// absolute https URL (http only to localhost or a loopback IP) without
+// credentials, query or fragment. Errors wrap ErrInsecureEnrollURL.
+func CheckEnrollURL(baseURL string) error {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%w: got %q", ErrInsecureEnrollURL, baseURL)
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Errorf("%w: must not carry credentials, a query or a fragment", ErrInsecureEnrollURL)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && loopbackHost(u.Hostname()):
+	default:
+		return fmt.Errorf("%w: got %s://%s", ErrInsecureEnrollURL, u.Scheme, u.Host)
+	}
+	return nil
+}
+
+// loopbackHost reports whether host (no port) is "localhost" or a
+// loopback IP.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// enrollClient is client (a new one if nil) that never follows a redirect
+// and, when client has no timeout, gives up after EnrollTimeout. client
+// itself is not modified.
+func enrollClient(client *http.Client) *http.Client {
+	c := &http.Client{}
+	if client != nil {
+		*c = *client
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = EnrollTimeout
+	}
+	c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		return fmt.Errorf("%w (to %s://%s)", ErrEnrollRedirect, req.URL.Scheme, req.URL.Host)
+	}
+	return c
+}
+
 // Enroll registers the identity's public key with the gateway at baseURL
 // (POST api.PathDevices) using the gateway operator's enrollment token.
+// baseURL must pass CheckEnrollURL; redirects are never followed and the
+// request is bounded by client's timeout or EnrollTimeout (client may be
+// nil; its Transport is used, its redirect policy is not).
 // It returns the gateway's answer (Created false when the same key was
-// already registered). Errors: *EnrollError for a refusal (401 bad token,
+// already registered). Errors: ErrInsecureEnrollURL before anything is
+// sent, ErrEnrollRedirect, *EnrollError for a refusal (401 bad token,
 // 403 enrollment disabled, 409 the id has another key or is revoked),
 // otherwise a transport error.
 func Enroll(ctx context.Context, client *http.Client, baseURL, enrollToken, label string, id *Identity) (resp api.RegisterDeviceResponse, created bool, err error) {
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+	if err := CheckEnrollURL(baseURL); err != nil {
+		return resp, false, err
 	}
+	client = enrollClient(client)
 	body, _ := json.Marshal(api.RegisterDeviceRequest{DeviceID: id.deviceID, PublicKey: id.PublicKeyBase64(), Label: label})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+api.PathDevices, bytes.NewReader(body))
 	if err != nil {

@@ -221,7 +221,7 @@ func TestEnrollment(t *testing.T) {
 }
 
 func TestUnsignedAcceptedWhenNotRequired(t *testing.T) {
-	srv := testserver.Start(t, "")
+	srv := testserver.Start(t, "", func(c *gateway.Config) { c.Devices.RequireSignature = false })
 	tok, flowID := srv.Flow("c1")
 	if _, err := gwclient.New(gwclient.Options{}).Submit(context.Background(), srv.URL, tok, selfie("k")); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -78,7 +77,8 @@ const enrollUsage = `usage: faceagent enroll [--config FILE] [--gateway URL] [--
 Creates the device key (identity.key_file) if needed, prints the device id,
 the public key (base64) and its fingerprint, and registers the key with the
 gateway (POST /v1/devices) using the gateway operator's enrollment token
-from FACEAGENT_ENROLL_TOKEN. With --print, nothing is sent: give the key to
+from FACEAGENT_ENROLL_TOKEN. The gateway URL must be https (http only to a
+loopback host); redirects are not followed. With --print, nothing is sent: give the key to
 the operator, who runs
   facegateway devices add -id <device id> -key <public key>
 
@@ -118,6 +118,12 @@ func enrollMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "faceagent enroll: --gateway and %s are required (or --print)\n", EnvEnrollToken)
 		return 2
 	}
+	if !*printOnly {
+		if err := identity.CheckEnrollURL(strings.TrimRight(*gatewayURL, "/")); err != nil {
+			fmt.Fprintln(stderr, "faceagent enroll: --gateway:", err)
+			return 2
+		}
+	}
 	id, created, err := identity.LoadOrCreate(cfg.Identity.KeyFile, cfg.Device.ID)
 	if err != nil {
 		fmt.Fprintln(stderr, "faceagent enroll:", err)
@@ -134,7 +140,9 @@ func enrollMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, isNew, err := identity.Enroll(ctx, &http.Client{}, strings.TrimRight(*gatewayURL, "/"), token, *label, id)
+	// A nil client: Enroll's own, bounded by identity.EnrollTimeout and
+	// never following a redirect.
+	resp, isNew, err := identity.Enroll(ctx, nil, strings.TrimRight(*gatewayURL, "/"), token, *label, id)
 	if err != nil {
 		fmt.Fprintln(stderr, "faceagent enroll:", err)
 		return 1

@@ -38,6 +38,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,9 +82,10 @@ type Options struct {
 	// CertFile and KeyFile are a PEM client certificate and key for
 	// brokers that require one (both or neither).
 	CertFile, KeyFile string
-	// StateDir keeps the install id, the event sequence and the outbox
-	// (0700). Empty keeps them in memory: seq restarts at 1 and unsent
-	// events are lost on restart.
+	// StateDir keeps the install id, the event sequence, the outbox and
+	// the used command nonces (0700). Empty keeps them in memory: seq
+	// restarts at 1, unsent events are lost on restart, and commands
+	// signed before the Client was made are refused as expired.
 	StateDir string
 	// MachineIDPath is mixed into the default client id
 	// (DefaultMachineIDPath if empty; "-" to skip).
@@ -280,6 +282,14 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.outbox, err = openOutbox(dir, opts.QueueSize, logger); err != nil {
 		return nil, err
+	}
+	if dir != "" {
+		// Used nonces survive a restart (sign.go); the outbox made dir.
+		c.verifier = OpenVerifier(opts.CommandSecret, opts.CommandWindow, nil, filepath.Join(dir, NonceFile))
+		if f := c.verifier.Floor(); !f.IsZero() {
+			logger.Warn("mqtt: command nonce file unreadable; commands signed before now are refused",
+				"path", filepath.Join(dir, NonceFile), "floor", f.UTC())
+		}
 	}
 	return c, nil
 }

@@ -48,6 +48,7 @@ const (
 	cleanFile  = "clean"
 	outboxDir  = "outbox"
 	fileSuffix = ".json"
+	tmpPrefix  = ".tmp-"
 )
 
 // openOutbox loads the outbox in dir (created 0700 if missing). Corrupt
@@ -69,6 +70,9 @@ func openOutbox(dir string, max int, log *slog.Logger) (*outbox, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("mqtt outbox: %w", err)
 	}
+	if err := removeTempFiles(dir); err != nil {
+		return nil, fmt.Errorf("mqtt outbox: %w", err)
+	}
 	ents, err := os.ReadDir(filepath.Join(dir, outboxDir))
 	if err != nil {
 		return nil, fmt.Errorf("mqtt outbox: %w", err)
@@ -78,7 +82,7 @@ func openOutbox(dir string, max int, log *slog.Logger) (*outbox, error) {
 		path := filepath.Join(dir, outboxDir, name)
 		seq, ok := parseOutboxName(name)
 		if !ok {
-			if strings.HasPrefix(name, ".tmp-") {
+			if strings.HasPrefix(name, tmpPrefix) {
 				os.Remove(path) // a write cut short
 			}
 			continue
@@ -106,6 +110,23 @@ func openOutbox(dir string, max int, log *slog.Logger) (*outbox, error) {
 		o.dropOldestLocked()
 	}
 	return o, nil
+}
+
+// removeTempFiles removes the temporary files of writes cut short
+// (".tmp-*", from writeFileAtomic and writeFileSynced) in dir itself: the
+// sequence and nonce files are written there. Those under dir/outbox are
+// removed while the outbox is read.
+func removeTempFiles(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), tmpPrefix) && e.Type().IsRegular() {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	return nil
 }
 
 // parseOutboxName reads the seq of "<20 digits>.json".
@@ -221,15 +242,30 @@ func (o *outbox) close() error {
 	return nil
 }
 
-// writeFileAtomic writes b to path through a temporary file and a rename,
-// so a reader sees the old or the new content, never a part.
+// writeFileAtomic writes b to path through a temporary file (".tmp-*" in
+// path's directory, removed by openOutbox if left behind) and a rename, so
+// a reader sees the old or the new content, never a part.
 func writeFileAtomic(path string, b []byte) error {
+	return writeFile(path, b, false)
+}
+
+// writeFileSynced is writeFileAtomic that also syncs the file before the
+// rename and the directory after it, so the new content survives a power
+// loss once it returns.
+func writeFileSynced(path string, b []byte) error {
+	return writeFile(path, b, true)
+}
+
+func writeFile(path string, b []byte, sync bool) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(b)
+	if err == nil && sync {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -238,6 +274,14 @@ func writeFileAtomic(path string, b []byte) error {
 	}
 	if err != nil {
 		os.Remove(f.Name())
+		return err
 	}
-	return err
+	if sync {
+		if d, err := os.Open(dir); err == nil {
+			err = d.Sync()
+			d.Close()
+			return err
+		}
+	}
+	return nil
 }

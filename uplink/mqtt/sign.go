@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -62,6 +63,8 @@ func ReplyCode(err error) string {
 		return "replayed"
 	case errors.Is(err, ErrMalformed):
 		return "bad_request"
+	case errors.Is(err, ErrNonceStore):
+		return "internal"
 	}
 	return "unauthorized"
 }
@@ -108,23 +111,57 @@ func SignCommand(secret []byte, topic, requestID string, now time.Time, args any
 
 // Verifier checks command signatures, timestamps and nonces. It is safe
 // for concurrent use.
+//
+// A used nonce is remembered until its timestamp can no longer pass the
+// window. A Verifier from OpenVerifier keeps them in a file as well, so a
+// command captured before a restart cannot be replayed after it; one from
+// NewVerifier keeps them in memory and instead refuses every command
+// signed before the second it was made (see Floor).
 type Verifier struct {
 	secret []byte
 	window time.Duration
 	now    func() time.Time
+	path   string    // nonce file; "" keeps nonces in memory only
+	floor  time.Time // commands with an earlier ts are refused; zero: none
 
 	mu   sync.Mutex
 	seen map[string]time.Time // nonce → expiry
 }
 
-// maxNonces bounds the remembered nonces; beyond it new commands are
-// refused until old ones expire (only holders of the secret can fill it).
+// maxNonces bounds the remembered nonces (in memory and in the nonce
+// file, ≈ 100 bytes each); beyond it new commands are refused until old
+// ones expire (only holders of the secret can fill it).
 const maxNonces = 10000
 
+// NonceFile is the name of the used-nonce file in a Client's state
+// directory (Options.StateDir/<device id>/).
+const NonceFile = "nonces.json"
+
+// ErrNonceStore wraps a failure to read or write the nonce file; a command
+// whose nonce could not be stored is refused (ReplyCode "internal").
+var ErrNonceStore = errors.New("command nonce store")
+
+// nonceFileVersion is the "v" of the nonce file.
+const nonceFileVersion = 1
+
+// nonceFileBody is the nonce file: {"v":1,"nonces":{"<nonce>":"<expiry RFC 3339>",…}}.
+type nonceFileBody struct {
+	V      int                  `json:"v"`
+	Nonces map[string]time.Time `json:"nonces"`
+}
+
 // NewVerifier returns a Verifier for secret (empty: every command is
-// refused with ErrNoSecret). window ≤ 0 means DefaultCommandWindow; now
-// nil means time.Now.
+// refused with ErrNoSecret) that keeps used
+// nonces in memory only: since a restart forgets them, it refuses
+// commands whose ts is earlier than the second it was made (ErrExpired).
+// window ≤ 0 means DefaultCommandWindow; now nil means time.Now.
 func NewVerifier(secret []byte, window time.Duration, now func() time.Time) *Verifier {
+	v := newVerifier(secret, window, now)
+	v.floor = v.now().Truncate(time.Second)
+	return v
+}
+
+func newVerifier(secret []byte, window time.Duration, now func() time.Time) *Verifier {
 	if window <= 0 {
 		window = DefaultCommandWindow
 	}
@@ -134,11 +171,73 @@ func NewVerifier(secret []byte, window time.Duration, now func() time.Time) *Ver
 	return &Verifier{secret: bytes.Clone(secret), window: window, now: now, seen: map[string]time.Time{}}
 }
 
+// OpenVerifier returns a Verifier like NewVerifier's that remembers used
+// nonces in the file path (JSON, mode 0600, replaced atomically and synced
+// before a command is accepted; expired nonces are pruned), so a verifier
+// restarted on the same file refuses a replay. A missing file starts
+// empty. An unreadable or corrupt file is not fatal: the Verifier then
+// refuses commands signed before it was made, as NewVerifier's does
+// (Floor is non-zero; log it), and overwrites the file with the next
+// accepted nonce.
+func OpenVerifier(secret []byte, window time.Duration, now func() time.Time, path string) *Verifier {
+	v := newVerifier(secret, window, now)
+	v.path = path
+	if err := v.load(); err != nil {
+		v.floor = v.now().Truncate(time.Second)
+	}
+	return v
+}
+
+// Floor is the earliest command ts this Verifier accepts, beyond the
+// window: zero when it read its nonce file, else when it was made
+// (truncated to the second).
+func (v *Verifier) Floor() time.Time { return v.floor }
+
+// load reads the nonce file, keeping the nonces not yet expired.
+func (v *Verifier) load() error {
+	b, err := os.ReadFile(v.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNonceStore, err)
+	}
+	var f nonceFileBody
+	if err := json.Unmarshal(b, &f); err != nil || f.V != nonceFileVersion || len(f.Nonces) > maxNonces {
+		return fmt.Errorf("%w: %s is not a nonce file", ErrNonceStore, v.path)
+	}
+	for n := range f.Nonces {
+		if !validNonce(n) {
+			return fmt.Errorf("%w: %s holds an invalid nonce", ErrNonceStore, v.path)
+		}
+	}
+	now := v.now()
+	for n, exp := range f.Nonces {
+		if !now.After(exp) {
+			v.seen[n] = exp
+		}
+	}
+	return nil
+}
+
+// saveLocked writes the remembered nonces to the nonce file; v.mu is held.
+func (v *Verifier) saveLocked() error {
+	b, err := json.Marshal(nonceFileBody{V: nonceFileVersion, Nonces: v.seen})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNonceStore, err)
+	}
+	if err := writeFileSynced(v.path, b); err != nil {
+		return fmt.Errorf("%w: %w", ErrNonceStore, err)
+	}
+	return nil
+}
+
 // Verify checks payload received on topic and returns its body and header.
 // The header's RequestID is filled whenever it could be read, also on
 // error, so the refusal can echo it. Errors wrap ErrNoSecret, ErrUnsigned,
-// ErrBadSignature, ErrMalformed, ErrExpired or ErrReplayed. A nonce is
-// remembered only once every other check has passed.
+// ErrBadSignature, ErrMalformed, ErrExpired, ErrReplayed or ErrNonceStore.
+// A nonce is remembered only once every other check has passed, and, with
+// a nonce file, stored there before Verify returns success.
 func (v *Verifier) Verify(topic string, payload []byte) (json.RawMessage, CommandHeader, error) {
 	var h CommandHeader
 	if len(payload) > MaxCommandBytes {
@@ -185,6 +284,9 @@ func (v *Verifier) Verify(topic string, payload []byte) (json.RawMessage, Comman
 	if d := now.Sub(ts); d > v.window || d < -v.window {
 		return nil, h, fmt.Errorf("%w: ts %d is %v from the device clock (window ±%v)", ErrExpired, h.TS, d.Round(time.Second), v.window)
 	}
+	if ts.Before(v.floor) {
+		return nil, h, fmt.Errorf("%w: ts %d is before the command verifier started (%d) and its nonce may have been used", ErrExpired, h.TS, v.floor.Unix())
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for n, exp := range v.seen {
@@ -200,6 +302,13 @@ func (v *Verifier) Verify(topic string, payload []byte) (json.RawMessage, Comman
 	}
 	// A nonce must be remembered until its ts can no longer pass the window.
 	v.seen[h.Nonce] = ts.Add(v.window + time.Second)
+	if v.path != "" {
+		// Stored before the command runs; a nonce that could not be stored
+		// stays in memory and the command is refused (send a new one).
+		if err := v.saveLocked(); err != nil {
+			return nil, h, err
+		}
+	}
 	return env.Body, h, nil
 }
 

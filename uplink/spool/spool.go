@@ -23,8 +23,12 @@
 //     is returned and nothing already stored is touched.
 //
 // Delivery runs in Run, oldest record first, one at a time, with
-// exponential backoff and jitter after temporary failures. Each final
-// outcome is reported on Deliveries so the agent's session learns it.
+// exponential backoff and jitter after temporary failures (a record stored
+// after a failed try waits the first backoff too). Each final outcome is
+// reported on Deliveries so the agent's session learns it; a caller that
+// routes outcomes by idempotency key registers the key in
+// uplink.SubmitInfo.OnQueued, which runs before the record can be
+// delivered (so before Submit returns, an outcome may already be out).
 package spool
 
 import (
@@ -198,7 +202,8 @@ type Spool struct {
 var _ uplink.Submitter = (*Spool)(nil)
 
 // testHook, when set by tests, is called at named points of a write or a
-// delivery ("temp-synced", "stored", "delivered").
+// delivery ("temp-synced", "stored", "indexed": Run can see the record,
+// "delivered").
 var testHook func(point string)
 
 func hook(point string) {
@@ -377,7 +382,7 @@ func (s *Spool) Submit(ctx context.Context, baseURL, token string, req api.Submi
 	}
 	now := s.clk.Now()
 	if key != "" && !s.plausible(now) {
-		if err := s.store(ctx, baseURL, token, req, now); err != nil {
+		if err := s.store(ctx, baseURL, token, req, now, nil); err != nil {
 			return api.SubmissionResponse{}, &uplink.Error{Op: "submit", Temporary: true,
 				Err: fmt.Errorf("clock not synced and the spool cannot store the submission: %w", err)}
 		}
@@ -387,7 +392,7 @@ func (s *Spool) Submit(ctx context.Context, baseURL, token string, req api.Submi
 	if err == nil || key == "" || !retryable(err) || ctx.Err() != nil {
 		return resp, err
 	}
-	if serr := s.store(ctx, baseURL, token, req, now); serr != nil {
+	if serr := s.store(ctx, baseURL, token, req, now, err); serr != nil {
 		return api.SubmissionResponse{}, fmt.Errorf("%w (not spooled: %w)", err, serr)
 	}
 	return api.SubmissionResponse{}, &QueuedError{Key: key, Reason: ReasonUnreachable, Cause: err}
@@ -405,8 +410,12 @@ func retryable(err error) bool {
 }
 
 // store writes req as a new record, then evicts the oldest records beyond
-// the bounds. A failed write leaves every stored record in place.
-func (s *Spool) store(ctx context.Context, baseURL, token string, req api.SubmissionRequest, now time.Time) error {
+// the bounds. A failed write leaves every stored record in place. failed
+// is the error of the delivery just tried (nil: none was): the record's
+// first retry then waits backoff(1), or the gateway's Retry-After if
+// longer, like any later one. SubmitInfo.OnQueued runs once the record is
+// on disk and before Run can see it.
+func (s *Spool) store(ctx context.Context, baseURL, token string, req api.SubmissionRequest, now time.Time, failed error) error {
 	info, _ := uplink.SubmitInfoFrom(ctx)
 	r := Record{BaseURL: baseURL, Token: token, CorrelationID: info.CorrelationID, Request: req}
 	if s.plausible(now) {
@@ -435,6 +444,13 @@ func (s *Spool) store(ctx context.Context, baseURL, token string, req api.Submis
 		return s.writeFailed(fmt.Errorf("%w: %w", ErrWrite, err))
 	}
 	e := &entry{seq: r.Seq, key: req.IdempotencyKey, corr: r.CorrelationID, size: size, deadline: r.Expires}
+	if failed != nil {
+		e.attempts = 1
+		e.nextAt = now.Add(max(s.backoff(1), retryAfter(failed)))
+	}
+	if info.OnQueued != nil {
+		info.OnQueued(req.IdempotencyKey) // before Run can deliver it and report the outcome
+	}
 	var evicted []*entry
 	s.mu.Lock()
 	s.entries = append(s.entries, e)
@@ -453,6 +469,7 @@ func (s *Spool) store(ctx context.Context, baseURL, token string, req api.Submis
 		evicted = append(evicted, old)
 	}
 	s.mu.Unlock()
+	hook("indexed")
 	for _, old := range evicted {
 		s.log.Warn("spool full: oldest record evicted", "record_seq", old.seq, "correlation_id", old.corr)
 		s.fs.Remove(s.path(old.seq))
@@ -663,11 +680,7 @@ func (s *Spool) deliver(ctx context.Context, e *entry) {
 		s.mu.Lock()
 		e.attempts++
 		s.stats.Retries++
-		d := s.backoff(e.attempts)
-		var ue *uplink.Error
-		if errors.As(err, &ue) && ue.RetryAfter > d {
-			d = ue.RetryAfter
-		}
+		d := max(s.backoff(e.attempts), retryAfter(err))
 		e.nextAt = now.Add(d)
 		e.busy = false
 		s.mu.Unlock()
@@ -676,6 +689,15 @@ func (s *Spool) deliver(ctx context.Context, e *entry) {
 		log.Warn("spooled submission refused by the gateway", "err", err)
 		done(Delivery{Key: e.key, CorrelationID: e.corr, Err: err}, &s.stats.Rejected)
 	}
+}
+
+// retryAfter is the gateway's Retry-After carried by err, or 0.
+func retryAfter(err error) time.Duration {
+	var ue *uplink.Error
+	if errors.As(err, &ue) {
+		return ue.RetryAfter
+	}
+	return 0
 }
 
 // backoff is RetryInitial·2^(n−1) capped at RetryMax, drawn from [d/2, d).

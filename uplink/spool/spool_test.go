@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/clock"
+	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/gateway/gatewaytest"
 	"github.com/faceverify/faceverify/gateway/testserver"
@@ -105,7 +106,7 @@ func waitDelivery(t *testing.T, s *Spool) Delivery {
 // session; the submission waits in the spool, retried with backoff, and
 // is delivered exactly once when the gateway comes back.
 func TestGatewayDownThenBack(t *testing.T) {
-	srv := testserver.Start(t, "")
+	srv := testserver.Start(t, "", func(c *gateway.Config) { c.Devices.RequireSignature = false }) // an unsigned client
 	tok, flowID := srv.Flow("corr-down")
 	var isDown atomic.Bool
 	isDown.Store(true)
@@ -315,13 +316,18 @@ func TestTamperedRecordsAreRefused(t *testing.T) {
 	// Tampering while the agent runs is caught at delivery.
 	dir := t.TempDir()
 	next := &fakeNext{fn: down}
-	s := newSpool(t, dir, next, func(o *Options) { o.RetryInitial, o.RetryMax = time.Hour, time.Hour })
+	clk := clock.NewFake(floor.Add(time.Hour))
+	s := newSpool(t, dir, next, func(o *Options) { o.Clock, o.RetryInitial, o.RetryMax = clk, time.Hour, time.Hour })
+	runSpool(t, s) // idle first, so it parks once on the clock (see TestFirstRetryWaitsBackoff)
 	s.Submit(context.Background(), "u", "t", req("k"))
 	p := filepath.Join(dir, "0000000000000001.rec")
 	data, _ := os.ReadFile(p)
 	data[headerLen] ^= 1
 	write(t, p, data)
-	runSpool(t, s)
+	if !clk.BlockUntil(1, 5*time.Second) {
+		t.Fatal("spool not waiting for the first retry")
+	}
+	clk.Advance(time.Hour) // the first retry is due
 	if d := waitDelivery(t, s); !errors.Is(d.Err, ErrTampered) || d.Key != "k" {
 		t.Errorf("delivery %+v, want ErrTampered", d)
 	}
@@ -610,7 +616,7 @@ func BenchmarkStore(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				r.IdempotencyKey = fmt.Sprintf("k%d", i)
-				if err := s.store(context.Background(), "https://gw", "token", r, time.Now()); err != nil {
+				if err := s.store(context.Background(), "https://gw", "token", r, time.Now(), nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -17,7 +17,10 @@ import (
 	"github.com/faceverify/faceverify/agent/led"
 )
 
-const wait = 2 * time.Second // real-time bound for the pattern goroutine to react
+// wait bounds, in real time, how long the pattern goroutine may take to
+// react; generous, since a loaded CI machine under -race can stall it for
+// seconds. Tests never wait it out when they pass.
+const wait = 20 * time.Second
 
 type rig struct {
 	t    *testing.T
