@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"bytes"
 	"log/slog"
 	"strings"
@@ -184,8 +185,26 @@ func (h *accountsHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet)
 	}
 	if !ok {
 		h.log.Warn("broker login refused", "user", string(pk.Connect.Username), "remote", cl.Net.Remote)
+		return false
 	}
-	return ok
+	// A Last Will is a publish made on the client's behalf later, when no
+	// ACL check runs: its topic must be one the account may publish to now.
+	if pk.Connect.WillFlag && !a.allows(pk.Connect.WillTopic, Write) {
+		h.log.Warn("broker login refused: Last Will topic not allowed for this account",
+			"user", string(pk.Connect.Username), "will_topic", pk.Connect.WillTopic, "remote", cl.Net.Remote)
+		return false
+	}
+	return true
+}
+
+// allows reports whether one of the account's rules grants need on topic.
+func (a hookAccount) allows(topic string, need Access) bool {
+	for _, r := range a.rules {
+		if r.Access&need != 0 && covers(r.Filter, topic) {
+			return true
+		}
+	}
+	return false
 }
 
 // OnACLCheck allows a publish to topic (write) when a Write rule of the
@@ -200,11 +219,13 @@ func (h *accountsHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) boo
 	if write {
 		need = Write
 	}
-	for _, r := range a.rules {
-		if r.Access&need != 0 && covers(r.Filter, topic) {
-			return true
-		}
+	if a.allows(topic, need) {
+		return true
 	}
-	h.log.Debug("broker refused topic", "user", string(cl.Properties.Username), "topic", topic, "write", write)
+	level := slog.LevelDebug // refused deliveries on a granted filter are routine
+	if write {
+		level = slog.LevelInfo
+	}
+	h.log.Log(context.Background(), level, "broker refused topic", "user", string(cl.Properties.Username), "topic", topic, "write", write)
 	return false
 }

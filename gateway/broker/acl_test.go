@@ -526,3 +526,87 @@ func TestStartRefusesBadUsersFile(t *testing.T) {
 		})
 	}
 }
+
+// TestLastWillNeedsWriteAccess: a Last Will is published later on the
+// client's behalf without an ACL check, so a connect whose Will topic the
+// account may not publish to is refused; a kiosk's own status Will is fine.
+func TestLastWillNeedsWriteAccess(t *testing.T) {
+	b := startWithAccounts(t)
+	tests := []struct {
+		user, topic string
+		ok          bool
+	}{
+		{"kiosk-a", "faceverify/kiosk-a/status", true},
+		{"kiosk-a", "faceverify/kiosk-b/status", false},
+		{"dash", "faceverify/kiosk-a/status", false},
+		{"dash", "faceverify/kiosk-a/ha/identify", false},
+		{"fleet-op", "faceverify/kiosk-a/status", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user+" "+tt.topic, func(t *testing.T) {
+			o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID(tt.user+"-will").
+				SetUsername(tt.user).SetPassword(testAccounts[tt.user].password).
+				SetConnectTimeout(3*time.Second).SetAutoReconnect(false).
+				SetWill(tt.topic, `{"state":"online","reason":"forged"}`, 1, true)
+			c := paho.NewClient(o)
+			tok := c.Connect()
+			if !tok.WaitTimeout(5 * time.Second) {
+				t.Fatal("connect timed out")
+			}
+			if got := tok.Error() == nil; got != tt.ok {
+				t.Fatalf("connect with Will on %s as %s: err=%v, want ok=%v", tt.topic, tt.user, tok.Error(), tt.ok)
+			}
+			if tok.Error() == nil {
+				c.Disconnect(0)
+			}
+		})
+	}
+}
+
+// TestBrokerLogsCarryNoPayload: a refused publish of a command (which
+// carries a user token) leaves no trace of its payload in the broker's log.
+func TestBrokerLogsCarryNoPayload(t *testing.T) {
+	var buf safeBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := Start(ctx, Config{Enabled: true, Listen: "127.0.0.1:0", UsersFile: usersFile(t, testAccounts)}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	view := login(t, b, "dash", "1")
+	const secret = "ut_SECRETTOKEN123"
+	view.Publish("faceverify/kiosk-a/cmd/verify", 1, false, `{"v":1,"body":{"token":"`+secret+`"}}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "broker refused topic") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "broker refused topic") || !strings.Contains(out, "user=dash") {
+		t.Fatalf("refusal not logged with its account:\n%s", out)
+	}
+	// The payload, as text or as the byte list a packet dump prints.
+	bytesList := fmt.Sprint([]byte(secret)[:6])
+	if strings.Contains(out, secret) || strings.Contains(out, strings.Trim(bytesList, "[]")) {
+		t.Fatalf("the broker log carries the command payload:\n%s", out)
+	}
+}
+
+// safeBuffer is a bytes.Buffer safe for concurrent writers.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -138,7 +138,7 @@ func Start(ctx context.Context, c Config, logger *slog.Logger) (*Broker, error) 
 		logger = slog.Default()
 	}
 	log := logger.With("component", "broker")
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log})
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: newBrokerLogger(log)})
 	if c.UsersFile != "" {
 		accts, err := LoadUsers(c.UsersFile)
 		if err != nil {
