@@ -30,27 +30,68 @@ type Device struct {
 	Label     string    // free text for operators
 	CreatedAt time.Time // registration
 	RevokedAt time.Time // zero while the device may submit
+	// ReplacedAt is when an operator last set a new key for the id
+	// (ReplaceDevice); zero if the key is the one registered at CreatedAt.
+	ReplacedAt time.Time
 }
 
 // Revoked reports whether the device was revoked.
 func (d Device) Revoked() bool { return !d.RevokedAt.IsZero() }
 
 // ErrDeviceConflict: the device id is already registered with another key,
-// or was revoked (a revoked id is never reused; enroll under a new id).
-var ErrDeviceConflict = errors.New("device id registered with another key or revoked")
+// or was revoked. AddDevice (and so POST /v1/devices) never changes a
+// registered key nor lifts a revocation; an operator does, with
+// `facegateway devices replace` (DeviceRegistry.ReplaceDevice). Stores
+// return one of the two more precise errors below, which both match
+// ErrDeviceConflict with errors.Is.
+var ErrDeviceConflict = errors.New("device id already registered")
+
+// ErrDeviceOtherKey is ErrDeviceConflict for an id registered with
+// another public key (a kiosk whose key was lost, or a second kiosk
+// configured with the same id).
+var ErrDeviceOtherKey = fmt.Errorf("%w with another key", ErrDeviceConflict)
+
+// ErrDeviceRevoked is ErrDeviceConflict for a revoked id.
+var ErrDeviceRevoked = fmt.Errorf("%w and revoked", ErrDeviceConflict)
+
+// replaceHint tells an operator how to resolve ErrDeviceConflict.
+const replaceHint = "an operator can set the new key with `facegateway devices replace -id ID -key KEY`"
+
+// DeviceConflictMessage explains err (an ErrDeviceConflict) for device id
+// and names the operator command that resolves it.
+func DeviceConflictMessage(id string, err error) string {
+	var what string
+	switch {
+	case errors.Is(err, ErrDeviceRevoked):
+		what = "device id " + id + " is revoked"
+	case errors.Is(err, ErrDeviceOtherKey):
+		what = "device id " + id + " is registered with another key"
+	default:
+		what = "device id " + id + " is registered with another key or revoked"
+	}
+	return what + "; " + replaceHint
+}
 
 // DeviceRegistry stores the devices allowed to submit. gateway/sqlitestore
 // implements it beside Store.
 type DeviceRegistry interface {
 	// AddDevice registers d (CreatedAt set by the caller). Registering the
 	// same id with the same key again returns the stored device with
-	// created=false; another key or a revoked id is ErrDeviceConflict.
+	// created=false; another key is ErrDeviceOtherKey, a revoked id
+	// ErrDeviceRevoked (both ErrDeviceConflict). It never changes a
+	// stored device.
 	AddDevice(ctx context.Context, d Device) (stored Device, created bool, err error)
 	// DeviceByID returns a device (revoked ones too) or ErrNotFound.
 	DeviceByID(ctx context.Context, id string) (Device, error)
 	// RevokeDevice marks a device revoked at at (kept if already revoked)
 	// and returns it; ErrNotFound if unknown.
 	RevokeDevice(ctx context.Context, id string, at time.Time) (Device, error)
+	// ReplaceDevice sets the public key of a registered device, clears
+	// its revocation and sets ReplacedAt to at, keeping CreatedAt and
+	// Label; it returns the device as stored, or ErrNotFound if unknown.
+	// It is an operator action (`facegateway devices replace`), never
+	// reachable over HTTP.
+	ReplaceDevice(ctx context.Context, id string, key ed25519.PublicKey, at time.Time) (Device, error)
 	// Devices lists every device by id.
 	Devices(ctx context.Context) ([]Device, error)
 }
@@ -237,7 +278,7 @@ func (g *Gateway) handleRegisterDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	stored, created, err := d.reg.AddDevice(r.Context(), dev)
 	if errors.Is(err, ErrDeviceConflict) {
-		refuse(&httpError{http.StatusConflict, api.CodeDeviceConflict, "device id " + dev.ID + " is registered with another key or revoked"})
+		refuse(&httpError{http.StatusConflict, api.CodeDeviceConflict, DeviceConflictMessage(dev.ID, err)})
 		return
 	}
 	if err != nil {

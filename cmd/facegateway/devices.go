@@ -16,7 +16,7 @@ import (
 	"github.com/faceverify/faceverify/gateway/api"
 )
 
-const devicesUsage = `usage: facegateway devices <add|revoke|list> [flags]
+const devicesUsage = `usage: facegateway devices <add|revoke|replace|list> [flags]
 
 Manages the registry of kiosks allowed to submit (device signatures), in the
 gateway's database; the gateway need not be stopped.
@@ -24,6 +24,9 @@ gateway's database; the gateway need not be stopped.
   add    -id ID -key BASE64 [-label TEXT]   register a device's public key
                                             (printed by "faceagent enroll --print")
   revoke -id ID                             refuse the device from now on
+  replace -id ID -key BASE64                set a new public key for a registered
+                                            device (lost key, new board or SD
+                                            card) and lift its revocation
   list   [-json]                            list devices
 
 Every command takes -config FILE (the [database] table is read from it,
@@ -46,7 +49,7 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	configPath := fs.String("config", "facegateway.toml", "gateway config file (for its [database] table)")
 	dbPath := fs.String("db", "", "SQLite database (overrides -config)")
 	id := fs.String("id", "", "device id")
-	key := fs.String("key", "", "base64 Ed25519 public key (add)")
+	key := fs.String("key", "", "base64 Ed25519 public key (add, replace)")
 	label := fs.String("label", "", "free text for operators (add)")
 	asJSON := fs.Bool("json", false, "JSON output (list)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -81,9 +84,10 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		dbCfg = cfg.Database
 	}
 	switch cmd {
-	case "add", "revoke":
-		if *id == "" || (cmd == "add" && *key == "") {
-			fmt.Fprintf(stderr, "facegateway devices %s: -id%s required\n", cmd, map[bool]string{true: " and -key are", false: " is"}[cmd == "add"])
+	case "add", "revoke", "replace":
+		needKey := cmd != "revoke"
+		if *id == "" || (needKey && *key == "") {
+			fmt.Fprintf(stderr, "facegateway devices %s: -id%s required\n", cmd, map[bool]string{true: " and -key are", false: " is"}[needKey])
 			return 2
 		}
 	case "list":
@@ -92,10 +96,10 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 2
 	}
 	var dev gateway.Device
-	if cmd == "add" {
+	if cmd == "add" || cmd == "replace" {
 		var err error
 		if dev, err = gateway.NewDevice(*id, *key, *label, time.Now().UTC()); err != nil {
-			fmt.Fprintln(stderr, "facegateway devices add:", err)
+			fmt.Fprintf(stderr, "facegateway devices %s: %v\n", cmd, err)
 			return 2
 		}
 	}
@@ -108,6 +112,10 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	switch cmd {
 	case "add":
 		stored, created, err := store.AddDevice(ctx, dev)
+		if errors.Is(err, gateway.ErrDeviceConflict) {
+			fmt.Fprintf(stderr, "facegateway devices add: %s\n", gateway.DeviceConflictMessage(dev.ID, err))
+			return 1
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "facegateway devices add: %s: %v\n", dev.ID, err)
 			return 1
@@ -128,6 +136,17 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s revoked at %s\n", d.ID, d.RevokedAt.Format(time.RFC3339))
+	case "replace":
+		d, err := store.ReplaceDevice(ctx, dev.ID, dev.PublicKey, dev.CreatedAt)
+		if errors.Is(err, gateway.ErrNotFound) {
+			fmt.Fprintf(stderr, "facegateway devices replace: no device %q (register it with `facegateway devices add`)\n", dev.ID)
+			return 1
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "facegateway devices replace:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s key replaced at %s (%s)\n", d.ID, d.ReplacedAt.Format(time.RFC3339), api.KeyFingerprint(d.PublicKey))
 	case "list":
 		devs, err := store.Devices(ctx)
 		if err != nil {
@@ -147,6 +166,7 @@ type deviceJSON struct {
 	Label       string     `json:"label,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	ReplacedAt  *time.Time `json:"replaced_at,omitempty"`
 }
 
 func printDevices(w io.Writer, devs []gateway.Device, asJSON bool) int {
@@ -157,6 +177,10 @@ func printDevices(w io.Writer, devs []gateway.Device, asJSON bool) int {
 			if d.Revoked() {
 				t := d.RevokedAt
 				j.RevokedAt = &t
+			}
+			if !d.ReplacedAt.IsZero() {
+				t := d.ReplacedAt
+				j.ReplacedAt = &t
 			}
 			enc.Encode(j)
 		}

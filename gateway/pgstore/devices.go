@@ -13,13 +13,13 @@ import (
 	"github.com/faceverify/faceverify/gateway"
 )
 
-const deviceCols = `id, public_key, label, created_at, revoked_at`
+const deviceCols = `id, public_key, label, created_at, revoked_at, replaced_at`
 
 func scanDevice(row pgx.Row) (gateway.Device, error) {
 	var d gateway.Device
 	var key []byte
-	var created, revoked *time.Time
-	err := row.Scan(&d.ID, &key, &d.Label, &created, &revoked)
+	var created, revoked, replaced *time.Time
+	err := row.Scan(&d.ID, &key, &d.Label, &created, &revoked, &replaced)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return gateway.Device{}, gateway.ErrNotFound
 	}
@@ -27,28 +27,31 @@ func scanDevice(row pgx.Row) (gateway.Device, error) {
 		return gateway.Device{}, fmt.Errorf("scan device: %w", err)
 	}
 	d.PublicKey = ed25519.PublicKey(key)
-	d.CreatedAt, d.RevokedAt = fromTS(created), fromTS(revoked)
+	d.CreatedAt, d.RevokedAt, d.ReplacedAt = fromTS(created), fromTS(revoked), fromTS(replaced)
 	return d, nil
 }
 
 // AddDevice implements gateway.DeviceRegistry. The insert is ON CONFLICT
 // DO NOTHING; an id already present is read back and compared.
 func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device, bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1, $2, $3, $4, NULL)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1, $2, $3, $4, NULL, NULL)
 		ON CONFLICT (id) DO NOTHING`, d.ID, []byte(d.PublicKey), d.Label, ts(d.CreatedAt))
 	if err != nil {
 		return gateway.Device{}, false, mapErr("insert device", err)
 	}
 	if tag.RowsAffected() == 1 {
-		d.CreatedAt, d.RevokedAt = truncate(d.CreatedAt), time.Time{}
+		d.CreatedAt, d.RevokedAt, d.ReplacedAt = truncate(d.CreatedAt), time.Time{}, time.Time{}
 		return d, true, nil
 	}
 	old, err := s.DeviceByID(ctx, d.ID)
 	if err != nil {
 		return gateway.Device{}, false, fmt.Errorf("read existing device: %w", err)
 	}
-	if old.Revoked() || !bytes.Equal(old.PublicKey, d.PublicKey) {
-		return gateway.Device{}, false, gateway.ErrDeviceConflict
+	if old.Revoked() {
+		return gateway.Device{}, false, gateway.ErrDeviceRevoked
+	}
+	if !bytes.Equal(old.PublicKey, d.PublicKey) {
+		return gateway.Device{}, false, gateway.ErrDeviceOtherKey
 	}
 	return old, false, nil
 }
@@ -63,6 +66,12 @@ func (s *Store) DeviceByID(ctx context.Context, id string) (gateway.Device, erro
 func (s *Store) RevokeDevice(ctx context.Context, id string, t time.Time) (gateway.Device, error) {
 	return scanDevice(s.pool.QueryRow(ctx, `UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2
 		RETURNING `+deviceCols, at(t), id))
+}
+
+// ReplaceDevice implements gateway.DeviceRegistry.
+func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.PublicKey, t time.Time) (gateway.Device, error) {
+	return scanDevice(s.pool.QueryRow(ctx, `UPDATE devices SET public_key = $1, revoked_at = NULL, replaced_at = $2 WHERE id = $3
+		RETURNING `+deviceCols, []byte(key), at(t), id))
 }
 
 // Devices implements gateway.DeviceRegistry.

@@ -129,6 +129,8 @@ CREATE TABLE devices (
 	created_at timestamptz,
 	revoked_at timestamptz
 );
+`, `
+ALTER TABLE devices ADD COLUMN replaced_at timestamptz;
 `}
 
 // Open connects to the database named by dsn (a libpq URL or key=value

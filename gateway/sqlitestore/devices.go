@@ -25,13 +25,17 @@ CREATE TABLE devices (
 );
 `
 
-const deviceCols = `id, public_key, label, created_at, revoked_at`
+// devicesReplacedSchema is schema version 3: when a device's key was last
+// replaced by an operator.
+const devicesReplacedSchema = `ALTER TABLE devices ADD COLUMN replaced_at INTEGER;`
+
+const deviceCols = `id, public_key, label, created_at, revoked_at, replaced_at`
 
 func scanDevice(row scanner) (gateway.Device, error) {
 	var d gateway.Device
 	var key []byte
-	var created, revoked sql.NullInt64
-	err := row.Scan(&d.ID, &key, &d.Label, &created, &revoked)
+	var created, revoked, replaced sql.NullInt64
+	err := row.Scan(&d.ID, &key, &d.Label, &created, &revoked, &replaced)
 	if errors.Is(err, sql.ErrNoRows) {
 		return gateway.Device{}, gateway.ErrNotFound
 	}
@@ -39,7 +43,7 @@ func scanDevice(row scanner) (gateway.Device, error) {
 		return gateway.Device{}, fmt.Errorf("scan device: %w", err)
 	}
 	d.PublicKey = ed25519.PublicKey(key)
-	d.CreatedAt, d.RevokedAt = fromTS(created), fromTS(revoked)
+	d.CreatedAt, d.RevokedAt, d.ReplacedAt = fromTS(created), fromTS(revoked), fromTS(replaced)
 	return d, nil
 }
 
@@ -51,20 +55,23 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 		old, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, d.ID))
 		switch {
 		case err == nil:
-			if old.Revoked() || !bytes.Equal(old.PublicKey, d.PublicKey) {
-				return gateway.ErrDeviceConflict
+			if old.Revoked() {
+				return gateway.ErrDeviceRevoked
+			}
+			if !bytes.Equal(old.PublicKey, d.PublicKey) {
+				return gateway.ErrDeviceOtherKey
 			}
 			out = old
 			return nil
 		case !errors.Is(err, gateway.ErrNotFound):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES (?, ?, ?, ?, NULL)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES (?, ?, ?, ?, NULL, NULL)`,
 			d.ID, []byte(d.PublicKey), d.Label, ts(d.CreatedAt)); err != nil {
 			return fmt.Errorf("insert device: %w", err)
 		}
 		out, created = d, true
-		out.RevokedAt = time.Time{}
+		out.RevokedAt, out.ReplacedAt = time.Time{}, time.Time{}
 		return nil
 	})
 	if err != nil {
@@ -84,6 +91,21 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (gate
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ts(at), id); err != nil {
 			return fmt.Errorf("revoke device: %w", err)
+		}
+		var err error
+		out, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+		return err
+	})
+	return out, err
+}
+
+// ReplaceDevice implements gateway.DeviceRegistry.
+func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.PublicKey, at time.Time) (gateway.Device, error) {
+	var out gateway.Device
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET public_key = ?, revoked_at = NULL, replaced_at = ? WHERE id = ?`,
+			[]byte(key), ts(at), id); err != nil {
+			return fmt.Errorf("replace device key: %w", err)
 		}
 		var err error
 		out, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))

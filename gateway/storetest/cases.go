@@ -665,8 +665,8 @@ func testDevices(t *testing.T, db *DB) {
 	if d, created, err := reg.AddDevice(ctx, gateway.Device{ID: "kiosk-b", PublicKey: k1, Label: "other", CreatedAt: T0.Add(time.Hour)}); err != nil || created || d.Label != "lobby" || !d.CreatedAt.Equal(T0) {
 		t.Errorf("same key again = %+v %v %v", d, created, err)
 	}
-	if _, _, err := reg.AddDevice(ctx, gateway.Device{ID: "kiosk-b", PublicKey: k2, CreatedAt: T0}); !errors.Is(err, gateway.ErrDeviceConflict) {
-		t.Errorf("other key: %v", err)
+	if _, _, err := reg.AddDevice(ctx, gateway.Device{ID: "kiosk-b", PublicKey: k2, CreatedAt: T0}); !errors.Is(err, gateway.ErrDeviceOtherKey) || !errors.Is(err, gateway.ErrDeviceConflict) || errors.Is(err, gateway.ErrDeviceRevoked) {
+		t.Errorf("other key: %v, want ErrDeviceOtherKey", err)
 	}
 	if _, _, err := reg.AddDevice(ctx, gateway.Device{ID: "kiosk-a", PublicKey: k2, CreatedAt: T0}); err != nil {
 		t.Fatal(err)
@@ -688,12 +688,79 @@ func testDevices(t *testing.T, db *DB) {
 	if _, err := reg.RevokeDevice(ctx, "nope", T0); !errors.Is(err, gateway.ErrNotFound) {
 		t.Errorf("RevokeDevice(unknown): %v", err)
 	}
-	if _, _, err := reg.AddDevice(ctx, gateway.Device{ID: "kiosk-b", PublicKey: k1, CreatedAt: T0}); !errors.Is(err, gateway.ErrDeviceConflict) {
-		t.Errorf("re-adding a revoked id: %v", err)
+	if _, _, err := reg.AddDevice(ctx, gateway.Device{ID: "kiosk-b", PublicKey: k1, CreatedAt: T0}); !errors.Is(err, gateway.ErrDeviceRevoked) || !errors.Is(err, gateway.ErrDeviceConflict) || errors.Is(err, gateway.ErrDeviceOtherKey) {
+		t.Errorf("re-adding a revoked id: %v, want ErrDeviceRevoked", err)
 	}
 	devs, err := reg.Devices(ctx)
 	if err != nil || len(devs) != 2 || devs[0].ID != "kiosk-a" || devs[1].ID != "kiosk-b" || devs[0].Revoked() || !devs[1].Revoked() {
 		t.Errorf("Devices = %+v %v", devs, err)
+	}
+}
+
+// testReplaceDevice: an operator's key replacement sets the key, lifts a
+// revocation and records when, keeping the registration; AddDevice then
+// accepts the new key and refuses the old one.
+func testReplaceDevice(t *testing.T, db *DB) {
+	reg := registry(t, db.Store())
+	ctx := context.Background()
+	k1 := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)).Public().(ed25519.PublicKey)
+	k2 := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32)).Public().(ed25519.PublicKey)
+	k3 := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32)).Public().(ed25519.PublicKey)
+	for _, id := range []string{"kiosk-lost", "kiosk-revoked", "kiosk-other"} {
+		if _, _, err := reg.AddDevice(ctx, gateway.Device{ID: id, PublicKey: k1, Label: "hall " + id, CreatedAt: T0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := reg.RevokeDevice(ctx, "kiosk-revoked", T0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.ReplaceDevice(ctx, "nope", k2, T0); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("ReplaceDevice(unknown): %v, want ErrNotFound", err)
+	}
+	if _, err := reg.DeviceByID(ctx, "nope"); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("ReplaceDevice(unknown) created a device: %v", err)
+	}
+	at := T0.Add(2 * time.Hour)
+	for _, tc := range []struct {
+		name, id string
+		key      ed25519.PublicKey
+	}{
+		{"lost key", "kiosk-lost", k2},
+		{"revoked", "kiosk-revoked", k2},
+		{"revoked, same key", "kiosk-revoked", k1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := reg.ReplaceDevice(ctx, tc.id, tc.key, at)
+			if err != nil || d.ID != tc.id || !d.PublicKey.Equal(tc.key) || d.Revoked() || !d.ReplacedAt.Equal(at) ||
+				!d.CreatedAt.Equal(T0) || d.Label != "hall "+tc.id {
+				t.Fatalf("ReplaceDevice = %+v %v", d, err)
+			}
+			got, err := reg.DeviceByID(ctx, tc.id)
+			if err != nil || !got.PublicKey.Equal(tc.key) || got.Revoked() || !got.ReplacedAt.Equal(at) || !got.CreatedAt.Equal(T0) {
+				t.Errorf("DeviceByID after replace = %+v %v", got, err)
+			}
+			if d, created, err := reg.AddDevice(ctx, gateway.Device{ID: tc.id, PublicKey: tc.key, CreatedAt: at.Add(time.Hour)}); err != nil || created || !d.ReplacedAt.Equal(at) {
+				t.Errorf("AddDevice(new key) after replace = %+v %v %v, want the stored device", d, created, err)
+			}
+			if _, _, err := reg.AddDevice(ctx, gateway.Device{ID: tc.id, PublicKey: k3, CreatedAt: at}); !errors.Is(err, gateway.ErrDeviceOtherKey) {
+				t.Errorf("AddDevice(other key) after replace: %v, want ErrDeviceOtherKey", err)
+			}
+		})
+	}
+	// A device revoked after a replacement keeps ReplacedAt.
+	r, err := reg.RevokeDevice(ctx, "kiosk-lost", at.Add(time.Hour))
+	if err != nil || !r.Revoked() || !r.ReplacedAt.Equal(at) {
+		t.Errorf("RevokeDevice after replace = %+v %v", r, err)
+	}
+	// Devices that were never replaced report a zero ReplacedAt.
+	devs, err := reg.Devices(ctx)
+	if err != nil || len(devs) != 3 {
+		t.Fatalf("Devices = %+v %v", devs, err)
+	}
+	for _, d := range devs {
+		if want := d.ID != "kiosk-other"; !d.ReplacedAt.IsZero() != want {
+			t.Errorf("Devices: %s ReplacedAt = %v", d.ID, d.ReplacedAt)
+		}
 	}
 }
 

@@ -52,6 +52,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"CallbackOutbox", testCallbackOutbox},
 		{"CallbackClaimExclusive", testCallbackClaimExclusive},
 		{"Devices", testDevices},
+		{"ReplaceDevice", testReplaceDevice},
 		{"TimePrecision", testTimePrecision},
 		{"ReopenKeepsData", testReopenKeepsData},
 	}
