@@ -558,3 +558,22 @@ func CPUTemperature(sysfsRoot string) (float64, bool) {
 	}
 	return best, found
 }
+
+// mqttHealthProbe is the mqtt component's health: ok while c is
+// connected, else the reason of its last failed connection attempt when c
+// reports one (mqtt.Client.ConnectFailure: "mqtt_not_authorised",
+// "mqtt_tls", "mqtt_connection_refused", …), else "mqtt".
+func mqttHealthProbe(c interface{ Connected() bool }) func() (bool, string) {
+	f, _ := c.(interface{ ConnectFailure() string })
+	return func() (bool, string) {
+		if c.Connected() {
+			return true, ""
+		}
+		if f != nil {
+			if r := f.ConnectFailure(); r != "" {
+				return false, r
+			}
+		}
+		return false, mqtt.ReasonMQTTConnecting
+	}
+}

@@ -28,7 +28,7 @@ func (a *Agent) initDevice() {
 		a.health.Probe("spool", func() (bool, string) { return !sp.Stats().Full, "spool_full" })
 	}
 	if c, ok := a.d.Publisher.(interface{ Connected() bool }); ok {
-		a.health.Probe("mqtt", func() (bool, string) { return c.Connected(), "mqtt" })
+		a.health.Probe("mqtt", mqttHealthProbe(c))
 	}
 	a.metrics = newAgentMetrics(a)
 }

@@ -334,7 +334,11 @@ func applyEvent(d *Device, payload []byte) bool {
 		d.Events++
 		return true // older than the last one shown: count it, keep the newer event
 	case seqGap:
-		d.Gaps += d.seqs.lastGap
+		// The agent jumps its sequence on purpose after an unclean stop
+		// and marks the first event after it; that is not a loss.
+		if ev.Gap != mqtt.GapRestart {
+			d.Gaps += d.seqs.lastGap
+		}
 	}
 	d.Events++
 	d.LastEvent = &Event{Seq: ev.Seq, State: ev.State, Reason: ev.Reason, SessionID: ev.SessionID,

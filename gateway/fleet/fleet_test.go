@@ -33,6 +33,14 @@ func event(seq uint64, state string) []byte {
 	return b
 }
 
+// restartEvent is the first event an agent sends after an unclean stop:
+// its sequence jumped and it says so.
+func restartEvent(seq uint64, state string) []byte {
+	b, _ := json.Marshal(map[string]any{"v": 1, "device_id": "k1", "seq": seq, "time": t0, "session_id": "s2",
+		"correlation_id": "c2", "state": state, "attempt": 1, "gap": "restart"})
+	return b
+}
+
 func TestApply(t *testing.T) {
 	s := newTestServer(t, nil)
 	steps := []struct {
@@ -69,6 +77,12 @@ func TestApply(t *testing.T) {
 		{"late event keeps the newer one", "fv/k1/events", string(event(3, "processing")), true,
 			func(t *testing.T, d Device) {
 				if d.LastEvent.State != "verified" || d.Events != 3 {
+					t.Errorf("%+v", d)
+				}
+			}},
+		{"restart jump marked by the agent is not a gap", "fv/k1/events", string(restartEvent(105, "capturing")), true,
+			func(t *testing.T, d Device) {
+				if d.LastEvent.State != "capturing" || d.Gaps != 2 || d.Events != 4 {
 					t.Errorf("%+v", d)
 				}
 			}},

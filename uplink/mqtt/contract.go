@@ -56,10 +56,14 @@ type Status struct {
 // EventMessage is the payload of P/D/events: one uplink.Event with the
 // payload version. Seq is per device, from 1, persisted across restarts
 // when Options.StateDir is set: a consumer drops a seq it has seen
-// (duplicates after a reconnect) and counts a jump as lost events.
+// (duplicates after a reconnect) and counts a jump as lost events, except
+// the jump before an event with Gap GapRestart (an unclean agent stop).
 type EventMessage struct {
 	V int `json:"v"`
 	uplink.Event
+	// Gap is GapRestart on the first event after the sequence jumped by
+	// UncleanSeqJump, else empty (omitted).
+	Gap string `json:"gap,omitempty"`
 }
 
 // Telemetry is the retained payload of P/D/telemetry, sent every

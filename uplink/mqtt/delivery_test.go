@@ -370,7 +370,7 @@ func TestOutboxOnDisk(t *testing.T) {
 	log := quietLogger()
 	add := func(o *outbox, n int) {
 		for i := 0; i < n; i++ {
-			o.add(func(seq uint64) []byte { return []byte(fmt.Sprintf(`{"seq":%d}`, seq)) })
+			o.add(func(seq uint64, _ string) []byte { return []byte(fmt.Sprintf(`{"seq":%d}`, seq)) })
 		}
 	}
 	seqs := func(o *outbox) []uint64 {
@@ -386,6 +386,7 @@ func TestOutboxOnDisk(t *testing.T) {
 		run       func(t *testing.T, dir string) *outbox
 		wantQueue []uint64
 		wantNext  uint64
+		wantGap   string // of the next event
 	}{
 		{"clean restart continues the sequence", 10, func(t *testing.T, dir string) *outbox {
 			o, _ := openOutbox(dir, 10, log)
@@ -394,13 +395,18 @@ func TestOutboxOnDisk(t *testing.T) {
 			o.close()
 			o, _ = openOutbox(dir, 10, log)
 			return o
-		}, []uint64{2, 3}, 4},
+		}, []uint64{2, 3}, 4, ""},
 		{"unclean restart jumps", 10, func(t *testing.T, dir string) *outbox {
 			o, _ := openOutbox(dir, 10, log)
 			add(o, 3)
 			o, _ = openOutbox(dir, 10, log)
 			return o
-		}, []uint64{1, 2, 3}, 3 + UncleanSeqJump + 1},
+		}, []uint64{1, 2, 3}, 3 + UncleanSeqJump + 1, GapRestart},
+		{"unclean restart of an empty outbox has no jump", 10, func(t *testing.T, dir string) *outbox {
+			openOutbox(dir, 10, log) // never closed, nothing queued
+			o, _ := openOutbox(dir, 10, log)
+			return o
+		}, nil, 1, ""},
 		{"full outbox drops the oldest", 4, func(t *testing.T, dir string) *outbox {
 			o, _ := openOutbox(dir, 4, log)
 			add(o, 7)
@@ -410,7 +416,7 @@ func TestOutboxOnDisk(t *testing.T) {
 			o.close()
 			o, _ = openOutbox(dir, 4, log)
 			return o
-		}, []uint64{4, 5, 6, 7}, 8},
+		}, []uint64{4, 5, 6, 7}, 8, ""},
 		{"corrupt and foreign files", 10, func(t *testing.T, dir string) *outbox {
 			o, _ := openOutbox(dir, 10, log)
 			add(o, 2)
@@ -423,7 +429,7 @@ func TestOutboxOnDisk(t *testing.T) {
 				t.Error("temporary file left")
 			}
 			return o
-		}, []uint64{1}, 3},
+		}, []uint64{1}, 3, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -431,9 +437,14 @@ func TestOutboxOnDisk(t *testing.T) {
 			if got := seqs(o); !slices.Equal(got, tc.wantQueue) {
 				t.Errorf("queue %v, want %v", got, tc.wantQueue)
 			}
-			next, _ := o.add(func(seq uint64) []byte { return []byte(`{}`) })
-			if next != tc.wantNext {
-				t.Errorf("next seq %d, want %d", next, tc.wantNext)
+			var gap string
+			next, _ := o.add(func(seq uint64, g string) []byte { gap = g; return []byte(`{}`) })
+			if next != tc.wantNext || gap != tc.wantGap {
+				t.Errorf("next seq %d gap %q, want %d %q", next, gap, tc.wantNext, tc.wantGap)
+			}
+			o.add(func(seq uint64, g string) []byte { gap = g; return []byte(`{}`) })
+			if gap != "" {
+				t.Errorf("second event after reopening has gap %q, want none", gap)
 			}
 			ents, _ := os.ReadDir(filepath.Join(dir, outboxDir))
 			var names []string
@@ -443,7 +454,7 @@ func TestOutboxOnDisk(t *testing.T) {
 				}
 			}
 			sort.Strings(names)
-			if want := min(len(tc.wantQueue)+1, tc.max); len(names) != want {
+			if want := min(len(tc.wantQueue)+2, tc.max); len(names) != want {
 				t.Errorf("files %v, want %d", names, want)
 			}
 		})

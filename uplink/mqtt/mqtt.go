@@ -168,6 +168,9 @@ type Client struct {
 
 	queued, published, commands, refused, connects atomic.Uint64
 	isConnected                                    atomic.Bool
+
+	connTrack  connectTracker // last failed connection attempt (connerr.go)
+	brokerUser string         // user info of Options.Broker, kept out of logs
 }
 
 var _ uplink.Publisher = (*Client)(nil)
@@ -249,6 +252,9 @@ func New(opts Options) (*Client, error) {
 		connEvent: make(chan struct{}, 1),
 		inbox:     make(chan paho.Message, 64),
 		store:     newResumeStore(),
+	}
+	if u.User != nil {
+		c.brokerUser = u.User.String()
 	}
 	if c.clientID == "" {
 		if c.clientID, err = ClientID(opts.DeviceID, opts.StateDir, opts.MachineIDPath); err != nil {
@@ -394,9 +400,9 @@ func (c *Client) Publish(ev uplink.Event) {
 		ev.Time = time.Now()
 	}
 	ev.Time = ev.Time.UTC()
-	_, dropped := c.outbox.add(func(seq uint64) []byte {
+	_, dropped := c.outbox.add(func(seq uint64, gap string) []byte {
 		ev.Seq = seq
-		b, _ := json.Marshal(EventMessage{V: Version, Event: ev})
+		b, _ := json.Marshal(EventMessage{V: Version, Event: ev, Gap: gap})
 		return b
 	})
 	c.queued.Add(1)
@@ -462,6 +468,7 @@ func (c *Client) Run(ctx context.Context) error {
 	o := paho.NewClientOptions().
 		AddBroker(c.opts.Broker).
 		SetClientID(c.clientID).
+		SetProtocolVersion(4). // MQTT 3.1.1 only: a fallback to 3.1 would hide the CONNACK refusal
 		SetCleanSession(false).
 		SetStore(c.store).
 		SetResumeSubs(false). // subscriptions are made again on every connect
@@ -476,7 +483,13 @@ func (c *Client) Run(ctx context.Context) error {
 		SetOrderMatters(false).
 		SetDefaultPublishHandler(c.route). // messages of the persistent session arrive before Subscribe returns
 		SetBinaryWill(c.StatusTopic(), c.statusPayload(StateOffline, ReasonConnectionLost, false), c.qosForStatus(), true).
-		SetOnConnectHandler(func(paho.Client) { signal(c.connEvent) }).
+		SetConnectionNotificationHandler(c.onConnectionNotification).
+		SetOnConnectHandler(func(paho.Client) {
+			if n := c.connTrack.connected(); n > 0 {
+				c.logger.Info("mqtt: broker accepted the connection", "failed_attempts", n)
+			}
+			signal(c.connEvent)
+		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			c.setConnected(false)
 			c.logger.Warn("mqtt: connection lost, reconnecting", "err", err)

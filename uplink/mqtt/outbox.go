@@ -19,8 +19,14 @@ import (
 // files and the counter are written without fsync, so the last few may be
 // lost, and a rewound counter must not reuse a seq a consumer has already
 // seen (it would drop the new event as a duplicate). The jump shows up as
-// a gap, which is what a consumer should assume after an unclean stop.
+// a gap; the first event after it carries "gap":"restart" (GapRestart) so
+// a consumer can tell the jump from lost events.
 const UncleanSeqJump = 100
+
+// GapRestart is EventMessage.Gap on the first event queued after the
+// sequence jumped by UncleanSeqJump: the seqs skipped before it were never
+// used (at most the last few events before the unclean stop were lost).
+const GapRestart = "restart"
 
 // outbox is the bounded queue of events not yet acknowledged by the
 // broker, in seq order, kept on disk when dir is set (one file per event,
@@ -36,6 +42,7 @@ type outbox struct {
 	seq       uint64
 	dropped   uint64
 	diskErrAt time.Time // last disk error logged (rate limit)
+	gap       string    // GapRestart until the first event after a jump is queued
 }
 
 type outboxItem struct {
@@ -104,6 +111,7 @@ func openOutbox(dir string, max int, log *slog.Logger) (*outbox, error) {
 		os.Remove(clean)
 	} else if o.seq > 0 {
 		o.seq += UncleanSeqJump
+		o.gap = GapRestart
 		log.Info("mqtt: previous run did not stop cleanly, event sequence jumps", "seq", o.seq)
 	}
 	for len(o.q) > o.max {
@@ -142,13 +150,15 @@ func (o *outbox) path(seq uint64) string {
 	return filepath.Join(o.dir, outboxDir, fmt.Sprintf("%020d%s", seq, fileSuffix))
 }
 
-// add takes the next seq, builds the payload with it and queues it. It
-// returns the seq and whether the oldest event was dropped to make room.
-func (o *outbox) add(build func(seq uint64) []byte) (uint64, bool) {
+// add takes the next seq, builds the payload with it (and gap, "" or
+// GapRestart for the first event after a jump) and queues it. It returns
+// the seq and whether the oldest event was dropped to make room.
+func (o *outbox) add(build func(seq uint64, gap string) []byte) (uint64, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.seq++
-	it := outboxItem{seq: o.seq, payload: build(o.seq)}
+	it := outboxItem{seq: o.seq, payload: build(o.seq, o.gap)}
+	o.gap = ""
 	if o.dir != "" {
 		err := writeFileAtomic(o.path(it.seq), it.payload)
 		if err == nil {
