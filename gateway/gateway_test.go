@@ -852,6 +852,27 @@ func TestRestartResumesClaimedSubmission(t *testing.T) {
 	if d := e.details(cid); len(d.Attempts) != 1 {
 		t.Fatalf("attempts %d, want 1", len(d.Attempts))
 	}
+	// The takeover is visible in the new process's metrics.
+	resp, err := http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "faceverify_gateway_submission_reclaims_total 1") {
+		t.Errorf("metrics lack one reclaim:\n%s", grepLines(string(body), "reclaims"))
+	}
+}
+
+// grepLines returns the lines of s containing sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestHealthAndMetrics(t *testing.T) {

@@ -17,6 +17,7 @@ type metrics struct {
 	stage       *prometheus.HistogramVec // stage
 	decisions   *prometheus.CounterVec   // status, reason
 	callbacks   *prometheus.CounterVec   // result
+	reclaims    prometheus.Counter       // submissions claimed again (retry or lease takeover)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,8 +48,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: metricsNamespace, Name: "callbacks_total",
 			Help: "Callback delivery attempts by result: delivered, failed, given_up.",
 		}, []string{"result"}),
+		reclaims: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "submission_reclaims_total",
+			Help: "Submissions claimed again after an earlier claim ended without a result (released for a retry, or taken over when a replica's lease ran out).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.reqDuration, m.submissions, m.stage, m.decisions, m.callbacks,
+	reg.MustRegister(m.requests, m.reqDuration, m.submissions, m.stage, m.decisions, m.callbacks, m.reclaims,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: metricsNamespace}))
 	return m
 }

@@ -41,6 +41,13 @@ func (g *Gateway) worker(ctx context.Context, n int) {
 				}
 				break
 			}
+			if sub.Claims > 1 {
+				// An earlier claim ended without a result: its worker
+				// released it (a retry) or its replica stopped and the
+				// lease ran out (a takeover).
+				log.Info("claimed submission again", "submission_id", sub.ID, "claims", sub.Claims, "owner", owner)
+				g.metrics.reclaims.Inc()
+			}
 			// Another worker may be idle: pass the wake-up on.
 			signal(g.wakeWork)
 			g.process(ctx, log, sub)
