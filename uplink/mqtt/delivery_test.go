@@ -149,6 +149,15 @@ func TestOutageOutboxAndResubscribe(t *testing.T) {
 	if evs, _ := collectEvents(t, w, 1); evs[0].Seq != 1 {
 		t.Fatalf("first event %+v", evs[0])
 	}
+	// The subscriber can see the event before the kiosk has its PUBACK
+	// and removed it from the outbox: wait for that, so the outbox holds
+	// exactly the outage's events below.
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().OutboxDepth != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox depth %d after the first event was delivered, want 0", c.Stats().OutboxDepth)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// Outage: the broker stops; the kiosk keeps producing events.
 	mq.Stop()
