@@ -37,7 +37,7 @@ func inspectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	configPath := fs.String("config", "", "")
 	modelsDir := fs.String("models", "", "")
 	annotate := fs.String("annotate", "", "")
-	files, err := parseInterspersed(fs, args)
+	files, err := cli.ParseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -64,28 +64,6 @@ func inspectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	defer eng.Close()
 	return inspectFiles(ctx, eng, cfg, files, *asJSON, *annotate, stdout, stderr)
-}
-
-// parseInterspersed parses args with fs, allowing flags between and after
-// the positional arguments (`inspect a.jpg --json b.jpg`), and returns the
-// positional ones in order. "--" ends the flags: every argument after it is
-// positional, even one starting with '-'. A lone "-" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 // inspectFiles reports every file on stdout and returns the exit status.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faceverify/faceverify/inference/cli"
 	"github.com/faceverify/faceverify/models"
 )
 
@@ -35,7 +36,7 @@ func TestParseInterspersed(t *testing.T) {
 			fs.SetOutput(io.Discard)
 			asJSON := fs.Bool("json", false, "")
 			dir := fs.String("models", "", "")
-			files, err := parseInterspersed(fs, tc.args)
+			files, err := cli.ParseInterspersed(fs, tc.args)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
 			}

@@ -37,7 +37,7 @@ func matchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	asJSON := fs.Bool("json", false, "")
 	configPath := fs.String("config", "", "")
 	modelsDir := fs.String("models", "", "")
-	files, err := parseInterspersed(fs, args)
+	files, err := cli.ParseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -64,28 +64,6 @@ func matchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer eng.Close()
 	return matchFiles(ctx, eng, cfg, files[0], files[1], *asJSON, stdout, stderr)
-}
-
-// parseInterspersed parses args with fs, allowing flags between and after
-// the positional arguments (`match a.jpg b.jpg --json`), and returns the
-// positional ones in order. "--" ends the flags: every argument after it is
-// positional, even one starting with '-'. A lone "-" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 // matchFiles prints the verdict for two files and returns the exit status.

@@ -7,6 +7,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"io/fs"
@@ -186,3 +187,26 @@ func Match(ctx context.Context, a inference.Analyzer, cfg inference.Config, file
 func round(v float64) int { return int(math.Round(v)) }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// ParseInterspersed parses args with fs, allowing flags between and after
+// the positional arguments (`inspect a.jpg --json b.jpg`), and returns the
+// positional ones in order. "--" ends the flags: every argument after it is
+// positional, even one starting with '-'. A lone "-" is positional. Errors
+// are fs.Parse's (flag.ErrHelp for -h).
+func ParseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
