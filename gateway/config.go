@@ -58,6 +58,8 @@ type Config struct {
 	Partners []PartnerConfig `toml:"partners"`
 	// Devices: which kiosks may submit (device signatures, enrollment).
 	Devices DevicesConfig `toml:"devices"`
+	// Replay: how long selfie hashes are kept for SUBMISSION_REPLAY.
+	Replay ReplayConfig `toml:"replay"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -199,6 +201,7 @@ func DefaultConfig() Config {
 		Inference: inference.DefaultConfig(),
 		Broker:    broker.DefaultConfig(),
 		Devices:   defaultDevicesConfig(),
+		Replay:    defaultReplayConfig(),
 	}
 }
 
@@ -387,6 +390,9 @@ func (c Config) Validate() error {
 		return err // already names "broker.<field>"
 	}
 	if err := c.Devices.validate(); err != nil {
+		return err
+	}
+	if err := c.Replay.validate(); err != nil {
 		return err
 	}
 	if len(c.Partners) == 0 {

@@ -78,6 +78,7 @@ type Gateway struct {
 	owner    string
 	handler  http.Handler
 	devices  *deviceAuth
+	replay   *replayGuard
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -139,6 +140,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.devices = devices
+	if g.replay, err = newReplayGuard(cfg.Replay, deps.Store, g.reg); err != nil {
+		return nil, err
+	}
 	g.handler = g.routes()
 	return g, nil
 }
@@ -231,7 +235,7 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	return grp.Run()
 }
 
-// janitor deletes expired tokens every few minutes.
+// janitor deletes expired tokens and replay-cache entries every few minutes.
 func (g *Gateway) janitor(ctx context.Context) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -246,6 +250,7 @@ func (g *Gateway) janitor(ctx context.Context) {
 			} else if n > 0 {
 				g.log.Debug("deleted expired tokens", "count", n)
 			}
+			g.purgeReplay(ctx)
 		}
 	}
 }

@@ -348,6 +348,12 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		g.refused(w, r, &httpError{http.StatusUnauthorized, api.CodeBadSignature, "device_id differs from " + api.DeviceHeader})
 		return
 	}
+	if signedBy != "" {
+		if err := g.checkSignature(r, utok, &req); err != nil {
+			g.refused(w, r, err)
+			return
+		}
+	}
 	fp := sha256.Sum256(req.Selfie)
 	dl := req.DeviceLiveness.Score
 	sub := Submission{

@@ -71,6 +71,12 @@ type outcome struct {
 	// referenceErr is set when the reference could not be fetched or has
 	// no usable face.
 	referenceErr error
+	// submissionReplay: the selfie repeats one of another flow;
+	// referenceReplay: it is a copy of the reference. replaySignals names
+	// the evidence (for the log).
+	submissionReplay bool
+	referenceReplay  bool
+	replaySignals    []string
 	// gaveUp is set when the submission was claimed too often without a
 	// result.
 	gaveUp bool
@@ -94,7 +100,9 @@ type verdict struct {
 //     was the last attempt;
 //   - given up after repeated failures → REJECTED, PROCESSING_ERROR, like
 //     a quality rejection;
+//   - selfie repeating another flow's → REJECTED, SUBMISSION_REPLAY, final;
 //   - reference unavailable → REJECTED, REFERENCE_UNAVAILABLE, final;
+//   - selfie copied from the reference → REJECTED, REFERENCE_REPLAY, final;
 //   - similarity below matchThreshold → REJECTED, FACE_MISMATCH, final;
 //   - otherwise VERIFIED, final.
 func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict {
@@ -110,8 +118,14 @@ func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict 
 		}
 		return verdict{api.StatusRejected, reason, attempt >= maxAttempts}
 	}
+	if o.submissionReplay {
+		return verdict{api.StatusRejected, api.ReasonSubmissionReplay, true}
+	}
 	if o.referenceErr != nil {
 		return verdict{api.StatusRejected, api.ReasonReferenceUnavailable, true}
+	}
+	if o.referenceReplay {
+		return verdict{api.StatusRejected, api.ReasonReferenceReplay, true}
 	}
 	if o.similarity == nil || *o.similarity < matchThreshold {
 		return verdict{api.StatusRejected, api.ReasonFaceMismatch, true}
@@ -179,6 +193,9 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		return
 	}
 	g.metrics.decisions.WithLabelValues(v.status, v.reason).Inc()
+	if v.reason == api.ReasonReferenceReplay || v.reason == api.ReasonSubmissionReplay {
+		g.recordAttack(log, sub, flow, v.reason, o.replaySignals)
+	}
 	g.metrics.stage.WithLabelValues("total").Observe(time.Since(start).Seconds())
 	log.Info("submission decided", "submission_id", sub.ID, "correlation_id", flow.CorrelationID,
 		"attempt", sub.Attempt, "status", v.status, "reason", v.reason, "final", v.final,
@@ -236,6 +253,19 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 		o.selfie = inference.DecisionLivenessFailed
 		return o
 	}
+	// A live selfie is checked against (and added to) the selfies of
+	// other flows before the reference is fetched.
+	t = time.Now()
+	replayed, err := g.submissionReplay(ctx, sub, face)
+	g.metrics.stage.WithLabelValues("replay").Observe(time.Since(t).Seconds())
+	if err != nil {
+		o.runtimeErr = err
+		return o
+	}
+	if replayed {
+		o.submissionReplay, o.replaySignals = true, []string{"earlier_submission"}
+		return o
+	}
 
 	t = time.Now()
 	refImg, err := g.fetchReference(ctx, partner, flow)
@@ -264,6 +294,11 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	}
 	sim := inference.Cosine(face.Embedding, rface.Embedding)
 	o.similarity = &sim
+	if ev, ok := referenceEvidence(face, rface, refImg); ok {
+		o.referenceReplay, o.replaySignals = ev.copied()
+		g.log.Debug("reference replay evidence", "submission_id", sub.ID, "phash_distance", ev.Distance,
+			"correlation", ev.Correlation, "similarity", ev.Cosine, "replay", o.referenceReplay)
+	}
 	return o
 }
 

@@ -170,9 +170,11 @@ func (r *replica) waitDecided(tok string) (api.StatusResponse, error) {
 	}
 }
 
+// selfie is a capture of colour c; its bytes differ per key, as two
+// captures' would (repeated bytes in another flow are SUBMISSION_REPLAY).
 func selfie(c color.RGBA, key string) api.SubmissionRequest {
 	return api.SubmissionRequest{
-		Selfie:         gatewaytest.PNG(c),
+		Selfie:         gatewaytest.PNGVariant(c, key),
 		DeviceLiveness: api.DeviceLiveness{Score: 0.9, Live: true, Model: "fr_liveness.onnx"},
 		DeviceID:       "kiosk-1",
 		IdempotencyKey: key,

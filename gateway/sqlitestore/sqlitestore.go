@@ -91,7 +91,7 @@ CREATE TABLE callbacks (
 	delivered_at INTEGER
 );
 CREATE INDEX callbacks_due ON callbacks(state, next_at);
-`, devicesSchema, devicesReplacedSchema}
+`, devicesSchema, devicesReplacedSchema, replaySchema}
 
 // Open opens (creating if needed) the database file at path and brings its
 // schema up to date.
