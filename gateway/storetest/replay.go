@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"testing"
@@ -195,3 +197,32 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// benchRecordSelfie is RecordSelfie (lookup by digest and the four bands
+// of two probes, then insert) among benchSelfies hashes of random bits.
+func benchRecordSelfie(b *testing.B, db *DB) {
+	s, ok := db.Store().(gateway.ReplayStore)
+	if !ok {
+		b.Skip("store has no replay cache")
+	}
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range benchSelfies {
+		h := inference.PHash(r.Uint64())
+		if _, err := s.RecordSelfie(ctx, selfieHash(fmt.Sprintf("seed%05d", i), fmt.Sprintf("f%05d", i), fmt.Sprint(i), h, true, T0), nil, T0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		h, m := inference.PHash(r.Uint64()), inference.PHash(r.Uint64())
+		if _, err := s.RecordSelfie(ctx, selfieHash(fmt.Sprintf("b%d", i), fmt.Sprintf("bf%d", i), fmt.Sprintf("b%d", i), h, true, T0.Add(time.Second)),
+			[]inference.PHash{h, m}, T0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+const benchSelfies = 2000
