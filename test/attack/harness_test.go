@@ -250,6 +250,8 @@ var genuinePairs = []struct{ User, Selfie string }{
 	{"person_a", "identity/person_a_02.jpg"},
 	{"person_b", "identity/person_b_02.jpg"},
 	{"person_a", "identity/person_a_04.jpg"},
+	{"person_d", "identity/person_d_02.jpg"},
+	{"person_a", "identity/person_a_03.jpg"},
 }
 
 func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
