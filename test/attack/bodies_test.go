@@ -77,7 +77,7 @@ func TestOversizedBodies(t *testing.T) {
 
 	t.Run("submission body", func(t *testing.T) {
 		f := s.InitiateFlow(t, "person_a", NewCorrelation("big"))
-		huge := append(bytes.Clone(FillerSelfie(t)), make([]byte, 2*max)...)
+		huge := append(bytes.Clone(FillerSelfie(t)), make([]byte, max)...)
 		r := s.SignedSubmit(t, s.Device, f, huge)
 		if r.Code != http.StatusRequestEntityTooLarge || r.APIError().Code != api.CodePayloadTooLarge {
 			t.Errorf("oversized submission: %s, want 413", r)

@@ -304,6 +304,7 @@ func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
 	cfg.Reference.Retries = 1
 	cfg.Reference.RetryBackoff = 100 * time.Millisecond
 	cfg.Callback.InitialBackoff = 200 * time.Millisecond
+	cfg.Limits.MaxSelfieBytes = 2 << 20 // the photos are < 1 MB; oversized rows stay cheap
 	cfg.Inference.ModelsDir = modelsDir
 	cfg.Devices.RequireSignature = true
 	cfg.Partners = []gateway.PartnerConfig{
