@@ -265,6 +265,12 @@ func (r *report) names(tests []skip, width int) string {
 	if cut < 0 {
 		cut = width - 12
 	}
+	// Do not end on a package label ("…; pkg:") with none of its tests.
+	if i := strings.LastIndex(line[:cut], "; "); i >= 0 && !strings.Contains(line[i+2:cut], ": ") {
+		cut = i + 1
+	} else if !strings.Contains(line[:cut], ": ") {
+		cut = 0
+	}
 	return line[:cut] + fmt.Sprintf(" … (+%d)", len(tests)-countNames(line[:cut]))
 }
 

@@ -134,4 +134,7 @@ func TestSummaryFitsOneScreen(t *testing.T) {
 	if !strings.Contains(out.String(), "… (+") {
 		t.Errorf("long name lists are not cut with a count:\n%s", out.String())
 	}
+	if strings.Contains(out.String(), ": … (+") {
+		t.Errorf("a cut name list ends on a package label:\n%s", out.String())
+	}
 }
