@@ -2,7 +2,8 @@
 // what plain `go test` prints (each package's ok / FAIL / ? line, the output
 // of failing tests, build errors), then a one-screen summary of the skipped
 // tests grouped by reason, then go test's closing line: PASS, or the FAIL
-// lines of the failed packages and FAIL. It exits with go test's exit
+// lines of the failed packages and FAIL, and last the counts as
+// "tests: N passed, N failed, N skipped". It exits with go test's exit
 // status. `make test` runs it so that a test skipped for want of photos,
 // PostgreSQL, Chromium or the test kernel is seen, not hidden behind `ok`.
 //

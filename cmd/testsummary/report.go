@@ -37,6 +37,8 @@ type report struct {
 	skipped    []skip               // in the order they ended
 	failedPkgs []string             // go test's FAIL line of each failed package
 	anyFail    bool                 // a test, package or build failed
+	passed     int                  // tests and subtests that passed
+	failedN    int                  // tests and subtests that failed
 	wrote      bool                 // something was written since the last flushable
 }
 
@@ -77,12 +79,14 @@ func (r *report) testEvent(e event) {
 	case "output":
 		r.running[k] = append(r.running[k], e.Output)
 	case "pass":
+		r.passed++
 		delete(r.running, k)
 	case "skip":
 		r.skipped = append(r.skipped, skip{Package: e.Package, Test: e.Test, Reason: skipReason(r.running[k])})
 		delete(r.running, k)
 	case "fail":
 		r.anyFail = true
+		r.failedN++
 		r.printFailure(r.running[k])
 		delete(r.running, k)
 	}
@@ -185,9 +189,14 @@ const (
 	lineWidth  = 120
 )
 
-// finish prints the skip summary and go test's closing line(s).
+// finish prints the skip summary, go test's closing line(s) and, last, the
+// counts of tests and subtests as "tests: N passed, N failed, N skipped".
 func (r *report) finish(failed bool) {
 	r.printSummary()
+	defer func() {
+		fmt.Fprintf(r.w, "tests: %d passed, %d failed, %d skipped\n", r.passed, r.failedN, len(r.skipped))
+		r.wrote = true
+	}()
 	if failed || r.anyFail {
 		// Plain go test ./... ends a failed run with its FAIL lines and FAIL.
 		r.print("\n")

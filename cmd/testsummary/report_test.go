@@ -57,14 +57,15 @@ FAIL	x/c	0.012s
 FAIL	x/a	0.057s
 FAIL	x/e	1.004s
 FAIL
+tests: 2 passed, 2 failed, 2 skipped
 `
 	if got := out.String(); got != want {
 		t.Errorf("output:\n%s\nwant:\n%s", got, want)
 	}
 }
 
-// TestReportPass: a green run ends with the summary and PASS, and a
-// passing test's output is not shown.
+// TestReportPass: a green run ends with the summary, PASS and the counts,
+// and a passing test's output is not shown.
 func TestReportPass(t *testing.T) {
 	var out bytes.Buffer
 	r := newReport(&out, "example.com/m")
@@ -85,7 +86,7 @@ func TestReportPass(t *testing.T) {
 		t.Error("failed() = true on a green run")
 	}
 	r.finish(false)
-	want := "ok  \texample.com/m/p\t0.1s\n?   \texample.com/m/q\t[no test files]\n\nskipped: none\nPASS\n"
+	want := "ok  \texample.com/m/p\t0.1s\n?   \texample.com/m/q\t[no test files]\n\nskipped: none\nPASS\ntests: 1 passed, 0 failed, 0 skipped\n"
 	if got := out.String(); got != want {
 		t.Errorf("output:\n%q\nwant:\n%q", got, want)
 	}
@@ -120,8 +121,8 @@ func TestSummaryFitsOneScreen(t *testing.T) {
 	}
 	r.finish(false)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) > 2*maxReasons+3 {
-		t.Errorf("summary has %d lines, want ≤ %d:\n%s", len(lines), 2*maxReasons+3, out.String())
+	if len(lines) > 2*maxReasons+4 {
+		t.Errorf("summary has %d lines, want ≤ %d:\n%s", len(lines), 2*maxReasons+4, out.String())
 	}
 	for _, l := range lines {
 		if len([]rune(l)) > lineWidth {
