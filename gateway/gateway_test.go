@@ -820,7 +820,10 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 }
 
 func TestRestartResumesClaimedSubmission(t *testing.T) {
-	e := newEnv(t)
+	// Selfie keys in a directory outlive the process (in memory they
+	// would not: TestRestartWithMemoryKeys).
+	keys := t.TempDir()
+	e := newEnv(t, func(c *gateway.Config) { c.Erasure.KeyDir = keys })
 	started := make(chan struct{}, 1)
 	e.analyzer.Hook = func(ctx context.Context, _ color.RGBA, _ inference.Options) error {
 		select {
