@@ -17,8 +17,8 @@ import (
 const auditLock int64 = 8478607648039504415 // 0x75aa10bbfb4e0a1f
 
 // privacySchema is the schema version that adds the indexes erasure and
-// retention look rows up by, and the append-only audit log: a trigger
-// refuses UPDATE, DELETE and TRUNCATE.
+// retention look rows up by, and the append-only audit log: triggers
+// refuse UPDATE, DELETE, TRUNCATE and any INSERT but the next seq.
 const privacySchema = `
 CREATE INDEX flows_user ON flows (partner_id, partner_user_id, partner_user_id_type);
 CREATE INDEX tokens_flow ON tokens (flow_id);
@@ -42,6 +42,16 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
 	FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
 	FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+CREATE FUNCTION audit_log_next_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.seq <> COALESCE((SELECT max(seq) FROM audit_log), 0) + 1 THEN
+		RAISE EXCEPTION 'audit_log is append-only: seq must follow the last row';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER audit_log_append BEFORE INSERT ON audit_log
+	FOR EACH ROW EXECUTE FUNCTION audit_log_next_seq();
 `
 
 // eraseFlows deletes the flows with the given ids (locked by the caller)

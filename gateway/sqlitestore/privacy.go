@@ -19,7 +19,8 @@ const FileMode fs.FileMode = 0o600
 
 // privacySchema is the schema version that adds the indexes erasure and
 // retention look rows up by, and the append-only audit log: triggers
-// refuse UPDATE and DELETE of its rows.
+// refuse UPDATE and DELETE of its rows, and any INSERT but the next seq
+// (so INSERT OR REPLACE, which skips delete triggers, cannot overwrite).
 const privacySchema = `
 CREATE INDEX flows_user ON flows(partner_id, partner_user_id, partner_user_id_type);
 CREATE INDEX tokens_flow ON tokens(flow_id);
@@ -38,6 +39,9 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_append BEFORE INSERT ON audit_log
+WHEN NEW.seq <> COALESCE((SELECT MAX(seq) FROM audit_log), 0) + 1
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: seq must follow the last row'); END;
 `
 
 // createPrivate creates the database file with FileMode if it does not
