@@ -121,6 +121,12 @@ func (g *Gateway) privacy(ctx context.Context) {
 			g.log.Warn("retention purge", "err", err)
 		}
 	}
+	if g.cfg.Erasure.KeyDir == "" && g.cfg.Database.Driver == DriverPostgres {
+		g.log.Warn("selfie keys are held in this process only (erasure.key_dir unset): a selfie accepted by another replica cannot be read here")
+	}
+	if g.cfg.Audit.Key == "" {
+		g.log.Warn("audit.key unset: user erasures are audited without a user reference")
+	}
 	runPurge()
 	for {
 		select {
