@@ -152,8 +152,14 @@ func (g *Gateway) handleEraseUser(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
-	uid, err := url.PathUnescape(chi.URLParam(r, "partner_user_id"))
-	if err != nil || !validText(uid, 128) {
+	// chi matches on the raw path when the path has escapes that decoding
+	// would lose (an escaped '/'): the parameter is still escaped then.
+	uid := chi.URLParam(r, "partner_user_id")
+	var uerr error
+	if r.URL.RawPath != "" {
+		uid, uerr = url.PathUnescape(uid)
+	}
+	if uerr != nil || !validText(uid, 128) {
 		g.fail(w, r, badRequest("partner_user_id: must be 1–128 printable characters (path-escaped)"))
 		return
 	}
