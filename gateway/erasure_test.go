@@ -24,6 +24,7 @@ import (
 	"github.com/faceverify/faceverify/gateway/pgstore/pgstoretest"
 	"github.com/faceverify/faceverify/gateway/sqlitestore"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // window is the length of the byte runs searched for: any 32 bytes of a
@@ -105,7 +106,7 @@ func pgFiles(t *testing.T, dsn string, since time.Time) map[string][]byte {
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `CHECKPOINT`); err != nil {
-		t.Skipf("scanning PostgreSQL's files needs a superuser: %v", err)
+		testenv.Missing(t, "scanning PostgreSQL's files needs a superuser in %s: %v", pgstoretest.EnvDSN, err)
 	}
 	var oid string
 	if err := conn.QueryRow(ctx, `SELECT oid::text FROM pg_database WHERE datname = current_database()`).Scan(&oid); err != nil {
