@@ -157,3 +157,19 @@ func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, erro
 	}
 	return tag.RowsAffected(), nil
 }
+
+// eraseReplayHashes deletes the selfie hashes and signature uses of the
+// flows ids: EraseUser removes them with the user's flows. The retention
+// purge does not: hashes live for replay.window whatever happens to their
+// flow, or a replay would pass once the original's flow is purged.
+func eraseReplayHashes(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, table := range []string{"selfie_hashes", "signature_uses"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE flow_id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("erase %s: %w", table, err)
+		}
+	}
+	return nil
+}

@@ -163,3 +163,17 @@ func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, erro
 	}
 	return res.RowsAffected()
 }
+
+// eraseReplayHashes deletes the selfie hashes and signature uses of the
+// flows selected by flowIDs (with args): EraseUser removes them with the
+// user's flows. The retention purge does not: hashes live for
+// replay.window whatever happens to their flow, or a replay would pass
+// once the original's flow is purged.
+func eraseReplayHashes(ctx context.Context, tx *sql.Tx, flowIDs string, args ...any) error {
+	for _, table := range []string{"selfie_hashes", "signature_uses"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE flow_id IN (`+flowIDs+`)`, args...); err != nil {
+			return fmt.Errorf("erase %s: %w", table, err)
+		}
+	}
+	return nil
+}

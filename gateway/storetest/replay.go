@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 )
 
@@ -226,3 +227,35 @@ func benchRecordSelfie(b *testing.B, db *DB) {
 }
 
 const benchSelfies = 2000
+
+// testEraseUserReplay: EraseUser deletes the selfie hashes and signature
+// uses of the user's flows, and only theirs.
+func testEraseUserReplay(t *testing.T, db *DB) {
+	st := db.Store()
+	s := replayStore(t, st)
+	ctx := context.Background()
+	for _, f := range []struct{ id, user string }{{"fa", "alice"}, {"fb", "bob"}} {
+		if _, _, err := st.CreateFlow(ctx, gateway.Flow{ID: f.id, PartnerID: "p", CorrelationID: "c-" + f.id, PartnerUserID: f.user,
+			PartnerUserIDType: "account", Kind: api.FlowSelfie, CreatedAt: T0}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordSelfie(ctx, selfieHash("s-"+f.id, f.id, "same", 0, false, T0), nil, T0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.UseSignature(ctx, gateway.SignatureUse{Hash: sha256.Sum256([]byte(f.id)), FlowID: f.id, IdempotencyKey: "k", ExpiresAt: T0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.EraseUser(ctx, "p", "account", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RecordSelfie(ctx, selfieHash("s-new", "fnew", "same", 0, false, T0), nil, T0)
+	if err != nil || !equalStrings(ids(got), []string{"s-fb"}) {
+		t.Errorf("after erasing alice: candidates %v (%v), want only bob's s-fb", ids(got), err)
+	}
+	for id, wantFresh := range map[string]bool{"fa": true, "fb": false} {
+		if _, fresh, err := s.UseSignature(ctx, gateway.SignatureUse{Hash: sha256.Sum256([]byte(id)), FlowID: "other", IdempotencyKey: "k", ExpiresAt: T0.Add(time.Hour)}); err != nil || fresh != wantFresh {
+			t.Errorf("signature of %s after erasing alice: fresh %v (%v), want %v", id, fresh, err, wantFresh)
+		}
+	}
+}

@@ -55,9 +55,13 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ReplaceDevice", testReplaceDevice},
 		{"TimePrecision", testTimePrecision},
 		{"ReopenKeepsData", testReopenKeepsData},
+		{"EraseUser", testEraseUser}, // privacy.go
+		{"Purge", testPurge},
+		{"AuditLog", testAuditLog},
 		{"SelfieHashes", testSelfieHashes},
 		{"SelfieHashesConcurrent", testSelfieHashesConcurrent},
 		{"SignatureUses", testSignatureUses},
+		{"EraseUserReplay", testEraseUserReplay},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
