@@ -144,8 +144,8 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
 	cfg.Partners = []gateway.PartnerConfig{
-		{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}},
-		{ClientID: "selfie-only", Passkey: "selfie-only-passkey-01", ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}},
+		{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
+		{ClientID: "selfie-only", Passkey: "selfie-only-passkey-01", ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true},
 	}
 	return cfg
 }
