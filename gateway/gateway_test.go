@@ -121,6 +121,8 @@ type env struct {
 	url      string
 	stop     func() // stops the gateway and waits for Serve to return
 	clock    *clock
+	// deps, when set, adjusts the gateway's Deps before it starts.
+	deps func(*gateway.Deps)
 }
 
 // clock is time.Now shifted by an adjustable offset.
@@ -171,7 +173,11 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(e.cfg, gateway.Deps{Store: store, Analyzer: e.analyzer, Now: e.clock.Now})
+	deps := gateway.Deps{Store: store, Analyzer: e.analyzer, Now: e.clock.Now}
+	if e.deps != nil {
+		e.deps(&deps)
+	}
+	gw, err := gateway.New(e.cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

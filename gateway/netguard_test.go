@@ -2,14 +2,18 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/faceverify/faceverify/gateway/api"
 )
 
 func TestRefusedRange(t *testing.T) {
@@ -252,6 +256,88 @@ func TestPrivatePartnerHostsNeedOptIn(t *testing.T) {
 		c.Partners[0].AllowPrivateNetwork = true
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s with allow_private_network: %v", tt.name, err)
+		}
+	}
+}
+
+// metadataNet resolves partner.test to a public address that is really
+// served by srv on loopback, and images.partner.test to the cloud
+// metadata address; it records every address dialed.
+type metadataNet struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	dialed []string
+}
+
+func (m *metadataNet) lookup(_ context.Context, host string) ([]netip.Addr, error) {
+	switch host {
+	case "partner.test":
+		return []netip.Addr{netip.MustParseAddr("93.184.216.34")}, nil
+	case "images.partner.test":
+		return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
+	}
+	return nil, errors.New("no such host")
+}
+
+func (m *metadataNet) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	m.mu.Lock()
+	m.dialed = append(m.dialed, address)
+	m.mu.Unlock()
+	host, _, _ := net.SplitHostPort(address)
+	if host != "93.184.216.34" {
+		return nil, errors.New("test network: unreachable")
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, m.srv.Listener.Addr().String())
+}
+
+// TestFetchReferenceMetadataRefused: the metadata address reached through
+// an image_url is refused at dial time with the rule named in the error and
+// in the partner-safe detail; through a redirect it is not followed. The
+// metadata address is never dialed either way.
+func TestFetchReferenceMetadataRefused(t *testing.T) {
+	var answer func(w http.ResponseWriter, r *http.Request)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { answer(w, r) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	mn := &metadataNet{srv: srv}
+	cfg := DefaultConfig()
+	cfg.Reference.Retries = 0
+	p := PartnerConfig{ClientID: "acme", ReferenceURL: "http://partner.test:" + port + "/reference",
+		ImageHosts: []string{"images.partner.test:" + port}, InsecureAllowHTTP: true}
+	g := &Gateway{cfg: cfg, partnerClients: map[string]*http.Client{"acme": newPartnerClient(false, mn.lookup, mn.dial)}}
+	flow := Flow{PartnerUserID: "alice", PartnerUserIDType: "account", Kind: "selfie"}
+
+	answer = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(api.ReferenceResponse{ImageURL: "http://images.partner.test:" + port + "/latest/meta-data/iam"})
+	}
+	_, err := g.fetchReference(context.Background(), p, flow)
+	var ar *AddressRefusedError
+	if !errors.As(err, &ar) || ar.Rule != "link-local" || ar.Host != "images.partner.test" {
+		t.Fatalf("image_url to metadata: %v, want link-local refused", err)
+	}
+	detail := referenceDetail(err)
+	if want := `address refused by rule link-local: host "images.partner.test" resolves to a link-local address`; detail != want {
+		t.Errorf("detail %q, want %q", detail, want)
+	}
+	if strings.Contains(err.Error(), "alice") || strings.Contains(detail, "169.254") {
+		t.Errorf("error %q / detail %q leaks the user id or the address", err, detail)
+	}
+
+	answer = func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+	}
+	_, err = g.fetchReference(context.Background(), p, flow)
+	if err == nil || !strings.Contains(referenceDetail(err), "302") {
+		t.Fatalf("redirect to metadata: %v, want the 302 answer refused", err)
+	}
+	if len(mn.dialed) == 0 {
+		t.Errorf("nothing dialed: the reference API was not reached")
+	}
+	for _, a := range mn.dialed {
+		if !strings.HasPrefix(a, "93.184.216.34:") {
+			t.Errorf("dialed %s, want only the reference API's address", a)
 		}
 	}
 }
