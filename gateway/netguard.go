@@ -192,7 +192,7 @@ func (d *guardedDialer) DialContext(ctx context.Context, network, address string
 	}
 	var errs []error
 	for _, a := range addrs {
-		c, err := d.dial(ctx, network, net.JoinHostPort(a.String(), port))
+		c, err := d.dial(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
 		if err == nil {
 			return c, nil
 		}
