@@ -100,8 +100,9 @@ func allocated(f func()) int64 {
 
 // TestEstimateDecodeBoundsAllocation decodes images of every layout the
 // gateway may meet and checks that DecodeCost.Bytes is an upper bound of
-// what DecodeWith really allocates (up to 256 KiB of row and zlib buffers
-// that are not counted), and not a loose one (at most 1.5× + 256 KiB).
+// what DecodeWith really allocates (up to 256 KiB + 3 % of row, zlib and
+// Huffman buffers that are not counted; the race detector adds some), and
+// not a loose one (at most 1.5× + that).
 func TestEstimateDecodeBoundsAllocation(t *testing.T) {
 	const w, h = 640, 480
 	rect := image.Rect(0, 0, w, h)
@@ -135,7 +136,6 @@ func TestEstimateDecodeBoundsAllocation(t *testing.T) {
 	} else {
 		t.Logf("progressive JPEG case skipped: ../shared/testdata not found (%v)", err)
 	}
-	const slack = 256 << 10
 	for _, tt := range tests {
 		c, err := EstimateDecode(tt.data)
 		if err != nil {
@@ -144,6 +144,7 @@ func TestEstimateDecodeBoundsAllocation(t *testing.T) {
 		if tt.bpp != 0 && (c.BytesPerPixel() < tt.bpp-0.05 || c.BytesPerPixel() > tt.bpp+0.05) {
 			t.Errorf("%s: %.2f B/px estimated, want %.2f", tt.name, c.BytesPerPixel(), tt.bpp)
 		}
+		slack := 256<<10 + c.Bytes/32
 		runtime.GC()
 		var derr error
 		got := allocated(func() {
