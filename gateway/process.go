@@ -141,7 +141,16 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		o.referenceErr = fmt.Errorf("partner %q no longer configured", flow.PartnerID)
 		o.detail = "partner no longer configured"
 	default:
-		o = g.analyze(ctx, sub, flow, partner)
+		gaveUp, handBack := g.openSelfie(log, &sub)
+		if handBack {
+			g.release(ctx, sub)
+			return
+		}
+		o.gaveUp = gaveUp
+		if !gaveUp {
+			o = g.analyze(ctx, sub, flow, partner)
+			clear(sub.Selfie)
+		}
 	}
 	if o.runtimeErr != nil {
 		if ctx.Err() != nil {

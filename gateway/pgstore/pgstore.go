@@ -131,7 +131,7 @@ CREATE TABLE devices (
 );
 `, `
 ALTER TABLE devices ADD COLUMN replaced_at timestamptz;
-`, `
+`, privacySchema, `
 ALTER TABLE submissions ADD COLUMN detail text NOT NULL DEFAULT '';
 `}
 
