@@ -63,7 +63,9 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if origin := r.Header.Get("Origin"); origin != "" {
+		// Same-origin requests (the kiosk screens' module script and
+		// event stream) carry Origin too and need no CORS.
+		if origin := r.Header.Get("Origin"); origin != "" && !strings.EqualFold(origin, "http://"+r.Host) {
 			if !a.originAllowed(origin) {
 				writeErr(w, http.StatusForbidden, "forbidden", "origin not in api.allowed_origins", "")
 				return

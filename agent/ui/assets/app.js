@@ -3,7 +3,8 @@
 // scores, thresholds or images other than the live preview ever reach it.
 
 const $ = (sel) => document.querySelector(sel);
-const RETRY_SHOW_MS = 2500; // "try again" banner before the capture screen
+const RETRY_SHOW_MS = 2500;   // "try again" banner before the capture screen
+const INSTRUCTIONS_MS = 2000; // "get ready" at the start of a session (the camera already runs)
 
 const FONTS = {
   "atkinson-hyperlegible": '"Atkinson Hyperlegible", system-ui, sans-serif',
@@ -23,6 +24,7 @@ let st = null;           // last UIState
 let holdEnd = 0;         // Date.now() when a result returns to idle
 let retryUntil = 0;      // Date.now() until which "try again" shows
 let lastAttempt = 0, lastPhase = "", lastSession = "";
+let instructionsUntil = 0;
 let current = "";
 let themeKey = "";
 
@@ -70,7 +72,7 @@ function screenFor(now) {
   }
   if (s.state === "capturing") {
     if (now < retryUntil) return "retry";
-    return s.guidance ? "capture" : "instructions";
+    return s.guidance && now >= instructionsUntil ? "capture" : "instructions";
   }
   return "processing"; // uploading, queued, processing
 }
@@ -125,7 +127,8 @@ function render() {
 function onState(next) {
   const s = next.session;
   if (s) {
-    if (s.session_id !== lastSession) { lastSession = s.session_id; lastAttempt = s.attempt; lastPhase = ""; retryUntil = 0; }
+    if (s.session_id !== lastSession) { lastSession = s.session_id; lastAttempt = s.attempt; lastPhase = ""; retryUntil = 0;
+      instructionsUntil = s.status ? 0 : Date.now() + INSTRUCTIONS_MS; }
     // The gateway asked for another capture: say so, with attempts left.
     if (s.state === "capturing" && s.attempt > lastAttempt && lastPhase === "processing" && s.attempts_left > 0) {
       retryUntil = Date.now() + RETRY_SHOW_MS;
