@@ -92,8 +92,9 @@ type Submission struct {
 	DeviceLive     bool
 	DeviceModel    string
 	CapturedAt     time.Time
-	// Selfie holds the encoded image until the submission is processed;
-	// it is nil afterwards and in listings.
+	// Selfie holds the encoded image, sealed by SelfieKeys (AES-256-GCM
+	// under an epoch key kept outside the database), until the submission
+	// is processed; it is nil afterwards and in listings.
 	Selfie []byte
 
 	State  SubmissionState
@@ -208,6 +209,9 @@ type Store interface {
 	// CallbackFailed records a failed delivery: due again at nextAt, or
 	// given up (kept for inspection) when giveUp.
 	CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error
+
+	// PrivacyStore: user erasure, retention purge, audit log (privacy_store.go).
+	PrivacyStore
 
 	// Close releases the database.
 	Close() error
