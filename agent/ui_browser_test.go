@@ -266,10 +266,6 @@ func TestKioskScreensInBrowser(t *testing.T) {
 	})
 }
 
-func withoutRetry(s []string) []string {
-	return slices.DeleteFunc(slices.Clone(s), func(x string) bool { return x == "retry" })
-}
-
 func prefixComma(s string) string {
 	if s == "" {
 		return ""
