@@ -123,6 +123,8 @@ type env struct {
 	clock    *clock
 	gw       *gateway.Gateway // the running gateway (replaced by start)
 	store    gateway.Store    // its store
+	// deps, when set, adjusts the gateway's Deps before it starts.
+	deps func(*gateway.Deps)
 }
 
 // clock is time.Now shifted by an adjustable offset.
@@ -146,8 +148,8 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
 	cfg.Partners = []gateway.PartnerConfig{
-		{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}},
-		{ClientID: "selfie-only", Passkey: "selfie-only-passkey-01", ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}},
+		{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
+		{ClientID: "selfie-only", Passkey: "selfie-only-passkey-01", ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true},
 	}
 	return cfg
 }
@@ -173,7 +175,11 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(e.cfg, gateway.Deps{Store: store, Analyzer: e.analyzer, Now: e.clock.Now})
+	deps := gateway.Deps{Store: store, Analyzer: e.analyzer, Now: e.clock.Now}
+	if e.deps != nil {
+		e.deps(&deps)
+	}
+	gw, err := gateway.New(e.cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func TestReferenceReplay(t *testing.T) {
 			if st != want {
 				t.Fatalf("status %+v, want %+v", st, want)
 			}
-			if d := e.details(cid); d.Reason != tt.want || d.Attempts[0].Reason != tt.want {
+			if d := e.details(cid); d.Reason != tt.want || d.Attempts[0].Reason != tt.want || !strings.Contains(d.Detail, "copy of the reference") {
 				t.Errorf("details %+v", d)
 			}
 			cbs := e.waitCallbacks(1)
@@ -203,6 +203,9 @@ func TestSubmissionReplay(t *testing.T) {
 			want := api.StatusResponse{CorrelationID: cidB, Status: api.StatusRejected, NextAction: api.ActionExit, Reason: tt.want, AttemptsLeft: 2}
 			if st != want {
 				t.Fatalf("second flow %+v, want %+v", st, want)
+			}
+			if d := e.details(cidB); !strings.Contains(d.Detail, "another verification") {
+				t.Errorf("detail %q", d.Detail)
 			}
 			if n := e.partner.referenceCalls(); n != refCalls {
 				t.Errorf("reference fetched %d times for a replayed selfie", n-refCalls)

@@ -58,6 +58,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EraseUser", testEraseUser}, // privacy.go
 		{"Purge", testPurge},
 		{"AuditLog", testAuditLog},
+		{"SubmissionDetail", testSubmissionDetail}, // detail.go
 		{"SelfieHashes", testSelfieHashes},
 		{"SelfieHashesConcurrent", testSelfieHashesConcurrent},
 		{"SignatureUses", testSignatureUses},
