@@ -26,6 +26,8 @@ const (
 	// EnvPartnerPasskeyFormat names a partner's passkey variable; %s is the
 	// client_id upper-cased with every character outside [A-Z0-9] replaced
 	// by '_' (client "acme-bank" → FACEGATEWAY_PARTNER_ACME_BANK_PASSKEY).
+	// Only partner programs read it (the sample partner); the gateway
+	// holds argon2id hashes of passkeys (PartnerConfig.PasskeyHashes).
 	EnvPartnerPasskeyFormat = "FACEGATEWAY_PARTNER_%s_PASSKEY"
 )
 
@@ -141,15 +143,23 @@ type LimitsConfig struct {
 	MaxSelfieBytes int64 `toml:"max_selfie_bytes"`
 	// MaxJSONBytes bounds every other JSON request body.
 	MaxJSONBytes int64 `toml:"max_json_bytes"`
+	// Rate: token-bucket limits per client, source, flow and device.
+	Rate RateConfig `toml:"rate"`
+	// Lockout: failed verifications that lock a partner user out.
+	Lockout LockoutConfig `toml:"lockout"`
 }
 
 // PartnerConfig is one partner allowed to use the gateway.
 type PartnerConfig struct {
 	ClientID string `toml:"client_id"`
-	// Passkey is not read from the file: set
-	// FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY or PasskeyFile.
-	Passkey     string `toml:"-"`
-	PasskeyFile string `toml:"passkey_file"`
+	// PasskeyHashes are argon2id PHC strings of the partner's passkey
+	// (`facegateway partners hash-passkey`), one or two: during a rotation
+	// both the old and the new passkey are valid. Plaintext passkeys are
+	// not read (not from the file, the environment nor a file).
+	PasskeyHashes []string `toml:"passkey_hashes"`
+	// Lockout overrides [limits.lockout] for this partner's users; zero
+	// fields inherit it.
+	Lockout LockoutConfig `toml:"lockout"`
 	// ReferenceURL is the partner's reference-image API (see
 	// api.ReferenceResponse).
 	ReferenceURL string `toml:"reference_url"`
@@ -195,7 +205,7 @@ func DefaultConfig() Config {
 			InitialBackoff: 2 * time.Second,
 			MaxBackoff:     5 * time.Minute,
 		},
-		Limits:    LimitsConfig{MaxSelfieBytes: 8 << 20, MaxJSONBytes: 64 << 10},
+		Limits:    LimitsConfig{MaxSelfieBytes: 8 << 20, MaxJSONBytes: 64 << 10, Rate: defaultRateConfig(), Lockout: defaultLockout},
 		Inference: inference.DefaultConfig(),
 		Broker:    broker.DefaultConfig(),
 		Devices:   defaultDevicesConfig(),
@@ -215,6 +225,9 @@ func DecodeConfig(r io.Reader) (Config, error) {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = fmt.Sprintf("%q", k.String())
+			if k.String() == "partners.passkey_file" || k.String() == "partners.passkey" {
+				return Config{}, fmt.Errorf("decode config: %q: plaintext passkeys are no longer read; put the output of `facegateway partners hash-passkey` in partners[].passkey_hashes", k.String())
+			}
 		}
 		return Config{}, fmt.Errorf("decode config: unknown key %s", strings.Join(keys, ", "))
 	}
@@ -237,7 +250,7 @@ func PartnerPasskeyEnv(clientID string) string {
 	return fmt.Sprintf(EnvPartnerPasskeyFormat, b)
 }
 
-// ResolveSecrets fills the callback secret and partner passkeys from the
+// ResolveSecrets fills the callback secret from the
 // environment (getenv, usually os.Getenv) or from their *_file settings;
 // the environment wins. A file's surrounding whitespace is trimmed. Errors
 // name the field whose file could not be read.
@@ -261,22 +274,7 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 		}
 		c.Callback.Secret = s
 	}
-	if err := c.Devices.resolveSecrets(getenv); err != nil {
-		return err
-	}
-	for i := range c.Partners {
-		p := &c.Partners[i]
-		if v := getenv(PartnerPasskeyEnv(p.ClientID)); v != "" {
-			p.Passkey = v
-		} else if p.PasskeyFile != "" {
-			s, err := read(fmt.Sprintf("partners[%d].passkey_file", i), p.PasskeyFile)
-			if err != nil {
-				return err
-			}
-			p.Passkey = s
-		}
-	}
-	return nil
+	return c.Devices.resolveSecrets(getenv)
 }
 
 // LoadConfig reads the TOML file at path, resolves secrets with getenv and
@@ -380,6 +378,12 @@ func (c Config) Validate() error {
 	if c.Limits.MaxJSONBytes < 1024 {
 		return errField("limits.max_json_bytes", "must be ≥ 1024, got %d", c.Limits.MaxJSONBytes)
 	}
+	if err := c.Limits.Rate.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.Lockout.validate("limits.lockout", false); err != nil {
+		return err
+	}
 	if err := c.Inference.Validate(); err != nil {
 		return err // already names "inference.<field>"
 	}
@@ -403,8 +407,11 @@ func (c Config) Validate() error {
 			return errField(f("client_id"), "duplicate client_id %q", p.ClientID)
 		}
 		seen[p.ClientID] = true
-		if len(p.Passkey) < 16 {
-			return errField(f("passkey"), "must be ≥ 16 characters; set %s or %s", PartnerPasskeyEnv(p.ClientID), f("passkey_file"))
+		if err := validatePasskeyHashes(p.PasskeyHashes, f("passkey_hashes")); err != nil {
+			return err
+		}
+		if err := p.Lockout.validate(f("lockout"), true); err != nil {
+			return err
 		}
 		if err := checkHTTPURL(p.ReferenceURL); err != nil {
 			return errField(f("reference_url"), "must be an absolute http(s) URL, got %q", p.ReferenceURL)

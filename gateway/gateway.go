@@ -78,6 +78,8 @@ type Gateway struct {
 	owner    string
 	handler  http.Handler
 	devices  *deviceAuth
+	limits   *limiters       // rate limits (ratelimit.go)
+	passkeys *passkeyChecker // partner passkey hashes (passkey.go)
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -139,6 +141,12 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.devices = devices
+	if g.limits, err = newLimiters(cfg.Limits.Rate, g.reg); err != nil {
+		return nil, err
+	}
+	if g.passkeys, err = newPasskeyChecker(cfg.Partners, cfg.Limits.Rate.PasskeyChecks); err != nil {
+		return nil, err
+	}
 	g.handler = g.routes()
 	return g, nil
 }
@@ -231,7 +239,8 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	return grp.Run()
 }
 
-// janitor deletes expired tokens every few minutes.
+// janitor deletes expired tokens and drops full rate-limit buckets every
+// few minutes.
 func (g *Gateway) janitor(ctx context.Context) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -240,6 +249,7 @@ func (g *Gateway) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			g.limits.sweep(g.now())
 			n, err := g.store.DeleteExpiredTokens(ctx, g.now())
 			if err != nil && ctx.Err() == nil {
 				g.log.Warn("delete expired tokens", "err", err)

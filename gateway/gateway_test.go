@@ -143,9 +143,10 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Callback.Secret = callbackSecret
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
+	gatewaytest.NoRateLimits(&cfg.Limits.Rate)
 	cfg.Partners = []gateway.PartnerConfig{
-		{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}},
-		{ClientID: "selfie-only", Passkey: "selfie-only-passkey-01", ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}},
+		{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)}, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}},
+		{ClientID: "selfie-only", PasskeyHashes: []string{gatewaytest.PasskeyHash("selfie-only-passkey-01")}, ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}},
 	}
 	return cfg
 }

@@ -209,6 +209,11 @@ type Store interface {
 	// given up (kept for inspection) when giveUp.
 	CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error
 
+	// FailedAttempts returns when the user's attempts (in any of the
+	// user's flows) were decided with one of reasons at or after since:
+	// their processed times, newest first, at most limit of them.
+	FailedAttempts(ctx context.Context, user UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error)
+
 	// Close releases the database.
 	Close() error
 }

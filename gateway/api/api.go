@@ -53,7 +53,9 @@ const (
 	// ReasonProcessingError: the gateway could not analyse this capture
 	// (repeated internal failures); like a quality rejection it consumes
 	// the attempt and the device may RETRY while attempts remain.
-	ReasonProcessingError = "PROCESSING_ERROR"
+	ReasonProcessingError  = "PROCESSING_ERROR"
+	ReasonReferenceReplay  = "REFERENCE_REPLAY"
+	ReasonSubmissionReplay = "SUBMISSION_REPLAY"
 )
 
 // TokenRequest asks the token gateway for a partner token.
@@ -202,4 +204,9 @@ const (
 type Error struct {
 	Code    string `json:"code"` // stable, e.g. "invalid_token", "bad_request"
 	Message string `json:"message"`
+	// RetryAfterS repeats the Retry-After header (seconds) of 429, 423 and
+	// 503 answers.
+	RetryAfterS int `json:"retry_after_s,omitempty"`
+	// UnlockAt is when a user_locked partner user may verify again.
+	UnlockAt *time.Time `json:"unlock_at,omitempty"`
 }

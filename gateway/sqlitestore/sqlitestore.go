@@ -91,7 +91,8 @@ CREATE TABLE callbacks (
 	delivered_at INTEGER
 );
 CREATE INDEX callbacks_due ON callbacks(state, next_at);
-`, devicesSchema, devicesReplacedSchema}
+`, devicesSchema, devicesReplacedSchema,
+	lockoutSchema}
 
 // Open opens (creating if needed) the database file at path and brings its
 // schema up to date.
