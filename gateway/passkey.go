@@ -168,6 +168,10 @@ func (h PasskeyHash) Verify(passkey string) bool {
 	return subtle.ConstantTimeCompare(got, h.Key) == 1
 }
 
+// passkeyWait is how long a token request waits for a passkey-check slot
+// before it is answered 503 server_busy.
+const passkeyWait = 10 * time.Second
+
 // passkeyChecker verifies partner passkeys against their configured
 // hashes, at most cap(sem) at a time.
 type passkeyChecker struct {
@@ -181,7 +185,7 @@ type passkeyChecker struct {
 }
 
 func newPasskeyChecker(partners []PartnerConfig, concurrency int) (*passkeyChecker, error) {
-	c := &passkeyChecker{hashes: map[string][]PasskeyHash{}, sem: make(chan struct{}, concurrency), wait: 2 * time.Second}
+	c := &passkeyChecker{hashes: map[string][]PasskeyHash{}, sem: make(chan struct{}, concurrency), wait: passkeyWait}
 	var most Argon2Params
 	n := 0
 	for i, p := range partners {

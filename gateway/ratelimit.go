@@ -62,7 +62,7 @@ type RateConfig struct {
 	TrustedProxies []string `toml:"trusted_proxies"`
 	// PasskeyChecks caps concurrent argon2id passkey verifications (each
 	// holds the hash's memory, 19 MiB with the default parameters); a token
-	// request that finds no slot within 2 s is answered 503 server_busy.
+	// request that finds no slot within 10 s is answered 503 server_busy.
 	PasskeyChecks int `toml:"passkey_checks"`
 }
 

@@ -4,6 +4,7 @@
 //	facegateway partner -references DIR ...        run the sample partner backend
 //	facegateway match   --json IMAGE_A IMAGE_B     compare two photos
 //	facegateway broker-user add NAME ROLE          an embedded broker account
+//	facegateway partners hash-passkey < passkey    a partner passkey's hash
 //
 // Secrets come from the environment (see `facegateway serve -h`).
 package main
@@ -26,6 +27,7 @@ commands:
   devices  register, revoke and list the kiosks allowed to submit
   fleet    serve the live fleet page (kiosk status, events, telemetry over MQTT)
   broker-user  print an account line for the embedded broker's users file
+  partners hash-passkey  print the argon2id hash of a partner passkey (read from stdin)
 
 Run "facegateway <command> -h" for the flags of a command.
 `
@@ -54,6 +56,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return devicesMain(ctx, args[1:], stdout, stderr)
 	case "fleet":
 		return fleetMain(ctx, args[1:], stdout, stderr) // fleet.go
+	case "partners":
+		return partnersMain(args[1:], os.Stdin, stdout, stderr) // partners.go
 	case "broker-user":
 		return brokerUserMain(args[1:], os.Stdin, os.Getenv, stdout, stderr) // brokeruser.go
 	case "-h", "-help", "--help", "help":

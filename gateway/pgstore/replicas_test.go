@@ -199,6 +199,7 @@ func TestTwoReplicas(t *testing.T) {
 	cfg.Callback.Secret = callbackSecret
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
+	gatewaytest.NoRateLimits(&cfg.Limits.Rate)
 	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)},
 		ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie}}}
 	reps := []*replica{startReplica(t, "replica-a", dsn, cfg), startReplica(t, "replica-b", dsn, cfg)}

@@ -55,6 +55,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ReplaceDevice", testReplaceDevice},
 		{"TimePrecision", testTimePrecision},
 		{"ReopenKeepsData", testReopenKeepsData},
+		{"FailedAttempts", testFailedAttempts}, // lockout.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
