@@ -121,12 +121,14 @@ func ParsePasskeyHash(s string) (PasskeyHash, error) {
 	if vals[2] > 255 {
 		return bad("parameter p must be ≤ 255")
 	}
+	// Decoding skips \r and \n: comparing with the re-encoding refuses
+	// them, so the string stays canonical.
 	salt, err := phc.DecodeString(parts[4])
-	if err != nil || len(salt) == 0 || len(salt) > maxArgon2Field {
+	if err != nil || len(salt) == 0 || len(salt) > maxArgon2Field || phc.EncodeToString(salt) != parts[4] {
 		return bad("salt must be 1–64 bytes of unpadded base64")
 	}
 	key, err := phc.DecodeString(parts[5])
-	if err != nil || len(key) == 0 || len(key) > maxArgon2Field {
+	if err != nil || len(key) == 0 || len(key) > maxArgon2Field || phc.EncodeToString(key) != parts[5] {
 		return bad("hash must be 1–64 bytes of unpadded base64")
 	}
 	h := PasskeyHash{

@@ -51,8 +51,9 @@ type RateConfig struct {
 	SubmitDevice RateLimit `toml:"submit_device"`
 	// MaxKeys bounds the buckets each limit keeps (least recently used
 	// evicted first; full buckets are dropped every 5 minutes), so a flood
-	// of distinct addresses cannot grow memory without bound: about 200
-	// bytes per bucket (BenchmarkKeyedLimiterMemory).
+	// of distinct addresses cannot grow memory without bound: about 210
+	// bytes per bucket (BenchmarkKeyedLimiterMemory), so ~10 MB per limit
+	// at the default 50000.
 	MaxKeys int `toml:"max_keys"`
 	// TrustedProxies lists the addresses or CIDR prefixes of reverse
 	// proxies whose X-Forwarded-For is believed. The source address is the
@@ -76,7 +77,7 @@ func defaultRateConfig() RateConfig {
 		EnrollSource:   RateLimit{PerMinute: 5, Burst: 10},
 		SubmitFlow:     RateLimit{PerMinute: 10, Burst: 6},
 		SubmitDevice:   RateLimit{PerMinute: 30, Burst: 10},
-		MaxKeys:        100_000,
+		MaxKeys:        50_000,
 		TrustedProxies: []string{},
 		PasskeyChecks:  4,
 	}
