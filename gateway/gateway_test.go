@@ -123,11 +123,18 @@ type env struct {
 	clock    *clock
 }
 
-// clock is time.Now shifted by an adjustable offset.
-type clock struct{ offset atomic.Int64 }
+// clock is time.Now shifted by an adjustable offset; once frozen, it
+// moves only by Advance.
+type clock struct{ offset, frozen atomic.Int64 }
 
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f+c.offset.Load())
+	}
+	return time.Now().Add(time.Duration(c.offset.Load()))
+}
 func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+func (c *clock) Freeze()                 { c.frozen.Store(time.Now().UnixNano()) }
 
 func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg := gateway.DefaultConfig()
