@@ -60,6 +60,10 @@ type Config struct {
 	Partners []PartnerConfig `toml:"partners"`
 	// Devices: which kiosks may submit (device signatures, enrollment).
 	Devices DevicesConfig `toml:"devices"`
+	// Erasure, Retention, Audit: config_privacy.go.
+	Erasure   ErasureConfig   `toml:"erasure"`
+	Retention RetentionConfig `toml:"retention"`
+	Audit     AuditConfig     `toml:"audit"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -209,6 +213,8 @@ func DefaultConfig() Config {
 		Inference: inference.DefaultConfig(),
 		Broker:    broker.DefaultConfig(),
 		Devices:   defaultDevicesConfig(),
+		Erasure:   defaultErasureConfig(),
+		Retention: defaultRetentionConfig(),
 	}
 }
 
@@ -274,7 +280,10 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 		}
 		c.Callback.Secret = s
 	}
-	return c.Devices.resolveSecrets(getenv)
+	if err := c.Devices.resolveSecrets(getenv); err != nil {
+		return err
+	}
+	return c.Audit.resolveSecrets(getenv)
 }
 
 // LoadConfig reads the TOML file at path, resolves secrets with getenv and
@@ -391,6 +400,9 @@ func (c Config) Validate() error {
 		return err // already names "broker.<field>"
 	}
 	if err := c.Devices.validate(); err != nil {
+		return err
+	}
+	if err := c.validatePrivacy(); err != nil {
 		return err
 	}
 	if len(c.Partners) == 0 {

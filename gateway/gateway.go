@@ -80,6 +80,7 @@ type Gateway struct {
 	devices  *deviceAuth
 	limits   *limiters       // rate limits (ratelimit.go)
 	passkeys *passkeyChecker // partner passkey hashes (passkey.go)
+	keys     *SelfieKeys     // seals selfies before they reach the store
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -145,6 +146,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	if g.passkeys, err = newPasskeyChecker(cfg.Partners, cfg.Limits.Rate.PasskeyChecks); err != nil {
+		return nil, err
+	}
+	if g.keys, err = NewSelfieKeys(cfg.Erasure); err != nil {
 		return nil, err
 	}
 	g.handler = g.routes()
@@ -219,8 +223,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	return grp.Run()
 }
 
-// RunBackground runs the submission workers, the callback outbox and the
-// token janitor (no HTTP) until ctx is cancelled; it returns nil then, after
+// RunBackground runs the submission workers, the callback outbox, the
+// token janitor, the selfie-key shredder and the retention purge (no HTTP) until ctx is cancelled; it returns nil then, after
 // in-flight work has finished or been abandoned to its lease.
 func (g *Gateway) RunBackground(ctx context.Context) error {
 	var grp run.Group
@@ -235,6 +239,10 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	{
 		jctx, cancel := context.WithCancel(ctx)
 		grp.Add(func() error { g.janitor(jctx); return nil }, func(error) { cancel() })
+	}
+	{
+		pctx, cancel := context.WithCancel(ctx)
+		grp.Add(func() error { g.privacy(pctx); return nil }, func(error) { cancel() })
 	}
 	return grp.Run()
 }

@@ -92,8 +92,9 @@ type Submission struct {
 	DeviceLive     bool
 	DeviceModel    string
 	CapturedAt     time.Time
-	// Selfie holds the encoded image until the submission is processed;
-	// it is nil afterwards and in listings.
+	// Selfie holds the encoded image, sealed by SelfieKeys (AES-256-GCM
+	// under an epoch key kept outside the database), until the submission
+	// is processed; it is nil afterwards and in listings.
 	Selfie []byte
 
 	State  SubmissionState
@@ -213,6 +214,9 @@ type Store interface {
 	// user's flows) were decided with one of reasons at or after since:
 	// their processed times, newest first, at most limit of them.
 	FailedAttempts(ctx context.Context, user UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error)
+
+	// PrivacyStore: user erasure, retention purge, audit log (privacy_store.go).
+	PrivacyStore
 
 	// Close releases the database.
 	Close() error

@@ -9,13 +9,8 @@ import (
 	"github.com/faceverify/faceverify/gateway"
 )
 
-// lockoutSchema indexes flows by partner user, for FailedAttempts (the
-// lockout counts one user's failures across flows).
-const lockoutSchema = `
-CREATE INDEX flows_user ON flows (partner_id, partner_user_id, partner_user_id_type);
-`
-
-// FailedAttempts implements gateway.Store.
+// FailedAttempts implements gateway.Store. It reads the user's flows
+// through index flows_user (privacySchema).
 func (s *Store) FailedAttempts(ctx context.Context, user gateway.UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error) {
 	if len(reasons) == 0 || limit <= 0 {
 		return nil, nil

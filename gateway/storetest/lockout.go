@@ -10,8 +10,8 @@ import (
 	"github.com/faceverify/faceverify/gateway/api"
 )
 
-// userFlow creates a selfie flow id for user at T0.
-func userFlow(t *testing.T, s gateway.Store, id string, user gateway.UserKey) {
+// lockoutFlow creates a selfie flow id for user at T0.
+func lockoutFlow(t *testing.T, s gateway.Store, id string, user gateway.UserKey) {
 	t.Helper()
 	_, created, err := s.CreateFlow(context.Background(), gateway.Flow{ID: id, PartnerID: user.PartnerID, CorrelationID: "c-" + id,
 		PartnerUserID: user.PartnerUserID, PartnerUserIDType: user.PartnerUserIDType, Kind: api.FlowSelfie, CreatedAt: T0})
@@ -20,9 +20,9 @@ func userFlow(t *testing.T, s gateway.Store, id string, user gateway.UserKey) {
 	}
 }
 
-// decide adds an attempt to flow and records it decided REJECTED with
+// failAttempt adds an attempt to flow and records it decided REJECTED with
 // reason at processed (final when final).
-func decide(t *testing.T, s gateway.Store, flowID, subID, reason string, processed time.Time, final bool) {
+func failAttempt(t *testing.T, s gateway.Store, flowID, subID, reason string, processed time.Time, final bool) {
 	t.Helper()
 	ctx := context.Background()
 	sub := Sub(flowID, subID, subID)
@@ -54,22 +54,22 @@ func testFailedAttempts(t *testing.T, db *DB) {
 	reasons := []string{api.ReasonFaceMismatch, api.ReasonLivenessFailed, api.ReasonReferenceReplay, api.ReasonSubmissionReplay}
 	at := func(m int) time.Time { return T0.Add(time.Duration(m) * time.Minute) }
 
-	userFlow(t, s, "fa", u)
-	decide(t, s, "fa", "fa-1", api.ReasonLivenessFailed, at(1), false)
-	decide(t, s, "fa", "fa-2", api.ReasonNoFace, at(2), false) // a quality refusal: not counted
-	decide(t, s, "fa", "fa-3", api.ReasonFaceMismatch, at(3), true)
-	userFlow(t, s, "fb", u)
-	decide(t, s, "fb", "fb-1", api.ReasonReferenceReplay, at(4), true)
+	lockoutFlow(t, s, "fa", u)
+	failAttempt(t, s, "fa", "fa-1", api.ReasonLivenessFailed, at(1), false)
+	failAttempt(t, s, "fa", "fa-2", api.ReasonNoFace, at(2), false) // a quality refusal: not counted
+	failAttempt(t, s, "fa", "fa-3", api.ReasonFaceMismatch, at(3), true)
+	lockoutFlow(t, s, "fb", u)
+	failAttempt(t, s, "fb", "fb-1", api.ReasonReferenceReplay, at(4), true)
 	for i, other := range []gateway.UserKey{
 		{PartnerID: "p", PartnerUserID: "u-2", PartnerUserIDType: "account"},
 		{PartnerID: "p", PartnerUserID: "u-1", PartnerUserIDType: "msisdn"},
 		{PartnerID: "p2", PartnerUserID: "u-1", PartnerUserIDType: "account"},
 	} {
 		id := []string{"fo1", "fo2", "fo3"}[i]
-		userFlow(t, s, id, other)
-		decide(t, s, id, id+"-1", api.ReasonFaceMismatch, at(5), true)
+		lockoutFlow(t, s, id, other)
+		failAttempt(t, s, id, id+"-1", api.ReasonFaceMismatch, at(5), true)
 	}
-	userFlow(t, s, "fc", u) // an attempt still pending: not counted
+	lockoutFlow(t, s, "fc", u) // an attempt still pending: not counted
 	if _, _, err := s.CreateSubmission(ctx, Sub("fc", "fc-1", "k"), 3); err != nil {
 		t.Fatal(err)
 	}

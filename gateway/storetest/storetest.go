@@ -55,6 +55,9 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ReplaceDevice", testReplaceDevice},
 		{"TimePrecision", testTimePrecision},
 		{"ReopenKeepsData", testReopenKeepsData},
+		{"EraseUser", testEraseUser}, // privacy.go
+		{"Purge", testPurge},
+		{"AuditLog", testAuditLog},
 		{"FailedAttempts", testFailedAttempts}, // lockout.go
 	}
 	for _, tc := range tests {
