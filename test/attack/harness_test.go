@@ -321,11 +321,14 @@ func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
 	cfg.Limits.MaxSelfieBytes = 2 << 20 // the photos are < 1 MB; oversized rows stay cheap
 	cfg.Inference.ModelsDir = modelsDir
 	cfg.Devices.RequireSignature = true
-	// Rows of every topic share users and s.Device: per-device and
-	// per-flow limits and the lockout are lifted here, and the brute-force
-	// rows (bruteforce_test.go) run private stacks with the defaults.
-	cfg.Limits.Rate.SubmitDevice = gateway.RateLimit{PerMinute: 6000, Burst: 1000}
-	cfg.Limits.Rate.SubmitFlow = gateway.RateLimit{PerMinute: 6000, Burst: 1000}
+	// Rows of every topic share one source address, users and s.Device,
+	// and some send hundreds of malformed requests: the rate limits and
+	// the lockout are lifted here; the brute-force rows
+	// (bruteforce_test.go) run private stacks with the defaults.
+	for _, l := range []*gateway.RateLimit{&cfg.Limits.Rate.TokenClient, &cfg.Limits.Rate.TokenSource,
+		&cfg.Limits.Rate.EnrollSource, &cfg.Limits.Rate.SubmitFlow, &cfg.Limits.Rate.SubmitDevice} {
+		*l = gateway.RateLimit{PerMinute: 60000, Burst: 10000}
+	}
 	cfg.Limits.Lockout.Failures = 100
 	cfg.Partners = []gateway.PartnerConfig{
 		{ClientID: PartnerA, PasskeyHashes: []string{gateway.HashPasskey(s.Passkeys[PartnerA])},
