@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
@@ -48,9 +49,17 @@ type Deps struct {
 	Decode DecodeFunc
 	// Logger defaults to a discarding logger.
 	Logger *slog.Logger
-	// HTTPClient makes the outbound calls (reference images, callbacks);
-	// per-call timeouts come from Config. Defaults to a fresh client.
+	// HTTPClient, when set, makes every outbound call (reference images,
+	// callbacks) as is: the caller then owns the address checks. By
+	// default each partner gets its own client whose dialer refuses
+	// loopback, private, link-local, CGNAT, multicast and other special
+	// addresses at connect time unless the partner has
+	// allow_private_network (netguard.go); per-call timeouts come from
+	// Config.
 	HTTPClient *http.Client
+	// LookupNetIP resolves partner host names for the default clients;
+	// defaults to net.DefaultResolver.LookupNetIP(ctx, "ip", host).
+	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 	// Registry receives the gateway's metrics and is served on /metrics;
@@ -81,6 +90,9 @@ type Gateway struct {
 	limits   *limiters       // rate limits (ratelimit.go)
 	passkeys *passkeyChecker // partner passkey hashes (passkey.go)
 	keys     *SelfieKeys     // seals selfies before they reach the store
+	budget   *decodeBudget
+	// partnerClients are the default outbound clients by client id.
+	partnerClients map[string]*http.Client
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -122,7 +134,11 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		// Redirects are not followed: a reference or callback URL answers
 		// itself, so a partner answer cannot bounce the gateway to
 		// another (e.g. internal) address.
-		g.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		g.client = newPartnerClient(false, deps.LookupNetIP, nil)
+		g.partnerClients = make(map[string]*http.Client, len(cfg.Partners))
+		for _, p := range cfg.Partners {
+			g.partnerClients[p.ClientID] = newPartnerClient(p.AllowPrivateNetwork, deps.LookupNetIP, nil)
+		}
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -137,6 +153,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.owner = host + "-" + hex.EncodeToString(b[:])
 	}
 	g.metrics = newMetrics(g.reg)
+	g.budget = newDecodeBudget(cfg.Limits.DecodeMemory, g.reg)
 	devices, err := newDeviceAuth(cfg.Devices, deps.Devices, deps.Store, g.reg, g.log)
 	if err != nil {
 		return nil, err

@@ -123,6 +123,8 @@ type env struct {
 	clock    *clock
 	gw       *gateway.Gateway // the running gateway (replaced by start)
 	store    gateway.Store    // its store
+	// deps, when set, adjusts the gateway's Deps before it starts.
+	deps func(*gateway.Deps)
 }
 
 // clock is time.Now shifted by an adjustable offset; once frozen, it
@@ -154,8 +156,8 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
 	gatewaytest.NoRateLimits(&cfg.Limits.Rate)
 	cfg.Partners = []gateway.PartnerConfig{
-		{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)}, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}},
-		{ClientID: "selfie-only", PasskeyHashes: []string{gatewaytest.PasskeyHash("selfie-only-passkey-01")}, ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}},
+		{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)}, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
+		{ClientID: "selfie-only", PasskeyHashes: []string{gatewaytest.PasskeyHash("selfie-only-passkey-01")}, ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true},
 	}
 	return cfg
 }
@@ -181,7 +183,11 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(e.cfg, gateway.Deps{Store: store, Analyzer: e.analyzer, Now: e.clock.Now})
+	deps := gateway.Deps{Store: store, Analyzer: e.analyzer, Now: e.clock.Now}
+	if e.deps != nil {
+		e.deps(&deps)
+	}
+	gw, err := gateway.New(e.cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func (g *Gateway) checkLockout(ctx context.Context, user UserKey, stage, correla
 		status:     http.StatusLocked,
 		code:       api.CodeUserLocked,
 		msg:        "too many failed verifications for this user; new verifications are refused until " + until.UTC().Format(time.RFC3339),
-		retryAfter: retryAfterSeconds(until.Sub(now)),
+		retryAfter: waitSeconds(until.Sub(now)),
 		unlockAt:   until,
 	}
 }

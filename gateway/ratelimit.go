@@ -242,7 +242,7 @@ func (l *limiters) take(k *keyedLimiter, key string, now time.Time) error {
 		return nil
 	}
 	l.refused.WithLabelValues(k.name).Inc()
-	secs := retryAfterSeconds(wait)
+	secs := waitSeconds(wait)
 	return &limitError{status: http.StatusTooManyRequests, code: api.CodeRateLimited,
 		msg:        fmt.Sprintf("too many requests (%s limit); retry after %d s", k.name, secs),
 		retryAfter: secs}
@@ -271,8 +271,8 @@ func (e *limitError) write(w http.ResponseWriter) {
 	writeJSON(w, e.status, body)
 }
 
-// retryAfterSeconds rounds a wait up to whole seconds, at least 1.
-func retryAfterSeconds(d time.Duration) int {
+// waitSeconds rounds a wait up to whole seconds, at least 1.
+func waitSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 

@@ -100,6 +100,9 @@ type Submission struct {
 	State  SubmissionState
 	Status string // api.StatusProcessing until done, then VERIFIED or REJECTED
 	Reason string
+	// Detail says in words why, when Reason alone does not (e.g. which
+	// rule refused the reference host); partner-safe, "" when none.
+	Detail string
 
 	Similarity        *float64 // cosine, −1…1
 	Liveness          *float64 // server probability live, 0–1
@@ -125,6 +128,7 @@ type Result struct {
 	Owner             string // Submission.LeaseOwner of the claim
 	Status            string // api.StatusVerified or api.StatusRejected
 	Reason            string
+	Detail            string // Submission.Detail
 	Similarity        *float64
 	Liveness          *float64
 	LivenessThreshold float64

@@ -68,6 +68,7 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(cfg, log)
 	store, err := openStore(ctx, cfg.Database)
 	if err != nil {
 		return err

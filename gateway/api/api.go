@@ -139,10 +139,16 @@ type Thresholds struct {
 
 // Attempt is one processed submission.
 type Attempt struct {
-	Attempt     int        `json:"attempt"`
-	DeviceID    string     `json:"device_id"`
-	Status      string     `json:"status"`
-	Reason      string     `json:"reason,omitempty"`
+	Attempt  int    `json:"attempt"`
+	DeviceID string `json:"device_id"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+	// Detail says why in words when Reason alone does not, e.g. for
+	// REFERENCE_UNAVAILABLE `address refused by rule loopback: host
+	// "ref.partner.example" resolves to a loopback address` or `reference
+	// image too large: …`. It names only what the partner configured or
+	// served (hosts, sizes, statuses), never a resolved address.
+	Detail      string     `json:"detail,omitempty"`
 	Scores      Scores     `json:"scores"`
 	SubmittedAt time.Time  `json:"submitted_at"`
 	ProcessedAt *time.Time `json:"processed_at,omitempty"`
@@ -156,6 +162,7 @@ type SubmissionDetails struct {
 	Flow              string     `json:"flow"`
 	Status            string     `json:"status"`
 	Reason            string     `json:"reason,omitempty"`
+	Detail            string     `json:"detail,omitempty"` // the latest processed attempt's Attempt.Detail
 	Scores            Scores     `json:"scores"`
 	Thresholds        Thresholds `json:"thresholds"`
 	Attempts          []Attempt  `json:"attempts"`
@@ -217,6 +224,7 @@ const (
 	CodePayloadTooLarge      = "payload_too_large"      // 413: body or selfie over the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: body is not application/json
 	CodeInternal             = "internal"               // 500
+	CodeServerBusy           = "server_busy"            // 503: image decoding or passkey-check capacity exhausted; retry after Retry-After
 )
 
 // Error is the body of every non-2xx answer.

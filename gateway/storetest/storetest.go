@@ -58,7 +58,8 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EraseUser", testEraseUser}, // privacy.go
 		{"Purge", testPurge},
 		{"AuditLog", testAuditLog},
-		{"FailedAttempts", testFailedAttempts}, // lockout.go
+		{"SubmissionDetail", testSubmissionDetail}, // detail.go
+		{"FailedAttempts", testFailedAttempts},     // lockout.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
