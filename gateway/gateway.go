@@ -87,7 +87,9 @@ type Gateway struct {
 	owner    string
 	handler  http.Handler
 	devices  *deviceAuth
-	keys     *SelfieKeys // seals selfies before they reach the store
+	limits   *limiters       // rate limits (ratelimit.go)
+	passkeys *passkeyChecker // partner passkey hashes (passkey.go)
+	keys     *SelfieKeys     // seals selfies before they reach the store
 	budget   *decodeBudget
 	// partnerClients are the default outbound clients by client id.
 	partnerClients map[string]*http.Client
@@ -158,6 +160,12 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.devices = devices
+	if g.limits, err = newLimiters(cfg.Limits.Rate, g.reg); err != nil {
+		return nil, err
+	}
+	if g.passkeys, err = newPasskeyChecker(cfg.Partners, cfg.Limits.Rate.PasskeyChecks); err != nil {
+		return nil, err
+	}
 	if g.keys, err = NewSelfieKeys(cfg.Erasure); err != nil {
 		return nil, err
 	}
@@ -260,7 +268,8 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	return grp.Run()
 }
 
-// janitor deletes expired tokens and replay-cache entries every few minutes.
+// janitor deletes expired tokens and replay-cache entries and drops full
+// rate-limit buckets every few minutes.
 func (g *Gateway) janitor(ctx context.Context) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -269,6 +278,7 @@ func (g *Gateway) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			g.limits.sweep(g.now())
 			n, err := g.store.DeleteExpiredTokens(ctx, g.now())
 			if err != nil && ctx.Err() == nil {
 				g.log.Warn("delete expired tokens", "err", err)

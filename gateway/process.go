@@ -86,6 +86,9 @@ type outcome struct {
 	// runtimeErr is set when the analyzer or the store failed: the
 	// submission is handed back to be tried again.
 	runtimeErr error
+	// locked is set when the user reached the lockout limit while the
+	// submission waited: it is not analysed.
+	locked bool
 }
 
 // verdict is the decision for one attempt and, when final, for its flow.
@@ -98,6 +101,7 @@ type verdict struct {
 // judge decides an attempt from its outcome, its number (1-based) and the
 // allowed attempts:
 //
+//   - user locked out meanwhile → REJECTED, USER_LOCKED, final;
 //   - selfie NO_FACE, MULTIPLE_FACES, LOW_QUALITY, LIVENESS_FAILED (and an
 //     undecodable selfie, as LOW_QUALITY) → REJECTED; final only when this
 //     was the last attempt;
@@ -109,6 +113,9 @@ type verdict struct {
 //   - similarity below matchThreshold → REJECTED, FACE_MISMATCH, final;
 //   - otherwise VERIFIED, final.
 func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict {
+	if o.locked {
+		return verdict{api.StatusRejected, api.ReasonUserLocked, true}
+	}
 	if o.gaveUp {
 		return verdict{api.StatusRejected, api.ReasonProcessingError, attempt >= maxAttempts}
 	}
@@ -163,7 +170,7 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		}
 		o.gaveUp = gaveUp
 		if !gaveUp {
-			o = g.analyze(ctx, sub, flow, partner)
+			o = g.lockedOrAnalyze(ctx, log, sub, flow, partner)
 			clear(sub.Selfie)
 		}
 	}

@@ -377,7 +377,7 @@ func TestReplayConfig(t *testing.T) {
 	for _, tt := range tests {
 		cfg, err := gateway.DecodeConfig(strings.NewReader(tt.toml))
 		if err == nil {
-			cfg.Partners = []gateway.PartnerConfig{{ClientID: "p", Passkey: "p-passkey-0123456789", ReferenceURL: "https://p.example/ref", Flows: []string{api.FlowSelfie}}}
+			cfg.Partners = []gateway.PartnerConfig{{ClientID: "p", PasskeyHashes: []string{gatewaytest.PasskeyHash("p-passkey-0123456789")}, ReferenceURL: "https://p.example/ref", Flows: []string{api.FlowSelfie}}}
 			err = cfg.Validate()
 		}
 		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {

@@ -230,7 +230,7 @@ const (
 	CodePayloadTooLarge      = "payload_too_large"      // 413: body or selfie over the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: body is not application/json
 	CodeInternal             = "internal"               // 500
-	CodeServerBusy           = "server_busy"            // 503: image decoding capacity exhausted; retry after Retry-After
+	CodeServerBusy           = "server_busy"            // 503: image decoding or passkey-check capacity exhausted; retry after Retry-After
 	// CodeIdempotencyKeyRequired (400): a signed submission without
 	// idempotency_key in its (signed) body.
 	CodeIdempotencyKeyRequired = "idempotency_key_required"
@@ -243,4 +243,9 @@ const (
 type Error struct {
 	Code    string `json:"code"` // stable, e.g. "invalid_token", "bad_request"
 	Message string `json:"message"`
+	// RetryAfterS repeats the Retry-After header (seconds) of 429, 423 and
+	// 503 answers.
+	RetryAfterS int `json:"retry_after_s,omitempty"`
+	// UnlockAt is when a user_locked partner user may verify again.
+	UnlockAt *time.Time `json:"unlock_at,omitempty"`
 }

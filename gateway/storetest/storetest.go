@@ -63,6 +63,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"SelfieHashesConcurrent", testSelfieHashesConcurrent},
 		{"SignatureUses", testSignatureUses},
 		{"EraseUserReplay", testEraseUserReplay},
+		{"FailedAttempts", testFailedAttempts}, // lockout.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
