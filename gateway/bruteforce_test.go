@@ -217,10 +217,13 @@ func mismatchEnv(e *env) {
 }
 
 // attempt submits a selfie of colour c to the flow of tok and waits for
-// its decision.
+// its decision. Its bytes are the flow's own (a repeat across flows would
+// be SUBMISSION_REPLAY).
 func (e *env) attempt(tok string, c color.RGBA, key string) api.StatusResponse {
 	e.t.Helper()
-	if code, _, ae := e.submit(tok, selfie(c, key)); code != http.StatusAccepted {
+	req := selfie(c, key)
+	req.Selfie = gatewaytest.PNGVariant(c, tok+"/"+key)
+	if code, _, ae := e.submit(tok, req); code != http.StatusAccepted {
 		e.t.Fatalf("submit: %d %+v", code, ae)
 	}
 	return e.waitStatus(tok)
