@@ -199,6 +199,7 @@ type previewHub struct {
 	// Encoded JPEG of seq encSeq, shared by every viewer.
 	enc    []byte
 	encSeq uint64
+	coder  ui.PreviewEncoder // its buffers are reused frame after frame
 }
 
 func (p *previewHub) put(f capture.Frame) {
@@ -225,7 +226,7 @@ func (p *previewHub) next(after uint64, done <-chan struct{}) ([]byte, uint64, e
 		p.mu.Lock()
 		if p.have && p.seq > after {
 			if p.encSeq != p.seq || p.enc == nil {
-				enc, err := ui.EncodePreview(p.frame.Image, p.frame.JPEG, ui.PreviewMaxWidth, ui.PreviewQuality)
+				enc, err := p.coder.Encode(p.frame.Image, p.frame.JPEG)
 				if err != nil {
 					p.mu.Unlock()
 					return nil, 0, err
