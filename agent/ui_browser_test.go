@@ -56,6 +56,17 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// browserOpts starts headless Chromium with a w×h window and a private
+// profile.
+func browserOpts(t *testing.T, bin string, w, h int) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h),
+	}
+}
+
 // demoPhoto is the public-domain photo the replay camera shows.
 const demoPhoto = "../cmd/facedemo/photos/identity/person_a_02.jpg"
 
@@ -101,13 +112,7 @@ func TestKioskScreensInBrowser(t *testing.T) {
 	}
 	shots := os.Getenv("FACEVERIFY_UI_SCREENS")
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(800, 480),
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), browserOpts(t, bin, 800, 480)...)
 	defer acancel()
 
 	theme := `"locale":"id","theme":{"colors":{"primary":"#7b1fa2","background":"#fffdf7","text":"#222222"},"radius":4,` +
