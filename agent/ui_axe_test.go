@@ -90,7 +90,7 @@ func TestKioskScreensAxe(t *testing.T) {
 			cfg := testCfg()
 			cfg.Capture.Window = 30 * time.Second // the session stays on the capture screen while axe runs
 			cfg.Capture.AnalyzeFPS = 5
-			h := startDeps(t, cfg, Deps{Source: newStampSource(t, demoPhoto, 15), Analyzer: &scriptAnalyzer{Last: agenttest.NoFace()},
+			h := startDeps(t, cfg, Deps{Source: plainSource(t), Analyzer: &scriptAnalyzer{Last: agenttest.NoFace()},
 				Gateway: gateway.New(gateway.Options{})})
 			bctx, bcancel := chromedp.NewContext(actx)
 			defer bcancel()

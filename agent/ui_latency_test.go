@@ -35,8 +35,9 @@ const (
 // base photo with its sequence number stamped in pixels, and the source
 // records when it handed each frame to the agent.
 type stampSource struct {
-	base *image.RGBA
-	fps  int
+	base  *image.RGBA
+	fps   int
+	plain bool // no stamp: the photo only (screenshots)
 
 	mu    sync.Mutex
 	sent  map[uint16]time.Time
@@ -56,7 +57,14 @@ func newStampSource(t *testing.T, photo string, fps int) *stampSource {
 		t.Fatal(err)
 	}
 	base := image.NewRGBA(image.Rect(0, 0, 640, 480))
-	draw.ApproxBiLinear.Scale(base, base.Bounds(), img, img.Bounds(), draw.Src, nil)
+	// Crop to 4:3 (upper part of a portrait photo: the face) and scale.
+	b := img.Bounds()
+	cw, ch := b.Dx(), b.Dx()*3/4
+	if ch > b.Dy() {
+		cw, ch = b.Dy()*4/3, b.Dy()
+	}
+	x0, y0 := b.Min.X+(b.Dx()-cw)/2, b.Min.Y+(b.Dy()-ch)/3
+	draw.ApproxBiLinear.Scale(base, base.Bounds(), img, image.Rect(x0, y0, x0+cw, y0+ch), draw.Src, nil)
 	return &stampSource{base: base, fps: fps, sent: map[uint16]time.Time{}}
 }
 
@@ -102,7 +110,7 @@ func (s *stampSource) Next(ctx context.Context) (capture.Frame, error) {
 	seq := s.seq
 	code := uint16(seq)
 	s.mu.Unlock()
-	for i := range stampBits {
+	for i := range stampBits * btoi(!s.plain) {
 		c := color.RGBA{0, 0, 0, 255}
 		if code&(1<<i) != 0 {
 			c = color.RGBA{255, 255, 255, 255}
@@ -229,4 +237,11 @@ func TestPreviewLatencyInBrowser(t *testing.T) {
 	q := func(p float64) float64 { return lat[int(p*float64(len(lat)-1)+0.5)] }
 	t.Logf("preview frame → painted, 640×480 at 15 fps, %d frames of %d sent: p50 %.1f ms, p95 %.1f ms, max %.1f ms",
 		len(lat), len(sent), q(0.50), q(0.95), lat[len(lat)-1])
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
