@@ -47,12 +47,17 @@ type RetentionConfig struct {
 
 // AuditConfig configures the audit log.
 type AuditConfig struct {
-	// Key is the HMAC-SHA256 key of the user references in erasure rows
-	// ("user:<hex>" = HMAC(key, client_id, id type, user id)), so an
-	// operator holding the key can answer "was user X erased?" while the
-	// log itself names nobody. Not read from the file: set
-	// FACEGATEWAY_AUDIT_KEY or KeyFile. Without it, erasure rows carry no
-	// user reference.
+	// Key is the audit secret (≥ 16 characters). It keys the audit
+	// chain (HMAC-SHA256 under NewAuditKey(Key), so a copy of the
+	// database cannot be rewritten into a chain that verifies), the user
+	// references in erasure rows ("user:<hex>" = HMAC(key, client_id, id
+	// type, user id), so an operator holding the key can answer "was user
+	// X erased?" while the log itself names nobody), the flow references
+	// of token and detail rows, and the lockout kept through an erasure.
+	// Not read from the file: set FACEGATEWAY_AUDIT_KEY or KeyFile.
+	// Required when listen is not loopback; without it (loopback only)
+	// rows are chained unkeyed (`audit list -verify` cannot verify them)
+	// and carry no user or flow reference.
 	Key     string `toml:"-"`
 	KeyFile string `toml:"key_file"`
 }
@@ -64,6 +69,10 @@ func defaultErasureConfig() ErasureConfig {
 func defaultRetentionConfig() RetentionConfig {
 	return RetentionConfig{Flows: 30 * 24 * time.Hour, CallbackBodies: 7 * 24 * time.Hour, Interval: 10 * time.Minute}
 }
+
+// ResolveSecrets fills Key from FACEGATEWAY_AUDIT_KEY or KeyFile (for
+// commands that read only [database] and [audit]).
+func (a *AuditConfig) ResolveSecrets(getenv func(string) string) error { return a.resolveSecrets(getenv) }
 
 // resolveSecrets fills Key from FACEGATEWAY_AUDIT_KEY or KeyFile.
 func (a *AuditConfig) resolveSecrets(getenv func(string) string) error {
@@ -103,6 +112,9 @@ func (c Config) validatePrivacy() error {
 	}
 	if r.Interval < time.Second {
 		return errField("retention.interval", "must be ≥ 1s, got %v", r.Interval)
+	}
+	if c.Audit.Key == "" && !isLoopback(c.Listen) {
+		return errField("audit.key", "required when listen is not loopback (%s or audit.key_file): it keys the audit log's chain and user references", EnvAuditKey)
 	}
 	if c.Audit.Key != "" && len(c.Audit.Key) < 16 {
 		return errField("audit.key", "must be ≥ 16 characters (%s or audit.key_file)", EnvAuditKey)

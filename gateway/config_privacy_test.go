@@ -23,6 +23,10 @@ func TestPrivacyConfig(t *testing.T) {
 		{"negative callback bodies", func(c *Config) { c.Retention.CallbackBodies = -time.Hour }, "retention.callback_bodies:"},
 		{"purge interval", func(c *Config) { c.Retention.Interval = 0 }, "retention.interval:"},
 		{"short audit key", func(c *Config) { c.Audit.Key = "short" }, "audit.key:"},
+		{"no audit key off loopback", func(c *Config) { c.Listen, c.InsecureAllowPlaintext = ":8443", true }, "audit.key: required when listen is not loopback"},
+		{"audit key off loopback", func(c *Config) {
+			c.Listen, c.InsecureAllowPlaintext, c.Audit.Key = ":8443", true, "audit-key-0123456789"
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

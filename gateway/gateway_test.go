@@ -152,6 +152,7 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Reference.RetryBackoff = 10 * time.Millisecond
 	cfg.Reference.Retries = 2
 	cfg.Callback.Secret = callbackSecret
+	cfg.Audit.Key = testAuditSecret
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
 	gatewaytest.NoRateLimits(&cfg.Limits.Rate)

@@ -44,7 +44,7 @@ func (g *Gateway) audit(ctx context.Context, actor, action, subject string, deta
 		}
 		d = string(b)
 	}
-	if _, err := g.store.AppendAudit(context.WithoutCancel(ctx), AuditEntry{
+	if _, err := g.store.AppendAudit(context.WithoutCancel(ctx), NewAuditKey(g.cfg.Audit.Key), AuditEntry{
 		At: g.now(), Actor: actor, Action: action, Subject: subject, Detail: d,
 	}); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
@@ -125,7 +125,7 @@ func (g *Gateway) privacy(ctx context.Context) {
 		g.log.Warn("selfie keys are held in this process only (erasure.key_dir unset): a selfie accepted by another replica cannot be read here")
 	}
 	if g.cfg.Audit.Key == "" {
-		g.log.Warn("audit.key unset: user erasures are audited without a user reference")
+		g.log.Warn("audit.key unset: audit rows are chained without a key (audit list -verify cannot verify them) and name no user or flow")
 	}
 	runPurge()
 	for {

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"time"
 )
 
@@ -29,14 +31,21 @@ type PrivacyStore interface {
 
 	// AppendAudit appends e to the audit log: the store assigns Seq (the
 	// previous row's + 1, from 1), PrevHash (the previous row's Hash, or
-	// 32 zero bytes) and Hash (AuditHash), with At truncated to
-	// microseconds, all under a lock so concurrent appenders (replicas,
-	// the CLI) form one chain. It returns the stored entry. The table
-	// refuses UPDATE and DELETE (triggers), and no method changes a row.
-	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// 32 zero bytes) and Hash (ChainAudit under key: an HMAC-SHA256 when
+	// key is set), with At truncated to microseconds, all under a lock so
+	// concurrent appenders (replicas, the CLI) form one chain. It returns
+	// the stored entry. The table refuses UPDATE and DELETE (triggers),
+	// and no method changes a row.
+	AppendAudit(ctx context.Context, key AuditKey, e AuditEntry) (AuditEntry, error)
 	// AuditLog returns up to limit entries with Seq > afterSeq in Seq
 	// order.
 	AuditLog(ctx context.Context, afterSeq int64, limit int) ([]AuditEntry, error)
+	// CheckAuditGuards returns nil when the audit log's append-only
+	// triggers are present, enabled and unchanged (SQLite: the trigger
+	// SQL; PostgreSQL: the triggers, their enabled state and their
+	// functions' source), or an error wrapping ErrAuditUnguarded that
+	// names the first one missing, disabled or altered.
+	CheckAuditGuards(ctx context.Context) error
 }
 
 // Erased counts the rows removed by EraseUser or Purge.
@@ -70,8 +79,8 @@ type AuditEntry struct {
 	Action   string // Audit* constants
 	Subject  string // what was acted on: a correlation id, device id, user reference
 	Detail   string // JSON object with counts or other non-personal context
-	PrevHash []byte // SHA-256, the previous row's Hash (zeros for Seq 1)
-	Hash     []byte // AuditHash of this row
+	PrevHash []byte // the previous row's Hash (32 zero bytes for Seq 1)
+	Hash     []byte // AuditMAC of this row (an unkeyed digest if written without a key)
 }
 
 // Audit actions.
@@ -86,31 +95,81 @@ const (
 	AuditDeviceReplace = "device.replace"  // facegateway devices replace
 )
 
-// ErrAuditChain is returned by VerifyAuditChain for a broken chain.
-var ErrAuditChain = errors.New("audit chain broken")
+// Audit verification errors, from AuditVerifier.Next and
+// PrivacyStore.CheckAuditGuards.
+var (
+	// ErrAuditChain: a row was altered, removed or inserted, or its MAC
+	// does not verify under the key.
+	ErrAuditChain = errors.New("audit chain broken")
+	// ErrAuditNoKey: the verifier has no audit key, so the chain cannot be
+	// verified (an unkeyed chain can be recomputed by anyone).
+	ErrAuditNoKey = errors.New("cannot verify the audit chain without the audit key (" + EnvAuditKey + " or audit.key_file)")
+	// ErrAuditUnkeyed: a row holds an unkeyed digest (written by a gateway
+	// or command without the audit key, or rewritten by someone without
+	// it), so it proves nothing.
+	ErrAuditUnkeyed = errors.New("audit row not keyed")
+	// ErrAuditUnguarded: an append-only trigger is missing, disabled or
+	// altered.
+	ErrAuditUnguarded = errors.New("audit log not append-only")
+)
+
+// AuditKey is the MAC key of the audit chain, derived from the audit
+// secret (AuditConfig.Key) by NewAuditKey; nil means no key. It lives
+// outside the database, so a copy of the database cannot be rewritten
+// into a chain that verifies.
+type AuditKey []byte
+
+// NewAuditKey derives the chain key from the audit secret:
+// HMAC-SHA256(secret, "faceverify audit chain v2"), a key of its own so a
+// chain MAC is never a user reference (UserRef). "" gives nil (no key).
+func NewAuditKey(secret string) AuditKey {
+	if secret == "" {
+		return nil
+	}
+	return AuditKey(deriveKey(secret, "faceverify audit chain v2"))
+}
+
+// deriveKey is HMAC-SHA256(secret, label): one key per use of the audit
+// secret. Labels hold no NUL byte, so none equals a UserRef message.
+func deriveKey(secret, label string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
 
 // auditGenesis is the PrevHash of the first row.
 var auditGenesis = make([]byte, sha256.Size)
 
 // ChainAudit prepares e to follow prev (the last stored row; Seq 0 when the
 // log is empty): Seq, PrevHash, At (UTC, truncated to microseconds, as
-// both backends store it) and Hash. Stores call it inside their append
-// transaction.
-func ChainAudit(prevSeq int64, prevHash []byte, e AuditEntry) AuditEntry {
+// both backends store it) and Hash: AuditMAC under key, or the unkeyed
+// digest when key is nil (a row -verify reports as ErrAuditUnkeyed).
+// Stores call it inside their append transaction.
+func ChainAudit(key AuditKey, prevSeq int64, prevHash []byte, e AuditEntry) AuditEntry {
 	if prevSeq == 0 {
 		prevHash = auditGenesis
 	}
 	e.Seq = prevSeq + 1
 	e.At = e.At.UTC().Truncate(time.Microsecond)
 	e.PrevHash = append([]byte(nil), prevHash...)
-	e.Hash = AuditHash(e)
+	if len(key) > 0 {
+		e.Hash = AuditMAC(key, e)
+	} else {
+		e.Hash = auditDigest(sha256.New(), e)
+	}
 	return e
 }
 
-// AuditHash is SHA-256 over a domain tag, Seq, At (Unix microseconds),
-// the length-prefixed Actor, Action, Subject and Detail, and PrevHash.
-func AuditHash(e AuditEntry) []byte {
-	h := sha256.New()
+// AuditMAC is HMAC-SHA256 under key over a domain tag, Seq, At (Unix
+// microseconds), the length-prefixed Actor, Action, Subject and Detail,
+// and PrevHash.
+func AuditMAC(key AuditKey, e AuditEntry) []byte {
+	return auditDigest(hmac.New(sha256.New, key), e)
+}
+
+// auditDigest writes the row's fields to h (SHA-256 for an unkeyed row,
+// the HMAC for a keyed one) and returns the sum.
+func auditDigest(h hash.Hash, e AuditEntry) []byte {
 	h.Write([]byte("faceverify audit v1\x00"))
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(e.Seq))
@@ -126,20 +185,28 @@ func AuditHash(e AuditEntry) []byte {
 	return h.Sum(nil)
 }
 
-// AuditVerifier checks a log read in Seq order, page by page.
+// AuditVerifier checks a log read in Seq order, page by page, under Key.
 type AuditVerifier struct {
+	// Key is the audit chain key (NewAuditKey); without it Next returns
+	// ErrAuditNoKey.
+	Key  AuditKey
 	seq  int64
 	hash []byte
 	// Count is the number of rows checked so far; Head the last row's
-	// hash (note it elsewhere to detect a truncated tail later).
+	// MAC. A chain can still lose its newest rows unnoticed: note Head
+	// elsewhere and check later that the row it names is still there.
 	Count int64
 	Head  []byte
 }
 
 // Next checks the next rows: contiguous Seq from 1, each PrevHash equal to
-// the previous Hash and each Hash recomputed. The error wraps ErrAuditChain
-// and names the first bad Seq.
+// the previous Hash and each Hash the row's MAC under Key. The error wraps
+// ErrAuditNoKey, ErrAuditUnkeyed (the row holds an unkeyed digest) or
+// ErrAuditChain (altered, removed or inserted) and names the first bad Seq.
 func (v *AuditVerifier) Next(entries []AuditEntry) error {
+	if len(v.Key) == 0 {
+		return ErrAuditNoKey
+	}
 	for _, e := range entries {
 		want := auditGenesis
 		if v.seq > 0 {
@@ -150,8 +217,11 @@ func (v *AuditVerifier) Next(entries []AuditEntry) error {
 			return fmt.Errorf("%w: seq %d follows %d (rows missing)", ErrAuditChain, e.Seq, v.seq)
 		case string(e.PrevHash) != string(want):
 			return fmt.Errorf("%w: seq %d: prev_hash does not match row %d", ErrAuditChain, e.Seq, v.seq)
-		case string(AuditHash(e)) != string(e.Hash):
-			return fmt.Errorf("%w: seq %d: hash does not match its content (row altered)", ErrAuditChain, e.Seq)
+		case hmac.Equal(AuditMAC(v.Key, e), e.Hash):
+		case string(auditDigest(sha256.New(), e)) == string(e.Hash):
+			return fmt.Errorf("%w: seq %d holds an unkeyed digest (written without the audit key, or rewritten)", ErrAuditUnkeyed, e.Seq)
+		default:
+			return fmt.Errorf("%w: seq %d: MAC does not match its content (row altered, or another key)", ErrAuditChain, e.Seq)
 		}
 		v.seq, v.hash = e.Seq, e.Hash
 		v.Count++

@@ -45,7 +45,7 @@ func (e *env) decided(user string) (string, string) {
 
 func TestEraseUser(t *testing.T) {
 	const alice = "alice/ünïcode 42" // needs path escaping
-	e := newEnv(t, func(c *gateway.Config) { c.Audit.Key = "audit-key-0123456789" })
+	e := newEnv(t)
 	e.analyzer.Set(gatewaytest.Red, gatewaytest.Live(gatewaytest.E(1)))
 	e.analyzer.Set(gatewaytest.Green, gatewaytest.Live(gatewaytest.E(1)))
 	e.partner.serveImage(gatewaytest.PNG(gatewaytest.Green))
@@ -129,14 +129,17 @@ func TestEraseUser(t *testing.T) {
 	}
 }
 
-// auditLog reads and verifies the whole audit log.
+// testAuditSecret is the audit key (audit.key) of the test gateways.
+const testAuditSecret = "audit-key-0123456789"
+
+// auditLog reads and verifies (under testAuditSecret) the whole audit log.
 func auditLog(t *testing.T, s gateway.Store) []gateway.AuditEntry {
 	t.Helper()
 	all, err := s.AuditLog(context.Background(), 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v gateway.AuditVerifier
+	v := gateway.AuditVerifier{Key: gateway.NewAuditKey(testAuditSecret)}
 	if err := v.Next(all); err != nil {
 		t.Fatalf("audit chain: %v", err)
 	}

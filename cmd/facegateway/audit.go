@@ -23,10 +23,17 @@ issuance, detail reads, user erasures, retention purges and operator
 commands. Rows name users only by a keyed reference (audit.key), never by
 id, and hold no tokens or passkeys.
 
-  -verify   check the whole hash chain (each row holds the previous row's
-            hash); prints the row count and the head hash, exit 1 when a
-            row was altered, removed or inserted. Keep the head hash
-            somewhere else to detect a truncated tail later.
+  -verify   check that the table's append-only triggers are in place and
+            the whole chain: each row holds the previous row's MAC and
+            its own, HMAC-SHA256 under a key derived from the audit key
+            (FACEGATEWAY_AUDIT_KEY or audit.key_file, never in the
+            database). Prints the row count and the head MAC; exit 1 when
+            a trigger is missing, disabled or altered, or a row was
+            altered, removed, inserted or is not keyed, and when the
+            audit key is not available (nothing can be verified without
+            it). A cut tail (the newest rows removed) leaves a shorter
+            chain that verifies: note the head MAC elsewhere and check
+            later that its row is still there.
 `
 
 // auditPage is how many rows are read at a time.
@@ -60,7 +67,7 @@ func auditMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "facegateway audit list: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	dbCfg, err := databaseConfig(*configPath, *dbPath)
+	dbCfg, key, err := databaseConfig(*configPath, *dbPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "facegateway audit: %v\n", err)
 		return 2
@@ -72,7 +79,15 @@ func auditMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer store.Close()
 	if *verify {
-		var v gateway.AuditVerifier
+		if len(key) == 0 {
+			fmt.Fprintf(stderr, "facegateway audit list: %v\n", gateway.ErrAuditNoKey)
+			return 1
+		}
+		if err := store.CheckAuditGuards(ctx); err != nil {
+			fmt.Fprintln(stderr, "facegateway audit list:", err)
+			return 1
+		}
+		v := gateway.AuditVerifier{Key: key}
 		for seq := int64(0); ; {
 			page, err := store.AuditLog(ctx, seq, auditPage)
 			if err != nil {
@@ -147,14 +162,15 @@ func orNull(s string) string {
 
 // databaseConfig is the [database] table of the config file at
 // configPath (secrets resolved, validated), or the SQLite file dbPath
-// when set.
-func databaseConfig(configPath, dbPath string) (gateway.DatabaseConfig, error) {
+// when set, and the audit chain key: from FACEGATEWAY_AUDIT_KEY, else the
+// config's audit.key_file (not read with -db); nil when neither is set.
+func databaseConfig(configPath, dbPath string) (gateway.DatabaseConfig, gateway.AuditKey, error) {
 	if dbPath != "" {
-		return gateway.DatabaseConfig{Driver: gateway.DriverSQLite, Path: dbPath}, nil
+		return gateway.DatabaseConfig{Driver: gateway.DriverSQLite, Path: dbPath}, gateway.NewAuditKey(os.Getenv(gateway.EnvAuditKey)), nil
 	}
 	f, err := os.Open(configPath)
 	if err != nil {
-		return gateway.DatabaseConfig{}, fmt.Errorf("%w (or give -db)", err)
+		return gateway.DatabaseConfig{}, nil, fmt.Errorf("%w (or give -db)", err)
 	}
 	defer f.Close()
 	cfg, err := gateway.DecodeConfig(f)
@@ -164,10 +180,13 @@ func databaseConfig(configPath, dbPath string) (gateway.DatabaseConfig, error) {
 	if err == nil {
 		err = cfg.Database.Validate()
 	}
-	if err != nil {
-		return gateway.DatabaseConfig{}, fmt.Errorf("%s: %w", configPath, err)
+	if err == nil {
+		err = cfg.Audit.ResolveSecrets(os.Getenv)
 	}
-	return cfg.Database, nil
+	if err != nil {
+		return gateway.DatabaseConfig{}, nil, fmt.Errorf("%s: %w", configPath, err)
+	}
+	return cfg.Database, gateway.NewAuditKey(cfg.Audit.Key), nil
 }
 
 // operator names the person running a command in the audit log: the OS
@@ -182,15 +201,20 @@ func operator() string {
 	return "operator:unknown"
 }
 
-// auditOperator records an operator command; a failure is reported (the
-// command already took effect) and makes the command exit 1.
-func auditOperator(ctx context.Context, store gateway.Store, stderr io.Writer, action, subject string, detail any) int {
+// auditOperator records an operator command, chained under key; a
+// failure is reported (the command already took effect) and makes the
+// command exit 1. Without a key the row is written unkeyed, with a
+// warning: `audit list -verify` will report it.
+func auditOperator(ctx context.Context, store gateway.Store, key gateway.AuditKey, stderr io.Writer, action, subject string, detail any) int {
+	if len(key) == 0 {
+		fmt.Fprintf(stderr, "facegateway: warning: %s unset: the audit row of %s is not keyed and will not verify\n", gateway.EnvAuditKey, action)
+	}
 	d := ""
 	if detail != nil {
 		b, _ := json.Marshal(detail)
 		d = string(b)
 	}
-	if _, err := store.AppendAudit(ctx, gateway.AuditEntry{At: time.Now(), Actor: operator(), Action: action, Subject: subject, Detail: d}); err != nil {
+	if _, err := store.AppendAudit(ctx, key, gateway.AuditEntry{At: time.Now(), Actor: operator(), Action: action, Subject: subject, Detail: d}); err != nil {
 		fmt.Fprintf(stderr, "facegateway: %s done but not recorded in the audit log: %v\n", action, err)
 		return 1
 	}

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -62,26 +61,10 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "facegateway devices %s: unexpected arguments %q\n", cmd, fs.Args())
 		return 2
 	}
-	dbCfg := gateway.DatabaseConfig{Driver: gateway.DriverSQLite, Path: *dbPath}
-	if *dbPath == "" {
-		f, err := os.Open(*configPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "facegateway devices: %v (or give -db)\n", err)
-			return 2
-		}
-		cfg, err := gateway.DecodeConfig(f)
-		f.Close()
-		if err == nil {
-			err = cfg.Database.ResolveSecrets(os.Getenv)
-		}
-		if err == nil {
-			err = cfg.Database.Validate()
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "facegateway devices: %s: %v\n", *configPath, err)
-			return 2
-		}
-		dbCfg = cfg.Database
+	dbCfg, auditKey, err := databaseConfig(*configPath, *dbPath) // audit.go
+	if err != nil {
+		fmt.Fprintf(stderr, "facegateway devices: %v\n", err)
+		return 2
 	}
 	switch cmd {
 	case "add", "revoke", "replace":
@@ -126,7 +109,7 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		fmt.Fprintf(stdout, "%s %s (%s)\n", stored.ID, state, api.KeyFingerprint(stored.PublicKey))
 		if created {
-			return auditOperator(ctx, store, stderr, gateway.AuditDeviceAdd, stored.ID, map[string]string{"fingerprint": api.KeyFingerprint(stored.PublicKey)})
+			return auditOperator(ctx, store, auditKey, stderr, gateway.AuditDeviceAdd, stored.ID, map[string]string{"fingerprint": api.KeyFingerprint(stored.PublicKey)})
 		}
 	case "revoke":
 		d, err := store.RevokeDevice(ctx, *id, time.Now().UTC())
@@ -139,7 +122,7 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s revoked at %s\n", d.ID, d.RevokedAt.Format(time.RFC3339))
-		return auditOperator(ctx, store, stderr, gateway.AuditDeviceRevoke, d.ID, nil)
+		return auditOperator(ctx, store, auditKey, stderr, gateway.AuditDeviceRevoke, d.ID, nil)
 	case "replace":
 		d, err := store.ReplaceDevice(ctx, dev.ID, dev.PublicKey, dev.CreatedAt)
 		if errors.Is(err, gateway.ErrNotFound) {
@@ -151,7 +134,7 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s key replaced at %s (%s)\n", d.ID, d.ReplacedAt.Format(time.RFC3339), api.KeyFingerprint(d.PublicKey))
-		return auditOperator(ctx, store, stderr, gateway.AuditDeviceReplace, d.ID, map[string]string{"fingerprint": api.KeyFingerprint(d.PublicKey)})
+		return auditOperator(ctx, store, auditKey, stderr, gateway.AuditDeviceReplace, d.ID, map[string]string{"fingerprint": api.KeyFingerprint(d.PublicKey)})
 	case "list":
 		devs, err := store.Devices(ctx)
 		if err != nil {

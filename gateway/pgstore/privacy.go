@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -150,7 +151,7 @@ func (s *Store) Purge(ctx context.Context, p gateway.PurgePolicy) (gateway.Erase
 }
 
 // AppendAudit implements gateway.Store, under the audit advisory lock.
-func (s *Store) AppendAudit(ctx context.Context, e gateway.AuditEntry) (gateway.AuditEntry, error) {
+func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway.AuditEntry) (gateway.AuditEntry, error) {
 	var out gateway.AuditEntry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLock); err != nil {
@@ -162,7 +163,7 @@ func (s *Store) AppendAudit(ctx context.Context, e gateway.AuditEntry) (gateway.
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("read audit head: %w", err)
 		}
-		out = gateway.ChainAudit(seq, prev, e)
+		out = gateway.ChainAudit(key, seq, prev, e)
 		_, err = tx.Exec(ctx, `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, out.Seq, out.At, out.Actor, out.Action, out.Subject, out.Detail,
 			out.PrevHash, out.Hash)
@@ -192,4 +193,47 @@ func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gate
 		return nil, fmt.Errorf("scan audit log: %w", err)
 	}
 	return out, nil
+}
+
+// auditGuards are the audit log's append-only triggers and the function
+// each runs, as privacySchema creates them.
+var auditGuards = []struct{ trigger, function string }{
+	{"audit_log_no_change", "audit_log_append_only"},
+	{"audit_log_no_truncate", "audit_log_append_only"},
+	{"audit_log_append", "audit_log_next_seq"},
+}
+
+// auditFunctionSource is the body of each guard function in privacySchema
+// (whitespace-normalised).
+var auditFunctionSource = func() map[string]string {
+	m := map[string]string{}
+	for _, part := range strings.Split(privacySchema, "CREATE FUNCTION ")[1:] {
+		name := part[:strings.Index(part, "(")]
+		body := part[strings.Index(part, "$$")+2:]
+		m[name] = strings.Join(strings.Fields(body[:strings.Index(body, "$$")]), " ")
+	}
+	return m
+}()
+
+// CheckAuditGuards implements gateway.Store: each trigger of auditGuards
+// exists on audit_log, is enabled (not ALTER TABLE … DISABLE TRIGGER), runs
+// its function, and the function's source is the schema's.
+func (s *Store) CheckAuditGuards(ctx context.Context) error {
+	for _, g := range auditGuards {
+		var enabled, fn, src string
+		err := s.pool.QueryRow(ctx, `SELECT t.tgenabled::text, p.proname::text, p.prosrc
+			FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+			WHERE t.tgrelid = 'audit_log'::regclass AND t.tgname = $1 AND NOT t.tgisinternal`, g.trigger).Scan(&enabled, &fn, &src)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("%w: trigger %s is missing", gateway.ErrAuditUnguarded, g.trigger)
+		case err != nil:
+			return fmt.Errorf("read audit triggers: %w", err)
+		case enabled == "D":
+			return fmt.Errorf("%w: trigger %s is disabled", gateway.ErrAuditUnguarded, g.trigger)
+		case fn != g.function || strings.Join(strings.Fields(src), " ") != auditFunctionSource[g.function]:
+			return fmt.Errorf("%w: trigger %s runs an altered function", gateway.ErrAuditUnguarded, g.trigger)
+		}
+	}
+	return nil
 }

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
@@ -174,7 +177,7 @@ func (s *Store) Purge(ctx context.Context, p gateway.PurgePolicy) (gateway.Erase
 
 // AppendAudit implements gateway.Store. The write transaction (BEGIN
 // IMMEDIATE) serialises appenders, so the chain has one order.
-func (s *Store) AppendAudit(ctx context.Context, e gateway.AuditEntry) (gateway.AuditEntry, error) {
+func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway.AuditEntry) (gateway.AuditEntry, error) {
 	var out gateway.AuditEntry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var seq int64
@@ -183,7 +186,7 @@ func (s *Store) AppendAudit(ctx context.Context, e gateway.AuditEntry) (gateway.
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("read audit head: %w", err)
 		}
-		out = gateway.ChainAudit(seq, prev, e)
+		out = gateway.ChainAudit(key, seq, prev, e)
 		_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, out.Seq, out.At.UnixMicro(), out.Actor, out.Action, out.Subject, out.Detail,
 			out.PrevHash, out.Hash)
@@ -214,4 +217,52 @@ func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gate
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// auditTriggers are the audit log's append-only triggers, by name, with
+// their SQL as privacySchema creates it (whitespace-normalised).
+var auditTriggers = func() map[string]string {
+	m := map[string]string{}
+	for _, stmt := range strings.Split(privacySchema, "END;") {
+		i := strings.Index(stmt, "CREATE TRIGGER ")
+		if i < 0 {
+			continue
+		}
+		sql := normalizeSQL(stmt[i:] + "END")
+		m[strings.Fields(sql)[2]] = sql
+	}
+	return m
+}()
+
+func normalizeSQL(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// CheckAuditGuards implements gateway.Store: every trigger of
+// auditTriggers is in sqlite_master with the SQL it was created with.
+func (s *Store) CheckAuditGuards(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'`)
+	if err != nil {
+		return fmt.Errorf("read audit triggers: %w", err)
+	}
+	defer rows.Close()
+	have := map[string]string{}
+	for rows.Next() {
+		var name, sql string
+		if err := rows.Scan(&name, &sql); err != nil {
+			return fmt.Errorf("read audit triggers: %w", err)
+		}
+		have[name] = normalizeSQL(sql)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read audit triggers: %w", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(auditTriggers)) {
+		got, ok := have[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: trigger %s is missing", gateway.ErrAuditUnguarded, name)
+		case got != auditTriggers[name]:
+			return fmt.Errorf("%w: trigger %s was altered", gateway.ErrAuditUnguarded, name)
+		}
+	}
+	return nil
 }

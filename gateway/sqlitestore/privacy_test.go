@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,7 +75,7 @@ func TestAuditAppendOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gw.db")
 	s := open(t, path)
 	ctx := context.Background()
-	if _, err := s.AppendAudit(ctx, gateway.AuditEntry{At: storetest.T0, Actor: "operator:x", Action: gateway.AuditDeviceAdd, Subject: "kiosk-1"}); err != nil {
+	if _, err := s.AppendAudit(ctx, storetest.AuditKey, gateway.AuditEntry{At: storetest.T0, Actor: "operator:x", Action: gateway.AuditDeviceAdd, Subject: "kiosk-1"}); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite", path)
@@ -97,7 +98,7 @@ func TestAuditAppendOnly(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Subject != "kiosk-1" {
 		t.Fatalf("audit log after refused changes: %+v %v", got, err)
 	}
-	var v gateway.AuditVerifier
+	v := gateway.AuditVerifier{Key: storetest.AuditKey}
 	if err := v.Next(got); err != nil {
 		t.Error(err)
 	}
@@ -147,4 +148,83 @@ func grep(t *testing.T, path, s string) []string {
 		}
 	}
 	return found
+}
+
+// TestAuditRewriteDetected is the rewrite of a copied database: the
+// triggers dropped, the user.erase rows deleted and the chain recomputed
+// with the (public) row digest. The keyed chain no longer verifies, and
+// CheckAuditGuards names the missing trigger; a trigger recreated as a
+// no-op is reported altered.
+func TestAuditRewriteDetected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.db")
+	s := open(t, path)
+	ctx := context.Background()
+	for i, action := range []string{gateway.AuditUserToken, gateway.AuditUserErased, gateway.AuditDetailsRead, gateway.AuditUserErased} {
+		if _, err := s.AppendAudit(ctx, storetest.AuditKey, gateway.AuditEntry{At: storetest.T0.Add(time.Duration(i) * time.Second),
+			Actor: "partner:p", Action: action, Subject: fmt.Sprint("s", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range []string{`DROP TRIGGER audit_log_no_update`, `DROP TRIGGER audit_log_no_delete`, `DROP TRIGGER audit_log_append`,
+		`DELETE FROM audit_log WHERE action = 'user.erase'`} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CheckAuditGuards(ctx); !errors.Is(err, gateway.ErrAuditUnguarded) || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("CheckAuditGuards without triggers = %v", err)
+	}
+	kept, err := s.AuditLog(ctx, 0, 10)
+	if err != nil || len(kept) != 2 {
+		t.Fatalf("rows kept: %d %v", len(kept), err)
+	}
+	// Recompute the chain as someone without the key can: unkeyed, or
+	// under a key of their own.
+	for _, forger := range []gateway.AuditKey{nil, gateway.NewAuditKey("a-key-the-attacker-chose-0123")} {
+		if _, err := db.Exec(`DELETE FROM audit_log`); err != nil {
+			t.Fatal(err)
+		}
+		var prev []byte
+		for i, e := range kept {
+			e = gateway.ChainAudit(forger, int64(i), prev, e)
+			prev = e.Hash
+			if _, err := db.Exec(`INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				e.Seq, e.At.UnixMicro(), e.Actor, e.Action, e.Subject, e.Detail, e.PrevHash, e.Hash); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.AuditLog(ctx, 0, 10)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("rewritten log: %d rows, %v", len(got), err)
+		}
+		v := gateway.AuditVerifier{Key: storetest.AuditKey}
+		err = v.Next(got)
+		want := gateway.ErrAuditChain
+		if forger == nil {
+			want = gateway.ErrAuditUnkeyed
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("rewritten chain (forger key %v): %v, want %v", forger != nil, err, want)
+		}
+	}
+	for _, stmt := range []string{
+		`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT 1; END`,
+		`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`,
+		`CREATE TRIGGER audit_log_append BEFORE INSERT ON audit_log
+WHEN NEW.seq <> COALESCE((SELECT MAX(seq) FROM audit_log), 0) + 1
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: seq must follow the last row'); END`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CheckAuditGuards(ctx); !errors.Is(err, gateway.ErrAuditUnguarded) || !strings.Contains(err.Error(), "audit_log_no_update was altered") {
+		t.Errorf("CheckAuditGuards with a no-op trigger = %v", err)
+	}
 }

@@ -194,16 +194,20 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// AuditKey is the audit chain key of the suite's appends.
+var AuditKey = gateway.NewAuditKey("storetest-audit-secret-0123456789")
+
 // testAuditLog: appends from two handles at once form one contiguous,
 // verifiable chain; entries read back as written; an altered entry fails
-// verification.
+// verification, and so does the chain under another key or none; the
+// append-only triggers of a fresh database pass CheckAuditGuards.
 func testAuditLog(t *testing.T, db *DB) {
 	s1, s2 := db.Store(), db.Store()
 	ctx := context.Background()
 	if got, err := s1.AuditLog(ctx, 0, 10); err != nil || len(got) != 0 {
 		t.Fatalf("empty log: %+v %v", got, err)
 	}
-	first, err := s1.AppendAudit(ctx, gateway.AuditEntry{At: T0.Add(123456789 * time.Nanosecond), Actor: "partner:p",
+	first, err := s1.AppendAudit(ctx, AuditKey, gateway.AuditEntry{At: T0.Add(123456789 * time.Nanosecond), Actor: "partner:p",
 		Action: gateway.AuditDetailsRead, Subject: "c-1", Detail: `{"n":1}`})
 	if err != nil || first.Seq != 1 || len(first.PrevHash) != 32 || len(first.Hash) != 32 || !first.At.Equal(T0.Add(123456*time.Microsecond)) {
 		t.Fatalf("first append = %+v %v", first, err)
@@ -216,7 +220,7 @@ func testAuditLog(t *testing.T, db *DB) {
 		go func() {
 			defer wg.Done()
 			for i := range n {
-				if _, err := s.AppendAudit(ctx, gateway.AuditEntry{At: T0, Actor: "operator:test", Action: gateway.AuditDeviceAdd,
+				if _, err := s.AppendAudit(ctx, AuditKey, gateway.AuditEntry{At: T0, Actor: "operator:test", Action: gateway.AuditDeviceAdd,
 					Subject: fmt.Sprintf("kiosk-%d-%d", w, i)}); err != nil {
 					errs <- err
 				}
@@ -228,7 +232,7 @@ func testAuditLog(t *testing.T, db *DB) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	var v gateway.AuditVerifier
+	v := gateway.AuditVerifier{Key: AuditKey}
 	var all []gateway.AuditEntry
 	for after := int64(0); ; {
 		page, err := s2.AuditLog(ctx, after, 7)
@@ -254,12 +258,23 @@ func testAuditLog(t *testing.T, db *DB) {
 	}
 	altered := append([]gateway.AuditEntry(nil), all...)
 	altered[5].Subject = "kiosk-other"
-	var v2 gateway.AuditVerifier
+	v2 := gateway.AuditVerifier{Key: AuditKey}
 	if err := v2.Next(altered); !errors.Is(err, gateway.ErrAuditChain) {
 		t.Errorf("altered row verified: %v", err)
 	}
-	var v3 gateway.AuditVerifier
+	v3 := gateway.AuditVerifier{Key: AuditKey}
 	if err := v3.Next(append(all[:3:3], all[4:]...)); !errors.Is(err, gateway.ErrAuditChain) {
 		t.Errorf("removed row verified: %v", err)
+	}
+	other := gateway.AuditVerifier{Key: gateway.NewAuditKey("another-audit-secret-0123456789")}
+	if err := other.Next(all); !errors.Is(err, gateway.ErrAuditChain) {
+		t.Errorf("chain verified under another key: %v", err)
+	}
+	var keyless gateway.AuditVerifier
+	if err := keyless.Next(all); !errors.Is(err, gateway.ErrAuditNoKey) || keyless.Count != 0 {
+		t.Errorf("verifier without a key: %v, %d rows", err, keyless.Count)
+	}
+	if err := s1.CheckAuditGuards(ctx); err != nil {
+		t.Errorf("fresh database: %v", err)
 	}
 }
