@@ -72,7 +72,9 @@ func defaultRetentionConfig() RetentionConfig {
 
 // ResolveSecrets fills Key from FACEGATEWAY_AUDIT_KEY or KeyFile (for
 // commands that read only [database] and [audit]).
-func (a *AuditConfig) ResolveSecrets(getenv func(string) string) error { return a.resolveSecrets(getenv) }
+func (a *AuditConfig) ResolveSecrets(getenv func(string) string) error {
+	return a.resolveSecrets(getenv)
+}
 
 // resolveSecrets fills Key from FACEGATEWAY_AUDIT_KEY or KeyFile.
 func (a *AuditConfig) resolveSecrets(getenv func(string) string) error {

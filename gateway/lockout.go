@@ -71,19 +71,24 @@ func userOf(f Flow) UserKey {
 // lockedUntil returns when user may verify again, or the zero time when
 // the user is not locked at now: with failures f1 ≥ … ≥ fN (the N most
 // recent in the window), the lock lasts until fN + window, when fewer
-// than N remain in it.
+// than N remain in it; a lock held through an erasure of the user
+// (lockout_erasure.go) lasts until its own time. The later one applies.
 func (g *Gateway) lockedUntil(ctx context.Context, user UserKey, now time.Time) (time.Time, error) {
+	held, err := g.heldLock(ctx, user, now)
+	if err != nil {
+		return time.Time{}, err
+	}
 	pol := g.cfg.lockoutFor(user.PartnerID)
 	times, err := g.store.FailedAttempts(ctx, user, lockoutReasons, now.Add(-pol.Window), pol.Failures)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("count failed attempts: %w", err)
 	}
 	if len(times) < pol.Failures {
-		return time.Time{}, nil
+		return held, nil
 	}
 	until := times[pol.Failures-1].Add(pol.Window)
-	if !until.After(now) {
-		return time.Time{}, nil
+	if !until.After(now) || held.After(until) {
+		return held, nil
 	}
 	return until, nil
 }

@@ -72,7 +72,8 @@ func (g *Gateway) ShredKeys() (int, error) {
 // PurgeOnce applies [retention] at the gateway's clock: flows decided more
 // than retention.flows ago are deleted with their submissions, callbacks
 // and tokens, and callback bodies older than retention.callback_bodies
-// are emptied, in batches of purgeBatch flows. Several replicas may run it
+// are emptied, in batches of purgeBatch flows, and user locks held
+// through an erasure that ended are deleted. Several replicas may run it
 // at once. What it removed is logged and recorded in the audit log.
 func (g *Gateway) PurgeOnce(ctx context.Context) (Erased, error) {
 	now := g.now()
@@ -84,6 +85,11 @@ func (g *Gateway) PurgeOnce(ctx context.Context) (Erased, error) {
 		p.CallbackBodiesBefore = now.Add(-g.cfg.Retention.CallbackBodies)
 	}
 	var total Erased
+	if n, err := g.store.PurgeUserLocks(ctx, now); err != nil {
+		return total, fmt.Errorf("retention purge: %w", err)
+	} else if n > 0 {
+		g.log.Info("ended user locks purged", "count", n)
+	}
 	if p.FlowsBefore.IsZero() && p.CallbackBodiesBefore.IsZero() {
 		return total, nil
 	}
@@ -145,7 +151,8 @@ func (g *Gateway) privacy(ctx context.Context) {
 // handleEraseUser serves DELETE /v1/users/{partner_user_id}
 // ?partner_user_id_type=…: it erases the calling partner's records of that
 // user (flows, submissions, callbacks, user tokens) and answers the counts;
-// a repeated call answers zeros.
+// a repeated call answers zeros. A locked user stays locked until the
+// lock's end (holdLockThroughErasure).
 func (g *Gateway) handleEraseUser(w http.ResponseWriter, r *http.Request) {
 	ptok, err := g.authenticate(r, TokenPartner)
 	if err != nil {
@@ -166,6 +173,10 @@ func (g *Gateway) handleEraseUser(w http.ResponseWriter, r *http.Request) {
 	typ := r.URL.Query().Get("partner_user_id_type")
 	if !validID(typ, 32) {
 		g.fail(w, r, badRequest("partner_user_id_type: query parameter required, 1–32 characters of [A-Za-z0-9._-]"))
+		return
+	}
+	if err := g.holdLockThroughErasure(r.Context(), UserKey{PartnerID: ptok.PartnerID, PartnerUserID: uid, PartnerUserIDType: typ}); err != nil {
+		g.fail(w, r, err)
 		return
 	}
 	erased, err := g.store.EraseUser(r.Context(), ptok.PartnerID, typ, uid)

@@ -218,6 +218,17 @@ type Store interface {
 	// user's flows) were decided with one of reasons at or after since:
 	// their processed times, newest first, at most limit of them.
 	FailedAttempts(ctx context.Context, user UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error)
+	// HoldUserLock records that the user named by ref (lockoutRef: a
+	// keyed hash, never the id) stays locked until until, so the lockout
+	// outlives an erasure of the user's flows; a second call keeps the
+	// later time.
+	HoldUserLock(ctx context.Context, ref []byte, until time.Time) error
+	// UserLockUntil returns the held lock of ref if it ends after now, or
+	// the zero time.
+	UserLockUntil(ctx context.Context, ref []byte, now time.Time) (time.Time, error)
+	// PurgeUserLocks deletes the held locks that ended at or before now
+	// and returns how many.
+	PurgeUserLocks(ctx context.Context, now time.Time) (int64, error)
 
 	// PrivacyStore: user erasure, retention purge, audit log (privacy_store.go).
 	PrivacyStore

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -43,4 +44,45 @@ ORDER BY s.processed_at DESC LIMIT ?`, args...)
 		return nil, fmt.Errorf("failed attempts: %w", err)
 	}
 	return out, nil
+}
+
+// userLocksSchema is the schema version that keeps a user's lockout
+// through an erasure: one row per locked user, keyed by a keyed hash of
+// the user (never the id), deleted after unlock_at.
+const userLocksSchema = `
+CREATE TABLE user_locks (
+	ref       BLOB PRIMARY KEY,
+	unlock_at INTEGER NOT NULL
+);
+`
+
+// HoldUserLock implements gateway.Store.
+func (s *Store) HoldUserLock(ctx context.Context, ref []byte, until time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO user_locks (ref, unlock_at) VALUES (?, ?)
+		ON CONFLICT (ref) DO UPDATE SET unlock_at = max(unlock_at, excluded.unlock_at)`, ref, until.UnixMicro()); err != nil {
+		return fmt.Errorf("hold user lock: %w", err)
+	}
+	return nil
+}
+
+// UserLockUntil implements gateway.Store.
+func (s *Store) UserLockUntil(ctx context.Context, ref []byte, now time.Time) (time.Time, error) {
+	var until int64
+	err := s.db.QueryRowContext(ctx, `SELECT unlock_at FROM user_locks WHERE ref = ? AND unlock_at > ?`, ref, now.UnixMicro()).Scan(&until)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("user lock: %w", err)
+	}
+	return time.UnixMicro(until).UTC(), nil
+}
+
+// PurgeUserLocks implements gateway.Store.
+func (s *Store) PurgeUserLocks(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM user_locks WHERE unlock_at <= ?`, now.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("purge user locks: %w", err)
+	}
+	return res.RowsAffected()
 }

@@ -101,3 +101,44 @@ func testFailedAttempts(t *testing.T, db *DB) {
 		}
 	}
 }
+
+// testUserLocks: a held lock reads back until it ends, keeps the later of
+// two times, is per ref, survives a new handle, and is purged after it
+// ends (not before).
+func testUserLocks(t *testing.T, db *DB) {
+	s := db.Store()
+	ctx := context.Background()
+	a, b := []byte("ref-a-0123456789abcdef0123456789"), []byte("ref-b-0123456789abcdef0123456789")
+	if got, err := s.UserLockUntil(ctx, a, T0); err != nil || !got.IsZero() {
+		t.Fatalf("no lock: %v %v", got, err)
+	}
+	until := T0.Add(15*time.Minute + 123456*time.Microsecond)
+	must(t, s.HoldUserLock(ctx, a, until))
+	must(t, s.HoldUserLock(ctx, a, T0.Add(time.Minute))) // earlier: kept later
+	must(t, s.HoldUserLock(ctx, b, T0.Add(time.Minute)))
+	for _, tc := range []struct {
+		ref  []byte
+		now  time.Time
+		want time.Time
+	}{
+		{a, T0, until},
+		{a, until.Add(-time.Microsecond), until},
+		{a, until, time.Time{}},
+		{b, T0, T0.Add(time.Minute)},
+		{[]byte("other"), T0, time.Time{}},
+	} {
+		got, err := db.Store().UserLockUntil(ctx, tc.ref, tc.now)
+		if err != nil || !got.Equal(tc.want) {
+			t.Errorf("UserLockUntil(%s, %v) = %v %v, want %v", tc.ref[:5], tc.now, got, err, tc.want)
+		}
+	}
+	if n, err := s.PurgeUserLocks(ctx, T0.Add(time.Minute)); err != nil || n != 1 {
+		t.Errorf("purge at b's end: %d %v, want 1", n, err)
+	}
+	if got, err := s.UserLockUntil(ctx, a, T0.Add(time.Minute)); err != nil || !got.Equal(until) {
+		t.Errorf("a after purging b: %v %v", got, err)
+	}
+	if n, err := s.PurgeUserLocks(ctx, until); err != nil || n != 1 {
+		t.Errorf("purge at a's end: %d %v, want 1", n, err)
+	}
+}

@@ -64,6 +64,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"SignatureUses", testSignatureUses},
 		{"EraseUserReplay", testEraseUserReplay},
 		{"FailedAttempts", testFailedAttempts}, // lockout.go
+		{"UserLocks", testUserLocks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
