@@ -284,7 +284,7 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, fmt.Errorf("store token: %w", err))
 		return
 	}
-	if err := g.audit(r.Context(), partnerActor(p.ClientID), AuditUserToken, flow.CorrelationID, nil); err != nil {
+	if err := g.audit(r.Context(), partnerActor(p.ClientID), AuditUserToken, FlowRef(g.cfg.Audit.Key, p.ClientID, flow.CorrelationID), nil); err != nil {
 		g.fail(w, r, err)
 		return
 	}
@@ -547,7 +547,7 @@ func (g *Gateway) handleDetails(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
-	if err := g.audit(r.Context(), partnerActor(ptok.PartnerID), AuditDetailsRead, cid, nil); err != nil {
+	if err := g.audit(r.Context(), partnerActor(ptok.PartnerID), AuditDetailsRead, FlowRef(g.cfg.Audit.Key, ptok.PartnerID, cid), nil); err != nil {
 		g.fail(w, r, err)
 		return
 	}

@@ -216,3 +216,18 @@ func (g *Gateway) openSelfie(log *slog.Logger, sub *Submission) (gaveUp bool, ha
 		return true, false
 	}
 }
+
+// FlowRef is how the audit log names a flow (token and detail rows):
+// "flow:" and the first 16 bytes (hex) of HMAC-SHA256 under
+// deriveKey(key, "faceverify flow ref v1") of clientID NUL correlationID;
+// "" without a key. The partner's correlation id is not kept, so an
+// erased user's flows leave no id in the log; the key's holder can still
+// find a given flow's rows.
+func FlowRef(key, clientID, correlationID string) string {
+	if key == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, deriveKey(key, "faceverify flow ref v1"))
+	m.Write([]byte(clientID + "\x00" + correlationID))
+	return "flow:" + hex.EncodeToString(m.Sum(nil)[:16])
+}

@@ -77,7 +77,7 @@ type AuditEntry struct {
 	At       time.Time
 	Actor    string // "partner:<client_id>", "operator:<os user>", "gateway"
 	Action   string // Audit* constants
-	Subject  string // what was acted on: a correlation id, device id, user reference
+	Subject  string // what was acted on: a flow reference (FlowRef), device id, user reference (UserRef)
 	Detail   string // JSON object with counts or other non-personal context
 	PrevHash []byte // the previous row's Hash (32 zero bytes for Seq 1)
 	Hash     []byte // AuditMAC of this row (an unkeyed digest if written without a key)
@@ -86,8 +86,8 @@ type AuditEntry struct {
 // Audit actions.
 const (
 	AuditPartnerToken  = "token.partner"   // POST /v1/token issued a partner token
-	AuditUserToken     = "token.user"      // POST /v1/flows issued a user token (subject: correlation id)
-	AuditDetailsRead   = "details.read"    // GET /v1/submissions/{correlation_id}
+	AuditUserToken     = "token.user"      // POST /v1/flows issued a user token (subject: FlowRef)
+	AuditDetailsRead   = "details.read"    // GET /v1/submissions/{correlation_id} (subject: FlowRef)
 	AuditUserErased    = "user.erase"      // DELETE /v1/users/{partner_user_id} (subject: user reference)
 	AuditRetention     = "retention.purge" // the retention purge deleted rows
 	AuditDeviceAdd     = "device.add"      // facegateway devices add

@@ -147,12 +147,17 @@ func auditLog(t *testing.T, s gateway.Store) []gateway.AuditEntry {
 }
 
 // TestAuditedActions: token issuance, flow tokens and detail reads are
-// audited as they happen.
+// audited as they happen; flows appear by keyed reference, never by
+// correlation id.
 func TestAuditedActions(t *testing.T) {
 	e := newEnv(t)
 	ptok := e.partnerToken()
 	_, cid := e.initiate("carol")
 	e.details(cid)
+	flowRef := gateway.FlowRef(testAuditSecret, clientID, cid)
+	if !strings.HasPrefix(flowRef, "flow:") || len(flowRef) != len("flow:")+32 || gateway.FlowRef("", clientID, cid) != "" {
+		t.Fatalf("FlowRef = %q", flowRef)
+	}
 	count := map[string]int{}
 	for _, a := range auditLog(t, e.store) {
 		count[a.Action]++
@@ -161,6 +166,12 @@ func TestAuditedActions(t *testing.T) {
 		}
 		if strings.Contains(a.Subject+a.Detail, ptok) || strings.Contains(a.Subject+a.Detail, "carol") {
 			t.Errorf("row %d holds a token or user id: %+v", a.Seq, a)
+		}
+		if strings.Contains(a.Subject+a.Detail, cid) {
+			t.Errorf("row %d holds the correlation id: %+v", a.Seq, a)
+		}
+		if (a.Action == gateway.AuditUserToken || a.Action == gateway.AuditDetailsRead) && a.Subject != flowRef {
+			t.Errorf("row %d subject %q, want the flow reference %q", a.Seq, a.Subject, flowRef)
 		}
 	}
 	// partnerToken: one here, one in initiate, one in details.

@@ -20,8 +20,8 @@ const auditUsage = `usage: facegateway audit list [-verify] [-json] [-after SEQ]
 
 Prints the gateway's append-only audit log: partner and user token
 issuance, detail reads, user erasures, retention purges and operator
-commands. Rows name users only by a keyed reference (audit.key), never by
-id, and hold no tokens or passkeys.
+commands. Rows name users and flows only by keyed references (audit.key),
+never by user or correlation id, and hold no tokens or passkeys.
 
   -verify   check that the table's append-only triggers are in place and
             the whole chain: each row holds the previous row's MAC and
