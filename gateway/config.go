@@ -263,7 +263,10 @@ func DecodeConfig(r io.Reader) (Config, error) {
 	return cfg, nil
 }
 
-// PartnerPasskeyEnv is the environment variable holding clientID's passkey.
+// PartnerPasskeyEnv is the environment variable from which the sample
+// partner (`facegateway partner`, the client side) may read clientID's
+// passkey; the gateway itself never reads it and holds only argon2id
+// hashes.
 func PartnerPasskeyEnv(clientID string) string {
 	b := []byte(strings.ToUpper(clientID))
 	for i, c := range b {

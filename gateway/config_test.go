@@ -228,6 +228,14 @@ func TestExampleConfigLoads(t *testing.T) {
 		!reflect.DeepEqual(cfg.Limits, want.Limits) || cfg.Verification != want.Verification || cfg.Inference != want.Inference {
 		t.Errorf("example config differs from DefaultConfig")
 	}
+	// The partner entry is an example, but its switches show their
+	// defaults: the demo's loopback exception is a comment, not a value.
+	for i, p := range cfg.Partners {
+		if p.AllowPrivateNetwork || p.InsecureAllowHTTP || p.Lockout != (LockoutConfig{}) {
+			t.Errorf("example partners[%d]: allow_private_network %v, insecure_allow_http %v, lockout %+v; want the defaults (false, false, unset)",
+				i, p.AllowPrivateNetwork, p.InsecureAllowHTTP, p.Lockout)
+		}
+	}
 }
 
 func FuzzDecodeConfig(f *testing.F) {

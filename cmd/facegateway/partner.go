@@ -21,7 +21,11 @@ POST /sessions and GET /sessions/{correlation_id}.
 
 Secrets:
   FACEPARTNER_PASSKEY          the partner's passkey (or -passkey-file; falls back to
-                               FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY)
+                               FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY). This is the
+                               client side: the partner sends its passkey to POST
+                               /v1/token. The gateway never reads a passkey from the
+                               environment; it holds only argon2id hashes
+                               (partners[].passkey_hashes).
   FACEPARTNER_CALLBACK_SECRET  callback HMAC key (falls back to FACEGATEWAY_CALLBACK_SECRET)
 
 Flags:

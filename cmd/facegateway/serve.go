@@ -24,8 +24,10 @@ Secrets are never read from the config file:
   FACEGATEWAY_CALLBACK_SECRET                 HMAC key signing callbacks (or callback.secret_file)
   FACEGATEWAY_DATABASE_PASSWORD               PostgreSQL password (database.driver = "postgres";
                                               or the whole DSN in database.dsn_file)
-  FACEGATEWAY_AUDIT_KEY                       HMAC key of user references in the audit log
-                                              (or audit.key_file)
+  FACEGATEWAY_AUDIT_KEY                       audit secret: keys the audit log's MAC chain, its
+                                              user and flow references and the lockout kept
+                                              through an erasure (or audit.key_file; required
+                                              off loopback)
 Partner passkeys are not read at all: partners[i].passkey_hashes holds their
 argon2id hashes (facegateway partners hash-passkey).
 
