@@ -120,6 +120,7 @@ func TestValidateNamesField(t *testing.T) {
 	t.Run("tls on all interfaces", func(t *testing.T) {
 		c := validConfig()
 		c.Listen, c.TLSCert, c.TLSKey = ":8443", "c.pem", "k.pem"
+		c.Audit.Key = "audit-key-0123456789" // required off loopback
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -127,6 +128,7 @@ func TestValidateNamesField(t *testing.T) {
 	t.Run("explicit plaintext", func(t *testing.T) {
 		c := validConfig()
 		c.Listen, c.InsecureAllowPlaintext = "0.0.0.0:8080", true
+		c.Audit.Key = "audit-key-0123456789"
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}

@@ -768,7 +768,9 @@ func TestReference(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
+			// The lease outlasts the retries (3 × the 300 ms timeout) on a
+			// loaded machine, so no second claim fetches the reference again.
+			e := newEnv(t, func(c *gateway.Config) { c.Processing.Lease = time.Minute })
 			e.analyzer.Set(gatewaytest.Red, gatewaytest.Live(gatewaytest.E(1)))
 			e.analyzer.Set(gatewaytest.Green, gatewaytest.Live(gatewaytest.E(1)))
 			e.partner.setReference(tt.handler)

@@ -71,35 +71,45 @@ func userOf(f Flow) UserKey {
 // lockedUntil returns when user may verify again, or the zero time when
 // the user is not locked at now: with failures f1 ≥ … ≥ fN (the N most
 // recent in the window), the lock lasts until fN + window, when fewer
-// than N remain in it; a lock held through an erasure of the user
-// (lockout_erasure.go) lasts until its own time. The later one applies.
+// than N remain in it.
 func (g *Gateway) lockedUntil(ctx context.Context, user UserKey, now time.Time) (time.Time, error) {
-	held, err := g.heldLock(ctx, user, now)
-	if err != nil {
-		return time.Time{}, err
-	}
 	pol := g.cfg.lockoutFor(user.PartnerID)
 	times, err := g.store.FailedAttempts(ctx, user, lockoutReasons, now.Add(-pol.Window), pol.Failures)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("count failed attempts: %w", err)
 	}
 	if len(times) < pol.Failures {
-		return held, nil
+		return time.Time{}, nil
 	}
 	until := times[pol.Failures-1].Add(pol.Window)
-	if !until.After(now) || held.After(until) {
-		return held, nil
+	if !until.After(now) {
+		return time.Time{}, nil
 	}
 	return until, nil
 }
 
 // checkLockout returns a 423 user_locked *limitError when user is locked,
-// counting it under stage ("initiate" or "submit").
+// counting it under stage ("initiate" or "submit"). A new flow
+// ("initiate") also honours a lock held through an erasure of the user
+// (lockout_erasure.go); later stages need not, as the erasure deleted
+// every flow the user had.
 func (g *Gateway) checkLockout(ctx context.Context, user UserKey, stage, correlationID string) error {
 	now := g.now()
 	until, err := g.lockedUntil(ctx, user, now)
-	if err != nil || until.IsZero() {
+	if err != nil {
 		return err
+	}
+	if stage == "initiate" {
+		held, err := g.heldLock(ctx, user, now)
+		if err != nil {
+			return err
+		}
+		if held.After(until) {
+			until = held
+		}
+	}
+	if until.IsZero() {
+		return nil
 	}
 	g.limits.locked.WithLabelValues(stage).Inc()
 	g.log.Info("user locked out", "client_id", user.PartnerID, "correlation_id", correlationID, "stage", stage, "unlock_at", until.UTC())
