@@ -108,6 +108,9 @@ type ProcessingConfig struct {
 	// MaxClaims gives up on a submission claimed this many times without a
 	// result (reason PROCESSING_ERROR, the device may retry).
 	MaxClaims int `toml:"max_claims"`
+	// ExpiryInterval is how often the gateway closes flows whose user
+	// token expired without a final decision (status EXPIRED).
+	ExpiryInterval time.Duration `toml:"expiry_interval"`
 }
 
 // ReferenceConfig bounds fetches from partners' reference-image APIs.
@@ -120,8 +123,11 @@ type ReferenceConfig struct {
 
 // CallbackConfig configures completion callbacks.
 type CallbackConfig struct {
-	// Secret is the HMAC-SHA256 key for api.SignatureHeader; it is not read
-	// from the file: set FACEGATEWAY_CALLBACK_SECRET or SecretFile.
+	// Secret is the deprecated single callback key (key id "global"),
+	// accepted only while at most one partner has a callback_url and no
+	// callback_secrets of its own; every partner should have its own
+	// (PartnerConfig.CallbackSecrets). It is not read from the file: set
+	// FACEGATEWAY_CALLBACK_SECRET or SecretFile.
 	Secret     string `toml:"-"`
 	SecretFile string `toml:"secret_file"`
 	// Timeout is per delivery attempt.
@@ -156,6 +162,10 @@ type PartnerConfig struct {
 	// CallbackURL receives api.Callback when a flow is final; "" disables
 	// callbacks for this partner.
 	CallbackURL string `toml:"callback_url"`
+	// CallbackSecrets are the partner's own callback keys, the signing key
+	// first (see CallbackSecretConfig; secrets come from files or
+	// FACEGATEWAY_PARTNER_<CLIENT_ID>_CALLBACK_SECRET, never this file).
+	CallbackSecrets []CallbackSecretConfig `toml:"callback_secrets"`
 	// Flows lists the flow kinds the partner may initiate.
 	Flows []string `toml:"flows"`
 	// ImageHosts lists the hosts ("host" or "host:port") an image_url in a
@@ -178,10 +188,11 @@ func DefaultConfig() Config {
 		Tokens:          TokensConfig{PartnerTTL: time.Hour, UserTTL: 15 * time.Minute},
 		Verification:    VerificationConfig{MaxAttempts: 3, RetryAfterMS: 1000},
 		Processing: ProcessingConfig{
-			Workers:      2,
-			Lease:        2 * time.Minute,
-			PollInterval: time.Second,
-			MaxClaims:    3,
+			Workers:        2,
+			Lease:          2 * time.Minute,
+			PollInterval:   time.Second,
+			MaxClaims:      3,
+			ExpiryInterval: 30 * time.Second,
 		},
 		Reference: ReferenceConfig{
 			Timeout:      10 * time.Second,
@@ -276,7 +287,7 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 			p.Passkey = s
 		}
 	}
-	return nil
+	return c.resolveCallbackKeys(getenv, read) // callbackkeys.go
 }
 
 // LoadConfig reads the TOML file at path, resolves secrets with getenv and
@@ -350,6 +361,9 @@ func (c Config) Validate() error {
 	if c.Processing.MaxClaims < 1 {
 		return errField("processing.max_claims", "must be ≥ 1, got %d", c.Processing.MaxClaims)
 	}
+	if c.Processing.ExpiryInterval < time.Second {
+		return errField("processing.expiry_interval", "must be ≥ 1s, got %v", c.Processing.ExpiryInterval)
+	}
 	if c.Reference.Timeout <= 0 {
 		return errField("reference.timeout", "must be > 0, got %v", c.Reference.Timeout)
 	}
@@ -393,7 +407,6 @@ func (c Config) Validate() error {
 		return errField("partners", "at least one partner is required")
 	}
 	seen := map[string]bool{}
-	needSecret := false
 	for i, p := range c.Partners {
 		f := func(name string) string { return fmt.Sprintf("partners[%d].%s", i, name) }
 		if !validID(p.ClientID, 64) {
@@ -419,7 +432,6 @@ func (c Config) Validate() error {
 			if !p.InsecureAllowHTTP && !secureURL(p.CallbackURL) {
 				return errField(f("callback_url"), "must be https (http only to loopback, or set %s), got %q", f("insecure_allow_http"), p.CallbackURL)
 			}
-			needSecret = true
 		}
 		for j, h := range p.ImageHosts {
 			if h == "" || strings.ContainsAny(h, "/?#@ ") {
@@ -435,10 +447,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if needSecret && len(c.Callback.Secret) < 16 {
-		return errField("callback.secret", "must be ≥ 16 characters when a partner has a callback_url; set %s or callback.secret_file", EnvCallbackSecret)
-	}
-	return nil
+	return c.validateCallbackKeys() // callbackkeys.go
 }
 
 // partner returns the configured partner with that client id.

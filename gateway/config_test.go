@@ -74,7 +74,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"ftp callback url", func(c *Config) { c.Partners[0].CallbackURL = "ftp://x/cb" }, "partners[0].callback_url:"},
 		{"unknown flow", func(c *Config) { c.Partners[0].Flows = []string{"selfie", "passport"} }, "partners[0].flows[1]:"},
 		{"duplicate partner", func(c *Config) { c.Partners = append(c.Partners, c.Partners[0]) }, "partners[1].client_id: duplicate"},
-		{"callback secret missing", func(c *Config) { c.Callback.Secret = "" }, "callback.secret:"},
+		{"callback secret missing", func(c *Config) { c.Callback.Secret = "" }, "partners[0].callback_secrets: required when callback_url is set: set FACEGATEWAY_PARTNER_ACME_CALLBACK_SECRET"},
 		{"plain http reference off loopback", func(c *Config) { c.Partners[0].ReferenceURL = "http://partner.example/reference" }, "partners[0].reference_url: must be https"},
 		{"plain http callback off loopback", func(c *Config) { c.Partners[0].CallbackURL = "http://partner.example/cb" }, "partners[0].callback_url: must be https"},
 		{"bad image host", func(c *Config) { c.Partners[0].ImageHosts = []string{"https://cdn.example"} }, "partners[0].image_hosts[0]:"},

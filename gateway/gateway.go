@@ -211,8 +211,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	return grp.Run()
 }
 
-// RunBackground runs the submission workers, the callback outbox and the
-// token janitor (no HTTP) until ctx is cancelled; it returns nil then, after
+// RunBackground runs the submission workers, the callback outbox, the
+// token janitor and the flow expirer (no HTTP) until ctx is cancelled; it returns nil then, after
 // in-flight work has finished or been abandoned to its lease.
 func (g *Gateway) RunBackground(ctx context.Context) error {
 	var grp run.Group
@@ -227,6 +227,10 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	{
 		jctx, cancel := context.WithCancel(ctx)
 		grp.Add(func() error { g.janitor(jctx); return nil }, func(error) { cancel() })
+	}
+	{
+		ectx, cancel := context.WithCancel(ctx)
+		grp.Add(func() error { g.expirer(ectx); return nil }, func(error) { cancel() })
 	}
 	return grp.Run()
 }
