@@ -184,8 +184,8 @@ func TestResolveSecrets(t *testing.T) {
 
 func TestExampleConfigLoads(t *testing.T) {
 	env := map[string]string{
-		"FACEGATEWAY_PARTNER_DEMO_PASSKEY": "demo-passkey-0123456789",
-		"FACEGATEWAY_CALLBACK_SECRET":      "demo-secret-0123456789",
+		"FACEGATEWAY_PARTNER_DEMO_PASSKEY":         "demo-passkey-0123456789",
+		"FACEGATEWAY_PARTNER_DEMO_CALLBACK_SECRET": "demo-callback-secret-0123456789abcdef",
 	}
 	cfg, err := LoadConfig("../cmd/facegateway/facegateway.example.toml", func(k string) string { return env[k] })
 	if err != nil {
@@ -195,6 +195,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	if cfg.Tokens != want.Tokens || cfg.Processing != want.Processing || cfg.Reference != want.Reference ||
 		cfg.Limits != want.Limits || cfg.Verification != want.Verification || cfg.Inference != want.Inference {
 		t.Errorf("example config differs from DefaultConfig")
+	}
+	if k, ok := cfg.callbackKey(cfg.Partners[0]); !ok || k.ID != DefaultCallbackKeyID {
+		t.Errorf("demo partner's callback key = %q %v, want %q from the environment", k.ID, ok, DefaultCallbackKeyID)
 	}
 }
 

@@ -137,7 +137,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	env := append(os.Environ(),
 		"FACEGATEWAY_PARTNER_DEMO_PASSKEY="+passkey,
-		"FACEGATEWAY_CALLBACK_SECRET="+secret,
+		"FACEGATEWAY_PARTNER_DEMO_CALLBACK_SECRET="+secret, // the demo partner's own callback key
+		"FACEGATEWAY_PARTNER_DEMO_CALLBACK_KEY_ID=demo-1",
 		"FACEGATEWAY_ENROLL_TOKEN="+enrollToken, // the gateway requires device signatures
 		"FACEAGENT_ENROLL_TOKEN="+enrollToken,
 	)
