@@ -161,7 +161,7 @@ type Stack struct {
 	// their own with NewDevice.
 	Device *identity.Identity
 	// Env holds the secrets given to both processes (NAME=value):
-	// partner passkeys, callback secret, enrollment token. Append before
+	// partner passkeys, each partner's callback key, enrollment token. Append before
 	// Restart to pass more.
 	Env []string
 	// Passkeys maps a partner client id to its passkey.
