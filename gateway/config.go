@@ -58,6 +58,10 @@ type Config struct {
 	Partners []PartnerConfig `toml:"partners"`
 	// Devices: which kiosks may submit (device signatures, enrollment).
 	Devices DevicesConfig `toml:"devices"`
+	// Erasure, Retention, Audit: config_privacy.go.
+	Erasure   ErasureConfig   `toml:"erasure"`
+	Retention RetentionConfig `toml:"retention"`
+	Audit     AuditConfig     `toml:"audit"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -210,6 +214,8 @@ func DefaultConfig() Config {
 		Inference: inference.DefaultConfig(),
 		Broker:    broker.DefaultConfig(),
 		Devices:   defaultDevicesConfig(),
+		Erasure:   defaultErasureConfig(),
+		Retention: defaultRetentionConfig(),
 	}
 }
 
@@ -273,6 +279,9 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 		c.Callback.Secret = s
 	}
 	if err := c.Devices.resolveSecrets(getenv); err != nil {
+		return err
+	}
+	if err := c.Audit.resolveSecrets(getenv); err != nil {
 		return err
 	}
 	for i := range c.Partners {
@@ -401,6 +410,9 @@ func (c Config) Validate() error {
 		return err // already names "broker.<field>"
 	}
 	if err := c.Devices.validate(); err != nil {
+		return err
+	}
+	if err := c.validatePrivacy(); err != nil {
 		return err
 	}
 	if len(c.Partners) == 0 {

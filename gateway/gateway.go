@@ -78,6 +78,7 @@ type Gateway struct {
 	owner    string
 	handler  http.Handler
 	devices  *deviceAuth
+	keys     *SelfieKeys // seals selfies before they reach the store
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -139,6 +140,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.devices = devices
+	if g.keys, err = NewSelfieKeys(cfg.Erasure); err != nil {
+		return nil, err
+	}
 	g.handler = g.routes()
 	return g, nil
 }
@@ -212,7 +216,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // RunBackground runs the submission workers, the callback outbox, the
-// token janitor and the flow expirer (no HTTP) until ctx is cancelled; it returns nil then, after
+// token janitor, the flow expirer, the selfie-key shredder and the retention purge (no HTTP) until ctx is cancelled; it returns nil then, after
 // in-flight work has finished or been abandoned to its lease.
 func (g *Gateway) RunBackground(ctx context.Context) error {
 	var grp run.Group
@@ -231,6 +235,10 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	{
 		ectx, cancel := context.WithCancel(ctx)
 		grp.Add(func() error { g.expirer(ectx); return nil }, func(error) { cancel() })
+	}
+	{
+		pctx, cancel := context.WithCancel(ctx)
+		grp.Add(func() error { g.privacy(pctx); return nil }, func(error) { cancel() })
 	}
 	return grp.Run()
 }

@@ -121,6 +121,8 @@ type env struct {
 	url      string
 	stop     func() // stops the gateway and waits for Serve to return
 	clock    *clock
+	gw       *gateway.Gateway // the running gateway (replaced by start)
+	store    gateway.Store    // its store
 }
 
 // clock is time.Now shifted by an adjustable offset.
@@ -175,6 +177,7 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.gw, e.store = gw, store
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -820,7 +823,10 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 }
 
 func TestRestartResumesClaimedSubmission(t *testing.T) {
-	e := newEnv(t)
+	// Selfie keys in a directory outlive the process (in memory they
+	// would not: TestRestartWithMemoryKeys).
+	keys := t.TempDir()
+	e := newEnv(t, func(c *gateway.Config) { c.Erasure.KeyDir = keys })
 	started := make(chan struct{}, 1)
 	e.analyzer.Hook = func(ctx context.Context, _ color.RGBA, _ inference.Options) error {
 		select {

@@ -41,6 +41,7 @@ func (g *Gateway) routes() http.Handler {
 	r.Post(api.PathDevices, g.handleRegisterDevice)
 	r.Get(api.PathStatus, g.handleStatus)
 	r.Get(api.PathDetails, g.handleDetails)
+	r.Delete(api.PathUsers, g.handleEraseUser) // privacy.go
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -190,6 +191,10 @@ func (g *Gateway) handleToken(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, fmt.Errorf("store token: %w", err))
 		return
 	}
+	if err := g.audit(r.Context(), partnerActor(p.ClientID), AuditPartnerToken, p.ClientID, nil); err != nil {
+		g.fail(w, r, err) // the token is never shown, so it is useless
+		return
+	}
 	writeJSON(w, http.StatusOK, api.TokenResponse{PartnerToken: tok, ExpiresAt: exp})
 }
 
@@ -260,6 +265,10 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 	exp := now.Add(g.cfg.Tokens.UserTTL)
 	if err := g.store.PutToken(r.Context(), Token{Hash: hash, Kind: TokenUser, PartnerID: p.ClientID, FlowID: flow.ID, ExpiresAt: exp}); err != nil {
 		g.fail(w, r, fmt.Errorf("store token: %w", err))
+		return
+	}
+	if err := g.audit(r.Context(), partnerActor(p.ClientID), AuditUserToken, flow.CorrelationID, nil); err != nil {
+		g.fail(w, r, err)
 		return
 	}
 	code := http.StatusCreated
@@ -360,8 +369,11 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		DeviceLive:     req.DeviceLiveness.Live,
 		DeviceModel:    req.DeviceLiveness.Model,
 		CapturedAt:     req.CapturedAt,
-		Selfie:         req.Selfie,
 		SubmittedAt:    g.now().UTC(),
+	}
+	if sub.Selfie, err = g.keys.Seal(sub.SubmittedAt, sub.ID, req.Selfie); err != nil {
+		g.refused(w, r, fmt.Errorf("seal selfie: %w", err))
+		return
 	}
 	stored, dup, err := g.store.CreateSubmission(r.Context(), sub, g.cfg.Verification.MaxAttempts)
 	switch {
@@ -507,6 +519,10 @@ func (g *Gateway) handleDetails(w http.ResponseWriter, r *http.Request) {
 	}
 	flow, subs, err := g.flowWithAttempts(r.Context(), flow.ID)
 	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	if err := g.audit(r.Context(), partnerActor(ptok.PartnerID), AuditDetailsRead, cid, nil); err != nil {
 		g.fail(w, r, err)
 		return
 	}

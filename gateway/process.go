@@ -137,7 +137,16 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		o.selfie = inference.DecisionOK
 		o.referenceErr = fmt.Errorf("partner %q no longer configured", flow.PartnerID)
 	default:
-		o = g.analyze(ctx, sub, flow, partner)
+		gaveUp, handBack := g.openSelfie(log, &sub)
+		if handBack {
+			g.release(ctx, sub)
+			return
+		}
+		o.gaveUp = gaveUp
+		if !gaveUp {
+			o = g.analyze(ctx, sub, flow, partner)
+			clear(sub.Selfie)
+		}
 	}
 	if o.runtimeErr != nil {
 		if ctx.Err() != nil {

@@ -26,6 +26,9 @@ var (
 	// ErrLeaseLost: the worker's claim on a submission or callback expired
 	// and was taken over; its result is discarded.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrCallbackPurged: the callback's body was emptied by the retention
+	// purge (it named the user), so it cannot be delivered again.
+	ErrCallbackPurged = errors.New("callback body purged by retention")
 )
 
 // TokenKind tells partner tokens from user tokens.
@@ -96,8 +99,9 @@ type Submission struct {
 	DeviceLive     bool
 	DeviceModel    string
 	CapturedAt     time.Time
-	// Selfie holds the encoded image until the submission is processed;
-	// it is nil afterwards and in listings.
+	// Selfie holds the encoded image, sealed by SelfieKeys (AES-256-GCM
+	// under an epoch key kept outside the database), until the submission
+	// is processed; it is nil afterwards and in listings.
 	Selfie []byte
 
 	State  SubmissionState
@@ -159,6 +163,12 @@ const (
 	CallbackPending   = "pending"   // due at NextAt (or being delivered under a lease)
 	CallbackDelivered = "delivered" // the partner answered 2xx
 	CallbackFailed    = "failed"    // given up after Config.Callback.MaxAttempts
+)
+
+// Audit actions of the callback operator commands (AuditEntry.Action).
+const (
+	AuditCallbackRedeliver = "callback.redeliver"  // facegateway callbacks redeliver (subject: delivery id)
+	AuditCallbackUsers     = "callback.list_users" // facegateway callbacks list -show-user showed partner user ids
 )
 
 // CallbackRecord is a row of the callback outbox, for operators
@@ -278,8 +288,12 @@ type Store interface {
 	// whatever its state: pending, due at `at`, attempts reset to 0,
 	// DeliveredAt cleared, Redeliveries incremented; body, delivery id and
 	// last error unchanged. It returns
-	// the updated row; ErrNotFound when no callback has that delivery id.
+	// the updated row; ErrNotFound when no callback has that delivery id,
+	// ErrCallbackPurged when its body was emptied by the retention purge.
 	RedeliverCallback(ctx context.Context, deliveryID string, at time.Time) (CallbackRecord, error)
+
+	// PrivacyStore: user erasure, retention purge, audit log (privacy_store.go).
+	PrivacyStore
 
 	// Close releases the database.
 	Close() error

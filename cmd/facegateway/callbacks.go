@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -87,9 +86,10 @@ func callbacksMain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "facegateway callbacks: unknown command %q\n%s", cmd, callbacksUsage)
 		return 2
 	}
-	dbCfg, code := databaseConfig("callbacks", *configPath, *dbPath, stderr)
-	if code != 0 {
-		return code
+	dbCfg, err := databaseConfig(*configPath, *dbPath) // audit.go
+	if err != nil {
+		fmt.Fprintf(stderr, "facegateway callbacks: %v\n", err)
+		return 2
 	}
 	store, err := openStore(ctx, dbCfg)
 	if err != nil {
@@ -105,10 +105,17 @@ func callbacksMain(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return 1
 		}
 		printCallbacks(stdout, cbs, *asJSON, *showUser)
+		if *showUser { // partner user ids were shown to an operator
+			return auditOperator(ctx, store, stderr, gateway.AuditCallbackUsers, "", map[string]any{"partner": *partner, "state": *state, "rows": len(cbs)})
+		}
 	case "redeliver":
 		c, err := store.RedeliverCallback(ctx, *delivery, time.Now().UTC())
 		if errors.Is(err, gateway.ErrNotFound) {
 			fmt.Fprintf(stderr, "facegateway callbacks redeliver: no callback with delivery id %q\n", *delivery)
+			return 1
+		}
+		if errors.Is(err, gateway.ErrCallbackPurged) {
+			fmt.Fprintf(stderr, "facegateway callbacks redeliver: %s: its body was emptied by the retention purge; the partner reads the flow's details instead\n", *delivery)
 			return 1
 		}
 		if err != nil {
@@ -117,35 +124,9 @@ func callbacksMain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		fmt.Fprintf(stdout, "%s queued again (callback %d, partner %s, event %s, redelivery %d)\n",
 			c.DeliveryID, c.ID, c.PartnerID, c.Event, c.Redeliveries)
+		return auditOperator(ctx, store, stderr, gateway.AuditCallbackRedeliver, c.DeliveryID, map[string]any{"partner": c.PartnerID, "event": c.Event})
 	}
 	return 0
-}
-
-// databaseConfig is the [database] table of the config file at configPath
-// (secrets resolved, validated), or the SQLite file dbPath when set. code is
-// 2 (a usage error, reported on stderr) when the file cannot be used.
-func databaseConfig(cmd, configPath, dbPath string, stderr io.Writer) (gateway.DatabaseConfig, int) {
-	if dbPath != "" {
-		return gateway.DatabaseConfig{Driver: gateway.DriverSQLite, Path: dbPath}, 0
-	}
-	f, err := os.Open(configPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "facegateway %s: %v (or give -db)\n", cmd, err)
-		return gateway.DatabaseConfig{}, 2
-	}
-	cfg, err := gateway.DecodeConfig(f)
-	f.Close()
-	if err == nil {
-		err = cfg.Database.ResolveSecrets(os.Getenv)
-	}
-	if err == nil {
-		err = cfg.Database.Validate()
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "facegateway %s: %s: %v\n", cmd, configPath, err)
-		return gateway.DatabaseConfig{}, 2
-	}
-	return cfg.Database, 0
 }
 
 // callbackJSON is one line of `callbacks list -json`.

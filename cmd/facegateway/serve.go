@@ -30,6 +30,8 @@ Secrets are never read from the config file:
                                               <CLIENT_ID> upper-cased, non-alphanumerics as '_'
   FACEGATEWAY_DATABASE_PASSWORD               PostgreSQL password (database.driver = "postgres";
                                               or the whole DSN in database.dsn_file)
+  FACEGATEWAY_AUDIT_KEY                       HMAC key of user references in the audit log
+                                              (or audit.key_file)
 
 Flags:
 `

@@ -16,6 +16,7 @@ const (
 	PathSubmissions = "/v1/submissions"                  // POST SubmissionRequest → SubmissionResponse (user token)
 	PathStatus      = "/v1/status"                       // GET → StatusResponse (user token)
 	PathDetails     = "/v1/submissions/{correlation_id}" // GET → SubmissionDetails (partner token)
+	PathUsers       = "/v1/users/{partner_user_id}"      // DELETE ?partner_user_id_type=… → UserErasure (partner token)
 )
 
 // Flow kinds: where the reference image comes from.
@@ -190,6 +191,24 @@ type Callback struct {
 	Status        string    `json:"status"` // StatusVerified, StatusRejected or StatusExpired
 	Reason        string    `json:"reason,omitempty"`
 	CompletedAt   time.Time `json:"completed_at"`
+}
+
+// UserErasure answers DELETE /v1/users/{partner_user_id}: what was erased
+// of that user's records (the calling partner's only). A repeated request
+// erases nothing and answers zeros.
+type UserErasure struct {
+	PartnerUserIDType string       `json:"partner_user_id_type"`
+	Erased            ErasedCounts `json:"erased"`
+}
+
+// ErasedCounts counts erased rows: flows (their user tokens stop working),
+// submissions (decisions and scores), callbacks (queued or delivered) and
+// tokens.
+type ErasedCounts struct {
+	Flows       int64 `json:"flows"`
+	Submissions int64 `json:"submissions"`
+	Callbacks   int64 `json:"callbacks"`
+	Tokens      int64 `json:"tokens"`
 }
 
 // ReferenceResponse is one of the two JSON answers of a partner's

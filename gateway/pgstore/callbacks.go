@@ -189,7 +189,14 @@ func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gate
 
 // RedeliverCallback implements gateway.Store.
 func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
-	return scanCallback(s.pool.QueryRow(ctx, `UPDATE callbacks
+	c, err := scanCallback(s.pool.QueryRow(ctx, `UPDATE callbacks
 		SET state = 'pending', next_at = $1, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
-		WHERE delivery_id = $2 RETURNING `+callbackCols, at(when), deliveryID))
+		WHERE delivery_id = $2 AND length(body) > 0 RETURNING `+callbackCols, at(when), deliveryID))
+	if errors.Is(err, gateway.ErrNotFound) {
+		var exists bool
+		if s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM callbacks WHERE delivery_id = $1)`, deliveryID).Scan(&exists) == nil && exists {
+			return gateway.CallbackRecord{}, gateway.ErrCallbackPurged
+		}
+	}
+	return c, err
 }

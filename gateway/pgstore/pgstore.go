@@ -131,7 +131,7 @@ CREATE TABLE devices (
 );
 `, `
 ALTER TABLE devices ADD COLUMN replaced_at timestamptz;
-`, callbacksSchema}
+`, privacySchema, callbacksSchema}
 
 // Open connects to the database named by dsn (a libpq URL or key=value
 // string; pgxpool settings such as pool_max_conns are honoured) and brings

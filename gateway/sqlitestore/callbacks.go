@@ -176,7 +176,13 @@ func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, at tim
 		var err error
 		c, err = scanCallback(tx.QueryRowContext(ctx, `UPDATE callbacks
 			SET state = 'pending', next_at = ?, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
-			WHERE delivery_id = ? RETURNING `+callbackCols, at.UnixMicro(), deliveryID))
+			WHERE delivery_id = ? AND length(body) > 0 RETURNING `+callbackCols, at.UnixMicro(), deliveryID))
+		if errors.Is(err, gateway.ErrNotFound) {
+			var n int
+			if tx.QueryRowContext(ctx, `SELECT count(*) FROM callbacks WHERE delivery_id = ?`, deliveryID).Scan(&n) == nil && n > 0 {
+				return gateway.ErrCallbackPurged
+			}
+		}
 		return err
 	})
 	return c, err

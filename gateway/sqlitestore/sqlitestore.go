@@ -91,12 +91,18 @@ CREATE TABLE callbacks (
 	delivered_at INTEGER
 );
 CREATE INDEX callbacks_due ON callbacks(state, next_at);
-`, devicesSchema, devicesReplacedSchema, callbacksSchema}
+`, devicesSchema, devicesReplacedSchema, privacySchema, callbacksSchema}
 
 // Open opens (creating if needed) the database file at path and brings its
-// schema up to date.
+// schema up to date. The file, its -wal and -shm are FileMode (0600)
+// whatever the umask, and deleted content is overwritten with zeros
+// (PRAGMA secure_delete).
 func Open(ctx context.Context, path string) (*Store, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	q := url.Values{}
+	q.Add("_pragma", "secure_delete(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -109,6 +115,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := checkModes(path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

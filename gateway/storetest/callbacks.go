@@ -19,12 +19,12 @@ import (
 func completeWith(t *testing.T, s gateway.Store, id string, r gateway.Result) {
 	t.Helper()
 	Flow(t, s, id)
-	decide(t, s, id, r)
+	decideWith(t, s, id, r)
 }
 
-// decide submits an attempt to open flow id (no other attempt may be
+// decideWith submits an attempt to open flow id (no other attempt may be
 // pending) and completes it with r as final, processed at T0.
-func decide(t *testing.T, s gateway.Store, id string, r gateway.Result) {
+func decideWith(t *testing.T, s gateway.Store, id string, r gateway.Result) {
 	t.Helper()
 	ctx := context.Background()
 	if _, _, err := s.CreateSubmission(ctx, Sub(id, "s-"+id, ""), 3); err != nil {
@@ -135,6 +135,23 @@ func testRedeliverCallback(t *testing.T, db *DB) {
 	if _, err := s.RedeliverCallback(ctx, "dlv_missing", at); !errors.Is(err, gateway.ErrNotFound) {
 		t.Errorf("unknown delivery id: %v", err)
 	}
+	// Once retention emptied its body (it names the user), a callback
+	// cannot be sent again.
+	for _, id := range []string{"dlv_a", "dlv_b"} {
+		j, err := s.ClaimCallback(ctx, at.Add(2*time.Minute), at.Add(3*time.Minute))
+		if err != nil {
+			t.Fatalf("claim %s: %v", id, err)
+		}
+		if err := s.CallbackDelivered(ctx, j.ID, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Purge(ctx, gateway.PurgePolicy{CallbackBodiesBefore: at.Add(time.Second), Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RedeliverCallback(ctx, "dlv_a", at); !errors.Is(err, gateway.ErrCallbackPurged) {
+		t.Errorf("redelivering a purged callback: %v, want ErrCallbackPurged", err)
+	}
 }
 
 // userToken stores a user token of flowID expiring at exp.
@@ -164,7 +181,7 @@ func testFlowExpiry(t *testing.T, db *DB) {
 	}
 	Flow(t, s, "done") // decided before its deadline
 	userToken(t, s, 4, "done", exp)
-	decide(t, s, "done", gateway.Result{})
+	decideWith(t, s, "done", gateway.Result{})
 	Flow(t, s, "busy") // a submission in progress at its deadline
 	userToken(t, s, 3, "busy", exp)
 	if _, _, err := s.CreateSubmission(ctx, Sub("busy", "s-busy", ""), 3); err != nil {

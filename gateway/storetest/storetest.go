@@ -59,6 +59,9 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ReplaceDevice", testReplaceDevice},
 		{"TimePrecision", testTimePrecision},
 		{"ReopenKeepsData", testReopenKeepsData},
+		{"EraseUser", testEraseUser}, // privacy.go
+		{"Purge", testPurge},
+		{"AuditLog", testAuditLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
