@@ -88,7 +88,14 @@ func (g *Gateway) deliver(ctx context.Context, log *slog.Logger, job CallbackJob
 		return
 	}
 	if ctx.Err() != nil {
-		return // shutting down; the lease expires and the job is due again
+		// Stopping mid-delivery: hand the callback back, due now, so a
+		// restart or another replica sends it at once rather than after
+		// its lease. The partner may have received it: the same delivery
+		// id comes again (at least once).
+		if err := g.store.CallbackFailed(store, job.ID, g.now(), "delivery interrupted: gateway stopping", false); err != nil {
+			log.Warn("hand back interrupted callback", "callback_id", job.ID, "err", err)
+		}
+		return
 	}
 	attempts := job.Attempts + 1
 	giveUp := attempts >= g.cfg.Callback.MaxAttempts || !ok
