@@ -75,7 +75,7 @@ func (g *Gateway) deliver(ctx context.Context, log *slog.Logger, job CallbackJob
 		ok = false
 		err = fmt.Errorf("partner %q has no callback_url or callback key", job.PartnerID)
 	} else {
-		err = g.post(ctx, p.CallbackURL, key, job)
+		err = g.post(ctx, g.partnerClient(p.ClientID), p.CallbackURL, key, job)
 	}
 	store := context.WithoutCancel(ctx)
 	if err == nil {
@@ -113,8 +113,9 @@ func (g *Gateway) deliver(ctx context.Context, log *slog.Logger, job CallbackJob
 }
 
 // post sends a callback body signed with key (api.SignatureHeader, naming
-// key.ID), with its delivery id and event headers; any 2xx is success.
-func (g *Gateway) post(ctx context.Context, target string, key api.CallbackKey, job CallbackJob) error {
+// key.ID), with its delivery id and event headers, through client; any
+// 2xx is success.
+func (g *Gateway) post(ctx context.Context, client *http.Client, target string, key api.CallbackKey, job CallbackJob) error {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Callback.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(job.Body))
@@ -125,7 +126,7 @@ func (g *Gateway) post(ctx context.Context, target string, key api.CallbackKey, 
 	req.Header.Set(api.SignatureHeader, api.SignCallback(key, g.now(), job.Body))
 	req.Header.Set(api.DeliveryHeader, job.DeliveryID)
 	req.Header.Set(api.EventHeader, job.Event)
-	resp, err := g.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("POST callback: %w", err)
 	}

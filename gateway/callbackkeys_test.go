@@ -19,7 +19,7 @@ func twoPartners() Config {
 	c := validConfig()
 	c.Callback.Secret = ""
 	c.Partners[0].CallbackSecrets = []CallbackSecretConfig{{ID: "a1", Secret: secretA}}
-	c.Partners = append(c.Partners, PartnerConfig{ClientID: "bank-2", Passkey: "bank2-passkey-0123456789",
+	c.Partners = append(c.Partners, PartnerConfig{ClientID: "bank-2", PasskeyHashes: []string{acmeHash}, AllowPrivateNetwork: true,
 		ReferenceURL: "http://127.0.0.1:8091/reference", CallbackURL: "http://127.0.0.1:8091/callback", Flows: []string{"selfie"},
 		CallbackSecrets: []CallbackSecretConfig{{ID: "b1", Secret: secretB}}})
 	return c

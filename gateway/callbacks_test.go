@@ -35,8 +35,8 @@ const (
 	bankBPasskey = "bank-b-passkey-0123456789"
 )
 
-// answer is one callback request a partner answered.
-type answer struct {
+// cbAnswer is one callback request a partner answered.
+type cbAnswer struct {
 	code      int
 	body      []byte
 	signature string
@@ -50,7 +50,7 @@ type answer struct {
 type samplePartner struct {
 	*partnerdemo.Partner
 	srv     *httptest.Server
-	answers chan answer
+	answers chan cbAnswer
 	mu      sync.Mutex
 	fail    int           // answer 500 to this many callbacks
 	hold    chan struct{} // when set, the next callback not failed waits for it to close
@@ -77,7 +77,7 @@ func newSamplePartner(t *testing.T, clientID, passkey string, keys []api.Callbac
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	sp := &samplePartner{Partner: p, answers: make(chan answer, 64)}
+	sp := &samplePartner{Partner: p, answers: make(chan cbAnswer, 64)}
 	h := p.Handler()
 	sp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != partnerdemo.PathCallback {
@@ -86,7 +86,7 @@ func newSamplePartner(t *testing.T, clientID, passkey string, keys []api.Callbac
 		}
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		a := answer{body: body, signature: r.Header.Get(api.SignatureHeader), delivery: r.Header.Get(api.DeliveryHeader), event: r.Header.Get(api.EventHeader)}
+		a := cbAnswer{body: body, signature: r.Header.Get(api.SignatureHeader), delivery: r.Header.Get(api.DeliveryHeader), event: r.Header.Get(api.EventHeader)}
 		sp.mu.Lock()
 		fail := sp.fail > 0
 		if fail {
@@ -117,20 +117,21 @@ func newSamplePartner(t *testing.T, clientID, passkey string, keys []api.Callbac
 }
 
 // next waits for the partner's next callback answer.
-func (sp *samplePartner) next(t *testing.T) answer {
+func (sp *samplePartner) next(t *testing.T) cbAnswer {
 	t.Helper()
 	select {
 	case a := <-sp.answers:
 		return a
 	case <-time.After(15 * time.Second):
 		t.Fatal("no callback within 15s")
-		return answer{}
+		return cbAnswer{}
 	}
 }
 
 func (sp *samplePartner) partnerConfig(clientID, passkey string, keys ...api.CallbackKey) gateway.PartnerConfig {
-	pc := gateway.PartnerConfig{ClientID: clientID, Passkey: passkey, ReferenceURL: sp.srv.URL + partnerdemo.PathReference,
-		CallbackURL: sp.srv.URL + partnerdemo.PathCallback, Flows: []string{api.FlowSelfie}}
+	pc := gateway.PartnerConfig{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)},
+		ReferenceURL: sp.srv.URL + partnerdemo.PathReference, CallbackURL: sp.srv.URL + partnerdemo.PathCallback,
+		Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true}
 	for _, k := range keys {
 		pc.CallbackSecrets = append(pc.CallbackSecrets, gateway.CallbackSecretConfig{ID: k.ID, Secret: string(k.Secret)})
 	}
@@ -259,7 +260,7 @@ func (r *replica) submit(t *testing.T, tok string) {
 	}
 }
 
-func decodeCallback(t *testing.T, a answer) api.Callback {
+func decodeCallback(t *testing.T, a cbAnswer) api.Callback {
 	t.Helper()
 	var cb api.Callback
 	if err := json.Unmarshal(a.body, &cb); err != nil {
@@ -286,7 +287,7 @@ func TestCallbacksSignedPerPartner(t *testing.T) {
 	b := pb.next(t)
 	for _, tc := range []struct {
 		name    string
-		a       answer
+		a       cbAnswer
 		partner string
 		kid     string
 		cid     string
@@ -352,7 +353,7 @@ func TestCallbackKeyRotation(t *testing.T) {
 	old.stop()
 	rolled := startReplica(t, callbackConfig(db, pa.partnerConfig(clientID, passkey, keyA2, keyA1)), clk)
 	rolled.submit(t, rolled.initiate(t, clientID, passkey, "after"))
-	var b answer
+	var b cbAnswer
 	for {
 		b = pa.next(t)
 		if cb := decodeCallback(t, b); cb.CorrelationID == "after" {
@@ -365,7 +366,7 @@ func TestCallbackKeyRotation(t *testing.T) {
 		// partner acknowledged the duplicate (200) without processing it.
 	}
 	for _, tc := range []struct {
-		a        answer
+		a        cbAnswer
 		cid, kid string
 	}{{a, "before", "a1"}, {b, "after", "a2"}} {
 		rc, ok := pa.Callback(tc.cid)

@@ -26,6 +26,8 @@ const (
 	// EnvPartnerPasskeyFormat names a partner's passkey variable; %s is the
 	// client_id upper-cased with every character outside [A-Z0-9] replaced
 	// by '_' (client "acme-bank" → FACEGATEWAY_PARTNER_ACME_BANK_PASSKEY).
+	// Only partner programs read it (the sample partner); the gateway
+	// holds argon2id hashes of passkeys (PartnerConfig.PasskeyHashes).
 	EnvPartnerPasskeyFormat = "FACEGATEWAY_PARTNER_%s_PASSKEY"
 )
 
@@ -62,6 +64,8 @@ type Config struct {
 	Erasure   ErasureConfig   `toml:"erasure"`
 	Retention RetentionConfig `toml:"retention"`
 	Audit     AuditConfig     `toml:"audit"`
+	// Replay: how long selfie hashes are kept for SUBMISSION_REPLAY.
+	Replay ReplayConfig `toml:"replay"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -151,15 +155,33 @@ type LimitsConfig struct {
 	MaxSelfieBytes int64 `toml:"max_selfie_bytes"`
 	// MaxJSONBytes bounds every other JSON request body.
 	MaxJSONBytes int64 `toml:"max_json_bytes"`
+	// MaxSelfiePixels bounds a selfie's width×height (413 above it), or
+	// inference.max_pixels when lower; the reference image has
+	// inference.max_pixels. See config_limits.go.
+	MaxSelfiePixels int `toml:"max_selfie_pixels"`
+	// DecodeMemory is the budget, in bytes, of pixel memory for the image
+	// decodes in flight (uploads, workers, references).
+	DecodeMemory int64 `toml:"decode_memory"`
+	// DecodeWait is how long an upload waits for decode budget before it
+	// is answered 503 server_busy with Retry-After.
+	DecodeWait time.Duration `toml:"decode_wait"`
+	// Rate: token-bucket limits per client, source, flow and device.
+	Rate RateConfig `toml:"rate"`
+	// Lockout: failed verifications that lock a partner user out.
+	Lockout LockoutConfig `toml:"lockout"`
 }
 
 // PartnerConfig is one partner allowed to use the gateway.
 type PartnerConfig struct {
 	ClientID string `toml:"client_id"`
-	// Passkey is not read from the file: set
-	// FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY or PasskeyFile.
-	Passkey     string `toml:"-"`
-	PasskeyFile string `toml:"passkey_file"`
+	// PasskeyHashes are argon2id PHC strings of the partner's passkey
+	// (`facegateway partners hash-passkey`), one or two: during a rotation
+	// both the old and the new passkey are valid. Plaintext passkeys are
+	// not read (not from the file, the environment nor a file).
+	PasskeyHashes []string `toml:"passkey_hashes"`
+	// Lockout overrides [limits.lockout] for this partner's users; zero
+	// fields inherit it.
+	Lockout LockoutConfig `toml:"lockout"`
 	// ReferenceURL is the partner's reference-image API (see
 	// api.ReferenceResponse).
 	ReferenceURL string `toml:"reference_url"`
@@ -181,6 +203,11 @@ type PartnerConfig struct {
 	// non-loopback hosts (e.g. a partner reached through a private TLS
 	// tunnel). Off: such URLs must be https.
 	InsecureAllowHTTP bool `toml:"insecure_allow_http"`
+	// AllowPrivateNetwork lets the gateway connect to this partner's hosts
+	// when they resolve to loopback, private, link-local, CGNAT or other
+	// special addresses (a partner on the same machine or network, the
+	// demo, tests). Off: such addresses are refused at connect time.
+	AllowPrivateNetwork bool `toml:"allow_private_network"`
 }
 
 // DefaultConfig returns the values used for keys absent from the file.
@@ -210,12 +237,13 @@ func DefaultConfig() Config {
 			InitialBackoff: 2 * time.Second,
 			MaxBackoff:     5 * time.Minute,
 		},
-		Limits:    LimitsConfig{MaxSelfieBytes: 8 << 20, MaxJSONBytes: 64 << 10},
+		Limits:    defaultLimitsConfig(),
 		Inference: inference.DefaultConfig(),
 		Broker:    broker.DefaultConfig(),
 		Devices:   defaultDevicesConfig(),
 		Erasure:   defaultErasureConfig(),
 		Retention: defaultRetentionConfig(),
+		Replay:    defaultReplayConfig(),
 	}
 }
 
@@ -232,6 +260,9 @@ func DecodeConfig(r io.Reader) (Config, error) {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = fmt.Sprintf("%q", k.String())
+			if k.String() == "partners.passkey_file" || k.String() == "partners.passkey" {
+				return Config{}, fmt.Errorf("decode config: %q: plaintext passkeys are no longer read; put the output of `facegateway partners hash-passkey` in partners[].passkey_hashes", k.String())
+			}
 		}
 		return Config{}, fmt.Errorf("decode config: unknown key %s", strings.Join(keys, ", "))
 	}
@@ -254,7 +285,7 @@ func PartnerPasskeyEnv(clientID string) string {
 	return fmt.Sprintf(EnvPartnerPasskeyFormat, b)
 }
 
-// ResolveSecrets fills the callback secret and partner passkeys from the
+// ResolveSecrets fills the callback secret from the
 // environment (getenv, usually os.Getenv) or from their *_file settings;
 // the environment wins. A file's surrounding whitespace is trimmed. Errors
 // name the field whose file could not be read.
@@ -283,18 +314,6 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 	}
 	if err := c.Audit.resolveSecrets(getenv); err != nil {
 		return err
-	}
-	for i := range c.Partners {
-		p := &c.Partners[i]
-		if v := getenv(PartnerPasskeyEnv(p.ClientID)); v != "" {
-			p.Passkey = v
-		} else if p.PasskeyFile != "" {
-			s, err := read(fmt.Sprintf("partners[%d].passkey_file", i), p.PasskeyFile)
-			if err != nil {
-				return err
-			}
-			p.Passkey = s
-		}
 	}
 	return c.resolveCallbackKeys(getenv, read) // callbackkeys.go
 }
@@ -403,8 +422,17 @@ func (c Config) Validate() error {
 	if c.Limits.MaxJSONBytes < 1024 {
 		return errField("limits.max_json_bytes", "must be ≥ 1024, got %d", c.Limits.MaxJSONBytes)
 	}
+	if err := c.Limits.Rate.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.Lockout.validate("limits.lockout", false); err != nil {
+		return err
+	}
 	if err := c.Inference.Validate(); err != nil {
 		return err // already names "inference.<field>"
+	}
+	if err := c.Limits.validateDecode(); err != nil {
+		return err
 	}
 	if err := c.Broker.Validate(); err != nil {
 		return err // already names "broker.<field>"
@@ -413,6 +441,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.validatePrivacy(); err != nil {
+		return err
+	}
+	if err := c.Replay.validate(); err != nil {
 		return err
 	}
 	if len(c.Partners) == 0 {
@@ -428,8 +459,11 @@ func (c Config) Validate() error {
 			return errField(f("client_id"), "duplicate client_id %q", p.ClientID)
 		}
 		seen[p.ClientID] = true
-		if len(p.Passkey) < 16 {
-			return errField(f("passkey"), "must be ≥ 16 characters; set %s or %s", PartnerPasskeyEnv(p.ClientID), f("passkey_file"))
+		if err := validatePasskeyHashes(p.PasskeyHashes, f("passkey_hashes")); err != nil {
+			return err
+		}
+		if err := p.Lockout.validate(f("lockout"), true); err != nil {
+			return err
 		}
 		if err := checkHTTPURL(p.ReferenceURL); err != nil {
 			return errField(f("reference_url"), "must be an absolute http(s) URL, got %q", p.ReferenceURL)
@@ -444,6 +478,9 @@ func (c Config) Validate() error {
 			if !p.InsecureAllowHTTP && !secureURL(p.CallbackURL) {
 				return errField(f("callback_url"), "must be https (http only to loopback, or set %s), got %q", f("insecure_allow_http"), p.CallbackURL)
 			}
+		}
+		if err := p.validateNetwork(i); err != nil {
+			return err
 		}
 		for j, h := range p.ImageHosts {
 			if h == "" || strings.ContainsAny(h, "/?#@ ") {

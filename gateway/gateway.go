@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
@@ -48,9 +49,17 @@ type Deps struct {
 	Decode DecodeFunc
 	// Logger defaults to a discarding logger.
 	Logger *slog.Logger
-	// HTTPClient makes the outbound calls (reference images, callbacks);
-	// per-call timeouts come from Config. Defaults to a fresh client.
+	// HTTPClient, when set, makes every outbound call (reference images,
+	// callbacks) as is: the caller then owns the address checks. By
+	// default each partner gets its own client whose dialer refuses
+	// loopback, private, link-local, CGNAT, multicast and other special
+	// addresses at connect time unless the partner has
+	// allow_private_network (netguard.go); per-call timeouts come from
+	// Config.
 	HTTPClient *http.Client
+	// LookupNetIP resolves partner host names for the default clients;
+	// defaults to net.DefaultResolver.LookupNetIP(ctx, "ip", host).
+	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 	// Registry receives the gateway's metrics and is served on /metrics;
@@ -78,7 +87,13 @@ type Gateway struct {
 	owner    string
 	handler  http.Handler
 	devices  *deviceAuth
-	keys     *SelfieKeys // seals selfies before they reach the store
+	limits   *limiters       // rate limits (ratelimit.go)
+	passkeys *passkeyChecker // partner passkey hashes (passkey.go)
+	keys     *SelfieKeys     // seals selfies before they reach the store
+	budget   *decodeBudget
+	// partnerClients are the default outbound clients by client id.
+	partnerClients map[string]*http.Client
+	replay         *replayGuard
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -120,7 +135,11 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		// Redirects are not followed: a reference or callback URL answers
 		// itself, so a partner answer cannot bounce the gateway to
 		// another (e.g. internal) address.
-		g.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		g.client = newPartnerClient(false, deps.LookupNetIP, nil)
+		g.partnerClients = make(map[string]*http.Client, len(cfg.Partners))
+		for _, p := range cfg.Partners {
+			g.partnerClients[p.ClientID] = newPartnerClient(p.AllowPrivateNetwork, deps.LookupNetIP, nil)
+		}
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -135,12 +154,22 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.owner = host + "-" + hex.EncodeToString(b[:])
 	}
 	g.metrics = newMetrics(g.reg)
+	g.budget = newDecodeBudget(cfg.Limits.DecodeMemory, g.reg)
 	devices, err := newDeviceAuth(cfg.Devices, deps.Devices, deps.Store, g.reg, g.log)
 	if err != nil {
 		return nil, err
 	}
 	g.devices = devices
+	if g.limits, err = newLimiters(cfg.Limits.Rate, g.reg); err != nil {
+		return nil, err
+	}
+	if g.passkeys, err = newPasskeyChecker(cfg.Partners, cfg.Limits.Rate.PasskeyChecks); err != nil {
+		return nil, err
+	}
 	if g.keys, err = NewSelfieKeys(cfg.Erasure); err != nil {
+		return nil, err
+	}
+	if g.replay, err = newReplayGuard(cfg.Replay, deps.Store, g.reg); err != nil {
 		return nil, err
 	}
 	g.handler = g.routes()
@@ -243,7 +272,8 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	return grp.Run()
 }
 
-// janitor deletes expired tokens every few minutes.
+// janitor deletes expired tokens and replay-cache entries and drops full
+// rate-limit buckets every few minutes.
 func (g *Gateway) janitor(ctx context.Context) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -252,12 +282,14 @@ func (g *Gateway) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			g.limits.sweep(g.now())
 			n, err := g.store.DeleteExpiredTokens(ctx, g.now())
 			if err != nil && ctx.Err() == nil {
 				g.log.Warn("delete expired tokens", "err", err)
 			} else if n > 0 {
 				g.log.Debug("deleted expired tokens", "count", n)
 			}
+			g.purgeReplay(ctx)
 		}
 	}
 }

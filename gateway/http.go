@@ -1,16 +1,12 @@
 package gateway
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
-	_ "image/jpeg" // DecodeConfig of submitted selfies
-	_ "image/png"
 	"mime"
 	"net/http"
 	"strconv"
@@ -110,8 +106,17 @@ func badRequest(format string, args ...any) *httpError {
 // fail writes err as an api.Error; errors that are not *httpError are
 // logged and answered 500 without detail.
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var le *limitError
+	if errors.As(err, &le) {
+		le.write(w)
+		return
+	}
 	var he *httpError
 	if errors.As(err, &he) {
+		var ra *retryAfterError
+		if errors.As(err, &ra) {
+			w.Header().Set("Retry-After", ra.after)
+		}
 		writeError(w, he.status, he.code, he.msg)
 		return
 	}
@@ -160,11 +165,11 @@ func (g *Gateway) authenticate(r *http.Request, kind TokenKind) (Token, error) {
 	return tok, nil
 }
 
-// dummyPasskey is compared against for unknown client ids, so the answer
-// takes the same time as for a wrong passkey.
-var dummyPasskey = sha256.Sum256([]byte("faceverify unknown client"))
-
 func (g *Gateway) handleToken(w http.ResponseWriter, r *http.Request) {
+	if err := g.limits.take(g.limits.tokenSource, g.limits.source(r), g.now()); err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	var req api.TokenRequest
 	if err := decodeJSON(w, r, g.cfg.Limits.MaxJSONBytes, &req); err != nil {
 		g.fail(w, r, err)
@@ -174,13 +179,21 @@ func (g *Gateway) handleToken(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, badRequest("client_id and passkey: both required"))
 		return
 	}
-	want := dummyPasskey
 	p, known := g.cfg.partner(req.ClientID)
+	clientKey := "?" // unknown client ids share one bucket
 	if known {
-		want = sha256.Sum256([]byte(p.Passkey))
+		clientKey = p.ClientID
 	}
-	got := sha256.Sum256([]byte(req.Passkey))
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !known {
+	if err := g.limits.take(g.limits.tokenClient, clientKey, g.now()); err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	ok, err := g.passkeys.check(r.Context(), req.ClientID, req.Passkey)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	if !ok {
 		g.log.Info("token refused", "client_id", truncate(req.ClientID, 64))
 		writeError(w, http.StatusUnauthorized, api.CodeInvalidCredentials, "unknown client_id or wrong passkey")
 		return
@@ -235,6 +248,10 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 	}
 	if !containsString(p.Flows, req.Flow) {
 		g.fail(w, r, &httpError{http.StatusForbidden, api.CodeFlowNotAllowed, fmt.Sprintf("flow %q is not enabled for this partner", req.Flow)})
+		return
+	}
+	if err := g.checkLockout(r.Context(), UserKey{p.ClientID, req.PartnerUserID, req.PartnerUserIDType}, "initiate", req.CorrelationID); err != nil {
+		g.fail(w, r, err)
 		return
 	}
 	now := g.now().UTC()
@@ -292,7 +309,7 @@ func (g *Gateway) submissionLimit() int64 {
 
 // validateSubmission checks a SubmissionRequest and returns the effective
 // idempotency key (body or Idempotency-Key header).
-func (g *Gateway) validateSubmission(req *api.SubmissionRequest, header string) (string, error) {
+func (g *Gateway) validateSubmission(ctx context.Context, req *api.SubmissionRequest, header string) (string, error) {
 	key := req.IdempotencyKey
 	if header != "" {
 		if key != "" && key != header {
@@ -314,20 +331,11 @@ func (g *Gateway) validateSubmission(req *api.SubmissionRequest, header string) 
 	case len(req.DeviceLiveness.Model) > 128:
 		return "", badRequest("device_liveness.model: longer than 128 characters")
 	}
-	ic, format, err := image.DecodeConfig(bytes.NewReader(req.Selfie))
-	if err != nil || (format != "jpeg" && format != "png") {
-		return "", &httpError{http.StatusBadRequest, api.CodeInvalidImage, "selfie: not a JPEG or PNG image"}
-	}
-	if ic.Width <= 0 || ic.Height <= 0 {
-		return "", &httpError{http.StatusBadRequest, api.CodeInvalidImage, "selfie: empty image"}
-	}
-	if int64(ic.Width)*int64(ic.Height) > int64(g.cfg.Inference.MaxPixels) {
-		return "", &httpError{http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, fmt.Sprintf("selfie: %d×%d pixels, limit %d", ic.Width, ic.Height, g.cfg.Inference.MaxPixels)}
-	}
-	// Decode in full now, so a corrupt or truncated capture is refused
-	// before it is stored and costs the user no attempt.
-	if _, err := g.decode(bytes.NewReader(req.Selfie), g.cfg.Inference.MaxPixels); err != nil {
-		return "", &httpError{http.StatusBadRequest, api.CodeInvalidImage, "selfie: cannot be decoded (corrupt or truncated image)"}
+	// Decode in full now (decodebudget.go), so a corrupt, oversized or
+	// over-budget capture is refused before it is stored and costs the
+	// user no attempt.
+	if err := g.checkSelfie(ctx, req.Selfie); err != nil {
+		return "", err
 	}
 	return key, nil
 }
@@ -336,6 +344,10 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	utok, err := g.authenticate(r, TokenUser)
 	if err != nil {
 		g.fail(w, r, err)
+		return
+	}
+	if err := g.limitSubmission(r, utok); err != nil {
+		g.refused(w, r, err)
 		return
 	}
 	signedBy, err := g.verifyDevice(w, r, utok)
@@ -348,7 +360,13 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		g.refused(w, r, err)
 		return
 	}
-	key, err := g.validateSubmission(&req, r.Header.Get("Idempotency-Key"))
+	// Per device before the selfie is decoded: the signing device, or the
+	// claimed one when unsigned submissions are accepted.
+	if err := g.limits.take(g.limits.submitDevice, cmp.Or(signedBy, req.DeviceID), g.now()); err != nil {
+		g.refused(w, r, err)
+		return
+	}
+	key, err := g.validateSubmission(r.Context(), &req, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		g.refused(w, r, err)
 		return
@@ -356,6 +374,12 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if signedBy != "" && req.DeviceID != signedBy {
 		g.refused(w, r, &httpError{http.StatusUnauthorized, api.CodeBadSignature, "device_id differs from " + api.DeviceHeader})
 		return
+	}
+	if signedBy != "" {
+		if err := g.checkSignature(r, utok, &req); err != nil {
+			g.refused(w, r, err)
+			return
+		}
 	}
 	fp := sha256.Sum256(req.Selfie)
 	dl := req.DeviceLiveness.Score
@@ -481,13 +505,14 @@ func details(f Flow, subs []Submission, cfg Config) api.SubmissionDetails {
 			DeviceID:    s.DeviceID,
 			Status:      s.Status,
 			Reason:      s.Reason,
+			Detail:      s.Detail,
 			Scores:      api.Scores{Similarity: s.Similarity, Liveness: s.Liveness, DeviceLiveness: s.DeviceLiveness},
 			SubmittedAt: s.SubmittedAt,
 		}
 		if s.State == StateDone {
 			t := s.ProcessedAt
 			a.ProcessedAt = &t
-			d.Scores = a.Scores
+			d.Scores, d.Detail = a.Scores, a.Detail
 			d.Thresholds = api.Thresholds{Similarity: s.MatchThreshold, Liveness: s.LivenessThreshold}
 		}
 		d.Attempts = append(d.Attempts, a)

@@ -1,11 +1,12 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
@@ -70,12 +71,23 @@ type outcome struct {
 	// referenceErr is set when the reference could not be fetched or has
 	// no usable face.
 	referenceErr error
+	// submissionReplay: the selfie repeats one of another flow;
+	// referenceReplay: it is a copy of the reference. replaySignals names
+	// the evidence (for the log).
+	submissionReplay bool
+	referenceReplay  bool
+	replaySignals    []string
+	// detail is the partner-safe text of why (Submission.Detail).
+	detail string
 	// gaveUp is set when the submission was claimed too often without a
 	// result.
 	gaveUp bool
 	// runtimeErr is set when the analyzer or the store failed: the
 	// submission is handed back to be tried again.
 	runtimeErr error
+	// locked is set when the user reached the lockout limit while the
+	// submission waited: it is not analysed.
+	locked bool
 }
 
 // verdict is the decision for one attempt and, when final, for its flow.
@@ -88,15 +100,21 @@ type verdict struct {
 // judge decides an attempt from its outcome, its number (1-based) and the
 // allowed attempts:
 //
+//   - user locked out meanwhile → REJECTED, USER_LOCKED, final;
 //   - selfie NO_FACE, MULTIPLE_FACES, LOW_QUALITY, LIVENESS_FAILED (and an
 //     undecodable selfie, as LOW_QUALITY) → REJECTED; final only when this
 //     was the last attempt;
 //   - given up after repeated failures → REJECTED, PROCESSING_ERROR, like
 //     a quality rejection;
+//   - selfie repeating another flow's → REJECTED, SUBMISSION_REPLAY, final;
 //   - reference unavailable → REJECTED, REFERENCE_UNAVAILABLE, final;
+//   - selfie copied from the reference → REJECTED, REFERENCE_REPLAY, final;
 //   - similarity below matchThreshold → REJECTED, FACE_MISMATCH, final;
 //   - otherwise VERIFIED, final.
 func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict {
+	if o.locked {
+		return verdict{api.StatusRejected, api.ReasonUserLocked, true}
+	}
 	if o.gaveUp {
 		return verdict{api.StatusRejected, api.ReasonProcessingError, attempt >= maxAttempts}
 	}
@@ -109,8 +127,14 @@ func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict 
 		}
 		return verdict{api.StatusRejected, reason, attempt >= maxAttempts}
 	}
+	if o.submissionReplay {
+		return verdict{api.StatusRejected, api.ReasonSubmissionReplay, true}
+	}
 	if o.referenceErr != nil {
 		return verdict{api.StatusRejected, api.ReasonReferenceUnavailable, true}
+	}
+	if o.referenceReplay {
+		return verdict{api.StatusRejected, api.ReasonReferenceReplay, true}
 	}
 	if o.similarity == nil || *o.similarity < matchThreshold {
 		return verdict{api.StatusRejected, api.ReasonFaceMismatch, true}
@@ -136,6 +160,7 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 	case !ok:
 		o.selfie = inference.DecisionOK
 		o.referenceErr = fmt.Errorf("partner %q no longer configured", flow.PartnerID)
+		o.detail = "partner no longer configured"
 	default:
 		gaveUp, handBack := g.openSelfie(log, &sub)
 		if handBack {
@@ -144,7 +169,7 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		}
 		o.gaveUp = gaveUp
 		if !gaveUp {
-			o = g.analyze(ctx, sub, flow, partner)
+			o = g.lockedOrAnalyze(ctx, log, sub, flow, partner)
 			clear(sub.Selfie)
 		}
 	}
@@ -163,6 +188,7 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		Owner:             sub.LeaseOwner,
 		Status:            v.status,
 		Reason:            v.reason,
+		Detail:            o.detail,
 		Similarity:        o.similarity,
 		Liveness:          o.liveness,
 		LivenessThreshold: g.cfg.Inference.LivenessThreshold,
@@ -182,6 +208,9 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		return
 	}
 	g.metrics.decisions.WithLabelValues(v.status, v.reason).Inc()
+	if v.reason == api.ReasonReferenceReplay || v.reason == api.ReasonSubmissionReplay {
+		g.recordAttack(log, sub, flow, v.reason, o.replaySignals)
+	}
 	g.metrics.stage.WithLabelValues("total").Observe(time.Since(start).Seconds())
 	log.Info("submission decided", "submission_id", sub.ID, "correlation_id", flow.CorrelationID,
 		"attempt", sub.Attempt, "status", v.status, "reason", v.reason, "final", v.final,
@@ -206,17 +235,27 @@ func (g *Gateway) release(ctx context.Context, sub Submission) {
 func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partner PartnerConfig) outcome {
 	var o outcome
 	t := time.Now()
-	img, err := g.decode(bytes.NewReader(sub.Selfie), g.cfg.Inference.MaxPixels)
+	// Decodes hold their estimated memory of the decode budget until the
+	// image is analysed; the worker waits for budget (the submission is
+	// already accepted), bounded only by shutdown.
+	img, release, err := g.decodeImage(ctx, sub.Selfie, g.cfg.selfiePixels())
 	g.metrics.stage.WithLabelValues("decode").Observe(time.Since(t).Seconds())
+	if errors.Is(err, errDecodeBusy) {
+		o.runtimeErr = fmt.Errorf("decode selfie: %w", err)
+		return o
+	}
 	if err != nil {
 		o.selfie = inference.DecisionForError(err)
 		if o.selfie == "" {
 			o.selfie = inference.DecisionDecodeError
 		}
+		o.detail = "selfie: " + tooLargeMessage(err)
 		return o
 	}
 	t = time.Now()
 	a, err := g.analyzer.Analyze(ctx, img, inference.Options{Liveness: true, Embed: true})
+	release()
+	img = nil
 	g.metrics.stage.WithLabelValues("selfie").Observe(time.Since(t).Seconds())
 	if err != nil {
 		o.runtimeErr = fmt.Errorf("analyze selfie: %w", err)
@@ -239,34 +278,87 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 		o.selfie = inference.DecisionLivenessFailed
 		return o
 	}
+	// A live selfie is checked against (and added to) the selfies of
+	// other flows before the reference is fetched.
+	t = time.Now()
+	replayed, err := g.submissionReplay(ctx, sub, face)
+	g.metrics.stage.WithLabelValues("replay").Observe(time.Since(t).Seconds())
+	if err != nil {
+		o.runtimeErr = err
+		return o
+	}
+	if replayed {
+		o.submissionReplay, o.replaySignals = true, []string{"earlier_submission"}
+		o.detail = "selfie repeats one submitted in another verification"
+		return o
+	}
 
 	t = time.Now()
-	refImg, err := g.fetchReference(ctx, partner, flow)
+	raw, err := g.fetchReference(ctx, partner, flow)
 	g.metrics.stage.WithLabelValues("reference_fetch").Observe(time.Since(t).Seconds())
-	if err != nil {
-		if ctx.Err() != nil {
-			o.runtimeErr = err
+	if err == nil {
+		var refImg image.Image
+		refImg, release, err = g.decodeImage(ctx, raw, g.cfg.Inference.MaxPixels)
+		switch {
+		case errors.Is(err, errDecodeBusy):
+			o.runtimeErr = fmt.Errorf("decode reference: %w", err)
+			return o
+		case errors.Is(err, inference.ErrTooLarge):
+			err = refErr(err, "reference image too large: %s", tooLargeMessage(err))
+		case err != nil:
+			err = refErr(err, "reference image cannot be decoded (not a JPEG or PNG, or corrupt)")
+		default:
+			t = time.Now()
+			var ra inference.Analysis
+			ra, err = g.analyzer.Analyze(ctx, refImg, inference.Options{Embed: true})
+			// The replay check realigns the reference's mirror image
+			// from the decoded image: before its memory is released.
+			var ev replayEvidence
+			evOK := false
+			if rf, ok := subject(ra); err == nil && ok {
+				ev, evOK = referenceEvidence(face, rf, refImg)
+			}
+			release()
+			refImg = nil
+			g.metrics.stage.WithLabelValues("reference").Observe(time.Since(t).Seconds())
+			if err != nil {
+				o.runtimeErr = fmt.Errorf("analyze reference: %w", err)
+				return o
+			}
+			rface, ok := subject(ra)
+			if ra.Decision != inference.DecisionOK || !ok || len(rface.Embedding) == 0 {
+				o.referenceErr = refErr(errReferenceUnusable, "no usable face in the reference image (%s)", ra.Decision)
+				o.detail = referenceDetail(o.referenceErr)
+				g.log.Warn("reference unusable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "decision", string(ra.Decision))
+				return o
+			}
+			sim := inference.Cosine(face.Embedding, rface.Embedding)
+			o.similarity = &sim
+			if evOK {
+				o.referenceReplay, o.replaySignals = ev.copied()
+				if o.referenceReplay {
+					o.detail = "selfie is a copy of the reference image (" + strings.Join(o.replaySignals, ", ") + ")"
+				}
+				g.log.Debug("reference replay evidence", "submission_id", sub.ID, "phash_distance", ev.Distance,
+					"correlation", ev.Correlation, "similarity", ev.Cosine, "replay", o.referenceReplay)
+			}
 			return o
 		}
-		g.log.Warn("reference unavailable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "err", err)
-		o.referenceErr = err
+	}
+	if ctx.Err() != nil {
+		o.runtimeErr = err
 		return o
 	}
-	t = time.Now()
-	ra, err := g.analyzer.Analyze(ctx, refImg, inference.Options{Embed: true})
-	g.metrics.stage.WithLabelValues("reference").Observe(time.Since(t).Seconds())
-	if err != nil {
-		o.runtimeErr = fmt.Errorf("analyze reference: %w", err)
-		return o
+	o.referenceErr = err
+	o.detail = referenceDetail(err)
+	// The log names the rule and, for the operator, the refused address;
+	// never the request URL (its query names the user).
+	args := []any{"correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "detail", o.detail, "err", err}
+	var ar *AddressRefusedError
+	if errors.As(err, &ar) {
+		args = append(args, "rule", ar.Rule, "host", ar.Host, "addr", ar.Addr.String())
 	}
-	rface, ok := subject(ra)
-	if ra.Decision != inference.DecisionOK || !ok || len(rface.Embedding) == 0 {
-		o.referenceErr = fmt.Errorf("%w: reference image decision %s", errReferenceUnusable, ra.Decision)
-		g.log.Warn("reference unusable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "decision", string(ra.Decision))
-		return o
-	}
-	sim := inference.Cosine(face.Embedding, rface.Embedding)
-	o.similarity = &sim
+	g.log.Warn("reference unavailable", args...)
 	return o
 }
 

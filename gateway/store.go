@@ -107,6 +107,9 @@ type Submission struct {
 	State  SubmissionState
 	Status string // api.StatusProcessing until done, then VERIFIED or REJECTED
 	Reason string
+	// Detail says in words why, when Reason alone does not (e.g. which
+	// rule refused the reference host); partner-safe, "" when none.
+	Detail string
 
 	Similarity        *float64 // cosine, −1…1
 	Liveness          *float64 // server probability live, 0–1
@@ -132,6 +135,7 @@ type Result struct {
 	Owner             string // Submission.LeaseOwner of the claim
 	Status            string // api.StatusVerified or api.StatusRejected
 	Reason            string
+	Detail            string // Submission.Detail
 	Similarity        *float64
 	Liveness          *float64
 	LivenessThreshold float64
@@ -291,6 +295,11 @@ type Store interface {
 	// the updated row; ErrNotFound when no callback has that delivery id,
 	// ErrCallbackPurged when its body was emptied by the retention purge.
 	RedeliverCallback(ctx context.Context, deliveryID string, at time.Time) (CallbackRecord, error)
+
+	// FailedAttempts returns when the user's attempts (in any of the
+	// user's flows) were decided with one of reasons at or after since:
+	// their processed times, newest first, at most limit of them.
+	FailedAttempts(ctx context.Context, user UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error)
 
 	// PrivacyStore: user erasure, retention purge, audit log (privacy_store.go).
 	PrivacyStore

@@ -26,12 +26,12 @@ Secrets are never read from the config file:
                                               FACEGATEWAY_PARTNER_<CLIENT_ID>_CALLBACK_KEY_ID
   FACEGATEWAY_CALLBACK_SECRET                 deprecated single callback key (one partner only;
                                               or callback.secret_file)
-  FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY     a partner's passkey (or partners[i].passkey_file);
-                                              <CLIENT_ID> upper-cased, non-alphanumerics as '_'
   FACEGATEWAY_DATABASE_PASSWORD               PostgreSQL password (database.driver = "postgres";
                                               or the whole DSN in database.dsn_file)
   FACEGATEWAY_AUDIT_KEY                       HMAC key of user references in the audit log
                                               (or audit.key_file)
+Partner passkeys are not read at all: partners[i].passkey_hashes holds their
+argon2id hashes (facegateway partners hash-passkey).
 
 Flags:
 `
@@ -72,6 +72,7 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(cfg, log)
 	store, err := openStore(ctx, cfg.Database)
 	if err != nil {
 		return err

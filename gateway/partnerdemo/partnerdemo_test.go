@@ -365,9 +365,10 @@ func TestWithGateway(t *testing.T) {
 	cfg.Devices.RequireSignature = false // the test submits unsigned
 	cfg.Database.Path = filepath.Join(t.TempDir(), "gw.db")
 	cfg.Processing.PollInterval = 20 * time.Millisecond
-	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, Passkey: passkey,
+	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)},
 		ReferenceURL: partnerURL + partnerdemo.PathReference, CallbackURL: partnerURL + partnerdemo.PathCallback, Flows: []string{api.FlowSelfie},
-		CallbackSecrets: []gateway.CallbackSecretConfig{{ID: keyID, Secret: secret}}}}
+		AllowPrivateNetwork: true,
+		CallbackSecrets:     []gateway.CallbackSecretConfig{{ID: keyID, Secret: secret}}}}
 	store, err := sqlitestore.Open(ctx, cfg.Database.Path)
 	if err != nil {
 		t.Fatal(err)

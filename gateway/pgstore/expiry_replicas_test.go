@@ -30,8 +30,8 @@ func TestExpiryTwoReplicas(t *testing.T) {
 	cfg := gateway.DefaultConfig()
 	cfg.Devices.RequireSignature = false
 	cfg.Callback.Secret = callbackSecret
-	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, Passkey: passkey,
-		ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie}}}
+	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)},
+		ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true}}
 	var offsets [2]atomic.Int64
 	var gws [2]*gateway.Gateway
 	var stores [2]*pgstore.Store

@@ -91,7 +91,7 @@ CREATE TABLE callbacks (
 	delivered_at INTEGER
 );
 CREATE INDEX callbacks_due ON callbacks(state, next_at);
-`, devicesSchema, devicesReplacedSchema, privacySchema, callbacksSchema}
+`, devicesSchema, devicesReplacedSchema, privacySchema, submissionDetailSchema, replaySchema, callbacksSchema}
 
 // Open opens (creating if needed) the database file at path and brings its
 // schema up to date. The file, its -wal and -shm are FileMode (0600)
@@ -304,7 +304,7 @@ func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID 
 
 const subCols = `id, flow_id, attempt, idempotency_key, fingerprint, device_id, device_liveness, device_live,
 	device_model, captured_at, state, status, reason, similarity, liveness, liveness_threshold,
-	match_threshold, submitted_at, processed_at, lease_owner, claims`
+	match_threshold, submitted_at, processed_at, lease_owner, claims, detail`
 
 func scanSubmission(row scanner, extra ...any) (gateway.Submission, error) {
 	var sub gateway.Submission
@@ -314,7 +314,7 @@ func scanSubmission(row scanner, extra ...any) (gateway.Submission, error) {
 	var state string
 	dest := []any{&sub.ID, &sub.FlowID, &sub.Attempt, &key, &sub.Fingerprint, &sub.DeviceID, &devLive, &sub.DeviceLive,
 		&sub.DeviceModel, &captured, &state, &sub.Status, &sub.Reason, &sim, &live, &sub.LivenessThreshold,
-		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims}
+		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims, &sub.Detail}
 	err := row.Scan(append(dest, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return gateway.Submission{}, gateway.ErrNotFound
@@ -461,9 +461,9 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE submissions SET state = 'done', status = ?, reason = ?,
 			similarity = ?, liveness = ?, liveness_threshold = ?, match_threshold = ?, processed_at = ?,
-			selfie = NULL, lease_owner = '', lease_until = 0 WHERE id = ?`,
+			selfie = NULL, lease_owner = '', lease_until = 0, detail = ? WHERE id = ?`,
 			r.Status, r.Reason, nullFloat(r.Similarity), nullFloat(r.Liveness), r.LivenessThreshold,
-			r.MatchThreshold, ts(r.ProcessedAt), r.SubmissionID); err != nil {
+			r.MatchThreshold, ts(r.ProcessedAt), r.Detail, r.SubmissionID); err != nil {
 			return fmt.Errorf("update submission: %w", err)
 		}
 		if !r.Final {
