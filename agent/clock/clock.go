@@ -8,6 +8,7 @@
 package clock
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -105,6 +106,32 @@ func (f *Fake) BlockUntil(n int, timeout time.Duration) bool {
 	for {
 		f.mu.Lock()
 		ok := len(f.waiters) >= n
+		ch := f.changed
+		f.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// BlockUntilDue waits (in real time, at most timeout) until an After call
+// is pending that fires exactly d from the current fake time, and reports
+// whether that happened. Unlike BlockUntil it is not satisfied by a stale
+// waiter: a channel abandoned by a goroutine that was woken some other way
+// (a select on several channels) stays pending on the clock, and counting
+// it would let a test advance the clock before the goroutine under test
+// has parked again.
+func (f *Fake) BlockUntilDue(d, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		f.mu.Lock()
+		at := f.now.Add(d)
+		ok := slices.ContainsFunc(f.waiters, func(w waiter) bool { return w.at.Equal(at) })
 		ch := f.changed
 		f.mu.Unlock()
 		if ok {
