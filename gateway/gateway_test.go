@@ -877,7 +877,7 @@ func TestRestartResumesClaimedSubmission(t *testing.T) {
 	}
 	select {
 	case <-started:
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitGuard):
 		t.Fatal("submission never claimed")
 	}
 	e.stop()
