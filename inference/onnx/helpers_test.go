@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/faceverify/faceverify/inference"
+
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // testdataDir finds ../shared/testdata by walking up from the package
@@ -26,7 +28,7 @@ func testdataDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("labelled photos not found: place them in ../shared/testdata next to the repository root")
+			testenv.Missing(t, "labelled photos not found: place them in ../shared/testdata next to the repository root")
 		}
 		dir = parent
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // EnvDSN names the variable holding the test server's DSN, a superuser
@@ -22,12 +24,13 @@ import (
 // "postgres://postgres:PASSWORD@127.0.0.1:15432/postgres?sslmode=disable".
 const EnvDSN = "FACEVERIFY_TEST_POSTGRES"
 
-// ServerDSN returns $FACEVERIFY_TEST_POSTGRES, skipping t when it is unset.
+// ServerDSN returns $FACEVERIFY_TEST_POSTGRES, skipping t when it is unset
+// (failing it in CI: testenv.Missing).
 func ServerDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(EnvDSN)
 	if dsn == "" {
-		t.Skipf("PostgreSQL tests need a server: install Debian's postgresql package and set %s to a DSN (.ci/run does both)", EnvDSN)
+		testenv.Missing(t, "PostgreSQL tests need a server: install Debian's postgresql package and set %s to a DSN (.ci/run does both)", EnvDSN)
 	}
 	return dsn
 }

@@ -20,6 +20,8 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // EnvBroker names the environment variable holding a test broker URL.
@@ -27,7 +29,8 @@ const EnvBroker = "FACEVERIFY_TEST_MQTT"
 
 // Broker returns the URL of a broker for t. When FACEVERIFY_TEST_MQTT is
 // set the broker must be reachable (the test fails otherwise); when unset an
-// in-process broker is started and stopped with the test.
+// in-process broker is started and stopped with the test, except in CI
+// (testenv.InCI), where the test fails: .ci/run always sets it.
 func Broker(t testing.TB) string {
 	t.Helper()
 	if u := os.Getenv(EnvBroker); u != "" {
@@ -41,6 +44,9 @@ func Broker(t testing.TB) string {
 		}
 		c.Close()
 		return u
+	}
+	if testenv.InCI() {
+		t.Fatalf("CI: %s is unset: .ci/run starts mosquitto and sets it", EnvBroker)
 	}
 	return Embedded(t)
 }
@@ -112,10 +118,7 @@ func StartMosquitto(t testing.TB, extra string) *Mosquitto {
 		}
 	}
 	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mosquitto binary not found: .ci/run installs the Debian package \"mosquitto\"")
-		}
-		t.Skip("mosquitto binary not found: install the Debian package \"mosquitto\" to run this test")
+		testenv.Missing(t, "mosquitto binary not found: install the Debian package \"mosquitto\" to run this test (.ci/run does)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
