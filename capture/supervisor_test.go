@@ -45,6 +45,15 @@ func newRig(t *testing.T, plugged bool) *rig {
 	case <-time.After(guard):
 		t.Fatal("first check did not finish")
 	}
+	// Start every test with Run parked after its first check (CheckEvery
+	// when the camera is there, RetryMin when not): a poke or an Advance
+	// that came while Run was still between the check and its wait would
+	// otherwise race with it.
+	first := 5 * time.Second
+	if !plugged {
+		first = time.Second
+	}
+	r.parked(t, first)
 	return r
 }
 

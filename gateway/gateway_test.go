@@ -355,22 +355,34 @@ func (e *env) waitReceived(what string, cond func([]receivedCallback) bool) []re
 	}
 }
 
-// settledCallbacks stops the gateway, so that no delivery is in flight or
-// can start, checks that the outbox holds no callback due again, and
-// returns everything the partner received: a callback delivered twice
-// shows here without waiting for a retry that may or may not come.
+// settledCallbacks waits until the outbox has recorded every queued
+// callback as delivered (a delivered job is never sent again), stops the
+// gateway so that nothing is in flight, and returns everything the partner
+// received: a callback delivered twice shows here without waiting for a
+// retry that may or may not come.
 func (e *env) settledCallbacks() []receivedCallback {
 	e.t.Helper()
-	e.stop()
 	db, err := sql.Open("sqlite", e.dbPath)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer db.Close()
-	var open int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM callbacks WHERE state != 'delivered'`).Scan(&open); err != nil || open != 0 {
-		e.t.Errorf("callbacks not delivered yet: %d (%v)", open, err)
+	deadline := time.Now().Add(waitGuard)
+	for {
+		var total, open int
+		err := db.QueryRow(`SELECT COUNT(*), COALESCE(SUM(state != 'delivered'), 0) FROM callbacks`).Scan(&total, &open)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if total > 0 && open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d of %d callbacks not recorded as delivered after %v", open, total, waitGuard)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	e.stop()
 	return e.partner.received()
 }
 

@@ -32,6 +32,17 @@ func (Real) Now() time.Time { return time.Now() }
 // After returns time.After(d).
 func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+// Timer is After that can be cancelled: stop reports whether it stopped a
+// pending timer (false once it fired or was stopped). A goroutine that
+// waits on the channel together with others calls stop when woken another
+// way, so that a Fake clock is not left with a waiter nobody reads.
+// Packages that accept a Clock may use it when their clock has it (see
+// capture.Supervisor).
+func (Real) Timer(d time.Duration) (c <-chan time.Time, stop func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
 // Fake is a manual clock for tests. The zero value is not usable; make one
 // with NewFake. It is safe for concurrent use.
 type Fake struct {
@@ -70,6 +81,24 @@ func (f *Fake) After(d time.Duration) <-chan time.Time {
 	f.waiters = append(f.waiters, waiter{at: f.now.Add(d), ch: ch})
 	f.notify()
 	return ch
+}
+
+// Timer is After that can be cancelled (see Real.Timer); stop removes the
+// waiter, so BlockUntil and BlockUntilDue no longer count it.
+func (f *Fake) Timer(d time.Duration) (c <-chan time.Time, stop func() bool) {
+	ch := f.After(d)
+	return ch, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, w := range f.waiters {
+			if w.ch == ch {
+				f.waiters = slices.Delete(f.waiters, i, i+1)
+				f.notify()
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Advance moves the fake time forward by d and fires every waiter whose

@@ -35,3 +35,28 @@ func TestBlockUntilDueIgnoresStaleWaiters(t *testing.T) {
 		t.Fatal("BlockUntilDue measures from the current fake time")
 	}
 }
+
+func TestTimerStopRemovesWaiter(t *testing.T) {
+	f := NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	c, stop := f.Timer(time.Second)
+	if f.Waiters() != 1 {
+		t.Fatalf("waiters = %d, want 1", f.Waiters())
+	}
+	if !stop() || f.Waiters() != 0 {
+		t.Fatalf("stop did not remove the waiter (%d left)", f.Waiters())
+	}
+	if stop() {
+		t.Error("second stop reported a pending timer")
+	}
+	f.Advance(time.Hour)
+	select {
+	case <-c:
+		t.Fatal("a stopped timer fired")
+	default:
+	}
+	c, stop = f.Timer(time.Second)
+	f.Advance(time.Second)
+	if _, ok := <-c; !ok || stop() {
+		t.Fatal("a fired timer: want its time, and stop = false")
+	}
+}
