@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Race tests need cgo; the ONNX Runtime backend is cgo too.
 export CGO_ENABLED := 1
 
-.PHONY: help build models demo test test-short test-load check lint fmt vet bench fuzz clean
+.PHONY: help build models demo test test-short test-load check lint fmt vet bench fuzz clean ui-screens
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -90,6 +90,12 @@ fuzz: ## run every Fuzz target in the tree for FUZZTIME each (default 10s; not r
 	done <<<"$$targets"; \
 	if [ $${#failed[@]} -gt 0 ]; then printf 'fuzz: FAILED %s\n' "$${failed[@]}"; exit 1; fi; \
 	echo "fuzz: $$(wc -l <<<"$$targets") targets passed"
+
+OUT ?= ui-screens
+ui-screens: ## one PNG per kiosk screen (headless Chromium, default and a custom theme) into OUT
+	@mkdir -p $(OUT)
+	FACEVERIFY_UI_SCREENS=$(abspath $(OUT)) $(GO) test -count=1 -run TestKioskScreensInBrowser ./agent/
+	@ls $(OUT)
 
 clean: ## remove build outputs (keeps fetched models)
 	rm -rf $(BIN)

@@ -100,6 +100,7 @@ type Agent struct {
 	metricsAddr atomic.Value // string
 	fleet       fleetState   // MQTT fleet interface: reloaded config, LED state, telemetry (fleet.go)
 	cameraSince time.Time    // when an unsupervised camera's health was first known (camera_health.go)
+	ui          uiState      // kiosk screens: theme, event streams, preview (ui.go)
 }
 
 // New checks cfg and deps and returns an Agent. cfg must have passed
@@ -173,6 +174,11 @@ type SessionView struct {
 	StartedAt     time.Time  `json:"started_at"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
 	ElapsedMS     int64      `json:"elapsed_ms"` // from start to now (running) or to the end
+	// Guidance is the guidance code of the last analysed frame while
+	// capturing (session.Guide*), Progress 0–100 toward the passing frames
+	// that end a round.
+	Guidance string `json:"guidance,omitempty"`
+	Progress int    `json:"progress,omitempty"`
 }
 
 func viewOf(s session.State, now time.Time) *SessionView {
@@ -187,6 +193,9 @@ func viewOf(s session.State, now time.Time) *SessionView {
 	end := now
 	if s.Phase == session.Uploading && s.Queued {
 		v.State = session.StateQueued
+	}
+	if s.Phase == session.Capturing {
+		v.Guidance, v.Progress = s.Guidance, s.Progress
 	}
 	if s.Phase == session.Done {
 		v.State = session.FinalState(s.Outcome.Status)
@@ -411,6 +420,7 @@ type executor struct {
 	sessCancel     context.CancelFunc
 	roundCancel    context.CancelFunc
 	roundCtx       context.Context
+	lastGuide      string // guidance code last published
 }
 
 func (x *executor) command(ctx context.Context, c command) commandResult {
@@ -420,6 +430,8 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 			return commandResult{err: ErrBusy}
 		}
 		x.token, x.baseURL = c.launch.Token, c.launch.BaseURL
+		x.lastGuide = ""
+		x.a.ui.launched(c.launch) // theme and locale of the screens (ui.go)
 		x.sessCtx, x.sessCancel = context.WithCancel(ctx)
 		id := x.a.d.NewSessionID()
 		x.a.log.Info("session start", "session_id", id, "correlation_id", c.launch.CorrelationID, "request_id", c.launch.RequestID)
@@ -474,6 +486,7 @@ func (x *executor) apply(ev session.Event) {
 	}
 	if x.state.Phase != session.Idle {
 		x.a.view.Store(viewOf(x.state, now))
+		x.a.ui.changed() // wake the kiosk screens' event streams (ui.go)
 	}
 }
 
@@ -514,6 +527,14 @@ func (x *executor) do(act session.Action, now time.Time) {
 			State: act.State, Reason: act.Reason, Attempt: act.Attempt, Time: now,
 		})
 		a.log.Debug("session state", "session_id", s.ID, "state", act.State, "attempt", act.Attempt)
+	case session.Guide:
+		if act.Code != x.lastGuide { // progress alone changes only the screens
+			x.lastGuide = act.Code
+			a.d.Publisher.Publish(uplink.Event{
+				SessionID: s.ID, CorrelationID: s.CorrelationID, State: string(session.Capturing),
+				Guidance: act.Code, Progress: act.Progress, Attempt: act.Attempt, Time: now,
+			})
+		}
 	case session.Finish:
 		a.log.Info("session finished", "session_id", s.ID, "correlation_id", s.CorrelationID,
 			"status", act.Outcome.Status, "reason", act.Outcome.Reason, "attempts", s.Round,
@@ -588,6 +609,7 @@ func (a *Agent) stream(ctx context.Context, job cameraJob) {
 		return
 	}
 	defer src.Close()
+	defer a.ui.preview.clear() // the preview never outlives the capture round
 	var last uint64
 	for {
 		f, err := src.Next(job.ctx)
@@ -604,6 +626,7 @@ func (a *Agent) stream(ctx context.Context, job cameraJob) {
 		}
 		last = f.Seq
 		a.metrics.frame()
+		a.ui.preview.put(f) // live preview for the kiosk screens (ui_preview.go)
 		tf := taggedFrame{gen: job.gen, frame: f}
 		select {
 		case a.frames <- tf:

@@ -142,9 +142,14 @@ func (h *harness) waitFinal() SessionView {
 	return SessionView{}
 }
 
+// states lists the state changes, skipping guidance events (state
+// "capturing" with a guidance code), which guidanceCodes lists.
 func states(evs []uplink.Event) []string {
 	var out []string
 	for _, e := range evs {
+		if e.Guidance != "" {
+			continue
+		}
 		s := e.State
 		if e.Reason != "" {
 			s += ":" + e.Reason

@@ -21,6 +21,7 @@ import (
 //	GET  /v1/session  → 200 SessionView of the current or last session; 404 no_session
 //	POST /v1/cancel   → 200 SessionView; 409 no_session
 //	GET  /healthz     → 200 {"status":"ok","camera":…,"session":…,"stats":…}
+//	GET  /ui/…        the kiosk screens, their event stream and the live preview (ui.go)
 //
 // Errors are ErrorPayload JSON. Browser protections: POST bodies must be
 // application/json (so a cross-site form cannot post), requests with an
@@ -34,6 +35,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/cancel", a.handleCancel)
 	mux.HandleFunc("GET /healthz", a.handleHealth)
 	mux.Handle("GET /metrics", a.MetricsHandler()) // metrics.go
+	a.registerUI(mux)                              // kiosk screens (ui.go)
 	return a.guard(mux)
 }
 
@@ -61,7 +63,9 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if origin := r.Header.Get("Origin"); origin != "" {
+		// Same-origin requests (the kiosk screens' module script and
+		// event stream) carry Origin too and need no CORS.
+		if origin := r.Header.Get("Origin"); origin != "" && !strings.EqualFold(origin, "http://"+r.Host) {
 			if !a.originAllowed(origin) {
 				writeErr(w, http.StatusForbidden, "forbidden", "origin not in api.allowed_origins", "")
 				return

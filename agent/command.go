@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/faceverify/faceverify/agent/ui"
 )
 
 // MaxLaunchBytes bounds a launch request body (HTTP) or command payload
@@ -23,6 +25,11 @@ type LaunchRequest struct {
 	CorrelationID string
 	BaseURL       string // gateway base URL, e.g. https://gw.example.com
 	RequestID     string // optional, echoed in the MQTT reply
+	// Theme is the partner's look for the kiosk screens (agent/ui.Theme,
+	// already validated by DecodeLaunch); nil means ui.DefaultTheme.
+	Theme *ui.Theme
+	// Locale picks the screens' language: "en" or "id" ("" = ui.DefaultLocale).
+	Locale string
 }
 
 // RequestError is a launch request the agent refuses; Field names the JSON
@@ -57,18 +64,23 @@ func badField(field, format string, args ...any) *RequestError {
 // launchJSON accepts the API's snake_case names and the kiosk app's
 // camelCase spellings.
 type launchJSON struct {
-	Token              *string `json:"token"`
-	CorrelationID      *string `json:"correlation_id"`
-	CorrelationIDCamel *string `json:"correlationId"`
-	BaseURL            *string `json:"base_url"`
-	BaseURLCamel       *string `json:"baseURL"`
-	RequestID          *string `json:"request_id"`
-	RequestIDCamel     *string `json:"requestId"`
+	Token              *string         `json:"token"`
+	CorrelationID      *string         `json:"correlation_id"`
+	CorrelationIDCamel *string         `json:"correlationId"`
+	BaseURL            *string         `json:"base_url"`
+	BaseURLCamel       *string         `json:"baseURL"`
+	RequestID          *string         `json:"request_id"`
+	RequestIDCamel     *string         `json:"requestId"`
+	Theme              json.RawMessage `json:"theme"`
+	Locale             *string         `json:"locale"`
 }
 
 // DecodeLaunch parses a launch body: one JSON object with token,
-// correlation_id (or correlationId), base_url (or baseURL/baseUrl) and an
-// optional request_id (or requestId). Unknown fields are ignored. It does
+// correlation_id (or correlationId), base_url (or baseURL/baseUrl), an
+// optional request_id (or requestId), an optional theme (agent/ui.Theme,
+// validated here: a bad theme is refused naming its field, e.g.
+// "theme.colors.text", with the computed contrast ratio) and an optional
+// locale ("en", "id"). Unknown fields are ignored. It does
 // not validate values (see LaunchRequest.Validate); on error the returned
 // request still carries the RequestID when it could be read. Errors are
 // *RequestError.
@@ -125,6 +137,20 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 	if req.BaseURL, err = pick("base_url", raw.BaseURL, raw.BaseURLCamel); err != nil {
 		return req, err
 	}
+	if raw.Locale != nil {
+		req.Locale = *raw.Locale
+	}
+	if len(raw.Theme) > 0 && string(raw.Theme) != "null" {
+		t, err := ui.ParseTheme(raw.Theme)
+		if err != nil {
+			var fe *ui.FieldError
+			if errors.As(err, &fe) {
+				return req, badField(fe.Field, "%s", fe.Message)
+			}
+			return req, badField("theme", "%v", err)
+		}
+		req.Theme = &t
+	}
 	return req, nil
 }
 
@@ -156,6 +182,9 @@ func (r LaunchRequest) Validate(gatewayHosts []string) error {
 	}
 	if err := checkID("request_id", r.RequestID, false); err != nil {
 		return err
+	}
+	if r.Locale != "" && !ui.KnownLocale(r.Locale) {
+		return badField("locale", "must be one of %s, got %q", strings.Join(ui.Locales, ", "), r.Locale)
 	}
 	if r.BaseURL == "" {
 		return badField("base_url", "is required")

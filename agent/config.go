@@ -214,6 +214,7 @@ func (c Config) SessionPolicy() session.Config {
 		PollMax:         c.Session.PollMax,
 		PollFailures:    c.Session.PollFailures,
 		ResultHold:      c.Session.ResultHold,
+		Guide:           session.GuideConfigOf(c.Inference),
 	}
 }
 

@@ -69,7 +69,7 @@ func (g *Gateway) deliver(ctx context.Context, log *slog.Logger, job CallbackJob
 	if !ok || p.CallbackURL == "" {
 		err = fmt.Errorf("partner %q has no callback_url", job.PartnerID)
 	} else {
-		err = g.post(ctx, p.CallbackURL, job.Body)
+		err = g.post(ctx, g.partnerClient(p.ClientID), p.CallbackURL, job.Body)
 	}
 	store := context.WithoutCancel(ctx)
 	if err == nil {
@@ -97,7 +97,7 @@ func (g *Gateway) deliver(ctx context.Context, log *slog.Logger, job CallbackJob
 }
 
 // post sends a signed callback body; any 2xx is success.
-func (g *Gateway) post(ctx context.Context, target string, body []byte) error {
+func (g *Gateway) post(ctx context.Context, client *http.Client, target string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Callback.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
@@ -106,7 +106,7 @@ func (g *Gateway) post(ctx context.Context, target string, body []byte) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(api.SignatureHeader, api.Sign([]byte(g.cfg.Callback.Secret), g.now(), body))
-	resp, err := g.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("POST callback: %w", err)
 	}

@@ -58,6 +58,10 @@ type Config struct {
 	Partners []PartnerConfig `toml:"partners"`
 	// Devices: which kiosks may submit (device signatures, enrollment).
 	Devices DevicesConfig `toml:"devices"`
+	// Erasure, Retention, Audit: config_privacy.go.
+	Erasure   ErasureConfig   `toml:"erasure"`
+	Retention RetentionConfig `toml:"retention"`
+	Audit     AuditConfig     `toml:"audit"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -141,6 +145,16 @@ type LimitsConfig struct {
 	MaxSelfieBytes int64 `toml:"max_selfie_bytes"`
 	// MaxJSONBytes bounds every other JSON request body.
 	MaxJSONBytes int64 `toml:"max_json_bytes"`
+	// MaxSelfiePixels bounds a selfie's width×height (413 above it), or
+	// inference.max_pixels when lower; the reference image has
+	// inference.max_pixels. See config_limits.go.
+	MaxSelfiePixels int `toml:"max_selfie_pixels"`
+	// DecodeMemory is the budget, in bytes, of pixel memory for the image
+	// decodes in flight (uploads, workers, references).
+	DecodeMemory int64 `toml:"decode_memory"`
+	// DecodeWait is how long an upload waits for decode budget before it
+	// is answered 503 server_busy with Retry-After.
+	DecodeWait time.Duration `toml:"decode_wait"`
 }
 
 // PartnerConfig is one partner allowed to use the gateway.
@@ -167,6 +181,11 @@ type PartnerConfig struct {
 	// non-loopback hosts (e.g. a partner reached through a private TLS
 	// tunnel). Off: such URLs must be https.
 	InsecureAllowHTTP bool `toml:"insecure_allow_http"`
+	// AllowPrivateNetwork lets the gateway connect to this partner's hosts
+	// when they resolve to loopback, private, link-local, CGNAT or other
+	// special addresses (a partner on the same machine or network, the
+	// demo, tests). Off: such addresses are refused at connect time.
+	AllowPrivateNetwork bool `toml:"allow_private_network"`
 }
 
 // DefaultConfig returns the values used for keys absent from the file.
@@ -195,10 +214,12 @@ func DefaultConfig() Config {
 			InitialBackoff: 2 * time.Second,
 			MaxBackoff:     5 * time.Minute,
 		},
-		Limits:    LimitsConfig{MaxSelfieBytes: 8 << 20, MaxJSONBytes: 64 << 10},
+		Limits:    defaultLimitsConfig(),
 		Inference: inference.DefaultConfig(),
 		Broker:    broker.DefaultConfig(),
 		Devices:   defaultDevicesConfig(),
+		Erasure:   defaultErasureConfig(),
+		Retention: defaultRetentionConfig(),
 	}
 }
 
@@ -262,6 +283,9 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 		c.Callback.Secret = s
 	}
 	if err := c.Devices.resolveSecrets(getenv); err != nil {
+		return err
+	}
+	if err := c.Audit.resolveSecrets(getenv); err != nil {
 		return err
 	}
 	for i := range c.Partners {
@@ -383,10 +407,16 @@ func (c Config) Validate() error {
 	if err := c.Inference.Validate(); err != nil {
 		return err // already names "inference.<field>"
 	}
+	if err := c.Limits.validateDecode(); err != nil {
+		return err
+	}
 	if err := c.Broker.Validate(); err != nil {
 		return err // already names "broker.<field>"
 	}
 	if err := c.Devices.validate(); err != nil {
+		return err
+	}
+	if err := c.validatePrivacy(); err != nil {
 		return err
 	}
 	if len(c.Partners) == 0 {
@@ -420,6 +450,9 @@ func (c Config) Validate() error {
 				return errField(f("callback_url"), "must be https (http only to loopback, or set %s), got %q", f("insecure_allow_http"), p.CallbackURL)
 			}
 			needSecret = true
+		}
+		if err := p.validateNetwork(i); err != nil {
+			return err
 		}
 		for j, h := range p.ImageHosts {
 			if h == "" || strings.ContainsAny(h, "/?#@ ") {

@@ -18,6 +18,8 @@ func validConfig() Config {
 		ReferenceURL: "http://127.0.0.1:8090/reference",
 		CallbackURL:  "http://127.0.0.1:8090/callback",
 		Flows:        []string{"selfie", "ktp"},
+		// The sample partner runs on this machine.
+		AllowPrivateNetwork: true,
 	}}
 	return c
 }

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
@@ -48,9 +49,17 @@ type Deps struct {
 	Decode DecodeFunc
 	// Logger defaults to a discarding logger.
 	Logger *slog.Logger
-	// HTTPClient makes the outbound calls (reference images, callbacks);
-	// per-call timeouts come from Config. Defaults to a fresh client.
+	// HTTPClient, when set, makes every outbound call (reference images,
+	// callbacks) as is: the caller then owns the address checks. By
+	// default each partner gets its own client whose dialer refuses
+	// loopback, private, link-local, CGNAT, multicast and other special
+	// addresses at connect time unless the partner has
+	// allow_private_network (netguard.go); per-call timeouts come from
+	// Config.
 	HTTPClient *http.Client
+	// LookupNetIP resolves partner host names for the default clients;
+	// defaults to net.DefaultResolver.LookupNetIP(ctx, "ip", host).
+	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 	// Registry receives the gateway's metrics and is served on /metrics;
@@ -78,6 +87,10 @@ type Gateway struct {
 	owner    string
 	handler  http.Handler
 	devices  *deviceAuth
+	keys     *SelfieKeys // seals selfies before they reach the store
+	budget   *decodeBudget
+	// partnerClients are the default outbound clients by client id.
+	partnerClients map[string]*http.Client
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -119,7 +132,11 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		// Redirects are not followed: a reference or callback URL answers
 		// itself, so a partner answer cannot bounce the gateway to
 		// another (e.g. internal) address.
-		g.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		g.client = newPartnerClient(false, deps.LookupNetIP, nil)
+		g.partnerClients = make(map[string]*http.Client, len(cfg.Partners))
+		for _, p := range cfg.Partners {
+			g.partnerClients[p.ClientID] = newPartnerClient(p.AllowPrivateNetwork, deps.LookupNetIP, nil)
+		}
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -134,11 +151,15 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.owner = host + "-" + hex.EncodeToString(b[:])
 	}
 	g.metrics = newMetrics(g.reg)
+	g.budget = newDecodeBudget(cfg.Limits.DecodeMemory, g.reg)
 	devices, err := newDeviceAuth(cfg.Devices, deps.Devices, deps.Store, g.reg, g.log)
 	if err != nil {
 		return nil, err
 	}
 	g.devices = devices
+	if g.keys, err = NewSelfieKeys(cfg.Erasure); err != nil {
+		return nil, err
+	}
 	g.handler = g.routes()
 	return g, nil
 }
@@ -211,8 +232,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	return grp.Run()
 }
 
-// RunBackground runs the submission workers, the callback outbox and the
-// token janitor (no HTTP) until ctx is cancelled; it returns nil then, after
+// RunBackground runs the submission workers, the callback outbox, the
+// token janitor, the selfie-key shredder and the retention purge (no HTTP) until ctx is cancelled; it returns nil then, after
 // in-flight work has finished or been abandoned to its lease.
 func (g *Gateway) RunBackground(ctx context.Context) error {
 	var grp run.Group
@@ -227,6 +248,10 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	{
 		jctx, cancel := context.WithCancel(ctx)
 		grp.Add(func() error { g.janitor(jctx); return nil }, func(error) { cancel() })
+	}
+	{
+		pctx, cancel := context.WithCancel(ctx)
+		grp.Add(func() error { g.privacy(pctx); return nil }, func(error) { cancel() })
 	}
 	return grp.Run()
 }

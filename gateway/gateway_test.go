@@ -121,6 +121,10 @@ type env struct {
 	url      string
 	stop     func() // stops the gateway and waits for Serve to return
 	clock    *clock
+	gw       *gateway.Gateway // the running gateway (replaced by start)
+	store    gateway.Store    // its store
+	// deps, when set, adjusts the gateway's Deps before it starts.
+	deps func(*gateway.Deps)
 }
 
 // clock is time.Now shifted by an adjustable offset.
@@ -148,8 +152,8 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
 	cfg.Partners = []gateway.PartnerConfig{
-		{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}},
-		{ClientID: "selfie-only", Passkey: "selfie-only-passkey-01", ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}},
+		{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
+		{ClientID: "selfie-only", Passkey: "selfie-only-passkey-01", ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true},
 	}
 	return cfg
 }
@@ -175,10 +179,15 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(e.cfg, gateway.Deps{Store: store, Analyzer: e.analyzer, Now: e.clock.Now})
+	deps := gateway.Deps{Store: store, Analyzer: e.analyzer, Now: e.clock.Now}
+	if e.deps != nil {
+		e.deps(&deps)
+	}
+	gw, err := gateway.New(e.cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.gw, e.store = gw, store
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -870,7 +879,10 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 }
 
 func TestRestartResumesClaimedSubmission(t *testing.T) {
-	e := newEnv(t)
+	// Selfie keys in a directory outlive the process (in memory they
+	// would not: TestRestartWithMemoryKeys).
+	keys := t.TempDir()
+	e := newEnv(t, func(c *gateway.Config) { c.Erasure.KeyDir = keys })
 	started := make(chan struct{}, 1)
 	e.analyzer.Hook = func(ctx context.Context, _ color.RGBA, _ inference.Options) error {
 		select {

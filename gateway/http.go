@@ -1,16 +1,12 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
-	_ "image/jpeg" // DecodeConfig of submitted selfies
-	_ "image/png"
 	"mime"
 	"net/http"
 	"strconv"
@@ -41,6 +37,7 @@ func (g *Gateway) routes() http.Handler {
 	r.Post(api.PathDevices, g.handleRegisterDevice)
 	r.Get(api.PathStatus, g.handleStatus)
 	r.Get(api.PathDetails, g.handleDetails)
+	r.Delete(api.PathUsers, g.handleEraseUser) // privacy.go
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -111,6 +108,10 @@ func badRequest(format string, args ...any) *httpError {
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
 	if errors.As(err, &he) {
+		var ra *retryAfterError
+		if errors.As(err, &ra) {
+			w.Header().Set("Retry-After", ra.after)
+		}
 		writeError(w, he.status, he.code, he.msg)
 		return
 	}
@@ -190,6 +191,10 @@ func (g *Gateway) handleToken(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, fmt.Errorf("store token: %w", err))
 		return
 	}
+	if err := g.audit(r.Context(), partnerActor(p.ClientID), AuditPartnerToken, p.ClientID, nil); err != nil {
+		g.fail(w, r, err) // the token is never shown, so it is useless
+		return
+	}
 	writeJSON(w, http.StatusOK, api.TokenResponse{PartnerToken: tok, ExpiresAt: exp})
 }
 
@@ -262,6 +267,10 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, fmt.Errorf("store token: %w", err))
 		return
 	}
+	if err := g.audit(r.Context(), partnerActor(p.ClientID), AuditUserToken, flow.CorrelationID, nil); err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	code := http.StatusCreated
 	if !created {
 		code = http.StatusOK
@@ -283,7 +292,7 @@ func (g *Gateway) submissionLimit() int64 {
 
 // validateSubmission checks a SubmissionRequest and returns the effective
 // idempotency key (body or Idempotency-Key header).
-func (g *Gateway) validateSubmission(req *api.SubmissionRequest, header string) (string, error) {
+func (g *Gateway) validateSubmission(ctx context.Context, req *api.SubmissionRequest, header string) (string, error) {
 	key := req.IdempotencyKey
 	if header != "" {
 		if key != "" && key != header {
@@ -305,20 +314,11 @@ func (g *Gateway) validateSubmission(req *api.SubmissionRequest, header string) 
 	case len(req.DeviceLiveness.Model) > 128:
 		return "", badRequest("device_liveness.model: longer than 128 characters")
 	}
-	ic, format, err := image.DecodeConfig(bytes.NewReader(req.Selfie))
-	if err != nil || (format != "jpeg" && format != "png") {
-		return "", &httpError{http.StatusBadRequest, api.CodeInvalidImage, "selfie: not a JPEG or PNG image"}
-	}
-	if ic.Width <= 0 || ic.Height <= 0 {
-		return "", &httpError{http.StatusBadRequest, api.CodeInvalidImage, "selfie: empty image"}
-	}
-	if int64(ic.Width)*int64(ic.Height) > int64(g.cfg.Inference.MaxPixels) {
-		return "", &httpError{http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, fmt.Sprintf("selfie: %d×%d pixels, limit %d", ic.Width, ic.Height, g.cfg.Inference.MaxPixels)}
-	}
-	// Decode in full now, so a corrupt or truncated capture is refused
-	// before it is stored and costs the user no attempt.
-	if _, err := g.decode(bytes.NewReader(req.Selfie), g.cfg.Inference.MaxPixels); err != nil {
-		return "", &httpError{http.StatusBadRequest, api.CodeInvalidImage, "selfie: cannot be decoded (corrupt or truncated image)"}
+	// Decode in full now (decodebudget.go), so a corrupt, oversized or
+	// over-budget capture is refused before it is stored and costs the
+	// user no attempt.
+	if err := g.checkSelfie(ctx, req.Selfie); err != nil {
+		return "", err
 	}
 	return key, nil
 }
@@ -339,7 +339,7 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		g.refused(w, r, err)
 		return
 	}
-	key, err := g.validateSubmission(&req, r.Header.Get("Idempotency-Key"))
+	key, err := g.validateSubmission(r.Context(), &req, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		g.refused(w, r, err)
 		return
@@ -360,8 +360,11 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		DeviceLive:     req.DeviceLiveness.Live,
 		DeviceModel:    req.DeviceLiveness.Model,
 		CapturedAt:     req.CapturedAt,
-		Selfie:         req.Selfie,
 		SubmittedAt:    g.now().UTC(),
+	}
+	if sub.Selfie, err = g.keys.Seal(sub.SubmittedAt, sub.ID, req.Selfie); err != nil {
+		g.refused(w, r, fmt.Errorf("seal selfie: %w", err))
+		return
 	}
 	stored, dup, err := g.store.CreateSubmission(r.Context(), sub, g.cfg.Verification.MaxAttempts)
 	switch {
@@ -473,13 +476,14 @@ func details(f Flow, subs []Submission, cfg Config) api.SubmissionDetails {
 			DeviceID:    s.DeviceID,
 			Status:      s.Status,
 			Reason:      s.Reason,
+			Detail:      s.Detail,
 			Scores:      api.Scores{Similarity: s.Similarity, Liveness: s.Liveness, DeviceLiveness: s.DeviceLiveness},
 			SubmittedAt: s.SubmittedAt,
 		}
 		if s.State == StateDone {
 			t := s.ProcessedAt
 			a.ProcessedAt = &t
-			d.Scores = a.Scores
+			d.Scores, d.Detail = a.Scores, a.Detail
 			d.Thresholds = api.Thresholds{Similarity: s.MatchThreshold, Liveness: s.LivenessThreshold}
 		}
 		d.Attempts = append(d.Attempts, a)
@@ -511,6 +515,10 @@ func (g *Gateway) handleDetails(w http.ResponseWriter, r *http.Request) {
 	}
 	flow, subs, err := g.flowWithAttempts(r.Context(), flow.ID)
 	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	if err := g.audit(r.Context(), partnerActor(ptok.PartnerID), AuditDetailsRead, cid, nil); err != nil {
 		g.fail(w, r, err)
 		return
 	}

@@ -1,11 +1,11 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"time"
 
@@ -71,6 +71,8 @@ type outcome struct {
 	// referenceErr is set when the reference could not be fetched or has
 	// no usable face.
 	referenceErr error
+	// detail is the partner-safe text of why (Submission.Detail).
+	detail string
 	// gaveUp is set when the submission was claimed too often without a
 	// result.
 	gaveUp bool
@@ -137,8 +139,18 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 	case !ok:
 		o.selfie = inference.DecisionOK
 		o.referenceErr = fmt.Errorf("partner %q no longer configured", flow.PartnerID)
+		o.detail = "partner no longer configured"
 	default:
-		o = g.analyze(ctx, sub, flow, partner)
+		gaveUp, handBack := g.openSelfie(log, &sub)
+		if handBack {
+			g.release(ctx, sub)
+			return
+		}
+		o.gaveUp = gaveUp
+		if !gaveUp {
+			o = g.analyze(ctx, sub, flow, partner)
+			clear(sub.Selfie)
+		}
 	}
 	if o.runtimeErr != nil {
 		if ctx.Err() != nil {
@@ -155,6 +167,7 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		Owner:             sub.LeaseOwner,
 		Status:            v.status,
 		Reason:            v.reason,
+		Detail:            o.detail,
 		Similarity:        o.similarity,
 		Liveness:          o.liveness,
 		LivenessThreshold: g.cfg.Inference.LivenessThreshold,
@@ -203,17 +216,27 @@ func (g *Gateway) release(ctx context.Context, sub Submission) {
 func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partner PartnerConfig) outcome {
 	var o outcome
 	t := time.Now()
-	img, err := g.decode(bytes.NewReader(sub.Selfie), g.cfg.Inference.MaxPixels)
+	// Decodes hold their estimated memory of the decode budget until the
+	// image is analysed; the worker waits for budget (the submission is
+	// already accepted), bounded only by shutdown.
+	img, release, err := g.decodeImage(ctx, sub.Selfie, g.cfg.selfiePixels())
 	g.metrics.stage.WithLabelValues("decode").Observe(time.Since(t).Seconds())
+	if errors.Is(err, errDecodeBusy) {
+		o.runtimeErr = fmt.Errorf("decode selfie: %w", err)
+		return o
+	}
 	if err != nil {
 		o.selfie = inference.DecisionForError(err)
 		if o.selfie == "" {
 			o.selfie = inference.DecisionDecodeError
 		}
+		o.detail = "selfie: " + tooLargeMessage(err)
 		return o
 	}
 	t = time.Now()
 	a, err := g.analyzer.Analyze(ctx, img, inference.Options{Liveness: true, Embed: true})
+	release()
+	img = nil
 	g.metrics.stage.WithLabelValues("selfie").Observe(time.Since(t).Seconds())
 	if err != nil {
 		o.runtimeErr = fmt.Errorf("analyze selfie: %w", err)
@@ -238,32 +261,56 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	}
 
 	t = time.Now()
-	refImg, err := g.fetchReference(ctx, partner, flow)
+	raw, err := g.fetchReference(ctx, partner, flow)
 	g.metrics.stage.WithLabelValues("reference_fetch").Observe(time.Since(t).Seconds())
-	if err != nil {
-		if ctx.Err() != nil {
-			o.runtimeErr = err
+	if err == nil {
+		var refImg image.Image
+		refImg, release, err = g.decodeImage(ctx, raw, g.cfg.Inference.MaxPixels)
+		switch {
+		case errors.Is(err, errDecodeBusy):
+			o.runtimeErr = fmt.Errorf("decode reference: %w", err)
+			return o
+		case errors.Is(err, inference.ErrTooLarge):
+			err = refErr(err, "reference image too large: %s", tooLargeMessage(err))
+		case err != nil:
+			err = refErr(err, "reference image cannot be decoded (not a JPEG or PNG, or corrupt)")
+		default:
+			t = time.Now()
+			var ra inference.Analysis
+			ra, err = g.analyzer.Analyze(ctx, refImg, inference.Options{Embed: true})
+			release()
+			refImg = nil
+			g.metrics.stage.WithLabelValues("reference").Observe(time.Since(t).Seconds())
+			if err != nil {
+				o.runtimeErr = fmt.Errorf("analyze reference: %w", err)
+				return o
+			}
+			rface, ok := subject(ra)
+			if ra.Decision != inference.DecisionOK || !ok || len(rface.Embedding) == 0 {
+				o.referenceErr = refErr(errReferenceUnusable, "no usable face in the reference image (%s)", ra.Decision)
+				o.detail = referenceDetail(o.referenceErr)
+				g.log.Warn("reference unusable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "decision", string(ra.Decision))
+				return o
+			}
+			sim := inference.Cosine(face.Embedding, rface.Embedding)
+			o.similarity = &sim
 			return o
 		}
-		g.log.Warn("reference unavailable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "err", err)
-		o.referenceErr = err
+	}
+	if ctx.Err() != nil {
+		o.runtimeErr = err
 		return o
 	}
-	t = time.Now()
-	ra, err := g.analyzer.Analyze(ctx, refImg, inference.Options{Embed: true})
-	g.metrics.stage.WithLabelValues("reference").Observe(time.Since(t).Seconds())
-	if err != nil {
-		o.runtimeErr = fmt.Errorf("analyze reference: %w", err)
-		return o
+	o.referenceErr = err
+	o.detail = referenceDetail(err)
+	// The log names the rule and, for the operator, the refused address;
+	// never the request URL (its query names the user).
+	args := []any{"correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "detail", o.detail, "err", err}
+	var ar *AddressRefusedError
+	if errors.As(err, &ar) {
+		args = append(args, "rule", ar.Rule, "host", ar.Host, "addr", ar.Addr.String())
 	}
-	rface, ok := subject(ra)
-	if ra.Decision != inference.DecisionOK || !ok || len(rface.Embedding) == 0 {
-		o.referenceErr = fmt.Errorf("%w: reference image decision %s", errReferenceUnusable, ra.Decision)
-		g.log.Warn("reference unusable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "decision", string(ra.Decision))
-		return o
-	}
-	sim := inference.Cosine(face.Embedding, rface.Embedding)
-	o.similarity = &sim
+	g.log.Warn("reference unavailable", args...)
 	return o
 }
 

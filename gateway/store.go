@@ -92,13 +92,17 @@ type Submission struct {
 	DeviceLive     bool
 	DeviceModel    string
 	CapturedAt     time.Time
-	// Selfie holds the encoded image until the submission is processed;
-	// it is nil afterwards and in listings.
+	// Selfie holds the encoded image, sealed by SelfieKeys (AES-256-GCM
+	// under an epoch key kept outside the database), until the submission
+	// is processed; it is nil afterwards and in listings.
 	Selfie []byte
 
 	State  SubmissionState
 	Status string // api.StatusProcessing until done, then VERIFIED or REJECTED
 	Reason string
+	// Detail says in words why, when Reason alone does not (e.g. which
+	// rule refused the reference host); partner-safe, "" when none.
+	Detail string
 
 	Similarity        *float64 // cosine, −1…1
 	Liveness          *float64 // server probability live, 0–1
@@ -124,6 +128,7 @@ type Result struct {
 	Owner             string // Submission.LeaseOwner of the claim
 	Status            string // api.StatusVerified or api.StatusRejected
 	Reason            string
+	Detail            string // Submission.Detail
 	Similarity        *float64
 	Liveness          *float64
 	LivenessThreshold float64
@@ -208,6 +213,9 @@ type Store interface {
 	// CallbackFailed records a failed delivery: due again at nextAt, or
 	// given up (kept for inspection) when giveUp.
 	CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error
+
+	// PrivacyStore: user erasure, retention purge, audit log (privacy_store.go).
+	PrivacyStore
 
 	// Close releases the database.
 	Close() error

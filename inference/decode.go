@@ -16,19 +16,47 @@ import (
 // camera JPEG is ~15 MiB. Use DecodeLimits for another cap.
 const DefaultMaxBytes = 32 << 20
 
-// Decode reads a JPEG or PNG image of at most DefaultMaxBytes bytes and
-// maxPixels pixels and returns it upright; the dynamic type is always an
-// opaque *image.RGBA whose bounds start at (0,0). It is
-// DecodeLimits(r, maxPixels, DefaultMaxBytes).
+// DefaultMaxDecodedBytes caps the decode cost (DecodeCost.Bytes) Decode and
+// DecodeLimits accept: 1 GiB, above the 480 MB of the worst 40-Mpixel image
+// (16-bit RGBA PNG, 12 B/px), so it refuses only what no pixel limit in
+// use admits. Callers that decode concurrently bound the sum themselves
+// (the gateway's decode budget).
+const DefaultMaxDecodedBytes = 1 << 30
+
+// Limits bound what DecodeWith accepts; each is checked from the header,
+// before any pixel is decoded.
+type Limits struct {
+	// MaxPixels bounds width×height.
+	MaxPixels int
+	// MaxBytes bounds the encoded size read.
+	MaxBytes int64
+	// MaxDecodedBytes bounds DecodeCost.Bytes, the estimated pixel memory
+	// of the decode; 0 means no bound.
+	MaxDecodedBytes int64
+}
+
+// Decode reads a JPEG or PNG image of at most DefaultMaxBytes bytes,
+// maxPixels pixels and DefaultMaxDecodedBytes of decode cost and returns it
+// upright; the dynamic type is always an opaque *image.RGBA whose bounds
+// start at (0,0). It is DecodeLimits(r, maxPixels, DefaultMaxBytes).
 func Decode(r io.Reader, maxPixels int) (image.Image, error) {
 	return DecodeLimits(r, maxPixels, DefaultMaxBytes)
 }
 
-// DecodeLimits reads at most maxBytes bytes from r and decodes them:
+// DecodeLimits is DecodeWith(r, Limits{maxPixels, maxBytes,
+// DefaultMaxDecodedBytes}).
+func DecodeLimits(r io.Reader, maxPixels int, maxBytes int64) (image.Image, error) {
+	return DecodeWith(r, Limits{MaxPixels: maxPixels, MaxBytes: maxBytes, MaxDecodedBytes: DefaultMaxDecodedBytes})
+}
+
+// DecodeWith reads at most l.MaxBytes bytes from r and decodes them:
 //
-//   - The header is parsed first (image.DecodeConfig); width×height above
-//     maxPixels returns ErrTooLarge before any pixel is decoded, as does an
-//     input longer than maxBytes.
+//   - The header is parsed first (EstimateDecode); width×height above
+//     l.MaxPixels, or a decode cost (DecodeCost.Bytes: width × height ×
+//     bytes per pixel of the decoder's buffers for this colour type and
+//     bit depth, plus the copies made here) above l.MaxDecodedBytes,
+//     returns ErrTooLarge before any pixel is decoded, as does an input
+//     longer than l.MaxBytes.
 //   - Only JPEG and PNG are accepted; anything else, a corrupt or truncated
 //     file, or zero dimensions returns an error wrapping ErrDecode.
 //   - The EXIF Orientation (JPEG APP1 or PNG eXIf; all 8 values, invalid ones
@@ -40,29 +68,26 @@ func Decode(r io.Reader, maxPixels int) (image.Image, error) {
 //     show them) and semi-transparent edges are not darkened.
 //
 // The result is always fully opaque (A=255), so RGBA and NRGBA coincide.
-func DecodeLimits(r io.Reader, maxPixels int, maxBytes int64) (image.Image, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
+func DecodeWith(r io.Reader, l Limits) (image.Image, error) {
+	data, err := io.ReadAll(io.LimitReader(r, l.MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read image: %w", err)
 	}
-	if int64(len(data)) > maxBytes {
-		return nil, fmt.Errorf("image longer than %d bytes: %w", maxBytes, ErrTooLarge)
+	if int64(len(data)) > l.MaxBytes {
+		return nil, fmt.Errorf("image longer than %d bytes: %w", l.MaxBytes, ErrTooLarge)
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	cost, err := EstimateDecode(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+		return nil, err
 	}
-	if format != "jpeg" && format != "png" {
-		return nil, fmt.Errorf("%w: unsupported format %q (JPEG or PNG only)", ErrDecode, format)
+	if int64(cost.Width)*int64(cost.Height) > int64(l.MaxPixels) {
+		return nil, fmt.Errorf("%dx%d exceeds %d pixels: %w", cost.Width, cost.Height, l.MaxPixels, ErrTooLarge)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%w: empty image %dx%d", ErrDecode, cfg.Width, cfg.Height)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
-		return nil, fmt.Errorf("%dx%d exceeds %d pixels: %w", cfg.Width, cfg.Height, maxPixels, ErrTooLarge)
+	if l.MaxDecodedBytes > 0 && cost.Bytes > l.MaxDecodedBytes {
+		return nil, fmt.Errorf("%dx%d %s needs %d bytes to decode, limit %d: %w", cost.Width, cost.Height, cost.Format, cost.Bytes, l.MaxDecodedBytes, ErrTooLarge)
 	}
 	var img image.Image
-	if format == "jpeg" {
+	if cost.Format == "jpeg" {
 		img, err = jpeg.Decode(bytes.NewReader(data))
 	} else {
 		img, err = png.Decode(bytes.NewReader(data))
@@ -70,7 +95,7 @@ func DecodeLimits(r io.Reader, maxPixels int, maxBytes int64) (image.Image, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
 	}
-	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+	if b := img.Bounds(); b.Dx() != cost.Width || b.Dy() != cost.Height {
 		return nil, fmt.Errorf("%w: decoded size %v differs from header", ErrDecode, b.Size())
 	}
 	rgba := ToOpaqueRGBA(img, nil)
@@ -110,6 +135,60 @@ func ToOpaqueRGBA(img image.Image, dst *image.RGBA) *image.RGBA {
 			}
 		}
 		return dst
+	case *image.NRGBA64:
+		// Typed loops for the 16-bit and paletted layouts: the generic loop
+		// below boxes every pixel's colour (~16 bytes of garbage a pixel,
+		// 640 MB for a 40-Mpixel image). Results are bit-identical to it.
+		for y := 0; y < h; y++ {
+			s := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			d := dst.Pix[y*dst.Stride:]
+			for x := 0; x < w; x++ {
+				i := 8 * x
+				r, g, bl, a := be16(s[i:]), be16(s[i+2:]), be16(s[i+4:]), be16(s[i+6:])
+				// color.NRGBA64.RGBA premultiplies; NRGBAModel undoes it.
+				setOverWhite16(d[4*x:], r*a/0xffff, g*a/0xffff, bl*a/0xffff, a)
+			}
+		}
+		return dst
+	case *image.RGBA64:
+		for y := 0; y < h; y++ {
+			s := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			d := dst.Pix[y*dst.Stride:]
+			for x := 0; x < w; x++ {
+				i := 8 * x
+				setOverWhite16(d[4*x:], be16(s[i:]), be16(s[i+2:]), be16(s[i+4:]), be16(s[i+6:]))
+			}
+		}
+		return dst
+	case *image.Gray16:
+		for y := 0; y < h; y++ {
+			s := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			d := dst.Pix[y*dst.Stride:]
+			for x := 0; x < w; x++ {
+				v := s[2*x] // Gray16 → NRGBA keeps the high byte
+				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = v, v, v, 255
+			}
+		}
+		return dst
+	case *image.Paletted:
+		var lut [256][4]uint8
+		for i := range lut {
+			var c color.Color = color.Black // out-of-palette index: as color.Palette.Convert's At does
+			if i < len(src.Palette) {
+				c = src.Palette[i]
+			}
+			n := color.NRGBAModel.Convert(c).(color.NRGBA)
+			a := uint32(n.A)
+			lut[i] = [4]uint8{overWhite(uint32(n.R), a), overWhite(uint32(n.G), a), overWhite(uint32(n.B), a), 255}
+		}
+		for y := 0; y < h; y++ {
+			s := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			d := dst.Pix[y*dst.Stride:]
+			for x := 0; x < w; x++ {
+				copy(d[4*x:4*x+4], lut[s[x]][:])
+			}
+		}
+		return dst
 	}
 	for y := 0; y < h; y++ {
 		d := dst.Pix[y*dst.Stride:]
@@ -124,6 +203,24 @@ func ToOpaqueRGBA(img image.Image, dst *image.RGBA) *image.RGBA {
 		}
 	}
 	return dst
+}
+
+// be16 reads a big-endian 16-bit sample.
+func be16(b []byte) uint32 { return uint32(b[0])<<8 | uint32(b[1]) }
+
+// setOverWhite16 writes premultiplied 16-bit colour (r, g, b, a) to d as
+// color.NRGBAModel would convert it, composited over white by overWhite.
+func setOverWhite16(d []byte, r, g, b, a uint32) {
+	var n [3]uint32
+	switch a {
+	case 0xffff:
+		n = [3]uint32{r >> 8, g >> 8, b >> 8}
+	case 0:
+	default:
+		n = [3]uint32{(r * 0xffff / a) >> 8, (g * 0xffff / a) >> 8, (b * 0xffff / a) >> 8}
+	}
+	a8 := a >> 8
+	d[0], d[1], d[2], d[3] = overWhite(n[0], a8), overWhite(n[1], a8), overWhite(n[2], a8), 255
 }
 
 // overWhite composites straight colour c with alpha a (both 0–255) over white.

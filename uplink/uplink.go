@@ -138,14 +138,20 @@ func ErrorCode(err error) string {
 // monitoring. It carries states and reasons only: never images,
 // embeddings, scores or tokens.
 type Event struct {
-	DeviceID      string    `json:"device_id"`
-	SessionID     string    `json:"session_id"`
-	CorrelationID string    `json:"correlation_id"`
-	State         string    `json:"state"`            // session state, e.g. "capturing", "verified"
-	Reason        string    `json:"reason,omitempty"` // final states only, e.g. "FACE_MISMATCH"
-	Attempt       int       `json:"attempt"`          // capture round, from 1
-	Seq           uint64    `json:"seq"`              // per-device, from 1 since agent start; gaps = drops
-	Time          time.Time `json:"time"`             // when the state changed (UTC)
+	DeviceID      string `json:"device_id"`
+	SessionID     string `json:"session_id"`
+	CorrelationID string `json:"correlation_id"`
+	State         string `json:"state"`            // session state, e.g. "capturing", "verified"
+	Reason        string `json:"reason,omitempty"` // final states only, e.g. "FACE_MISMATCH"
+	Attempt       int    `json:"attempt"`          // capture round, from 1
+	// Guidance is the kiosk's guidance code while capturing (state
+	// "capturing"), e.g. "MOVE_CLOSER"; see agent/session/guidance.go.
+	// Progress is 0–100 toward the passing frames that end a round. Neither
+	// carries biometric data.
+	Guidance string    `json:"guidance,omitempty"`
+	Progress int       `json:"progress,omitempty"`
+	Seq      uint64    `json:"seq"`  // per-device, from 1 since agent start; gaps = drops
+	Time     time.Time `json:"time"` // when the state changed (UTC)
 }
 
 // Publisher reports Events. Publish never blocks: implementations queue

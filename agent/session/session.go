@@ -69,6 +69,8 @@ type Config struct {
 	// ResultHold is how long the success/failure light stays on before the
 	// lights return to idle.
 	ResultHold time.Duration
+	// Guide holds the quality gates guidance derives from (guidance.go).
+	Guide GuideConfig
 }
 
 // DefaultConfig returns the defaults documented in config.toml.
@@ -198,6 +200,12 @@ type State struct {
 	analyzeErrors int
 	lastSeq       uint64 // Seq of the last analysed frame
 	endSeq        uint64 // last frame the camera will deliver; 0 if streaming
+	// Guidance is the code for the last analysed frame of this round
+	// (guidance.go), "" before the first; Progress is 0–100 toward
+	// PassFrames consecutive passing frames.
+	Guidance string
+	Progress int
+	guideBox *inference.Box // subject box of the last analysed frame
 
 	// Upload.
 	Upload    *Candidate // being uploaded
@@ -366,6 +374,14 @@ type Publish struct {
 // Finish ends the session with Outcome.
 type Finish struct{ Outcome Outcome }
 
+// Guide reports a change of the guidance code or progress while capturing
+// (shown on the kiosk screens and published as a progress event).
+type Guide struct {
+	Code     string // a Guide* code
+	Progress int    // 0–100
+	Attempt  int
+}
+
 func (OpenCamera) action()   {}
 func (CloseCamera) action()  {}
 func (AnalyzeFrame) action() {}
@@ -376,6 +392,7 @@ func (CancelTimer) action()  {}
 func (SetLED) action()       {}
 func (Publish) action()      {}
 func (Finish) action()       {}
+func (Guide) action()        {}
 
 // Next applies ev at time now and returns the new state and the actions to
 // perform, in order. Events that do not apply to the current phase (late
@@ -479,6 +496,7 @@ func beginCapture(s State, now time.Time, acts []Action) (State, []Action) {
 	s.Analyzed, s.Streak, s.Best = 0, 0, nil
 	s.NoFace, s.MultipleFaces, s.LowQuality = 0, 0, 0
 	s.analyzeErrors, s.lastSeq, s.endSeq = 0, 0, 0
+	s.Guidance, s.Progress, s.guideBox = "", 0, nil
 	s.analyzeAt = now
 	s.Upload, s.UploadKey, s.UploadTry = nil, "", 0
 	return s, append(acts,
@@ -557,13 +575,28 @@ func analyzed(s State, ev FrameAnalyzed, now time.Time) (State, []Action) {
 		s.NoFace++
 		s.Streak = 0
 	}
+	var acts []Action
+	var box *inference.Box
+	if face != nil {
+		b := face.Box
+		box = &b
+	}
+	code, progress := GuideFor(a, s.guideBox, s.Config.Guide), Progress(s.Streak, s.Config.PassFrames)
+	s.guideBox = box
+	if code != s.Guidance || progress != s.Progress {
+		s.Guidance, s.Progress = code, progress
+		acts = append(acts, Guide{Code: code, Progress: progress, Attempt: s.Round})
+	}
 	if s.Streak >= s.Config.PassFrames {
-		return endCapture(s, now)
+		s, more := endCapture(s, now)
+		return s, append(acts, more...)
 	}
 	if s.endSeq != 0 && s.lastSeq >= s.endSeq {
-		return endCapture(s, now)
+		s, more := endCapture(s, now)
+		return s, append(acts, more...)
 	}
-	return requestAnalysis(s, now)
+	s, more := requestAnalysis(s, now)
+	return s, append(acts, more...)
 }
 
 func requestAnalysis(s State, now time.Time) (State, []Action) {

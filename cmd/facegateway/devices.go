@@ -125,6 +125,9 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			state = "already registered with this key"
 		}
 		fmt.Fprintf(stdout, "%s %s (%s)\n", stored.ID, state, api.KeyFingerprint(stored.PublicKey))
+		if created {
+			return auditOperator(ctx, store, stderr, gateway.AuditDeviceAdd, stored.ID, map[string]string{"fingerprint": api.KeyFingerprint(stored.PublicKey)})
+		}
 	case "revoke":
 		d, err := store.RevokeDevice(ctx, *id, time.Now().UTC())
 		if errors.Is(err, gateway.ErrNotFound) {
@@ -136,6 +139,7 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s revoked at %s\n", d.ID, d.RevokedAt.Format(time.RFC3339))
+		return auditOperator(ctx, store, stderr, gateway.AuditDeviceRevoke, d.ID, nil)
 	case "replace":
 		d, err := store.ReplaceDevice(ctx, dev.ID, dev.PublicKey, dev.CreatedAt)
 		if errors.Is(err, gateway.ErrNotFound) {
@@ -147,6 +151,7 @@ func devicesMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s key replaced at %s (%s)\n", d.ID, d.ReplacedAt.Format(time.RFC3339), api.KeyFingerprint(d.PublicKey))
+		return auditOperator(ctx, store, stderr, gateway.AuditDeviceReplace, d.ID, map[string]string{"fingerprint": api.KeyFingerprint(d.PublicKey)})
 	case "list":
 		devs, err := store.Devices(ctx)
 		if err != nil {

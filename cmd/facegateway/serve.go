@@ -26,6 +26,8 @@ Secrets are never read from the config file:
                                               <CLIENT_ID> upper-cased, non-alphanumerics as '_'
   FACEGATEWAY_DATABASE_PASSWORD               PostgreSQL password (database.driver = "postgres";
                                               or the whole DSN in database.dsn_file)
+  FACEGATEWAY_AUDIT_KEY                       HMAC key of user references in the audit log
+                                              (or audit.key_file)
 
 Flags:
 `
@@ -66,6 +68,7 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(cfg, log)
 	store, err := openStore(ctx, cfg.Database)
 	if err != nil {
 		return err

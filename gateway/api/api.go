@@ -16,6 +16,7 @@ const (
 	PathSubmissions = "/v1/submissions"                  // POST SubmissionRequest → SubmissionResponse (user token)
 	PathStatus      = "/v1/status"                       // GET → StatusResponse (user token)
 	PathDetails     = "/v1/submissions/{correlation_id}" // GET → SubmissionDetails (partner token)
+	PathUsers       = "/v1/users/{partner_user_id}"      // DELETE ?partner_user_id_type=… → UserErasure (partner token)
 )
 
 // Flow kinds: where the reference image comes from.
@@ -136,10 +137,16 @@ type Thresholds struct {
 
 // Attempt is one processed submission.
 type Attempt struct {
-	Attempt     int        `json:"attempt"`
-	DeviceID    string     `json:"device_id"`
-	Status      string     `json:"status"`
-	Reason      string     `json:"reason,omitempty"`
+	Attempt  int    `json:"attempt"`
+	DeviceID string `json:"device_id"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+	// Detail says why in words when Reason alone does not, e.g. for
+	// REFERENCE_UNAVAILABLE `address refused by rule loopback: host
+	// "ref.partner.example" resolves to a loopback address` or `reference
+	// image too large: …`. It names only what the partner configured or
+	// served (hosts, sizes, statuses), never a resolved address.
+	Detail      string     `json:"detail,omitempty"`
 	Scores      Scores     `json:"scores"`
 	SubmittedAt time.Time  `json:"submitted_at"`
 	ProcessedAt *time.Time `json:"processed_at,omitempty"`
@@ -153,6 +160,7 @@ type SubmissionDetails struct {
 	Flow              string     `json:"flow"`
 	Status            string     `json:"status"`
 	Reason            string     `json:"reason,omitempty"`
+	Detail            string     `json:"detail,omitempty"` // the latest processed attempt's Attempt.Detail
 	Scores            Scores     `json:"scores"`
 	Thresholds        Thresholds `json:"thresholds"`
 	Attempts          []Attempt  `json:"attempts"`
@@ -168,6 +176,24 @@ type Callback struct {
 	Status        string    `json:"status"`
 	Reason        string    `json:"reason,omitempty"`
 	CompletedAt   time.Time `json:"completed_at"`
+}
+
+// UserErasure answers DELETE /v1/users/{partner_user_id}: what was erased
+// of that user's records (the calling partner's only). A repeated request
+// erases nothing and answers zeros.
+type UserErasure struct {
+	PartnerUserIDType string       `json:"partner_user_id_type"`
+	Erased            ErasedCounts `json:"erased"`
+}
+
+// ErasedCounts counts erased rows: flows (their user tokens stop working),
+// submissions (decisions and scores), callbacks (queued or delivered) and
+// tokens.
+type ErasedCounts struct {
+	Flows       int64 `json:"flows"`
+	Submissions int64 `json:"submissions"`
+	Callbacks   int64 `json:"callbacks"`
+	Tokens      int64 `json:"tokens"`
 }
 
 // ReferenceResponse is one of the two JSON answers of a partner's
@@ -196,6 +222,7 @@ const (
 	CodePayloadTooLarge      = "payload_too_large"      // 413: body or selfie over the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: body is not application/json
 	CodeInternal             = "internal"               // 500
+	CodeServerBusy           = "server_busy"            // 503: image decoding capacity exhausted; retry after Retry-After
 )
 
 // Error is the body of every non-2xx answer.

@@ -259,7 +259,8 @@ func TestWithGateway(t *testing.T) {
 	cfg.Processing.PollInterval = 20 * time.Millisecond
 	cfg.Callback.Secret = secret
 	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, Passkey: passkey,
-		ReferenceURL: partnerURL + partnerdemo.PathReference, CallbackURL: partnerURL + partnerdemo.PathCallback, Flows: []string{api.FlowSelfie}}}
+		ReferenceURL: partnerURL + partnerdemo.PathReference, CallbackURL: partnerURL + partnerdemo.PathCallback, Flows: []string{api.FlowSelfie},
+		AllowPrivateNetwork: true}}
 	store, err := sqlitestore.Open(ctx, cfg.Database.Path)
 	if err != nil {
 		t.Fatal(err)

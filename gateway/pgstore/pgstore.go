@@ -131,6 +131,8 @@ CREATE TABLE devices (
 );
 `, `
 ALTER TABLE devices ADD COLUMN replaced_at timestamptz;
+`, privacySchema, `
+ALTER TABLE submissions ADD COLUMN detail text NOT NULL DEFAULT '';
 `}
 
 // Open connects to the database named by dsn (a libpq URL or key=value
@@ -363,7 +365,7 @@ func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID 
 
 const subCols = `id, flow_id, attempt, idempotency_key, fingerprint, device_id, device_liveness, device_live,
 	device_model, captured_at, state, status, reason, similarity, liveness, liveness_threshold,
-	match_threshold, submitted_at, processed_at, lease_owner, claims`
+	match_threshold, submitted_at, processed_at, lease_owner, claims, detail`
 
 func scanSubmission(row pgx.Row, extra ...any) (gateway.Submission, error) {
 	var sub gateway.Submission
@@ -372,7 +374,7 @@ func scanSubmission(row pgx.Row, extra ...any) (gateway.Submission, error) {
 	var state string
 	dest := []any{&sub.ID, &sub.FlowID, &sub.Attempt, &key, &sub.Fingerprint, &sub.DeviceID, &sub.DeviceLiveness, &sub.DeviceLive,
 		&sub.DeviceModel, &captured, &state, &sub.Status, &sub.Reason, &sub.Similarity, &sub.Liveness, &sub.LivenessThreshold,
-		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims}
+		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims, &sub.Detail}
 	err := row.Scan(append(dest, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return gateway.Submission{}, gateway.ErrNotFound
@@ -517,12 +519,12 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 		var flowID, partnerID string
 		err := tx.QueryRow(ctx, `UPDATE submissions s SET state = 'done', status = $1, reason = $2,
 			similarity = $3, liveness = $4, liveness_threshold = $5, match_threshold = $6, processed_at = $7,
-			selfie = NULL, lease_owner = '', lease_until = '-infinity'
+			selfie = NULL, lease_owner = '', lease_until = '-infinity', detail = $10
 			FROM flows f
 			WHERE s.id = $8 AND s.lease_owner = $9 AND s.state = 'processing' AND f.id = s.flow_id
 			RETURNING s.flow_id, f.partner_id`,
 			r.Status, r.Reason, r.Similarity, r.Liveness, r.LivenessThreshold, r.MatchThreshold, ts(r.ProcessedAt),
-			r.SubmissionID, r.Owner).Scan(&flowID, &partnerID)
+			r.SubmissionID, r.Owner, r.Detail).Scan(&flowID, &partnerID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return gateway.ErrLeaseLost
 		}

@@ -201,8 +201,10 @@ func TestTwoReplicas(t *testing.T) {
 	cfg.Callback.Secret = callbackSecret
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
+	cfg.Erasure.KeyDir = t.TempDir() // selfie keys shared by the replicas, as a shared tmpfs would be
 	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, Passkey: passkey,
-		ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie}}}
+		ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie},
+		AllowPrivateNetwork: true}}
 	reps := []*replica{startReplica(t, "replica-a", dsn, cfg), startReplica(t, "replica-b", dsn, cfg)}
 
 	// Even flows verify at the first attempt. Odd flows are rejected first

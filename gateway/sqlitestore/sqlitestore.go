@@ -91,12 +91,18 @@ CREATE TABLE callbacks (
 	delivered_at INTEGER
 );
 CREATE INDEX callbacks_due ON callbacks(state, next_at);
-`, devicesSchema, devicesReplacedSchema}
+`, devicesSchema, devicesReplacedSchema, privacySchema, submissionDetailSchema}
 
 // Open opens (creating if needed) the database file at path and brings its
-// schema up to date.
+// schema up to date. The file, its -wal and -shm are FileMode (0600)
+// whatever the umask, and deleted content is overwritten with zeros
+// (PRAGMA secure_delete).
 func Open(ctx context.Context, path string) (*Store, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	q := url.Values{}
+	q.Add("_pragma", "secure_delete(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -109,6 +115,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := checkModes(path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -292,7 +302,7 @@ func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID 
 
 const subCols = `id, flow_id, attempt, idempotency_key, fingerprint, device_id, device_liveness, device_live,
 	device_model, captured_at, state, status, reason, similarity, liveness, liveness_threshold,
-	match_threshold, submitted_at, processed_at, lease_owner, claims`
+	match_threshold, submitted_at, processed_at, lease_owner, claims, detail`
 
 func scanSubmission(row scanner, extra ...any) (gateway.Submission, error) {
 	var sub gateway.Submission
@@ -302,7 +312,7 @@ func scanSubmission(row scanner, extra ...any) (gateway.Submission, error) {
 	var state string
 	dest := []any{&sub.ID, &sub.FlowID, &sub.Attempt, &key, &sub.Fingerprint, &sub.DeviceID, &devLive, &sub.DeviceLive,
 		&sub.DeviceModel, &captured, &state, &sub.Status, &sub.Reason, &sim, &live, &sub.LivenessThreshold,
-		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims}
+		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims, &sub.Detail}
 	err := row.Scan(append(dest, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return gateway.Submission{}, gateway.ErrNotFound
@@ -449,9 +459,9 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE submissions SET state = 'done', status = ?, reason = ?,
 			similarity = ?, liveness = ?, liveness_threshold = ?, match_threshold = ?, processed_at = ?,
-			selfie = NULL, lease_owner = '', lease_until = 0 WHERE id = ?`,
+			selfie = NULL, lease_owner = '', lease_until = 0, detail = ? WHERE id = ?`,
 			r.Status, r.Reason, nullFloat(r.Similarity), nullFloat(r.Liveness), r.LivenessThreshold,
-			r.MatchThreshold, ts(r.ProcessedAt), r.SubmissionID); err != nil {
+			r.MatchThreshold, ts(r.ProcessedAt), r.Detail, r.SubmissionID); err != nil {
 			return fmt.Errorf("update submission: %w", err)
 		}
 		if !r.Final {

@@ -55,6 +55,10 @@ func Run(t *testing.T, fresh Fresh) {
 		{"ReplaceDevice", testReplaceDevice},
 		{"TimePrecision", testTimePrecision},
 		{"ReopenKeepsData", testReopenKeepsData},
+		{"EraseUser", testEraseUser}, // privacy.go
+		{"Purge", testPurge},
+		{"AuditLog", testAuditLog},
+		{"SubmissionDetail", testSubmissionDetail}, // detail.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,6 +53,7 @@ func Config(dbPath string) gateway.Config {
 	cfg.Partners = []gateway.PartnerConfig{{
 		ClientID: ClientID, Passkey: Passkey,
 		ReferenceURL: "http://127.0.0.1:9/reference", Flows: []string{api.FlowSelfie, api.FlowKTP},
+		AllowPrivateNetwork: true,
 	}}
 	return cfg
 }

@@ -318,13 +318,18 @@ func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
 	cfg.Reference.RetryBackoff = 100 * time.Millisecond
 	cfg.Callback.InitialBackoff = 200 * time.Millisecond
 	cfg.Limits.MaxSelfieBytes = 2 << 20 // the photos are < 1 MB; oversized rows stay cheap
+	// The suite's genuine selfies are whole photos (up to 3500×2333), not
+	// the agent's crops of at most 640 px a side.
+	cfg.Limits.MaxSelfiePixels = 10_000_000
 	cfg.Inference.ModelsDir = modelsDir
 	cfg.Devices.RequireSignature = true
 	cfg.Partners = []gateway.PartnerConfig{
+		// Both partners run on loopback: allow_private_network lets the
+		// gateway's dial-time address check connect to them.
 		{ClientID: PartnerA, ReferenceURL: s.PartnerURL + "/reference", CallbackURL: s.PartnerURL + "/callback",
-			Flows: []string{api.FlowSelfie, api.FlowKTP}},
+			Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
 		{ClientID: PartnerB, ReferenceURL: s.Fake.URL + "/reference", CallbackURL: s.Fake.URL + "/callback",
-			Flows: []string{api.FlowSelfie, api.FlowKTP}},
+			Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
 	}
 	if edit != nil {
 		edit(&cfg)
