@@ -334,10 +334,12 @@ func (e *env) details(cid string) api.SubmissionDetails {
 	return d
 }
 
-// waitCallbacks waits until n callbacks were answered 2xx.
+// waitCallbacks waits until n callbacks were answered 2xx and the gateway
+// has recorded them as delivered (the partner answers before the gateway
+// records it; a test that reads the outbox next must not see it pending).
 func (e *env) waitCallbacks(n int) []receivedCallback {
 	e.t.Helper()
-	return e.waitReceived(fmt.Sprintf("%d callbacks answered 2xx", n), func(got []receivedCallback) bool {
+	got := e.waitReceived(fmt.Sprintf("%d callbacks answered 2xx", n), func(got []receivedCallback) bool {
 		ok := 0
 		for _, c := range got {
 			if c.ok {
@@ -346,6 +348,33 @@ func (e *env) waitCallbacks(n int) []receivedCallback {
 		}
 		return ok >= n
 	})
+	e.waitDelivered(n)
+	return got
+}
+
+// waitDelivered polls the database until at least n callbacks are
+// recorded as delivered.
+func (e *env) waitDelivered(n int) {
+	e.t.Helper()
+	db, err := sql.Open("sqlite", e.dbPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(waitGuard)
+	for {
+		var delivered int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM callbacks WHERE state = 'delivered'`).Scan(&delivered); err != nil {
+			e.t.Fatal(err)
+		}
+		if delivered >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d callbacks recorded as delivered after %v, want %d", delivered, waitGuard, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // waitReceived polls the partner's received callbacks until cond holds.
