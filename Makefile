@@ -94,7 +94,7 @@ fuzz: ## run every Fuzz target in the tree for FUZZTIME each (default 10s; not r
 OUT ?= ui-screens
 ui-screens: ## one PNG per kiosk screen (headless Chromium, default and a custom theme) into OUT
 	@mkdir -p $(OUT)
-	FACEVERIFY_UI_SCREENS=$(abspath $(OUT)) $(GO) test -count=1 -run TestKioskScreensInBrowser ./agent/
+	FACEVERIFY_UI_SCREENS=$(abspath $(OUT)) $(GO) test -count=1 -run 'TestKioskScreensInBrowser|TestKioskScreensFit' ./agent/
 	@ls $(OUT)
 
 clean: ## remove build outputs (keeps fetched models)

@@ -68,6 +68,17 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// browserOpts starts headless Chromium with a w×h window and a private
+// profile.
+func browserOpts(t *testing.T, bin string, w, h int) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h),
+	}
+}
+
 // demoPhoto is the public-domain photo the replay camera shows.
 const demoPhoto = "../cmd/facedemo/photos/identity/person_a_02.jpg"
 
@@ -96,6 +107,9 @@ type uiScene struct {
 	launch   string // extra launch JSON fields
 	screens  []string
 	guidance string // a guidance text the capture screen must show
+	// verdict is the gateway's final status (VERIFIED when empty) and
+	// reason for an uploaded capture.
+	verdict, reason string
 }
 
 // TestKioskScreensInBrowser drives the kiosk screens in headless Chromium
@@ -113,13 +127,7 @@ func TestKioskScreensInBrowser(t *testing.T) {
 	}
 	shots := os.Getenv("FACEVERIFY_UI_SCREENS")
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(800, 480),
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), browserOpts(t, bin, 800, 480)...)
 	defer acancel()
 
 	theme := `"locale":"id","theme":{"colors":{"primary":"#7b1fa2","background":"#fffdf7","text":"#222222"},"radius":4,` +
@@ -128,6 +136,15 @@ func TestKioskScreensInBrowser(t *testing.T) {
 		{name: "genuine", script: repeat(farFace, 18), last: goodFace,
 			screens:  []string{"idle", "instructions", "capture", "processing", "verified", "idle"},
 			guidance: "Move closer"},
+		{name: "impostor", script: repeat(farFace, 18), last: goodFace,
+			screens:  []string{"idle", "instructions", "capture", "processing", "rejected", "idle"},
+			guidance: "Move closer", verdict: api.StatusRejected, reason: api.ReasonFaceMismatch},
+		// A printed photo: well placed, but the local liveness check fails
+		// on every frame, so the round's best (non-passing) frame goes up
+		// at the end of the window and the gateway's own check rejects it.
+		{name: "print-attack", last: agenttest.OneFace(goodFace.Faces[0].Box, false),
+			screens:  []string{"idle", "instructions", "capture", "processing", "rejected", "idle"},
+			guidance: "Great – hold it there", verdict: api.StatusRejected, reason: api.ReasonLivenessFailed},
 		{name: "no-face", last: agenttest.NoFace(),
 			screens:  []string{"idle", "instructions", "capture", "failed", "idle"},
 			guidance: "We can't see your face"},
@@ -146,6 +163,9 @@ func TestKioskScreensInBrowser(t *testing.T) {
 			gw.OnStatus = func(uploads, poll int) (api.StatusResponse, int) {
 				if poll == 1 {
 					return api.StatusResponse{Status: api.StatusProcessing, NextAction: api.ActionStatus, RetryAfterMS: 600}, 200
+				}
+				if sc.verdict != "" {
+					return api.StatusResponse{Status: sc.verdict, Reason: sc.reason, NextAction: api.ActionExit}, 200
 				}
 				return api.StatusResponse{Status: api.StatusVerified, NextAction: api.ActionExit}, 200
 			}

@@ -26,6 +26,8 @@ const (
 	// EnvPartnerPasskeyFormat names a partner's passkey variable; %s is the
 	// client_id upper-cased with every character outside [A-Z0-9] replaced
 	// by '_' (client "acme-bank" → FACEGATEWAY_PARTNER_ACME_BANK_PASSKEY).
+	// Only partner programs read it (the sample partner); the gateway
+	// holds argon2id hashes of passkeys (PartnerConfig.PasskeyHashes).
 	EnvPartnerPasskeyFormat = "FACEGATEWAY_PARTNER_%s_PASSKEY"
 )
 
@@ -62,6 +64,8 @@ type Config struct {
 	Erasure   ErasureConfig   `toml:"erasure"`
 	Retention RetentionConfig `toml:"retention"`
 	Audit     AuditConfig     `toml:"audit"`
+	// Replay: how long selfie hashes are kept for SUBMISSION_REPLAY.
+	Replay ReplayConfig `toml:"replay"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -155,15 +159,23 @@ type LimitsConfig struct {
 	// DecodeWait is how long an upload waits for decode budget before it
 	// is answered 503 server_busy with Retry-After.
 	DecodeWait time.Duration `toml:"decode_wait"`
+	// Rate: token-bucket limits per client, source, flow and device.
+	Rate RateConfig `toml:"rate"`
+	// Lockout: failed verifications that lock a partner user out.
+	Lockout LockoutConfig `toml:"lockout"`
 }
 
 // PartnerConfig is one partner allowed to use the gateway.
 type PartnerConfig struct {
 	ClientID string `toml:"client_id"`
-	// Passkey is not read from the file: set
-	// FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY or PasskeyFile.
-	Passkey     string `toml:"-"`
-	PasskeyFile string `toml:"passkey_file"`
+	// PasskeyHashes are argon2id PHC strings of the partner's passkey
+	// (`facegateway partners hash-passkey`), one or two: during a rotation
+	// both the old and the new passkey are valid. Plaintext passkeys are
+	// not read (not from the file, the environment nor a file).
+	PasskeyHashes []string `toml:"passkey_hashes"`
+	// Lockout overrides [limits.lockout] for this partner's users; zero
+	// fields inherit it.
+	Lockout LockoutConfig `toml:"lockout"`
 	// ReferenceURL is the partner's reference-image API (see
 	// api.ReferenceResponse).
 	ReferenceURL string `toml:"reference_url"`
@@ -220,6 +232,7 @@ func DefaultConfig() Config {
 		Devices:   defaultDevicesConfig(),
 		Erasure:   defaultErasureConfig(),
 		Retention: defaultRetentionConfig(),
+		Replay:    defaultReplayConfig(),
 	}
 }
 
@@ -236,6 +249,9 @@ func DecodeConfig(r io.Reader) (Config, error) {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = fmt.Sprintf("%q", k.String())
+			if k.String() == "partners.passkey_file" || k.String() == "partners.passkey" {
+				return Config{}, fmt.Errorf("decode config: %q: plaintext passkeys are no longer read; put the output of `facegateway partners hash-passkey` in partners[].passkey_hashes", k.String())
+			}
 		}
 		return Config{}, fmt.Errorf("decode config: unknown key %s", strings.Join(keys, ", "))
 	}
@@ -258,7 +274,7 @@ func PartnerPasskeyEnv(clientID string) string {
 	return fmt.Sprintf(EnvPartnerPasskeyFormat, b)
 }
 
-// ResolveSecrets fills the callback secret and partner passkeys from the
+// ResolveSecrets fills the callback secret from the
 // environment (getenv, usually os.Getenv) or from their *_file settings;
 // the environment wins. A file's surrounding whitespace is trimmed. Errors
 // name the field whose file could not be read.
@@ -285,22 +301,7 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 	if err := c.Devices.resolveSecrets(getenv); err != nil {
 		return err
 	}
-	if err := c.Audit.resolveSecrets(getenv); err != nil {
-		return err
-	}
-	for i := range c.Partners {
-		p := &c.Partners[i]
-		if v := getenv(PartnerPasskeyEnv(p.ClientID)); v != "" {
-			p.Passkey = v
-		} else if p.PasskeyFile != "" {
-			s, err := read(fmt.Sprintf("partners[%d].passkey_file", i), p.PasskeyFile)
-			if err != nil {
-				return err
-			}
-			p.Passkey = s
-		}
-	}
-	return nil
+	return c.Audit.resolveSecrets(getenv)
 }
 
 // LoadConfig reads the TOML file at path, resolves secrets with getenv and
@@ -404,6 +405,12 @@ func (c Config) Validate() error {
 	if c.Limits.MaxJSONBytes < 1024 {
 		return errField("limits.max_json_bytes", "must be ≥ 1024, got %d", c.Limits.MaxJSONBytes)
 	}
+	if err := c.Limits.Rate.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.Lockout.validate("limits.lockout", false); err != nil {
+		return err
+	}
 	if err := c.Inference.Validate(); err != nil {
 		return err // already names "inference.<field>"
 	}
@@ -417,6 +424,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.validatePrivacy(); err != nil {
+		return err
+	}
+	if err := c.Replay.validate(); err != nil {
 		return err
 	}
 	if len(c.Partners) == 0 {
@@ -433,8 +443,11 @@ func (c Config) Validate() error {
 			return errField(f("client_id"), "duplicate client_id %q", p.ClientID)
 		}
 		seen[p.ClientID] = true
-		if len(p.Passkey) < 16 {
-			return errField(f("passkey"), "must be ≥ 16 characters; set %s or %s", PartnerPasskeyEnv(p.ClientID), f("passkey_file"))
+		if err := validatePasskeyHashes(p.PasskeyHashes, f("passkey_hashes")); err != nil {
+			return err
+		}
+		if err := p.Lockout.validate(f("lockout"), true); err != nil {
+			return err
 		}
 		if err := checkHTTPURL(p.ReferenceURL); err != nil {
 			return errField(f("reference_url"), "must be an absolute http(s) URL, got %q", p.ReferenceURL)

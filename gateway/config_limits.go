@@ -29,6 +29,8 @@ func defaultLimitsConfig() LimitsConfig {
 		MaxSelfiePixels: DefaultMaxSelfiePixels,
 		DecodeMemory:    DefaultDecodeMemory,
 		DecodeWait:      DefaultDecodeWait,
+		Rate:            defaultRateConfig(),
+		Lockout:         defaultLockout,
 	}
 }
 

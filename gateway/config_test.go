@@ -3,21 +3,25 @@ package gateway
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
+
+// acmeHash is the argon2id hash of acme's passkey in validConfig.
+var acmeHash = HashPasskey("acme-passkey-0123456789")
 
 // validConfig is a minimal valid configuration.
 func validConfig() Config {
 	c := DefaultConfig()
 	c.Callback.Secret = "callback-secret-0123456789"
 	c.Partners = []PartnerConfig{{
-		ClientID:     "acme",
-		Passkey:      "acme-passkey-0123456789",
-		ReferenceURL: "http://127.0.0.1:8090/reference",
-		CallbackURL:  "http://127.0.0.1:8090/callback",
-		Flows:        []string{"selfie", "ktp"},
+		ClientID:      "acme",
+		PasskeyHashes: []string{acmeHash},
+		ReferenceURL:  "http://127.0.0.1:8090/reference",
+		CallbackURL:   "http://127.0.0.1:8090/callback",
+		Flows:         []string{"selfie", "ktp"},
 		// The sample partner runs on this machine.
 		AllowPrivateNetwork: true,
 	}}
@@ -71,7 +75,24 @@ func TestValidateNamesField(t *testing.T) {
 		{"inference threshold", func(c *Config) { c.Inference.LivenessThreshold = 1.5 }, "inference.liveness_threshold:"},
 		{"no partners", func(c *Config) { c.Partners = nil }, "partners: at least one"},
 		{"bad client id", func(c *Config) { c.Partners[0].ClientID = "a b" }, "partners[0].client_id:"},
-		{"missing passkey", func(c *Config) { c.Partners[0].Passkey = "" }, "partners[0].passkey: must be ≥ 16 characters; set FACEGATEWAY_PARTNER_ACME_PASSKEY"},
+		{"missing passkey hash", func(c *Config) { c.Partners[0].PasskeyHashes = nil }, "partners[0].passkey_hashes: must hold 1 or 2 argon2id hashes"},
+		{"three passkey hashes", func(c *Config) { c.Partners[0].PasskeyHashes = []string{acmeHash, acmeHash, acmeHash} }, "partners[0].passkey_hashes: must hold 1 or 2"},
+		{"plaintext in passkey_hashes", func(c *Config) { c.Partners[0].PasskeyHashes = []string{"acme-passkey-0123456789"} }, "partners[0].passkey_hashes[0]: not an argon2id PHC string"},
+		{"weak passkey hash", func(c *Config) {
+			c.Partners[0].PasskeyHashes = []string{acmeHash, hashPasskeyWith("x", Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})}
+		}, "partners[0].passkey_hashes[1]: argon2id cost m=64,t=1 is below the floor"},
+		{"short salt", func(c *Config) {
+			c.Partners[0].PasskeyHashes = []string{hashPasskeyWith("x", Argon2Params{Memory: 8192, Time: 5, Threads: 1, SaltLen: 8, KeyLen: 32})}
+		}, "partners[0].passkey_hashes[0]: argon2id salt is 8 bytes"},
+		{"rate per minute", func(c *Config) { c.Limits.Rate.TokenClient.PerMinute = 0 }, "limits.rate.token_client.per_minute: must be > 0"},
+		{"rate burst", func(c *Config) { c.Limits.Rate.SubmitDevice.Burst = 0 }, "limits.rate.submit_device.burst:"},
+		{"rate max keys", func(c *Config) { c.Limits.Rate.MaxKeys = 1 }, "limits.rate.max_keys:"},
+		{"passkey checks", func(c *Config) { c.Limits.Rate.PasskeyChecks = 0 }, "limits.rate.passkey_checks:"},
+		{"trusted proxy", func(c *Config) { c.Limits.Rate.TrustedProxies = []string{"10.0.0.0/8", "proxy.internal"} }, `limits.rate.trusted_proxies: [1]: "proxy.internal" is not an IP address`},
+		{"lockout failures", func(c *Config) { c.Limits.Lockout.Failures = 0 }, "limits.lockout.failures: must be in [1,100]"},
+		{"lockout window", func(c *Config) { c.Limits.Lockout.Window = time.Second }, "limits.lockout.window:"},
+		{"partner lockout", func(c *Config) { c.Partners[0].Lockout.Failures = 101 }, "partners[0].lockout.failures:"},
+		{"partner lockout window", func(c *Config) { c.Partners[0].Lockout.Window = -time.Minute }, "partners[0].lockout.window:"},
 		{"relative reference url", func(c *Config) { c.Partners[0].ReferenceURL = "/reference" }, "partners[0].reference_url: must be an absolute http(s) URL"},
 		{"ftp callback url", func(c *Config) { c.Partners[0].CallbackURL = "ftp://x/cb" }, "partners[0].callback_url:"},
 		{"unknown flow", func(c *Config) { c.Partners[0].Flows = []string{"selfie", "passport"} }, "partners[0].flows[1]:"},
@@ -146,7 +167,6 @@ func TestDecodeConfigRejectsUnknownKeys(t *testing.T) {
 	tests := []struct{ toml, key string }{
 		{"listen_addr = \"x\"", `"listen_addr"`},
 		{"[tokens]\nuser_tll = \"1m\"", `"tokens.user_tll"`},
-		{"[[partners]]\nclient_id = \"a\"\npasskey = \"secret-in-file\"", `"partners.passkey"`},
 		{"[inference]\nmatch = 0.3", `"inference.match"`},
 	}
 	for _, tt := range tests {
@@ -159,43 +179,53 @@ func TestDecodeConfigRejectsUnknownKeys(t *testing.T) {
 
 func TestResolveSecrets(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, "pk")
-	if err := os.WriteFile(file, []byte("file-passkey-0123456789\n"), 0o600); err != nil {
+	file := filepath.Join(dir, "cb")
+	if err := os.WriteFile(file, []byte("file-secret-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := validConfig()
 	c.Callback.Secret = ""
-	c.Partners = append(c.Partners, PartnerConfig{ClientID: "bank-2", PasskeyFile: file})
-	c.Partners[0].Passkey = ""
-	env := map[string]string{
-		"FACEGATEWAY_PARTNER_ACME_PASSKEY": "env-passkey-0123456789",
-		"FACEGATEWAY_CALLBACK_SECRET":      "env-secret-0123456789",
-	}
+	c.Callback.SecretFile = file
+	env := map[string]string{"FACEGATEWAY_PARTNER_ACME_PASSKEY": "env-passkey-0123456789"}
 	if err := c.ResolveSecrets(func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
-	if c.Partners[0].Passkey != "env-passkey-0123456789" || c.Partners[1].Passkey != "file-passkey-0123456789" || c.Callback.Secret != "env-secret-0123456789" {
-		t.Errorf("resolved %q %q %q", c.Partners[0].Passkey, c.Partners[1].Passkey, c.Callback.Secret)
+	if c.Callback.Secret != "file-secret-0123456789" {
+		t.Errorf("callback secret %q", c.Callback.Secret)
 	}
-	c.Partners[1].PasskeyFile = filepath.Join(dir, "missing")
+	// The gateway holds hashes only: a plaintext passkey in the
+	// environment is not read.
+	if !reflect.DeepEqual(c.Partners[0].PasskeyHashes, []string{acmeHash}) {
+		t.Errorf("passkey_hashes changed by the environment: %q", c.Partners[0].PasskeyHashes)
+	}
+	c.Callback.SecretFile = filepath.Join(dir, "missing")
 	err := c.ResolveSecrets(func(string) string { return "" })
-	if err == nil || !strings.HasPrefix(err.Error(), "partners[1].passkey_file:") {
+	if err == nil || !strings.HasPrefix(err.Error(), "callback.secret_file:") {
 		t.Errorf("missing file: %v", err)
 	}
 }
 
-func TestExampleConfigLoads(t *testing.T) {
-	env := map[string]string{
-		"FACEGATEWAY_PARTNER_DEMO_PASSKEY": "demo-passkey-0123456789",
-		"FACEGATEWAY_CALLBACK_SECRET":      "demo-secret-0123456789",
+// TestPlaintextPasskeyKeysRefused: the keys of plaintext passkeys are
+// refused with a message naming what replaces them.
+func TestPlaintextPasskeyKeysRefused(t *testing.T) {
+	for _, key := range []string{"passkey", "passkey_file"} {
+		_, err := DecodeConfig(strings.NewReader("[[partners]]\nclient_id = \"a\"\n" + key + " = \"x\""))
+		if err == nil || !strings.Contains(err.Error(), `"partners.`+key+`": plaintext passkeys are no longer read`) ||
+			!strings.Contains(err.Error(), "facegateway partners hash-passkey") {
+			t.Errorf("%s: %v", key, err)
+		}
 	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	env := map[string]string{"FACEGATEWAY_CALLBACK_SECRET": "demo-secret-0123456789"}
 	cfg, err := LoadConfig("../cmd/facegateway/facegateway.example.toml", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := DefaultConfig()
 	if cfg.Tokens != want.Tokens || cfg.Processing != want.Processing || cfg.Reference != want.Reference ||
-		cfg.Limits != want.Limits || cfg.Verification != want.Verification || cfg.Inference != want.Inference {
+		!reflect.DeepEqual(cfg.Limits, want.Limits) || cfg.Verification != want.Verification || cfg.Inference != want.Inference {
 		t.Errorf("example config differs from DefaultConfig")
 	}
 }

@@ -256,6 +256,10 @@ func (g *Gateway) handleRegisterDevice(w http.ResponseWriter, r *http.Request) {
 		d.enrolls.WithLabelValues("refused").Inc()
 		g.fail(w, r, err)
 	}
+	if err := g.limits.take(g.limits.enrollSource, g.limits.source(r), g.now()); err != nil {
+		refuse(err)
+		return
+	}
 	if d.cfg.EnrollToken == "" || d.reg == nil {
 		refuse(&httpError{http.StatusForbidden, api.CodeEnrollDisabled, "enrollment over HTTP is disabled; use `facegateway devices add`"})
 		return

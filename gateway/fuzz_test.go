@@ -34,7 +34,7 @@ func newHandlerEnvWith(tb testing.TB, mutate func(*gateway.Config)) *handlerEnv 
 	p := &fakePartner{srv: httptest.NewServer(http.NotFoundHandler())}
 	tb.Cleanup(p.srv.Close)
 	cfg := gateway.DefaultConfig()
-	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL, Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true}}
+	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)}, ReferenceURL: p.srv.URL, Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true}}
 	mutate(&cfg)
 	store, err := sqlitestore.Open(context.Background(), filepath.Join(tb.TempDir(), "gw.db"))
 	if err != nil {

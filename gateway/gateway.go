@@ -87,10 +87,13 @@ type Gateway struct {
 	owner    string
 	handler  http.Handler
 	devices  *deviceAuth
-	keys     *SelfieKeys // seals selfies before they reach the store
+	limits   *limiters       // rate limits (ratelimit.go)
+	passkeys *passkeyChecker // partner passkey hashes (passkey.go)
+	keys     *SelfieKeys     // seals selfies before they reach the store
 	budget   *decodeBudget
 	// partnerClients are the default outbound clients by client id.
 	partnerClients map[string]*http.Client
+	replay         *replayGuard
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -157,7 +160,16 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.devices = devices
+	if g.limits, err = newLimiters(cfg.Limits.Rate, g.reg); err != nil {
+		return nil, err
+	}
+	if g.passkeys, err = newPasskeyChecker(cfg.Partners, cfg.Limits.Rate.PasskeyChecks); err != nil {
+		return nil, err
+	}
 	if g.keys, err = NewSelfieKeys(cfg.Erasure); err != nil {
+		return nil, err
+	}
+	if g.replay, err = newReplayGuard(cfg.Replay, deps.Store, g.reg); err != nil {
 		return nil, err
 	}
 	g.handler = g.routes()
@@ -256,7 +268,8 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	return grp.Run()
 }
 
-// janitor deletes expired tokens every few minutes.
+// janitor deletes expired tokens and replay-cache entries and drops full
+// rate-limit buckets every few minutes.
 func (g *Gateway) janitor(ctx context.Context) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -265,12 +278,14 @@ func (g *Gateway) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			g.limits.sweep(g.now())
 			n, err := g.store.DeleteExpiredTokens(ctx, g.now())
 			if err != nil && ctx.Err() == nil {
 				g.log.Warn("delete expired tokens", "err", err)
 			} else if n > 0 {
 				g.log.Debug("deleted expired tokens", "count", n)
 			}
+			g.purgeReplay(ctx)
 		}
 	}
 }

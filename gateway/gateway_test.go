@@ -127,11 +127,18 @@ type env struct {
 	deps func(*gateway.Deps)
 }
 
-// clock is time.Now shifted by an adjustable offset.
-type clock struct{ offset atomic.Int64 }
+// clock is time.Now shifted by an adjustable offset; once frozen, it
+// moves only by Advance.
+type clock struct{ offset, frozen atomic.Int64 }
 
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f+c.offset.Load())
+	}
+	return time.Now().Add(time.Duration(c.offset.Load()))
+}
 func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+func (c *clock) Freeze()                 { c.frozen.Store(time.Now().UnixNano()) }
 
 func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg := gateway.DefaultConfig()
@@ -151,9 +158,10 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Callback.Secret = callbackSecret
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
+	gatewaytest.NoRateLimits(&cfg.Limits.Rate)
 	cfg.Partners = []gateway.PartnerConfig{
-		{ClientID: clientID, Passkey: passkey, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
-		{ClientID: "selfie-only", Passkey: "selfie-only-passkey-01", ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true},
+		{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)}, ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
+		{ClientID: "selfie-only", PasskeyHashes: []string{gatewaytest.PasskeyHash("selfie-only-passkey-01")}, ReferenceURL: p.srv.URL + "/reference", Flows: []string{api.FlowSelfie}, AllowPrivateNetwork: true},
 	}
 	return cfg
 }

@@ -1,9 +1,9 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,6 +106,11 @@ func badRequest(format string, args ...any) *httpError {
 // fail writes err as an api.Error; errors that are not *httpError are
 // logged and answered 500 without detail.
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var le *limitError
+	if errors.As(err, &le) {
+		le.write(w)
+		return
+	}
 	var he *httpError
 	if errors.As(err, &he) {
 		var ra *retryAfterError
@@ -160,11 +165,11 @@ func (g *Gateway) authenticate(r *http.Request, kind TokenKind) (Token, error) {
 	return tok, nil
 }
 
-// dummyPasskey is compared against for unknown client ids, so the answer
-// takes the same time as for a wrong passkey.
-var dummyPasskey = sha256.Sum256([]byte("faceverify unknown client"))
-
 func (g *Gateway) handleToken(w http.ResponseWriter, r *http.Request) {
+	if err := g.limits.take(g.limits.tokenSource, g.limits.source(r), g.now()); err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	var req api.TokenRequest
 	if err := decodeJSON(w, r, g.cfg.Limits.MaxJSONBytes, &req); err != nil {
 		g.fail(w, r, err)
@@ -174,13 +179,21 @@ func (g *Gateway) handleToken(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, badRequest("client_id and passkey: both required"))
 		return
 	}
-	want := dummyPasskey
 	p, known := g.cfg.partner(req.ClientID)
+	clientKey := "?" // unknown client ids share one bucket
 	if known {
-		want = sha256.Sum256([]byte(p.Passkey))
+		clientKey = p.ClientID
 	}
-	got := sha256.Sum256([]byte(req.Passkey))
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !known {
+	if err := g.limits.take(g.limits.tokenClient, clientKey, g.now()); err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	ok, err := g.passkeys.check(r.Context(), req.ClientID, req.Passkey)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	if !ok {
 		g.log.Info("token refused", "client_id", truncate(req.ClientID, 64))
 		writeError(w, http.StatusUnauthorized, api.CodeInvalidCredentials, "unknown client_id or wrong passkey")
 		return
@@ -235,6 +248,10 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 	}
 	if !containsString(p.Flows, req.Flow) {
 		g.fail(w, r, &httpError{http.StatusForbidden, api.CodeFlowNotAllowed, fmt.Sprintf("flow %q is not enabled for this partner", req.Flow)})
+		return
+	}
+	if err := g.checkLockout(r.Context(), UserKey{p.ClientID, req.PartnerUserID, req.PartnerUserIDType}, "initiate", req.CorrelationID); err != nil {
+		g.fail(w, r, err)
 		return
 	}
 	now := g.now().UTC()
@@ -329,6 +346,10 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
+	if err := g.limitSubmission(r, utok); err != nil {
+		g.refused(w, r, err)
+		return
+	}
 	signedBy, err := g.verifyDevice(w, r, utok)
 	if err != nil {
 		g.refused(w, r, err)
@@ -336,6 +357,12 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var req api.SubmissionRequest
 	if err := decodeJSON(w, r, g.submissionLimit(), &req); err != nil {
+		g.refused(w, r, err)
+		return
+	}
+	// Per device before the selfie is decoded: the signing device, or the
+	// claimed one when unsigned submissions are accepted.
+	if err := g.limits.take(g.limits.submitDevice, cmp.Or(signedBy, req.DeviceID), g.now()); err != nil {
 		g.refused(w, r, err)
 		return
 	}
@@ -347,6 +374,12 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if signedBy != "" && req.DeviceID != signedBy {
 		g.refused(w, r, &httpError{http.StatusUnauthorized, api.CodeBadSignature, "device_id differs from " + api.DeviceHeader})
 		return
+	}
+	if signedBy != "" {
+		if err := g.checkSignature(r, utok, &req); err != nil {
+			g.refused(w, r, err)
+			return
+		}
 	}
 	fp := sha256.Sum256(req.Selfie)
 	dl := req.DeviceLiveness.Score

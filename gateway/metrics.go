@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Name: "processing_duration_seconds",
-			Help:    "Submission processing time by stage: decode, selfie, reference_fetch, reference, total.",
+			Help:    "Submission processing time by stage: decode, selfie, replay, reference_fetch, reference, total.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
 		}, []string{"stage"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -246,7 +246,7 @@ func TestPrivatePartnerHostsNeedOptIn(t *testing.T) {
 		{"private v6 image host", func(p *PartnerConfig) { p.ImageHosts = []string{"[fd00::1]:8443"} }, "partners[0].image_hosts[0]: host \"fd00::1\" is a private address"},
 	} {
 		c := DefaultConfig()
-		c.Partners = []PartnerConfig{{ClientID: "acme", Passkey: "acme-passkey-0123456789", ReferenceURL: "https://partner.example/ref", Flows: []string{"selfie"}}}
+		c.Partners = []PartnerConfig{{ClientID: "acme", PasskeyHashes: []string{acmeHash}, ReferenceURL: "https://partner.example/ref", Flows: []string{"selfie"}}}
 		tt.mutate(&c.Partners[0])
 		c.Callback.Secret = "callback-secret-0123456789"
 		err := c.Validate()

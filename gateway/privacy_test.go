@@ -32,7 +32,9 @@ func (e *env) eraseUser(token, user, idType string) (int, api.UserErasure, api.E
 func (e *env) decided(user string) (string, string) {
 	e.t.Helper()
 	tok, cid := e.initiate(user)
-	if code, _, ae := e.submit(tok, selfie(gatewaytest.Red, "")); code != 202 {
+	req := selfie(gatewaytest.Red, "")
+	req.Selfie = gatewaytest.PNGVariant(gatewaytest.Red, cid) // bytes of its own: a repeat is SUBMISSION_REPLAY
+	if code, _, ae := e.submit(tok, req); code != 202 {
 		e.t.Fatalf("submit: %d %+v", code, ae)
 	}
 	if st := e.waitStatus(tok); st.Status != api.StatusVerified {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
@@ -71,6 +72,12 @@ type outcome struct {
 	// referenceErr is set when the reference could not be fetched or has
 	// no usable face.
 	referenceErr error
+	// submissionReplay: the selfie repeats one of another flow;
+	// referenceReplay: it is a copy of the reference. replaySignals names
+	// the evidence (for the log).
+	submissionReplay bool
+	referenceReplay  bool
+	replaySignals    []string
 	// detail is the partner-safe text of why (Submission.Detail).
 	detail string
 	// gaveUp is set when the submission was claimed too often without a
@@ -79,6 +86,9 @@ type outcome struct {
 	// runtimeErr is set when the analyzer or the store failed: the
 	// submission is handed back to be tried again.
 	runtimeErr error
+	// locked is set when the user reached the lockout limit while the
+	// submission waited: it is not analysed.
+	locked bool
 }
 
 // verdict is the decision for one attempt and, when final, for its flow.
@@ -91,15 +101,21 @@ type verdict struct {
 // judge decides an attempt from its outcome, its number (1-based) and the
 // allowed attempts:
 //
+//   - user locked out meanwhile → REJECTED, USER_LOCKED, final;
 //   - selfie NO_FACE, MULTIPLE_FACES, LOW_QUALITY, LIVENESS_FAILED (and an
 //     undecodable selfie, as LOW_QUALITY) → REJECTED; final only when this
 //     was the last attempt;
 //   - given up after repeated failures → REJECTED, PROCESSING_ERROR, like
 //     a quality rejection;
+//   - selfie repeating another flow's → REJECTED, SUBMISSION_REPLAY, final;
 //   - reference unavailable → REJECTED, REFERENCE_UNAVAILABLE, final;
+//   - selfie copied from the reference → REJECTED, REFERENCE_REPLAY, final;
 //   - similarity below matchThreshold → REJECTED, FACE_MISMATCH, final;
 //   - otherwise VERIFIED, final.
 func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict {
+	if o.locked {
+		return verdict{api.StatusRejected, api.ReasonUserLocked, true}
+	}
 	if o.gaveUp {
 		return verdict{api.StatusRejected, api.ReasonProcessingError, attempt >= maxAttempts}
 	}
@@ -112,8 +128,14 @@ func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict 
 		}
 		return verdict{api.StatusRejected, reason, attempt >= maxAttempts}
 	}
+	if o.submissionReplay {
+		return verdict{api.StatusRejected, api.ReasonSubmissionReplay, true}
+	}
 	if o.referenceErr != nil {
 		return verdict{api.StatusRejected, api.ReasonReferenceUnavailable, true}
+	}
+	if o.referenceReplay {
+		return verdict{api.StatusRejected, api.ReasonReferenceReplay, true}
 	}
 	if o.similarity == nil || *o.similarity < matchThreshold {
 		return verdict{api.StatusRejected, api.ReasonFaceMismatch, true}
@@ -148,7 +170,7 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		}
 		o.gaveUp = gaveUp
 		if !gaveUp {
-			o = g.analyze(ctx, sub, flow, partner)
+			o = g.lockedOrAnalyze(ctx, log, sub, flow, partner)
 			clear(sub.Selfie)
 		}
 	}
@@ -192,6 +214,9 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		return
 	}
 	g.metrics.decisions.WithLabelValues(v.status, v.reason).Inc()
+	if v.reason == api.ReasonReferenceReplay || v.reason == api.ReasonSubmissionReplay {
+		g.recordAttack(log, sub, flow, v.reason, o.replaySignals)
+	}
 	g.metrics.stage.WithLabelValues("total").Observe(time.Since(start).Seconds())
 	log.Info("submission decided", "submission_id", sub.ID, "correlation_id", flow.CorrelationID,
 		"attempt", sub.Attempt, "status", v.status, "reason", v.reason, "final", v.final,
@@ -259,6 +284,20 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 		o.selfie = inference.DecisionLivenessFailed
 		return o
 	}
+	// A live selfie is checked against (and added to) the selfies of
+	// other flows before the reference is fetched.
+	t = time.Now()
+	replayed, err := g.submissionReplay(ctx, sub, face)
+	g.metrics.stage.WithLabelValues("replay").Observe(time.Since(t).Seconds())
+	if err != nil {
+		o.runtimeErr = err
+		return o
+	}
+	if replayed {
+		o.submissionReplay, o.replaySignals = true, []string{"earlier_submission"}
+		o.detail = "selfie repeats one submitted in another verification"
+		return o
+	}
 
 	t = time.Now()
 	raw, err := g.fetchReference(ctx, partner, flow)
@@ -278,6 +317,13 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 			t = time.Now()
 			var ra inference.Analysis
 			ra, err = g.analyzer.Analyze(ctx, refImg, inference.Options{Embed: true})
+			// The replay check realigns the reference's mirror image
+			// from the decoded image: before its memory is released.
+			var ev replayEvidence
+			evOK := false
+			if rf, ok := subject(ra); err == nil && ok {
+				ev, evOK = referenceEvidence(face, rf, refImg)
+			}
 			release()
 			refImg = nil
 			g.metrics.stage.WithLabelValues("reference").Observe(time.Since(t).Seconds())
@@ -294,6 +340,14 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 			}
 			sim := inference.Cosine(face.Embedding, rface.Embedding)
 			o.similarity = &sim
+			if evOK {
+				o.referenceReplay, o.replaySignals = ev.copied()
+				if o.referenceReplay {
+					o.detail = "selfie is a copy of the reference image (" + strings.Join(o.replaySignals, ", ") + ")"
+				}
+				g.log.Debug("reference replay evidence", "submission_id", sub.ID, "phash_distance", ev.Distance,
+					"correlation", ev.Correlation, "similarity", ev.Cosine, "replay", o.referenceReplay)
+			}
 			return o
 		}
 	}

@@ -214,6 +214,11 @@ type Store interface {
 	// given up (kept for inspection) when giveUp.
 	CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error
 
+	// FailedAttempts returns when the user's attempts (in any of the
+	// user's flows) were decided with one of reasons at or after since:
+	// their processed times, newest first, at most limit of them.
+	FailedAttempts(ctx context.Context, user UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error)
+
 	// PrivacyStore: user erasure, retention purge, audit log (privacy_store.go).
 	PrivacyStore
 

@@ -25,6 +25,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/gateway/partnerdemo"
 )
@@ -147,7 +148,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	passkey, secret, enrollToken := randomHex(24), randomHex(32), randomHex(24)
 	gwCfg := filepath.Join(work, "facegateway.toml")
 	if err := os.WriteFile(gwCfg, []byte(fmt.Sprintf(gatewayTOML,
-		ports[1], filepath.Join(work, "facegateway.db"), modelsDir, brokerAddr, partnerURL, partnerURL)), 0o600); err != nil {
+		ports[1], filepath.Join(work, "facegateway.db"), modelsDir, brokerAddr, gateway.HashPasskey(passkey), partnerURL, partnerURL)), 0o600); err != nil {
 		return err
 	}
 	agCfg := filepath.Join(work, "faceagent.toml")
@@ -158,7 +159,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 
 	env := append(os.Environ(),
-		"FACEGATEWAY_PARTNER_DEMO_PASSKEY="+passkey,
+		"FACEPARTNER_PASSKEY="+passkey, // the sample partner's; the gateway holds its hash
 		"FACEGATEWAY_CALLBACK_SECRET="+secret,
 		"FACEGATEWAY_ENROLL_TOKEN="+enrollToken, // the gateway requires device signatures
 		"FACEAGENT_ENROLL_TOKEN="+enrollToken,
@@ -352,6 +353,7 @@ require_signature = true
 
 [[partners]]
 client_id = "demo"
+passkey_hashes = [%q]
 reference_url = "%s/reference"
 callback_url = "%s/callback"
 flows = ["selfie"]

@@ -4,6 +4,7 @@
 //	facegateway partner -references DIR ...        run the sample partner backend
 //	facegateway match   --json IMAGE_A IMAGE_B     compare two photos
 //	facegateway broker-user add NAME ROLE          an embedded broker account
+//	facegateway partners hash-passkey < passkey    a partner passkey's hash
 //	facegateway audit list [-verify]               the audit log
 //
 // Secrets come from the environment (see `facegateway serve -h`).
@@ -28,6 +29,7 @@ commands:
   audit    list and verify the append-only audit log
   fleet    serve the live fleet page (kiosk status, events, telemetry over MQTT)
   broker-user  print an account line for the embedded broker's users file
+  partners hash-passkey  print the argon2id hash of a partner passkey (read from stdin)
 
 Run "facegateway <command> -h" for the flags of a command.
 `
@@ -58,6 +60,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return auditMain(ctx, args[1:], stdout, stderr) // audit.go
 	case "fleet":
 		return fleetMain(ctx, args[1:], stdout, stderr) // fleet.go
+	case "partners":
+		return partnersMain(args[1:], os.Stdin, stdout, stderr) // partners.go
 	case "broker-user":
 		return brokerUserMain(args[1:], os.Stdin, os.Getenv, stdout, stderr) // brokeruser.go
 	case "-h", "-help", "--help", "help":

@@ -22,12 +22,12 @@ the graceful shutdown).
 
 Secrets are never read from the config file:
   FACEGATEWAY_CALLBACK_SECRET                 HMAC key signing callbacks (or callback.secret_file)
-  FACEGATEWAY_PARTNER_<CLIENT_ID>_PASSKEY     a partner's passkey (or partners[i].passkey_file);
-                                              <CLIENT_ID> upper-cased, non-alphanumerics as '_'
   FACEGATEWAY_DATABASE_PASSWORD               PostgreSQL password (database.driver = "postgres";
                                               or the whole DSN in database.dsn_file)
   FACEGATEWAY_AUDIT_KEY                       HMAC key of user references in the audit log
                                               (or audit.key_file)
+Partner passkeys are not read at all: partners[i].passkey_hashes holds their
+argon2id hashes (facegateway partners hash-passkey).
 
 Flags:
 `

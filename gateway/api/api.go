@@ -55,6 +55,14 @@ const (
 	// (repeated internal failures); like a quality rejection it consumes
 	// the attempt and the device may RETRY while attempts remain.
 	ReasonProcessingError = "PROCESSING_ERROR"
+	// ReasonReferenceReplay: the selfie is the partner's reference image
+	// or an edit of it (resized, cropped, re-compressed, mirrored,
+	// greyscale, framed, slightly rotated): an injection attack; final.
+	ReasonReferenceReplay = "REFERENCE_REPLAY"
+	// ReasonSubmissionReplay: the selfie repeats one submitted earlier in
+	// another flow (any user, within the gateway's replay window), byte for
+	// byte or as a near-identical face crop: an injection attack; final.
+	ReasonSubmissionReplay = "SUBMISSION_REPLAY"
 )
 
 // TokenRequest asks the token gateway for a partner token.
@@ -222,11 +230,22 @@ const (
 	CodePayloadTooLarge      = "payload_too_large"      // 413: body or selfie over the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: body is not application/json
 	CodeInternal             = "internal"               // 500
-	CodeServerBusy           = "server_busy"            // 503: image decoding capacity exhausted; retry after Retry-After
+	CodeServerBusy           = "server_busy"            // 503: image decoding or passkey-check capacity exhausted; retry after Retry-After
+	// CodeIdempotencyKeyRequired (400): a signed submission without
+	// idempotency_key in its (signed) body.
+	CodeIdempotencyKeyRequired = "idempotency_key_required"
+	// CodeSignatureReplayed (401): the device signature was already used
+	// by another request (another flow or idempotency key).
+	CodeSignatureReplayed = "signature_replayed"
 )
 
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Code    string `json:"code"` // stable, e.g. "invalid_token", "bad_request"
 	Message string `json:"message"`
+	// RetryAfterS repeats the Retry-After header (seconds) of 429, 423 and
+	// 503 answers.
+	RetryAfterS int `json:"retry_after_s,omitempty"`
+	// UnlockAt is when a user_locked partner user may verify again.
+	UnlockAt *time.Time `json:"unlock_at,omitempty"`
 }

@@ -208,6 +208,7 @@ func (p *Partner) Handler() http.Handler {
 	r.Post(PathSessions, p.handleCreateSession)
 	r.Get(PathSession, p.handleSession)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mountKiosk(r) // the Web SDK and the example kiosk page (kiosk.go)
 	return r
 }
 

@@ -258,7 +258,7 @@ func TestWithGateway(t *testing.T) {
 	cfg.Database.Path = filepath.Join(t.TempDir(), "gw.db")
 	cfg.Processing.PollInterval = 20 * time.Millisecond
 	cfg.Callback.Secret = secret
-	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, Passkey: passkey,
+	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)},
 		ReferenceURL: partnerURL + partnerdemo.PathReference, CallbackURL: partnerURL + partnerdemo.PathCallback, Flows: []string{api.FlowSelfie},
 		AllowPrivateNetwork: true}}
 	store, err := sqlitestore.Open(ctx, cfg.Database.Path)

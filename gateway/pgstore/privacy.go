@@ -104,6 +104,9 @@ func (s *Store) EraseUser(ctx context.Context, partnerID, idType, userID string)
 		if err != nil {
 			return err
 		}
+		if err := eraseReplayHashes(ctx, tx, ids); err != nil {
+			return err
+		}
 		e, err = eraseFlows(ctx, tx, ids)
 		return err
 	})

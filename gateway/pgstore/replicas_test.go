@@ -170,9 +170,11 @@ func (r *replica) waitDecided(tok string) (api.StatusResponse, error) {
 	}
 }
 
+// selfie is a capture of colour c; its bytes differ per key, as two
+// captures' would (repeated bytes in another flow are SUBMISSION_REPLAY).
 func selfie(c color.RGBA, key string) api.SubmissionRequest {
 	return api.SubmissionRequest{
-		Selfie:         gatewaytest.PNG(c),
+		Selfie:         gatewaytest.PNGVariant(c, key),
 		DeviceLiveness: api.DeviceLiveness{Score: 0.9, Live: true, Model: "fr_liveness.onnx"},
 		DeviceID:       "kiosk-1",
 		IdempotencyKey: key,
@@ -202,7 +204,8 @@ func TestTwoReplicas(t *testing.T) {
 	cfg.Callback.InitialBackoff = 20 * time.Millisecond
 	cfg.Callback.MaxBackoff = 100 * time.Millisecond
 	cfg.Erasure.KeyDir = t.TempDir() // selfie keys shared by the replicas, as a shared tmpfs would be
-	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, Passkey: passkey,
+	gatewaytest.NoRateLimits(&cfg.Limits.Rate)
+	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)},
 		ReferenceURL: p.srv.URL + "/reference", CallbackURL: p.srv.URL + "/callback", Flows: []string{api.FlowSelfie},
 		AllowPrivateNetwork: true}}
 	reps := []*replica{startReplica(t, "replica-a", dsn, cfg), startReplica(t, "replica-b", dsn, cfg)}

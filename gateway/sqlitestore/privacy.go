@@ -98,6 +98,9 @@ const userFlows = `SELECT id FROM flows WHERE partner_id = ? AND partner_user_id
 func (s *Store) EraseUser(ctx context.Context, partnerID, idType, userID string) (gateway.Erased, error) {
 	var e gateway.Erased
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := eraseReplayHashes(ctx, tx, userFlows, partnerID, idType, userID); err != nil {
+			return err
+		}
 		var err error
 		e, err = eraseFlows(ctx, tx, userFlows, partnerID, idType, userID)
 		return err

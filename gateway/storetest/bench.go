@@ -22,11 +22,14 @@ import (
 //     clock advances past the previous lease each time, so the row claimed
 //     before is due again);
 //   - ClaimParallel: the same from GOMAXPROCS goroutines over two handles
-//     (two gateway processes), each claim a different row.
+//     (two gateway processes), each claim a different row;
+//   - RecordSelfie: the submission-replay lookup and insert among 2000
+//     selfie hashes.
 func Bench(b *testing.B, fresh Fresh) {
 	b.Run("StatusRead", func(b *testing.B) { benchStatusRead(b, &DB{t: b, open: fresh(b)}) })
 	b.Run("Claim", func(b *testing.B) { benchClaim(b, &DB{t: b, open: fresh(b)}) })
 	b.Run("ClaimParallel", func(b *testing.B) { benchClaimParallel(b, &DB{t: b, open: fresh(b)}) })
+	b.Run("RecordSelfie", func(b *testing.B) { benchRecordSelfie(b, &DB{t: b, open: fresh(b)}) })
 }
 
 const benchFlows = 1000

@@ -59,6 +59,11 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Purge", testPurge},
 		{"AuditLog", testAuditLog},
 		{"SubmissionDetail", testSubmissionDetail}, // detail.go
+		{"SelfieHashes", testSelfieHashes},
+		{"SelfieHashesConcurrent", testSelfieHashesConcurrent},
+		{"SignatureUses", testSignatureUses},
+		{"EraseUserReplay", testEraseUserReplay},
+		{"FailedAttempts", testFailedAttempts}, // lockout.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,7 +51,7 @@ func Config(dbPath string) gateway.Config {
 	cfg.Database.Path = dbPath
 	cfg.Devices.EnrollToken = EnrollToken
 	cfg.Partners = []gateway.PartnerConfig{{
-		ClientID: ClientID, Passkey: Passkey,
+		ClientID: ClientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(Passkey)},
 		ReferenceURL: "http://127.0.0.1:9/reference", Flows: []string{api.FlowSelfie, api.FlowKTP},
 		AllowPrivateNetwork: true,
 	}}

@@ -178,8 +178,9 @@ type Stack struct {
 	// their own with NewDevice.
 	Device *identity.Identity
 	// Env holds the secrets given to both processes (NAME=value):
-	// partner passkeys, callback secret, enrollment token. Append before
-	// Restart to pass more.
+	// partner passkeys (read by the sample partner; the gateway's config
+	// holds their hashes), callback secret, enrollment token. Append
+	// before Restart to pass more.
 	Env []string
 	// Passkeys maps a partner client id to its passkey.
 	Passkeys    map[string]string
@@ -323,12 +324,23 @@ func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
 	cfg.Limits.MaxSelfiePixels = 10_000_000
 	cfg.Inference.ModelsDir = modelsDir
 	cfg.Devices.RequireSignature = true
+	// Rows of every topic share one source address, users and s.Device,
+	// and some send hundreds of malformed requests: the rate limits and
+	// the lockout are lifted here; the brute-force rows
+	// (bruteforce_test.go) run private stacks with the defaults.
+	for _, l := range []*gateway.RateLimit{&cfg.Limits.Rate.TokenClient, &cfg.Limits.Rate.TokenSource,
+		&cfg.Limits.Rate.EnrollSource, &cfg.Limits.Rate.SubmitFlow, &cfg.Limits.Rate.SubmitDevice} {
+		*l = gateway.RateLimit{PerMinute: 60000, Burst: 10000}
+	}
+	cfg.Limits.Lockout.Failures = 100
 	cfg.Partners = []gateway.PartnerConfig{
 		// Both partners run on loopback: allow_private_network lets the
 		// gateway's dial-time address check connect to them.
-		{ClientID: PartnerA, ReferenceURL: s.PartnerURL + "/reference", CallbackURL: s.PartnerURL + "/callback",
+		{ClientID: PartnerA, PasskeyHashes: []string{gateway.HashPasskey(s.Passkeys[PartnerA])},
+			ReferenceURL: s.PartnerURL + "/reference", CallbackURL: s.PartnerURL + "/callback",
 			Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
-		{ClientID: PartnerB, ReferenceURL: s.Fake.URL + "/reference", CallbackURL: s.Fake.URL + "/callback",
+		{ClientID: PartnerB, PasskeyHashes: []string{gateway.HashPasskey(s.Passkeys[PartnerB])},
+			ReferenceURL: s.Fake.URL + "/reference", CallbackURL: s.Fake.URL + "/callback",
 			Flows: []string{api.FlowSelfie, api.FlowKTP}, AllowPrivateNetwork: true},
 	}
 	if edit != nil {

@@ -144,13 +144,13 @@ func TestMetadataImageHostRefusedAtStart(t *testing.T) {
 path = "`+filepath.Join(dir, "gw.db")+`"
 [[partners]]
 client_id = "bank"
+passkey_hashes = ["`+gateway.HashPasskey("bank-passkey-0123456789")+`"]
 reference_url = "https://partner.example/reference"
 image_hosts = ["169.254.169.254"]
 `), 0o600)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gatewayBin, "serve", "-config", cfg)
-	cmd.Env = append(os.Environ(), gateway.PartnerPasskeyEnv("bank")+"=bank-passkey-0123456789")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {

@@ -1,0 +1,179 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/inference"
+)
+
+var _ gateway.ReplayStore = (*Store)(nil)
+
+// replaySchema is the replay caches: one-way hashes of selfies (SHA-256 of
+// the bytes, pHash of the aligned face crop split into four indexed 16-bit
+// bands) and the device signatures used within their skew window.
+const replaySchema = `
+CREATE TABLE selfie_hashes (
+	submission_id TEXT PRIMARY KEY,
+	flow_id       TEXT NOT NULL,
+	digest        BLOB NOT NULL,
+	face          INTEGER,
+	band0         INTEGER,
+	band1         INTEGER,
+	band2         INTEGER,
+	band3         INTEGER,
+	seen_at       INTEGER NOT NULL
+);
+CREATE INDEX selfie_hashes_digest ON selfie_hashes(digest);
+CREATE INDEX selfie_hashes_band0 ON selfie_hashes(band0);
+CREATE INDEX selfie_hashes_band1 ON selfie_hashes(band1);
+CREATE INDEX selfie_hashes_band2 ON selfie_hashes(band2);
+CREATE INDEX selfie_hashes_band3 ON selfie_hashes(band3);
+CREATE INDEX selfie_hashes_seen ON selfie_hashes(seen_at);
+CREATE TABLE signature_uses (
+	hash            BLOB PRIMARY KEY,
+	flow_id         TEXT NOT NULL,
+	idempotency_key TEXT NOT NULL,
+	expires_at      INTEGER NOT NULL
+);
+CREATE INDEX signature_uses_expires ON signature_uses(expires_at);
+`
+
+// bandQuery builds the candidate query of RecordSelfie: the digest, or any
+// band equal to the same band of a probe, each an indexed equality so
+// SQLite answers the OR with one index lookup per term.
+func bandQuery(h gateway.SelfieHash, probes []inference.PHash, since time.Time) (string, []any) {
+	var q strings.Builder
+	q.WriteString(`SELECT submission_id, flow_id, digest, face, seen_at FROM selfie_hashes
+		WHERE seen_at >= ? AND flow_id != ? AND (digest = ?`)
+	args := []any{since.UnixMicro(), h.FlowID, h.Digest}
+	for b := range 4 {
+		if len(probes) == 0 {
+			break
+		}
+		fmt.Fprintf(&q, " OR band%d IN (?%s)", b, strings.Repeat(", ?", len(probes)-1))
+		for _, p := range probes {
+			args = append(args, int64(p.Bands()[b]))
+		}
+	}
+	q.WriteString(")")
+	return q.String(), args
+}
+
+// RecordSelfie implements gateway.ReplayStore. The write transaction
+// (BEGIN IMMEDIATE) serialises it with every other writer of the file.
+func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes []inference.PHash, since time.Time) ([]gateway.SelfieHash, error) {
+	var out []gateway.SelfieHash
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		q, args := bandQuery(h, probes, since)
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("select selfie hashes: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c gateway.SelfieHash
+			var face sql.NullInt64
+			var seen int64
+			if err := rows.Scan(&c.SubmissionID, &c.FlowID, &c.Digest, &face, &seen); err != nil {
+				return fmt.Errorf("scan selfie hash: %w", err)
+			}
+			c.Face, c.HasFace = inference.PHash(face.Int64), face.Valid
+			c.SeenAt = time.UnixMicro(seen).UTC()
+			out = append(out, c)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("select selfie hashes: %w", err)
+		}
+		rows.Close()
+		var face, b0, b1, b2, b3 any
+		if h.HasFace {
+			bands := h.Face.Bands()
+			face, b0, b1, b2, b3 = int64(h.Face), int64(bands[0]), int64(bands[1]), int64(bands[2]), int64(bands[3])
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO selfie_hashes (submission_id, flow_id, digest, face, band0, band1, band2, band3, seen_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (submission_id) DO NOTHING`,
+			h.SubmissionID, h.FlowID, h.Digest, face, b0, b1, b2, b3, h.SeenAt.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("insert selfie hash: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PurgeSelfies implements gateway.ReplayStore.
+func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM selfie_hashes WHERE seen_at < ?`, before.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("purge selfie hashes: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// UseSignature implements gateway.ReplayStore.
+func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
+	var out gateway.SignatureUse
+	fresh := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO signature_uses (hash, flow_id, idempotency_key, expires_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`, u.Hash[:], u.FlowID, u.IdempotencyKey, u.ExpiresAt.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("insert signature use: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			out, fresh = u, true
+			return nil
+		}
+		out.Hash = u.Hash
+		var exp int64
+		err = tx.QueryRowContext(ctx, `SELECT flow_id, idempotency_key, expires_at FROM signature_uses WHERE hash = ?`, u.Hash[:]).
+			Scan(&out.FlowID, &out.IdempotencyKey, &exp)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("signature use vanished: %w", gateway.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("select signature use: %w", err)
+		}
+		out.ExpiresAt = time.UnixMicro(exp).UTC()
+		return nil
+	})
+	if err != nil {
+		return gateway.SignatureUse{}, false, err
+	}
+	if fresh {
+		out.ExpiresAt = time.UnixMicro(u.ExpiresAt.UnixMicro()).UTC()
+	}
+	return out, fresh, nil
+}
+
+// PurgeSignatures implements gateway.ReplayStore.
+func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM signature_uses WHERE expires_at <= ?`, now.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("purge signature uses: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// eraseReplayHashes deletes the selfie hashes and signature uses of the
+// flows selected by flowIDs (with args): EraseUser removes them with the
+// user's flows. The retention purge does not: hashes live for
+// replay.window whatever happens to their flow, or a replay would pass
+// once the original's flow is purged.
+func eraseReplayHashes(ctx context.Context, tx *sql.Tx, flowIDs string, args ...any) error {
+	for _, table := range []string{"selfie_hashes", "signature_uses"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE flow_id IN (`+flowIDs+`)`, args...); err != nil {
+			return fmt.Errorf("erase %s: %w", table, err)
+		}
+	}
+	return nil
+}
