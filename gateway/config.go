@@ -551,10 +551,11 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// validID reports whether s is 1..max characters of [A-Za-z0-9._-].
+// validID reports whether s is 1..max characters of [A-Za-z0-9._-], other
+// than "." and "..".
 func validID(s string, max int) bool {
-	if s == "" || len(s) > max {
-		return false
+	if s == "" || len(s) > max || s == "." || s == ".." {
+		return false // "." and "..": path segments a URL cleaner rewrites
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -286,7 +286,7 @@ func verify(ctx context.Context, sc scenario, photos, scene, partnerURL, agentUR
 	}
 	// Wait until the agent has its final answer and the partner has
 	// received the gateway's completion callback.
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := deadlineAfter(ctx, 3*time.Minute)
 	var st partnerdemo.SessionState
 	var view struct {
 		Status string `json:"status"`
@@ -307,7 +307,7 @@ func verify(ctx context.Context, sc scenario, photos, scene, partnerURL, agentUR
 			break
 		}
 		if time.Now().After(deadline) {
-			return result{}, errors.New("no final answer within 3 minutes")
+			return result{}, fmt.Errorf("no final answer within %v", time.Since(start).Round(time.Second))
 		}
 		select {
 		case <-ctx.Done():
@@ -474,8 +474,19 @@ func (g *group) stop() {
 	}
 }
 
+// deadlineAfter is d from now, or ctx's deadline when that is later (a
+// caller that allows more time, e.g. a test on a busy machine).
+func deadlineAfter(ctx context.Context, d time.Duration) time.Time {
+	deadline := time.Now().Add(d)
+	if c, ok := ctx.Deadline(); ok && c.After(deadline) {
+		deadline = c
+	}
+	return deadline
+}
+
 func waitHealthy(ctx context.Context, url string, g *group) error {
-	deadline := time.Now().Add(60 * time.Second)
+	start := time.Now()
+	deadline := deadlineAfter(ctx, 60*time.Second)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -489,7 +500,7 @@ func waitHealthy(ctx context.Context, url string, g *group) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not healthy after 60s", url)
+			return fmt.Errorf("%s not healthy after %v", url, time.Since(start).Round(time.Second))
 		}
 		select {
 		case <-ctx.Done():

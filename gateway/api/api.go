@@ -117,7 +117,7 @@ type SubmissionRequest struct {
 type SubmissionResponse struct {
 	SubmissionID string `json:"submission_id"`
 	Attempt      int    `json:"attempt"` // 1-based
-	Status       string `json:"status"`  // StatusProcessing
+	Status       string `json:"status"`  // StatusProcessing; a Duplicate of a decided attempt: its StatusVerified or StatusRejected
 	Duplicate    bool   `json:"duplicate,omitempty"`
 }
 
