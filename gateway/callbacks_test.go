@@ -255,7 +255,9 @@ func (r *replica) details(t *testing.T, clientID, passkey, cid string) api.Submi
 
 func (r *replica) submit(t *testing.T, tok string) {
 	t.Helper()
-	if code := r.call(t, "POST", api.PathSubmissions, tok, selfie(gatewaytest.Red, "k-"+tok[:8]), nil); code != http.StatusAccepted {
+	req := selfie(gatewaytest.Red, "k-"+tok[:8])
+	req.Selfie = gatewaytest.PNGVariant(gatewaytest.Red, tok) // bytes of its own: a repeat across flows is SUBMISSION_REPLAY
+	if code := r.call(t, "POST", api.PathSubmissions, tok, req, nil); code != http.StatusAccepted {
 		t.Fatalf("submit: %d", code)
 	}
 }
