@@ -256,7 +256,7 @@ func (r *replica) details(t *testing.T, clientID, passkey, cid string) api.Submi
 func (r *replica) submit(t *testing.T, tok string) {
 	t.Helper()
 	req := selfie(gatewaytest.Red, "k-"+tok[:8])
-	req.Selfie = gatewaytest.PNGVariant(gatewaytest.Red, tok) // the flow's own bytes: a repeat is SUBMISSION_REPLAY
+	req.Selfie = gatewaytest.PNGVariant(gatewaytest.Red, tok) // bytes of its own: a repeat across flows is SUBMISSION_REPLAY
 	if code := r.call(t, "POST", api.PathSubmissions, tok, req, nil); code != http.StatusAccepted {
 		t.Fatalf("submit: %d", code)
 	}
