@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Race tests need cgo; the ONNX Runtime backend is cgo too.
 export CGO_ENABLED := 1
 
-.PHONY: help build models demo test test-short check lint fmt vet bench fuzz clean ui-screens
+.PHONY: help build models demo test test-short test-load check lint fmt vet bench fuzz clean ui-screens
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,23 @@ TESTSUMMARY := $(BIN)/testsummary
 test: models ## the test suite (race detector on), then what was skipped and why; CI=true turns a missing service into a failure
 	@mkdir -p $(BIN) && $(GO) build -o $(TESTSUMMARY) ./cmd/testsummary
 	GO=$(GO) $(TESTSUMMARY) -race -count=1 ./...
+
+# test-load: the suite must also hold while every core is busy (timing
+# comes from injected clocks and events, not wall time). LOAD_TIMEOUT is
+# go test's per-package limit: the model tests (inference/onnx,
+# cmd/facedemo) run minutes each under -race on a loaded machine.
+LOAD_COUNT ?= 3
+LOAD_LOOPS ?= 2
+LOAD_TIMEOUT ?= 60m
+LOAD_PKGS ?= ./...
+test-load: models ## the suite with -race -count=LOAD_COUNT while LOAD_LOOPS busy loops load the cores
+	@set -uo pipefail; pids=(); \
+	trap 'kill $${pids[@]} 2>/dev/null; wait $${pids[@]} 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq $(LOAD_LOOPS)); do ( while :; do :; done ) & pids+=($$!); done; \
+	echo "test-load: $${#pids[@]} busy loops running (pids $${pids[*]})"; \
+	start=$$(date +%s); \
+	$(GO) test -race -count=$(LOAD_COUNT) -timeout $(LOAD_TIMEOUT) $(LOAD_PKGS); rc=$$?; \
+	echo "test-load: exit $$rc after $$(( $$(date +%s) - start ))s under $(LOAD_LOOPS) busy loops"; exit $$rc
 
 test-short: ## unit tests only, no models needed
 	@mkdir -p $(BIN) && $(GO) build -o $(TESTSUMMARY) ./cmd/testsummary

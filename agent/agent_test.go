@@ -90,8 +90,8 @@ func start(t *testing.T, cfg Config, src *capturetest.Source, an *agenttest.Anal
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not stop within 10s")
+		case <-time.After(time.Minute):
+			t.Error("Run did not stop within a minute")
 		}
 	}
 	t.Cleanup(func() {
@@ -101,7 +101,7 @@ func start(t *testing.T, cfg Config, src *capturetest.Source, an *agenttest.Anal
 	})
 	select {
 	case <-a.Ready():
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("agent not ready")
 	}
 	return h

@@ -219,12 +219,13 @@ func (r LaunchRequest) Validate(gatewayHosts []string) error {
 const MaxCorrelationIDLen = 128
 
 // ValidCorrelationID reports whether id is a correlation id the gateway
-// accepts: 1–MaxCorrelationIDLen bytes of [A-Za-z0-9._-]. A launch with any
+// accepts: 1–MaxCorrelationIDLen bytes of [A-Za-z0-9._-], other than "."
+// and "..". A launch with any
 // other id is refused before the camera opens, since the gateway would
 // never have issued a flow for it.
 func ValidCorrelationID(id string) bool {
-	if id == "" || len(id) > MaxCorrelationIDLen {
-		return false
+	if id == "" || len(id) > MaxCorrelationIDLen || id == "." || id == ".." {
+		return false // the gateway refuses these path segments too
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]

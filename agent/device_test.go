@@ -98,7 +98,7 @@ func startDeps(t *testing.T, cfg Config, d Deps) *harness {
 	})
 	select {
 	case <-a.Ready():
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("agent not ready")
 	}
 	return h

@@ -27,6 +27,9 @@ func TestValidCorrelationID(t *testing.T) {
 		{"MQTT wildcard", "ord+1", false},
 		{"non-ASCII", "ordé", false},
 		{"control character", "ord\n1", false},
+		{"dot", ".", false},
+		{"dot dot", "..", false},
+		{"three dots", "...", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

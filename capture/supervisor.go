@@ -53,10 +53,21 @@ type Clock interface {
 	After(d time.Duration) <-chan time.Time
 }
 
+// timerClock is a Clock whose waits can be cancelled (agent/clock.Real and
+// agent/clock.Fake): Run stops the timer it no longer waits for, so a fake
+// clock in a test holds exactly the wait Run is parked on.
+type timerClock interface {
+	Timer(d time.Duration) (c <-chan time.Time, stop func() bool)
+}
+
 type wallClock struct{}
 
 func (wallClock) Now() time.Time                         { return time.Now() }
 func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (wallClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
 
 // SupervisorOptions configure a Supervisor. Zero fields take the defaults
 // in brackets.
@@ -68,7 +79,9 @@ type SupervisorOptions struct {
 	// CheckEvery is the presence check interval while the camera is healthy
 	// and idle, so that an unplug between sessions shows in health [5s].
 	CheckEvery time.Duration
-	// Clock paces the checks [wall clock].
+	// Clock paces the checks [wall clock]. A clock that also has
+	// Timer(d) (<-chan time.Time, func() bool), as agent/clock's do, lets
+	// Run cancel the wait a poke cut short.
 	Clock Clock
 	// Logger receives one line per health change [slog.Default()].
 	Logger *slog.Logger
@@ -204,14 +217,25 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		} else {
 			delay = s.opts.RetryMin
 		}
+		timer, stop := s.after(wait)
 		select {
 		case <-ctx.Done():
+			stop()
 			return nil
-		case <-s.opts.Clock.After(wait):
+		case <-timer:
 		case <-s.wake:
+			stop()
 			delay = s.opts.RetryMin
 		}
 	}
+}
+
+// after waits d on the clock, cancellably when the clock allows it.
+func (s *Supervisor) after(d time.Duration) (<-chan time.Time, func() bool) {
+	if tc, ok := s.opts.Clock.(timerClock); ok {
+		return tc.Timer(d)
+	}
+	return s.opts.Clock.After(d), func() bool { return false }
 }
 
 // check probes the camera once and updates health.

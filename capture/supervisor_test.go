@@ -15,6 +15,12 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
+// guard bounds every real-time wait in these tests. It only turns a hang
+// into a failure: the supervisor's goroutine normally answers within
+// microseconds, but on a machine with every core busy it may not run for
+// seconds.
+const guard = time.Minute
+
 type rig struct {
 	cam    *capturetest.Camera
 	clk    *clock.Fake
@@ -36,26 +42,45 @@ func newRig(t *testing.T, plugged bool) *rig {
 	t.Cleanup(func() { cancel(); <-r.done })
 	select {
 	case <-r.sup.Checked():
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("first check did not finish")
 	}
+	// Start every test with Run parked after its first check (CheckEvery
+	// when the camera is there, RetryMin when not): a poke or an Advance
+	// that came while Run was still between the check and its wait would
+	// otherwise race with it.
+	first := 5 * time.Second
+	if !plugged {
+		first = time.Second
+	}
+	r.parked(t, first)
 	return r
 }
 
-// waitTimer waits until Run parks on the clock with the given delay, then
-// fires it.
+// tick waits until Run parks on the clock with exactly the delay d, then
+// fires it. Waiting for that very delay (not for any pending timer) matters:
+// when a poke wakes Run, the timer it was waiting on stays pending on the
+// fake clock, and advancing before Run parks again would fire nothing.
 func (r *rig) tick(t *testing.T, d time.Duration) {
 	t.Helper()
-	if !r.clk.BlockUntil(1, 5*time.Second) {
-		t.Fatal("supervisor did not wait on the clock")
+	if !r.clk.BlockUntilDue(d, guard) {
+		t.Fatalf("supervisor did not wait %v on the clock", d)
 	}
 	r.clk.Advance(d)
+}
+
+// parked waits until Run waits d on the clock: the check before it is done.
+func (r *rig) parked(t *testing.T, d time.Duration) {
+	t.Helper()
+	if !r.clk.BlockUntilDue(d, guard) {
+		t.Fatalf("no next check scheduled in %v", d)
+	}
 }
 
 // eventually polls cond in real time (the supervisor runs in a goroutine).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(guard)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -93,11 +118,14 @@ func TestSupervisorAbsentAtStartThenPlugged(t *testing.T) {
 		t.Fatalf("reason after failed open = %q, want still CAMERA_ABSENT", got)
 	}
 	// Backoff: 1s, 2s, 4s, then capped at 8s; still absent.
-	for _, d := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
+	delays := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}
+	for i, d := range delays {
 		r.tick(t, d)
-		if !r.clk.BlockUntil(1, 5*time.Second) {
-			t.Fatal("no next check scheduled")
+		next := 8 * time.Second
+		if i+1 < len(delays) {
+			next = delays[i+1]
 		}
+		r.parked(t, next)
 		if h := r.sup.Health(); h.Reason != capture.ReasonAbsent {
 			t.Fatalf("after %v: %+v, want still absent", d, h)
 		}
@@ -132,6 +160,7 @@ func TestSupervisorLostMidSessionAndBack(t *testing.T) {
 	// reason stays LOST (it was seen before), not ABSENT.
 	r.tick(t, time.Second)
 	r.tick(t, 2*time.Second)
+	r.parked(t, 4*time.Second)
 	if h := r.sup.Health(); h.Reason != capture.ReasonLost {
 		t.Fatalf("while unplugged: %+v, want CAMERA_LOST", h)
 	}
@@ -187,9 +216,7 @@ func TestSupervisorSkipsTrialWhileInUse(t *testing.T) {
 	r.cam.Plug()
 	opens := r.cam.Opens()
 	r.tick(t, time.Second) // present again, but the session still holds the source
-	if !r.clk.BlockUntil(1, 5*time.Second) {
-		t.Fatal("no next check")
-	}
+	r.parked(t, 2*time.Second)
 	if r.cam.Opens() != opens {
 		t.Fatalf("trial open while a session holds the camera: opens %d → %d", opens, r.cam.Opens())
 	}

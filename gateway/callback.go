@@ -62,14 +62,20 @@ func callbackBackoff(n int, initial, max time.Duration) time.Duration {
 	return min(d, max)
 }
 
-// deliver POSTs one callback and records the outcome.
+// deliver POSTs one callback, signed with its partner's key, and records
+// the outcome.
 func (g *Gateway) deliver(ctx context.Context, log *slog.Logger, job CallbackJob) {
 	p, ok := g.cfg.partner(job.PartnerID)
+	var key api.CallbackKey
+	if ok {
+		key, ok = g.cfg.callbackKey(p)
+	}
 	var err error
 	if !ok || p.CallbackURL == "" {
-		err = fmt.Errorf("partner %q has no callback_url", job.PartnerID)
+		ok = false
+		err = fmt.Errorf("partner %q has no callback_url or callback key", job.PartnerID)
 	} else {
-		err = g.post(ctx, g.partnerClient(p.ClientID), p.CallbackURL, job.Body)
+		err = g.post(ctx, g.partnerClient(p.ClientID), p.CallbackURL, key, job)
 	}
 	store := context.WithoutCancel(ctx)
 	if err == nil {
@@ -77,10 +83,19 @@ func (g *Gateway) deliver(ctx context.Context, log *slog.Logger, job CallbackJob
 		if err := g.store.CallbackDelivered(store, job.ID, g.now().UTC()); err != nil {
 			log.Warn("mark callback delivered", "callback_id", job.ID, "err", err)
 		}
+		log.Info("callback delivered", "callback_id", job.ID, "delivery_id", job.DeliveryID, "event", job.Event,
+			"client_id", job.PartnerID, "attempt", job.Attempts+1, "kid", key.ID)
 		return
 	}
 	if ctx.Err() != nil {
-		return // shutting down; the lease expires and the job is due again
+		// Stopping mid-delivery: hand the callback back, due now, so a
+		// restart or another replica sends it at once rather than after
+		// its lease. The partner may have received it: the same delivery
+		// id comes again (at least once).
+		if err := g.store.CallbackFailed(store, job.ID, g.now(), "delivery interrupted: gateway stopping", false); err != nil {
+			log.Warn("hand back interrupted callback", "callback_id", job.ID, "err", err)
+		}
+		return
 	}
 	attempts := job.Attempts + 1
 	giveUp := attempts >= g.cfg.Callback.MaxAttempts || !ok
@@ -90,22 +105,27 @@ func (g *Gateway) deliver(ctx context.Context, log *slog.Logger, job CallbackJob
 	} else {
 		g.metrics.callbacks.WithLabelValues("failed").Inc()
 	}
-	log.Warn("callback delivery failed", "callback_id", job.ID, "client_id", job.PartnerID, "attempt", attempts, "give_up", giveUp, "err", err)
+	log.Warn("callback delivery failed", "callback_id", job.ID, "delivery_id", job.DeliveryID, "event", job.Event,
+		"client_id", job.PartnerID, "attempt", attempts, "give_up", giveUp, "err", err)
 	if err := g.store.CallbackFailed(store, job.ID, next, err.Error(), giveUp); err != nil {
 		log.Warn("record callback failure", "callback_id", job.ID, "err", err)
 	}
 }
 
-// post sends a signed callback body; any 2xx is success.
-func (g *Gateway) post(ctx context.Context, client *http.Client, target string, body []byte) error {
+// post sends a callback body signed with key (api.SignatureHeader, naming
+// key.ID), with its delivery id and event headers, through client; any
+// 2xx is success.
+func (g *Gateway) post(ctx context.Context, client *http.Client, target string, key api.CallbackKey, job CallbackJob) error {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Callback.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(job.Body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(api.SignatureHeader, api.Sign([]byte(g.cfg.Callback.Secret), g.now(), body))
+	req.Header.Set(api.SignatureHeader, api.SignCallback(key, g.now(), job.Body))
+	req.Header.Set(api.DeliveryHeader, job.DeliveryID)
+	req.Header.Set(api.EventHeader, job.Event)
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("POST callback: %w", err)

@@ -116,6 +116,9 @@ type ProcessingConfig struct {
 	// MaxClaims gives up on a submission claimed this many times without a
 	// result (reason PROCESSING_ERROR, the device may retry).
 	MaxClaims int `toml:"max_claims"`
+	// ExpiryInterval is how often the gateway closes flows whose user
+	// token expired without a final decision (status EXPIRED).
+	ExpiryInterval time.Duration `toml:"expiry_interval"`
 }
 
 // ReferenceConfig bounds fetches from partners' reference-image APIs.
@@ -128,8 +131,11 @@ type ReferenceConfig struct {
 
 // CallbackConfig configures completion callbacks.
 type CallbackConfig struct {
-	// Secret is the HMAC-SHA256 key for api.SignatureHeader; it is not read
-	// from the file: set FACEGATEWAY_CALLBACK_SECRET or SecretFile.
+	// Secret is the deprecated single callback key (key id "global"),
+	// accepted only while at most one partner has a callback_url and no
+	// callback_secrets of its own; every partner should have its own
+	// (PartnerConfig.CallbackSecrets). It is not read from the file: set
+	// FACEGATEWAY_CALLBACK_SECRET or SecretFile.
 	Secret     string `toml:"-"`
 	SecretFile string `toml:"secret_file"`
 	// Timeout is per delivery attempt.
@@ -182,6 +188,10 @@ type PartnerConfig struct {
 	// CallbackURL receives api.Callback when a flow is final; "" disables
 	// callbacks for this partner.
 	CallbackURL string `toml:"callback_url"`
+	// CallbackSecrets are the partner's own callback keys, the signing key
+	// first (see CallbackSecretConfig; secrets come from files or
+	// FACEGATEWAY_PARTNER_<CLIENT_ID>_CALLBACK_SECRET, never this file).
+	CallbackSecrets []CallbackSecretConfig `toml:"callback_secrets"`
 	// Flows lists the flow kinds the partner may initiate.
 	Flows []string `toml:"flows"`
 	// ImageHosts lists the hosts ("host" or "host:port") an image_url in a
@@ -209,10 +219,11 @@ func DefaultConfig() Config {
 		Tokens:          TokensConfig{PartnerTTL: time.Hour, UserTTL: 15 * time.Minute},
 		Verification:    VerificationConfig{MaxAttempts: 3, RetryAfterMS: 1000},
 		Processing: ProcessingConfig{
-			Workers:      2,
-			Lease:        2 * time.Minute,
-			PollInterval: time.Second,
-			MaxClaims:    3,
+			Workers:        2,
+			Lease:          2 * time.Minute,
+			PollInterval:   time.Second,
+			MaxClaims:      3,
+			ExpiryInterval: 30 * time.Second,
 		},
 		Reference: ReferenceConfig{
 			Timeout:      10 * time.Second,
@@ -304,7 +315,10 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 	if err := c.Devices.resolveSecrets(getenv); err != nil {
 		return err
 	}
-	return c.Audit.resolveSecrets(getenv)
+	if err := c.Audit.resolveSecrets(getenv); err != nil {
+		return err
+	}
+	return c.resolveCallbackKeys(getenv, read) // callbackkeys.go
 }
 
 // LoadConfig reads the TOML file at path, resolves secrets with getenv and
@@ -378,6 +392,9 @@ func (c Config) Validate() error {
 	if c.Processing.MaxClaims < 1 {
 		return errField("processing.max_claims", "must be ≥ 1, got %d", c.Processing.MaxClaims)
 	}
+	if c.Processing.ExpiryInterval < time.Second {
+		return errField("processing.expiry_interval", "must be ≥ 1s, got %v", c.Processing.ExpiryInterval)
+	}
 	if c.Reference.Timeout <= 0 {
 		return errField("reference.timeout", "must be > 0, got %v", c.Reference.Timeout)
 	}
@@ -436,7 +453,6 @@ func (c Config) Validate() error {
 		return errField("partners", "at least one partner is required")
 	}
 	seen := map[string]bool{}
-	needSecret := false
 	for i, p := range c.Partners {
 		f := func(name string) string { return fmt.Sprintf("partners[%d].%s", i, name) }
 		if !validID(p.ClientID, 64) {
@@ -465,7 +481,6 @@ func (c Config) Validate() error {
 			if !p.InsecureAllowHTTP && !secureURL(p.CallbackURL) {
 				return errField(f("callback_url"), "must be https (http only to loopback, or set %s), got %q", f("insecure_allow_http"), p.CallbackURL)
 			}
-			needSecret = true
 		}
 		if err := p.validateNetwork(i); err != nil {
 			return err
@@ -484,10 +499,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if needSecret && len(c.Callback.Secret) < 16 {
-		return errField("callback.secret", "must be ≥ 16 characters when a partner has a callback_url; set %s or callback.secret_file", EnvCallbackSecret)
-	}
-	return nil
+	return c.validateCallbackKeys() // callbackkeys.go
 }
 
 // partner returns the configured partner with that client id.
@@ -542,10 +554,11 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// validID reports whether s is 1..max characters of [A-Za-z0-9._-].
+// validID reports whether s is 1..max characters of [A-Za-z0-9._-], other
+// than "." and "..".
 func validID(s string, max int) bool {
-	if s == "" || len(s) > max {
-		return false
+	if s == "" || len(s) > max || s == "." || s == ".." {
+		return false // "." and "..": path segments a URL cleaner rewrites
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -97,7 +97,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"ftp callback url", func(c *Config) { c.Partners[0].CallbackURL = "ftp://x/cb" }, "partners[0].callback_url:"},
 		{"unknown flow", func(c *Config) { c.Partners[0].Flows = []string{"selfie", "passport"} }, "partners[0].flows[1]:"},
 		{"duplicate partner", func(c *Config) { c.Partners = append(c.Partners, c.Partners[0]) }, "partners[1].client_id: duplicate"},
-		{"callback secret missing", func(c *Config) { c.Callback.Secret = "" }, "callback.secret:"},
+		{"callback secret missing", func(c *Config) { c.Callback.Secret = "" }, "partners[0].callback_secrets: required when callback_url is set: set FACEGATEWAY_PARTNER_ACME_CALLBACK_SECRET"},
 		{"plain http reference off loopback", func(c *Config) { c.Partners[0].ReferenceURL = "http://partner.example/reference" }, "partners[0].reference_url: must be https"},
 		{"plain http callback off loopback", func(c *Config) { c.Partners[0].CallbackURL = "http://partner.example/cb" }, "partners[0].callback_url: must be https"},
 		{"bad image host", func(c *Config) { c.Partners[0].ImageHosts = []string{"https://cdn.example"} }, "partners[0].image_hosts[0]:"},
@@ -220,7 +220,7 @@ func TestPlaintextPasskeyKeysRefused(t *testing.T) {
 }
 
 func TestExampleConfigLoads(t *testing.T) {
-	env := map[string]string{"FACEGATEWAY_CALLBACK_SECRET": "demo-secret-0123456789"}
+	env := map[string]string{"FACEGATEWAY_PARTNER_DEMO_CALLBACK_SECRET": "demo-callback-secret-0123456789abcdef"}
 	cfg, err := LoadConfig("../cmd/facegateway/facegateway.example.toml", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +229,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	if cfg.Tokens != want.Tokens || cfg.Processing != want.Processing || cfg.Reference != want.Reference ||
 		!reflect.DeepEqual(cfg.Limits, want.Limits) || cfg.Verification != want.Verification || cfg.Inference != want.Inference {
 		t.Errorf("example config differs from DefaultConfig")
+	}
+	if k, ok := cfg.callbackKey(cfg.Partners[0]); !ok || k.ID != DefaultCallbackKeyID {
+		t.Errorf("demo partner's callback key = %q %v, want %q from the environment", k.ID, ok, DefaultCallbackKeyID)
 	}
 	// The partner entry is an example, but its switches show their
 	// defaults: the demo's loopback exception is a comment, not a value.

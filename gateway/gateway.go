@@ -245,7 +245,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // RunBackground runs the submission workers, the callback outbox, the
-// token janitor, the selfie-key shredder and the retention purge (no HTTP) until ctx is cancelled; it returns nil then, after
+// token janitor, the flow expirer, the selfie-key shredder and the retention purge (no HTTP) until ctx is cancelled; it returns nil then, after
 // in-flight work has finished or been abandoned to its lease.
 func (g *Gateway) RunBackground(ctx context.Context) error {
 	var grp run.Group
@@ -260,6 +260,10 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	{
 		jctx, cancel := context.WithCancel(ctx)
 		grp.Add(func() error { g.janitor(jctx); return nil }, func(error) { cancel() })
+	}
+	{
+		ectx, cancel := context.WithCancel(ctx)
+		grp.Add(func() error { g.expirer(ectx); return nil }, func(error) { cancel() })
 	}
 	{
 		pctx, cancel := context.WithCancel(ctx)

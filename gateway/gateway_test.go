@@ -147,8 +147,12 @@ func testConfig(t *testing.T, p *fakePartner) gateway.Config {
 	cfg.Database.Path = filepath.Join(t.TempDir(), "gw.db")
 	cfg.Verification.RetryAfterMS = 50
 	cfg.Processing.PollInterval = 20 * time.Millisecond
-	cfg.Processing.Lease = time.Second
-	cfg.Reference.Timeout = 300 * time.Millisecond
+	// Leases are measured on the env's clock: a claim expires only when a
+	// test advances it (env.clock.Advance), never because a loaded machine
+	// made processing slow. The reference timeout is generous for the same
+	// reason; the case that tests timeouts sets its own.
+	cfg.Processing.Lease = time.Minute
+	cfg.Reference.Timeout = 10 * time.Second
 	cfg.Reference.RetryBackoff = 10 * time.Millisecond
 	cfg.Reference.Retries = 2
 	cfg.Callback.Secret = callbackSecret
@@ -306,10 +310,15 @@ func (e *env) status(tok string) api.StatusResponse {
 	return st
 }
 
+// waitGuard bounds the polling loops below: it only turns a hang into a
+// failure (the gateway under test normally answers within milliseconds),
+// so it is generous enough for a machine whose cores are all busy.
+const waitGuard = time.Minute
+
 // waitStatus polls until the status leaves PROCESSING.
 func (e *env) waitStatus(tok string) api.StatusResponse {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitGuard)
 	for {
 		st := e.status(tok)
 		if st.Status != api.StatusProcessing {
@@ -319,7 +328,7 @@ func (e *env) waitStatus(tok string) api.StatusResponse {
 			e.t.Fatalf("processing status %+v, want STATUS with retry_after_ms", st)
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("still processing after 10s: %+v", st)
+			e.t.Fatalf("still processing after %v: %+v", waitGuard, st)
 		}
 		time.Sleep(time.Duration(st.RetryAfterMS) * time.Millisecond)
 	}
@@ -334,26 +343,89 @@ func (e *env) details(cid string) api.SubmissionDetails {
 	return d
 }
 
-// waitCallbacks waits until n callbacks were answered 2xx.
+// waitCallbacks waits until n callbacks were answered 2xx and the gateway
+// has recorded them as delivered (the partner answers before the gateway
+// records it; a test that reads the outbox next must not see it pending).
 func (e *env) waitCallbacks(n int) []receivedCallback {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := e.partner.received()
+	got := e.waitReceived(fmt.Sprintf("%d callbacks answered 2xx", n), func(got []receivedCallback) bool {
 		ok := 0
 		for _, c := range got {
 			if c.ok {
 				ok++
 			}
 		}
-		if ok >= n {
-			return got
+		return ok >= n
+	})
+	e.waitDelivered(n)
+	return got
+}
+
+// waitDelivered polls the store until at least n callbacks are recorded
+// as delivered.
+func (e *env) waitDelivered(n int) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitGuard)
+	for {
+		delivered, err := e.store.Callbacks(context.Background(), gateway.CallbackFilter{State: gateway.CallbackDelivered, Limit: n})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(delivered) >= n {
+			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("%d callbacks delivered after 10s, want %d", ok, n)
+			e.t.Fatalf("%d callbacks recorded as delivered after %v, want %d", len(delivered), waitGuard, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// waitReceived polls the partner's received callbacks until cond holds.
+func (e *env) waitReceived(what string, cond func([]receivedCallback) bool) []receivedCallback {
+	e.t.Helper()
+	deadline := time.Now().Add(waitGuard)
+	for {
+		got := e.partner.received()
+		if cond(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("not %s after %v: %d received", what, waitGuard, len(got))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settledCallbacks waits until the outbox has recorded every queued
+// callback as delivered (a delivered job is never sent again), stops the
+// gateway so that nothing is in flight, and returns everything the partner
+// received: a callback delivered twice shows here without waiting for a
+// retry that may or may not come.
+func (e *env) settledCallbacks() []receivedCallback {
+	e.t.Helper()
+	db, err := sql.Open("sqlite", e.dbPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(waitGuard)
+	for {
+		var total, open int
+		err := db.QueryRow(`SELECT COUNT(*), COALESCE(SUM(state != 'delivered'), 0) FROM callbacks`).Scan(&total, &open)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if total > 0 && open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d of %d callbacks not recorded as delivered after %v", open, total, waitGuard)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.stop()
+	return e.partner.received()
 }
 
 func TestToken(t *testing.T) {
@@ -455,6 +527,8 @@ func TestInitiateValidation(t *testing.T) {
 		{"unknown flow", ptok, with(func(r *api.InitiateRequest) { r.Flow = "passport" }), 400, api.CodeBadRequest, "flow"},
 		{"missing correlation id", ptok, with(func(r *api.InitiateRequest) { r.CorrelationID = "" }), 400, api.CodeBadRequest, "correlation_id"},
 		{"long correlation id", ptok, with(func(r *api.InitiateRequest) { r.CorrelationID = strings.Repeat("x", 129) }), 400, api.CodeBadRequest, "correlation_id"},
+		{"dot correlation id", ptok, with(func(r *api.InitiateRequest) { r.CorrelationID = "." }), 400, api.CodeBadRequest, "correlation_id"},
+		{"dot-dot correlation id", ptok, with(func(r *api.InitiateRequest) { r.CorrelationID = ".." }), 400, api.CodeBadRequest, "correlation_id"},
 		{"valid", ptok, ok, 201, "", ""},
 		{"same correlation, same user", ptok, ok, 200, "", ""},
 		{"same correlation, other user", ptok, with(func(r *api.InitiateRequest) { r.PartnerUserID = "bob" }), 409, api.CodeCorrelationConflict, ""},
@@ -540,16 +614,17 @@ func TestVerified(t *testing.T) {
 	if err := api.VerifySignature([]byte("wrong-secret"), cbs[0].signature, cbs[0].body, time.Now(), time.Minute); err == nil {
 		t.Error("signature verified with the wrong secret")
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := len(e.partner.received()); n != 1 {
-		t.Errorf("%d callbacks, want exactly 1", n)
-	}
-
-	// Final: no more submissions; the selfie bytes are gone.
+	// Final: no more submissions; a repeat of the decided one answers its
+	// decision; the selfie bytes are gone.
 	if code, _, ae := e.submit(tok, selfie(gatewaytest.Red, "k2")); code != 409 || ae.Code != api.CodeFlowFinal {
 		t.Errorf("submit after final: %d %+v", code, ae)
 	}
-	e.stop()
+	if code, sr, ae := e.submit(tok, selfie(gatewaytest.Red, "k1")); code != http.StatusOK || !sr.Duplicate || sr.Attempt != 1 || sr.Status != api.StatusVerified {
+		t.Errorf("repeat of the decided submission: %d %+v %+v, want 200 duplicate VERIFIED", code, sr, ae)
+	}
+	if n := len(e.settledCallbacks()); n != 1 {
+		t.Errorf("%d callbacks, want exactly 1", n)
+	}
 	db, err := sql.Open("sqlite", e.dbPath)
 	if err != nil {
 		t.Fatal(err)
@@ -715,6 +790,7 @@ func TestReference(t *testing.T) {
 		handler   func(w http.ResponseWriter, r *http.Request)
 		want      string // status
 		wantCalls int    // reference API calls (retries: 2)
+		cfg       func(*gateway.Config)
 	}{
 		{"json bytes", func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Query().Get("partner_user_id") != "alice" || r.URL.Query().Get("flow") != api.FlowSelfie || r.URL.Query().Get("partner_user_id_type") != "account" {
@@ -723,11 +799,11 @@ func TestReference(t *testing.T) {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(api.ReferenceResponse{Image: ref})
-		}, api.StatusVerified, 1},
+		}, api.StatusVerified, 1, nil},
 		{"raw png", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "image/png")
 			w.Write(ref)
-		}, api.StatusVerified, 1},
+		}, api.StatusVerified, 1, nil},
 		{"image url", func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Query().Get("raw") == "1" {
 				w.Header().Set("Content-Type", "image/png")
@@ -736,16 +812,13 @@ func TestReference(t *testing.T) {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(api.ReferenceResponse{ImageURL: "http://" + r.Host + "/reference?raw=1"})
-		}, api.StatusVerified, 2},
+		}, api.StatusVerified, 2, nil},
 		{"server error retried", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "boom", 500)
-		}, api.StatusRejected, 3},
+		}, api.StatusRejected, 3, nil},
 		{"timeout retried", func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-r.Context().Done():
-			case <-time.After(2 * time.Second):
-			}
-		}, api.StatusRejected, 3},
+			<-r.Context().Done() // never answers: every try times out
+		}, api.StatusRejected, 3, func(c *gateway.Config) { c.Reference.Timeout = 200 * time.Millisecond }},
 		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Query().Get("raw") == "1" {
 				w.Header().Set("Content-Type", "image/png")
@@ -753,24 +826,28 @@ func TestReference(t *testing.T) {
 				return
 			}
 			http.Redirect(w, r, "/reference?raw=1", http.StatusFound)
-		}, api.StatusRejected, 1},
+		}, api.StatusRejected, 1, nil},
 		{"not found not retried", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "no such user", 404)
-		}, api.StatusRejected, 1},
+		}, api.StatusRejected, 1, nil},
 		{"no face in reference", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "image/png")
 			w.Write(gatewaytest.PNG(gatewaytest.Grey))
-		}, api.StatusRejected, 1},
+		}, api.StatusRejected, 1, nil},
 		{"not an image", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "image/jpeg")
 			w.Write([]byte("nope"))
-		}, api.StatusRejected, 1},
+		}, api.StatusRejected, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// The lease outlasts the retries (3 × the 300 ms timeout) on a
 			// loaded machine, so no second claim fetches the reference again.
-			e := newEnv(t, func(c *gateway.Config) { c.Processing.Lease = time.Minute })
+			mutate := []func(*gateway.Config){func(c *gateway.Config) { c.Processing.Lease = time.Minute }}
+			if tt.cfg != nil {
+				mutate = append(mutate, tt.cfg)
+			}
+			e := newEnv(t, mutate...)
 			e.analyzer.Set(gatewaytest.Red, gatewaytest.Live(gatewaytest.E(1)))
 			e.analyzer.Set(gatewaytest.Green, gatewaytest.Live(gatewaytest.E(1)))
 			e.partner.setReference(tt.handler)
@@ -802,8 +879,7 @@ func TestCallbackRetried(t *testing.T) {
 	e.submit(tok, selfie(gatewaytest.Red, ""))
 	e.waitStatus(tok)
 	e.waitCallbacks(1)
-	time.Sleep(150 * time.Millisecond) // a wrongly repeated delivery would show up
-	cbs := e.partner.received()
+	cbs := e.settledCallbacks()
 	if len(cbs) != 3 || cbs[0].ok || cbs[1].ok || !cbs[2].ok {
 		t.Fatalf("deliveries %d (want 2 failed then 1 ok): %+v", len(cbs), cbs)
 	}
@@ -828,7 +904,20 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 	tok, _ := e.initiate("alice")
 	e.submit(tok, selfie(gatewaytest.Red, ""))
 	e.waitStatus(tok)
-	for len(e.partner.received()) == 0 {
+	// Stop once a failed delivery is recorded (stopping while one is in
+	// flight would leave the callback to its lease).
+	deadline := time.Now().Add(waitGuard)
+	for {
+		cbs, err := e.store.Callbacks(context.Background(), gateway.CallbackFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cbs) == 1 && cbs[0].Attempts > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed delivery recorded after %v", waitGuard)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	e.stop()
@@ -862,12 +951,15 @@ func TestRestartResumesClaimedSubmission(t *testing.T) {
 	}
 	select {
 	case <-started:
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitGuard):
 		t.Fatal("submission never claimed")
 	}
 	e.stop()
 	e.analyzer.Hook = nil
-	e.start() // same database; the old lease (1s) must run out first
+	// Same database; the crashed claim's lease runs out before another
+	// worker may take the submission over.
+	e.clock.Advance(e.cfg.Processing.Lease)
+	e.start()
 	st := e.waitStatus(tok)
 	if st.Status != api.StatusVerified {
 		t.Fatalf("after restart: %+v", st)

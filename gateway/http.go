@@ -221,7 +221,7 @@ func validateInitiate(req api.InitiateRequest) error {
 	case req.Flow != api.FlowSelfie && req.Flow != api.FlowKTP:
 		return badRequest("flow: must be %q or %q", api.FlowSelfie, api.FlowKTP)
 	case !validID(req.CorrelationID, 128):
-		return badRequest("correlation_id: must be 1–128 characters of [A-Za-z0-9._-]")
+		return badRequest("correlation_id: must be 1–128 characters of [A-Za-z0-9._-], not \".\" or \"..\"")
 	}
 	return nil
 }
@@ -418,6 +418,10 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := api.SubmissionResponse{SubmissionID: stored.ID, Attempt: stored.Attempt, Status: api.StatusProcessing, Duplicate: dup}
 	if dup {
+		// A repeat of a decided attempt answers its decision.
+		if stored.State == StateDone && stored.Status != "" {
+			resp.Status = stored.Status
+		}
 		g.metrics.submissions.WithLabelValues("duplicate").Inc()
 		writeJSON(w, http.StatusOK, resp)
 		return

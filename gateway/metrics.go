@@ -18,6 +18,7 @@ type metrics struct {
 	decisions   *prometheus.CounterVec   // status, reason
 	callbacks   *prometheus.CounterVec   // result
 	reclaims    prometheus.Counter       // submissions claimed again (retry or lease takeover)
+	expired     prometheus.Counter       // flows closed as EXPIRED by this replica
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,8 +53,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: metricsNamespace, Name: "submission_reclaims_total",
 			Help: "Submissions claimed again after an earlier claim ended without a result (released for a retry, or taken over when a replica's lease ran out).",
 		}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "flows_expired_total",
+			Help: "Flows closed as EXPIRED (user token expired without a final decision) by this replica.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.reqDuration, m.submissions, m.stage, m.decisions, m.callbacks, m.reclaims,
+	reg.MustRegister(m.requests, m.reqDuration, m.submissions, m.stage, m.decisions, m.callbacks, m.reclaims, m.expired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: metricsNamespace}))
 	return m
 }

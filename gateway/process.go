@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -200,13 +199,8 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		FlowReason:        v.reason,
 	}
 	if v.final && ok && partner.CallbackURL != "" {
-		res.Callback, _ = json.Marshal(api.Callback{
-			CorrelationID: flow.CorrelationID,
-			PartnerUserID: flow.PartnerUserID,
-			Status:        v.status,
-			Reason:        v.reason,
-			CompletedAt:   now,
-		})
+		cb := newCallback(flow, api.EventFlowCompleted, v.status, v.reason, now)
+		res.Callback, res.CallbackDeliveryID, res.CallbackEvent = cb.Body, cb.DeliveryID, cb.Event
 	}
 	// Record even when ctx is being cancelled: the work is done.
 	if err := g.store.CompleteSubmission(context.WithoutCancel(ctx), res); err != nil {

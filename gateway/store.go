@@ -26,6 +26,9 @@ var (
 	// ErrLeaseLost: the worker's claim on a submission or callback expired
 	// and was taken over; its result is discarded.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrCallbackPurged: the callback's body was emptied by the retention
+	// purge (it named the user), so it cannot be delivered again.
+	ErrCallbackPurged = errors.New("callback body purged by retention")
 )
 
 // TokenKind tells partner tokens from user tokens.
@@ -56,12 +59,16 @@ type Flow struct {
 	PartnerUserID     string
 	PartnerUserIDType string
 	Kind              string // api.FlowSelfie or api.FlowKTP
-	// Status is "" while the flow is open, api.StatusVerified or
-	// api.StatusRejected once final.
+	// Status is "" while the flow is open, api.StatusVerified,
+	// api.StatusRejected or api.StatusExpired once final.
 	Status      string
 	Reason      string // api.Reason* of a final rejection
 	CreatedAt   time.Time
 	CompletedAt time.Time // zero while open
+	// ExpiresAt is the expiry of the flow's latest user token (PutToken
+	// extends it); an open flow past it is closed as api.StatusExpired.
+	// Zero until a user token is issued.
+	ExpiresAt time.Time
 }
 
 // Final reports whether the flow has a final decision.
@@ -139,18 +146,70 @@ type Result struct {
 	FlowStatus string
 	FlowReason string
 	// Callback is the JSON api.Callback body queued for the partner; nil
-	// when the partner has no callback URL.
-	Callback []byte
+	// when the partner has no callback URL. It is queued only when this
+	// result closes the flow (not when the flow was closed already, e.g.
+	// expired), with CallbackDeliveryID (the body's delivery_id; the store
+	// assigns NewDeliveryID() when empty) and CallbackEvent.
+	Callback           []byte
+	CallbackDeliveryID string
+	CallbackEvent      string
+}
+
+// NewCallback is a callback to queue with a flow's closing.
+type NewCallback struct {
+	DeliveryID string // api.Callback.DeliveryID; NewDeliveryID() when empty
+	Event      string // api.EventFlowCompleted or api.EventFlowExpired
+	Body       []byte // JSON api.Callback
+}
+
+// Callback states (CallbackRecord.State).
+const (
+	CallbackPending   = "pending"   // due at NextAt (or being delivered under a lease)
+	CallbackDelivered = "delivered" // the partner answered 2xx
+	CallbackFailed    = "failed"    // given up after Config.Callback.MaxAttempts
+)
+
+// Audit actions of the callback operator commands (AuditEntry.Action).
+const (
+	AuditCallbackRedeliver = "callback.redeliver"  // facegateway callbacks redeliver (subject: delivery id)
+	AuditCallbackUsers     = "callback.list_users" // facegateway callbacks list -show-user showed partner user ids
+)
+
+// CallbackRecord is a row of the callback outbox, for operators
+// (`facegateway callbacks list`).
+type CallbackRecord struct {
+	ID           int64
+	DeliveryID   string
+	FlowID       string
+	PartnerID    string
+	Event        string
+	State        string // CallbackPending, CallbackDelivered or CallbackFailed
+	Attempts     int    // deliveries tried since queued or last redelivered
+	Redeliveries int    // times an operator re-queued it
+	LastError    string // of the latest failed delivery; "" once delivered
+	CreatedAt    time.Time
+	NextAt       time.Time // due (or lease end) while pending
+	DeliveredAt  time.Time // zero until delivered
+	Body         []byte    // JSON api.Callback (holds the partner user id)
+}
+
+// CallbackFilter selects callbacks to list; zero fields match all.
+type CallbackFilter struct {
+	PartnerID string
+	State     string
+	Limit     int // at most this many, newest first; ≤ 0 means 100
 }
 
 // CallbackJob is a queued completion callback.
 type CallbackJob struct {
-	ID        int64
-	FlowID    string
-	PartnerID string
-	Body      []byte // JSON api.Callback, signed at delivery
-	Attempts  int    // deliveries tried so far
-	CreatedAt time.Time
+	ID         int64
+	DeliveryID string // the body's delivery_id, the same on every delivery
+	Event      string // api.EventFlowCompleted or api.EventFlowExpired
+	FlowID     string
+	PartnerID  string
+	Body       []byte // JSON api.Callback, signed at delivery
+	Attempts   int    // deliveries tried so far
+	CreatedAt  time.Time
 }
 
 // Store persists tokens, flows, submissions and the callback outbox. The
@@ -161,7 +220,8 @@ type CallbackJob struct {
 // Times are stored with at least millisecond precision. Methods that change
 // several rows do so in one transaction.
 type Store interface {
-	// PutToken stores a token (by hash).
+	// PutToken stores a token (by hash). A user token also extends its
+	// flow's ExpiresAt to t.ExpiresAt when later, in the same transaction.
 	PutToken(ctx context.Context, t Token) error
 	// LookupToken returns the token with this hash if it has not expired at
 	// now; ErrNotFound otherwise.
@@ -200,19 +260,41 @@ type Store interface {
 	// retryAt (a transient failure). ErrLeaseLost if owner no longer holds it.
 	ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error
 	// CompleteSubmission records r, deletes the selfie bytes and, when
-	// r.Final, closes the flow and queues r.Callback. ErrLeaseLost if
-	// r.Owner no longer holds the claim.
+	// r.Final, closes the flow and, if that closed it (it was still open),
+	// queues r.Callback. ErrLeaseLost if r.Owner no longer holds the claim.
 	CompleteSubmission(ctx context.Context, r Result) error
+
+	// FlowsToExpire returns up to limit open flows whose ExpiresAt is set
+	// and at or before now and that have no submission pending or
+	// processing, earliest ExpiresAt first.
+	FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]Flow, error)
+	// ExpireFlow closes flow id as api.StatusExpired (completed at now) and
+	// queues cb (nil: no callback) in one transaction, only if the flow is
+	// still open, its ExpiresAt is at or before now and no submission of it
+	// is pending or processing. It reports whether it closed the flow:
+	// false when a decision, another replica's expiry or a new submission
+	// got there first. ErrNotFound for an unknown flow.
+	ExpireFlow(ctx context.Context, id string, now time.Time, cb *NewCallback) (bool, error)
 
 	// ClaimCallback takes the oldest callback due at now and leases it until
 	// leaseUntil (it is due again then if the worker dies). ErrNotFound when
 	// nothing is due.
 	ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (CallbackJob, error)
-	// CallbackDelivered marks a callback delivered.
+	// CallbackDelivered marks a callback delivered and clears its
+	// last error.
 	CallbackDelivered(ctx context.Context, id int64, at time.Time) error
 	// CallbackFailed records a failed delivery: due again at nextAt, or
 	// given up (kept for inspection) when giveUp.
 	CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error
+	// Callbacks lists outbox rows matching f, newest first.
+	Callbacks(ctx context.Context, f CallbackFilter) ([]CallbackRecord, error)
+	// RedeliverCallback re-queues the callback with this delivery id,
+	// whatever its state: pending, due at `at`, attempts reset to 0,
+	// DeliveredAt cleared, Redeliveries incremented; body, delivery id and
+	// last error unchanged. It returns
+	// the updated row; ErrNotFound when no callback has that delivery id,
+	// ErrCallbackPurged when its body was emptied by the retention purge.
+	RedeliverCallback(ctx context.Context, deliveryID string, at time.Time) (CallbackRecord, error)
 
 	// FailedAttempts returns when the user's attempts (in any of the
 	// user's flows) were decided with one of reasons at or after since:
@@ -236,3 +318,7 @@ type Store interface {
 	// Close releases the database.
 	Close() error
 }
+
+// NewDeliveryID returns a fresh callback delivery id: "dlv_" and 24 hex
+// digits (96 random bits).
+func NewDeliveryID() string { return newID("dlv_") }

@@ -8,6 +8,7 @@
 package clock
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -30,6 +31,17 @@ func (Real) Now() time.Time { return time.Now() }
 
 // After returns time.After(d).
 func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Timer is After that can be cancelled: stop reports whether it stopped a
+// pending timer (false once it fired or was stopped). A goroutine that
+// waits on the channel together with others calls stop when woken another
+// way, so that a Fake clock is not left with a waiter nobody reads.
+// Packages that accept a Clock may use it when their clock has it (see
+// capture.Supervisor).
+func (Real) Timer(d time.Duration) (c <-chan time.Time, stop func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
 
 // Fake is a manual clock for tests. The zero value is not usable; make one
 // with NewFake. It is safe for concurrent use.
@@ -71,6 +83,24 @@ func (f *Fake) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// Timer is After that can be cancelled (see Real.Timer); stop removes the
+// waiter, so BlockUntil and BlockUntilDue no longer count it.
+func (f *Fake) Timer(d time.Duration) (c <-chan time.Time, stop func() bool) {
+	ch := f.After(d)
+	return ch, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, w := range f.waiters {
+			if w.ch == ch {
+				f.waiters = slices.Delete(f.waiters, i, i+1)
+				f.notify()
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // Advance moves the fake time forward by d and fires every waiter whose
 // time has come, in time order.
 func (f *Fake) Advance(d time.Duration) {
@@ -105,6 +135,32 @@ func (f *Fake) BlockUntil(n int, timeout time.Duration) bool {
 	for {
 		f.mu.Lock()
 		ok := len(f.waiters) >= n
+		ch := f.changed
+		f.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// BlockUntilDue waits (in real time, at most timeout) until an After call
+// is pending that fires exactly d from the current fake time, and reports
+// whether that happened. Unlike BlockUntil it is not satisfied by a stale
+// waiter: a channel abandoned by a goroutine that was woken some other way
+// (a select on several channels) stays pending on the clock, and counting
+// it would let a test advance the clock before the goroutine under test
+// has parked again.
+func (f *Fake) BlockUntilDue(d, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		f.mu.Lock()
+		at := f.now.Add(d)
+		ok := slices.ContainsFunc(f.waiters, func(w waiter) bool { return w.at.Equal(at) })
 		ch := f.changed
 		f.mu.Unlock()
 		if ok {

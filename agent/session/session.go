@@ -778,6 +778,9 @@ func status(s State, r api.StatusResponse, now time.Time) (State, []Action) {
 		s.LocalFailures = 0
 		return beginCapture(s, now, nil)
 	case api.ActionExit:
+		if r.Status == api.StatusExpired { // the flow's user token expired without a decision
+			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonTokenExpired}, now)
+		}
 		if r.Status != api.StatusVerified && r.Status != api.StatusRejected {
 			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonGatewayError}, now)
 		}

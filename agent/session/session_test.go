@@ -693,6 +693,18 @@ func TestNext(t *testing.T) {
 			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonGatewayError},
 		},
 		{
+			name: "EXIT with EXPIRED is TOKEN_EXPIRED",
+			steps: []step{begin,
+				{200 * time.Millisecond, frame(1, good(120))},
+				{400 * time.Millisecond, frame(2, good(120))},
+				{500 * time.Millisecond, UploadDone{}},
+				{time.Second, Timer{TimerPoll}},
+				{time.Second, statusResp(api.StatusExpired, api.ActionExit, "", 0, 0)},
+			},
+			wantPhase:   Done,
+			wantOutcome: Outcome{Status: StatusFailure, Reason: ReasonTokenExpired},
+		},
+		{
 			name: "session deadline while polling",
 			steps: []step{begin,
 				{200 * time.Millisecond, frame(1, good(120))},

@@ -42,7 +42,14 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// The demo runs real models in three processes: on a machine whose
+	// cores are busy it takes minutes. Allow all the time the test has
+	// (go test -timeout), leaving a margin to report the failure.
+	guard := 15 * time.Minute
+	if d, ok := t.Deadline(); ok {
+		guard = time.Until(d) - 30*time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	err = run(ctx, options{Models: modelsDir, Bin: bin}, &stdout, &stderr)

@@ -4,6 +4,7 @@
 //	facegateway partner -references DIR ...        run the sample partner backend
 //	facegateway match   --json IMAGE_A IMAGE_B     compare two photos
 //	facegateway broker-user add NAME ROLE          an embedded broker account
+//	facegateway callbacks list|redeliver ...        the callback outbox
 //	facegateway partners hash-passkey < passkey    a partner passkey's hash
 //	facegateway audit list [-verify]               the audit log
 //
@@ -26,6 +27,7 @@ commands:
   partner  run the sample partner backend (reference photos, callbacks, sessions)
   match    compare the faces of two images
   devices  register, revoke and list the kiosks allowed to submit
+  callbacks  list the callback outbox, redeliver a callback
   audit    list and verify the append-only audit log
   fleet    serve the live fleet page (kiosk status, events, telemetry over MQTT)
   broker-user  print an account line for the embedded broker's users file
@@ -56,6 +58,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return matchMain(ctx, args[1:], stdout, stderr)
 	case "devices":
 		return devicesMain(ctx, args[1:], stdout, stderr)
+	case "callbacks":
+		return callbacksMain(ctx, args[1:], stdout, stderr) // callbacks.go
 	case "audit":
 		return auditMain(ctx, args[1:], stdout, stderr) // audit.go
 	case "fleet":

@@ -21,7 +21,11 @@ Runs the verification gateway until SIGINT/SIGTERM (a second signal aborts
 the graceful shutdown).
 
 Secrets are never read from the config file:
-  FACEGATEWAY_CALLBACK_SECRET                 HMAC key signing callbacks (or callback.secret_file)
+  FACEGATEWAY_PARTNER_<CLIENT_ID>_CALLBACK_SECRET  a partner's own callback HMAC key (or
+                                              partners[i].callback_secrets files), key id from
+                                              FACEGATEWAY_PARTNER_<CLIENT_ID>_CALLBACK_KEY_ID
+  FACEGATEWAY_CALLBACK_SECRET                 deprecated single callback key (one partner only;
+                                              or callback.secret_file)
   FACEGATEWAY_DATABASE_PASSWORD               PostgreSQL password (database.driver = "postgres";
                                               or the whole DSN in database.dsn_file)
   FACEGATEWAY_AUDIT_KEY                       audit secret: keys the audit log's MAC chain, its
@@ -84,6 +88,10 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 	gw, err := gateway.New(cfg, gateway.Deps{Store: store, Analyzer: engine, Logger: log})
 	if err != nil {
 		return err
+	}
+	if id, ok := cfg.UsesGlobalCallbackSecret(); ok {
+		log.Warn("callbacks signed with the deprecated shared callback secret: give the partner its own key",
+			"client_id", id, "env", gateway.PartnerCallbackSecretEnv(id))
 	}
 	if cfg.Broker.Enabled {
 		b, err := broker.Start(ctx, cfg.Broker, log)

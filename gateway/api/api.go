@@ -33,6 +33,9 @@ const (
 	// StatusPending: the flow was initiated and no selfie was submitted
 	// yet; next_action is RETRY (submit one).
 	StatusPending = "PENDING"
+	// StatusExpired: the flow's user token expired before a final
+	// decision (final, next_action EXIT, event EventFlowExpired).
+	StatusExpired = "EXPIRED"
 )
 
 // Next actions the device must take after a status poll.
@@ -114,14 +117,14 @@ type SubmissionRequest struct {
 type SubmissionResponse struct {
 	SubmissionID string `json:"submission_id"`
 	Attempt      int    `json:"attempt"` // 1-based
-	Status       string `json:"status"`  // StatusProcessing
+	Status       string `json:"status"`  // StatusProcessing; a Duplicate of a decided attempt: its StatusVerified or StatusRejected
 	Duplicate    bool   `json:"duplicate,omitempty"`
 }
 
 // StatusResponse answers a device's status poll.
 type StatusResponse struct {
 	CorrelationID string `json:"correlation_id"`
-	Status        string `json:"status"`      // StatusProcessing, StatusVerified or StatusRejected
+	Status        string `json:"status"`      // StatusPending, StatusProcessing, StatusVerified, StatusRejected or StatusExpired
 	NextAction    string `json:"next_action"` // ActionStatus, ActionRetry or ActionExit
 	RetryAfterMS  int    `json:"retry_after_ms,omitempty"`
 	Reason        string `json:"reason,omitempty"`
@@ -176,12 +179,31 @@ type SubmissionDetails struct {
 	CompletedAt       *time.Time `json:"completed_at,omitempty"`
 }
 
-// Callback is POSTed to the partner's callback URL when a flow becomes final.
-// It carries no biometric data; the partner fetches SubmissionDetails.
+// Callback events (Callback.Event, EventHeader).
+const (
+	// EventFlowCompleted: the flow has a final decision, VERIFIED or
+	// REJECTED.
+	EventFlowCompleted = "flow.completed"
+	// EventFlowExpired: the flow's user token expired without a final
+	// decision; Status is StatusExpired.
+	EventFlowExpired = "flow.expired"
+)
+
+// Callback is POSTed to the partner's callback URL when a flow becomes final,
+// signed with the partner's own key (SignatureHeader). It carries no
+// biometric data; the partner fetches SubmissionDetails.
+//
+// Delivery is at least once: a callback is retried until the partner
+// answers 2xx (or the gateway gives up), and an operator may redeliver it,
+// so the partner must de-duplicate by DeliveryID, which is the same on every
+// delivery of one event.
 type Callback struct {
+	DeliveryID    string    `json:"delivery_id"` // "dlv_" + 24 hex; stable across retries and redeliveries
+	Event         string    `json:"event"`       // EventFlowCompleted or EventFlowExpired
+	PartnerID     string    `json:"partner_id"`  // the client_id this callback is for
 	CorrelationID string    `json:"correlation_id"`
 	PartnerUserID string    `json:"partner_user_id"`
-	Status        string    `json:"status"`
+	Status        string    `json:"status"` // StatusVerified, StatusRejected or StatusExpired
 	Reason        string    `json:"reason,omitempty"`
 	CompletedAt   time.Time `json:"completed_at"`
 }

@@ -47,10 +47,10 @@ func TestValidate(t *testing.T) {
 func connect(t *testing.T, url, id, user, pass string) (paho.Client, error) {
 	t.Helper()
 	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(user).SetPassword(pass).
-		SetConnectTimeout(3 * time.Second).SetAutoReconnect(false)
+		SetConnectTimeout(30 * time.Second).SetAutoReconnect(false)
 	c := paho.NewClient(o)
 	tok := c.Connect()
-	if !tok.WaitTimeout(5 * time.Second) {
+	if !tok.WaitTimeout(time.Minute) {
 		return nil, context.DeadlineExceeded
 	}
 	return c, tok.Error()
@@ -88,7 +88,7 @@ func TestRetainedMessageReachesLateSubscriber(t *testing.T) {
 		if p != `{"state":"online"}` {
 			t.Fatalf("retained payload = %q", p)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("no retained status delivered to a late subscriber")
 	}
 }

@@ -10,7 +10,11 @@
 //     api.ReferenceResponse JSON with the bytes of X.jpg, X.jpeg or X.png
 //     from Config.ReferenceDir (first found, in that order), 404 if none;
 //   - it receives completion callbacks on POST /callback, verifies their
-//     api.SignatureHeader and records them (in memory);
+//     api.SignatureHeader with its OWN keys (Config.CallbackKeys, selected
+//     by the header's key id, so another partner's key cannot sign a
+//     callback it accepts), checks that the body names its own client id,
+//     de-duplicates them by delivery id (delivery is at least once) and
+//     records them (in memory);
 //   - it offers the kiosk-facing calls: POST /sessions {partner_user_id,
 //     partner_user_id_type, flow} initiates a flow at the gateway with a
 //     fresh correlation id and answers {token, correlation_id, base_url};
@@ -48,6 +52,7 @@ import (
 const (
 	EnvPasskey        = "FACEPARTNER_PASSKEY"
 	EnvCallbackSecret = "FACEPARTNER_CALLBACK_SECRET"
+	EnvCallbackKeyID  = "FACEPARTNER_CALLBACK_KEY_ID"
 )
 
 // Paths served by the partner.
@@ -70,9 +75,17 @@ type Config struct {
 	// ClientID and Passkey are the partner's gateway credentials.
 	ClientID string
 	Passkey  string
-	// CallbackSecret verifies the gateway's callback signatures; "" accepts
-	// unsigned callbacks (never in production).
-	CallbackSecret string
+	// CallbackKeys are this partner's own callback keys (the gateway's
+	// partners[].callback_secrets for ClientID): a callback is accepted when
+	// the key named by its signature's kid verifies it; during a rotation
+	// both the old and the new key are listed. A key with an empty ID
+	// matches any kid. None accepts unsigned callbacks (never in
+	// production).
+	CallbackKeys []api.CallbackKey
+	// DedupCapacity is how many delivery ids are remembered to recognise
+	// a redelivered callback (oldest forgotten first); a real partner keeps
+	// them in its database.
+	DedupCapacity int
 	// ReferenceDir holds the reference photos, named <partner_user_id>.jpg,
 	// .jpeg or .png.
 	ReferenceDir string
@@ -89,6 +102,7 @@ func DefaultConfig() Config {
 		GatewayURL:         "http://127.0.0.1:8080",
 		MaxReferenceBytes:  10 << 20,
 		SignatureTolerance: 5 * time.Minute,
+		DedupCapacity:      10_000,
 	}
 }
 
@@ -105,6 +119,13 @@ func (c Config) Validate() error {
 		return errors.New("reference_dir: must not be empty")
 	case c.MaxReferenceBytes <= 0:
 		return fmt.Errorf("max_reference_bytes: must be > 0, got %d", c.MaxReferenceBytes)
+	case c.DedupCapacity < 1:
+		return fmt.Errorf("dedup_capacity: must be ≥ 1, got %d", c.DedupCapacity)
+	}
+	for i, k := range c.CallbackKeys {
+		if len(k.Secret) == 0 {
+			return fmt.Errorf("callback_keys[%d]: empty secret", i)
+		}
 	}
 	u, err := url.Parse(c.GatewayURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -143,7 +164,12 @@ type Session struct {
 type ReceivedCallback struct {
 	Callback   api.Callback `json:"callback"`
 	ReceivedAt time.Time    `json:"received_at"`
-	Count      int          `json:"count"` // deliveries received (duplicates included)
+	KeyID      string       `json:"key_id"` // the key id that verified it ("" when unsigned)
+	Count      int          `json:"count"`  // authenticated deliveries received (duplicates included)
+	// Processed counts distinct deliveries acted on; a redelivery (same
+	// delivery id) is acknowledged but not processed again, so a flow's
+	// callback is processed once.
+	Processed int `json:"processed"`
 }
 
 // SessionState is the body of GET /sessions/{correlation_id}.
@@ -168,6 +194,7 @@ type Partner struct {
 
 	cbMu      sync.Mutex
 	callbacks map[string]*ReceivedCallback
+	seen      *dedup // delivery ids processed; guarded by cbMu
 
 	tokenFetches int // for tests and logs; guarded by tokMu
 }
@@ -182,7 +209,7 @@ func New(cfg Config, opts Options) (*Partner, error) {
 		return nil, fmt.Errorf("reference_dir: %w", err)
 	}
 	p := &Partner{cfg: cfg, log: opts.Logger, client: opts.HTTPClient, now: opts.Now, root: root,
-		callbacks: map[string]*ReceivedCallback{}}
+		callbacks: map[string]*ReceivedCallback{}, seen: newDedup(cfg.DedupCapacity)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -473,28 +500,56 @@ func (p *Partner) handleCallback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, "callback too large")
 		return
 	}
-	if p.cfg.CallbackSecret != "" {
-		if err := api.VerifySignature([]byte(p.cfg.CallbackSecret), r.Header.Get(api.SignatureHeader), body, p.now(), p.cfg.SignatureTolerance); err != nil {
+	kid := ""
+	if len(p.cfg.CallbackKeys) > 0 {
+		kid, err = api.VerifyCallback(p.cfg.CallbackKeys, r.Header.Get(api.SignatureHeader), body, p.now(), p.cfg.SignatureTolerance)
+		if err != nil {
 			p.log.Warn("callback refused", "err", err)
 			writeError(w, http.StatusUnauthorized, "bad_signature", err.Error())
 			return
 		}
 	}
 	var cb api.Callback
-	if err := json.Unmarshal(body, &cb); err != nil || cb.CorrelationID == "" {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "invalid callback body")
+	if err := json.Unmarshal(body, &cb); err != nil || cb.CorrelationID == "" || cb.DeliveryID == "" {
+		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "invalid callback body (correlation_id and delivery_id required)")
+		return
+	}
+	if cb.PartnerID != p.cfg.ClientID {
+		// Signed with our key yet addressed to another partner: refuse, so
+		// a callback can never be taken for another partner's.
+		p.log.Warn("callback refused: addressed to another partner", "partner_id", truncate(cb.PartnerID, 64), "delivery_id", truncate(cb.DeliveryID, 64))
+		writeError(w, http.StatusForbidden, "wrong_partner", "callback is addressed to another partner")
 		return
 	}
 	p.cbMu.Lock()
+	dup := !p.seen.add(cb.DeliveryID)
 	rc, ok := p.callbacks[cb.CorrelationID]
 	if !ok {
-		rc = &ReceivedCallback{Callback: cb, ReceivedAt: p.now().UTC()}
+		rc = &ReceivedCallback{Callback: cb, ReceivedAt: p.now().UTC(), KeyID: kid}
 		p.callbacks[cb.CorrelationID] = rc
 	}
 	rc.Count++
+	if !dup {
+		rc.Processed++
+	}
 	p.cbMu.Unlock()
-	p.log.Info("callback received", "correlation_id", cb.CorrelationID, "status", cb.Status, "reason", cb.Reason, "duplicate", ok)
+	if dup {
+		// At-least-once delivery: acknowledge, act once.
+		p.log.Info("callback already processed", "delivery_id", cb.DeliveryID, "correlation_id", cb.CorrelationID, "event", cb.Event)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	p.log.Info("callback received", "delivery_id", cb.DeliveryID, "event", cb.Event, "correlation_id", cb.CorrelationID,
+		"status", cb.Status, "reason", cb.Reason, "kid", kid)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// truncate shortens an untrusted string for logging.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 func (p *Partner) handleCreateSession(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +26,8 @@ import (
 const (
 	clientID = "demo"
 	passkey  = "demo-passkey-0123456789"
-	secret   = "demo-callback-secret-01"
+	secret   = "demo-callback-secret-0123456789abcdef"
+	keyID    = "k1"
 )
 
 // fakeGateway issues numbered tokens valid for ttl and accepts flows with
@@ -99,7 +101,8 @@ func refDir(t *testing.T) string {
 
 func newPartner(t *testing.T, gatewayURL string, now func() time.Time) *partnerdemo.Partner {
 	cfg := partnerdemo.DefaultConfig()
-	cfg.GatewayURL, cfg.ClientID, cfg.Passkey, cfg.CallbackSecret = gatewayURL, clientID, passkey, secret
+	cfg.GatewayURL, cfg.ClientID, cfg.Passkey = gatewayURL, clientID, passkey
+	cfg.CallbackKeys = []api.CallbackKey{{ID: keyID, Secret: []byte(secret)}}
 	cfg.ReferenceDir = refDir(t)
 	p, err := partnerdemo.New(cfg, partnerdemo.Options{Now: now})
 	if err != nil {
@@ -200,46 +203,151 @@ func TestReferenceAPI(t *testing.T) {
 	}
 }
 
+// callbackBody is a callback for this partner unless partnerID says
+// otherwise.
+func callbackBody(deliveryID, partnerID, cid string) []byte {
+	b, _ := json.Marshal(api.Callback{DeliveryID: deliveryID, Event: api.EventFlowCompleted, PartnerID: partnerID,
+		CorrelationID: cid, PartnerUserID: "alice", Status: api.StatusVerified, CompletedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
+	return b
+}
+
+func postCallback(t *testing.T, url string, body []byte, sig string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+partnerdemo.PathCallback, bytes.NewReader(body))
+	req.Header.Set(api.SignatureHeader, sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestCallbackSignature: the partner accepts only callbacks signed with its
+// own key and addressed to it; in particular a callback for its flow signed
+// with another partner's secret is refused, whichever key id it names.
 func TestCallbackSignature(t *testing.T) {
 	p := newPartner(t, "http://127.0.0.1:1", time.Now)
 	srv := httptest.NewServer(p.Handler())
 	defer srv.Close()
-	body := []byte(`{"correlation_id":"c1","partner_user_id":"alice","status":"VERIFIED","completed_at":"2025-01-01T00:00:00Z"}`)
-	post := func(sig string) int {
-		req, _ := http.NewRequest("POST", srv.URL+"/callback", bytes.NewReader(body))
-		req.Header.Set(api.SignatureHeader, sig)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	own := api.CallbackKey{ID: keyID, Secret: []byte(secret)}
+	otherPartners := api.CallbackKey{ID: "a1", Secret: []byte("acme-callback-secret-0123456789abcdef")}
+	body := callbackBody("dlv_1", clientID, "c1")
 	tests := []struct {
 		name string
+		body []byte
 		sig  string
 		want int
 	}{
-		{"missing", "", 401},
-		{"wrong secret", api.Sign([]byte("other-secret"), time.Now(), body), 401},
-		{"stale", api.Sign([]byte(secret), time.Now().Add(-time.Hour), body), 401},
-		{"tampered", strings.Replace(api.Sign([]byte(secret), time.Now(), body), "v1=", "v1=00", 1), 401},
+		{"missing", body, "", 401},
+		{"wrong secret, own key id", body, api.SignCallback(api.CallbackKey{ID: keyID, Secret: []byte("other-secret")}, time.Now(), body), 401},
+		{"another partner's key", body, api.SignCallback(otherPartners, time.Now(), body), 401},
+		{"another partner's secret under our key id", body, api.SignCallback(api.CallbackKey{ID: keyID, Secret: otherPartners.Secret}, time.Now(), body), 401},
+		{"another partner's secret without key id", body, api.Sign(otherPartners.Secret, time.Now(), body), 401},
+		{"stale", body, api.SignCallback(own, time.Now().Add(-time.Hour), body), 401},
+		{"tampered", body, strings.Replace(api.SignCallback(own, time.Now(), body), "v1=", "v1=00", 1), 401},
+		{"two key ids", body, "kid=x," + api.SignCallback(own, time.Now(), body), 401},
+		{"addressed to another partner", callbackBody("dlv_2", "acme", "c1"), api.SignCallback(own, time.Now(), callbackBody("dlv_2", "acme", "c1")), 403},
+		{"no delivery id", callbackBody("", clientID, "c1"), api.SignCallback(own, time.Now(), callbackBody("", clientID, "c1")), 400},
 	}
 	for _, tt := range tests {
-		if got := post(tt.sig); got != tt.want {
+		if got := postCallback(t, srv.URL, tt.body, tt.sig); got != tt.want {
 			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
 		}
 	}
 	if _, ok := p.Callback("c1"); ok {
-		t.Fatal("unsigned callback recorded")
+		t.Fatal("a refused callback was recorded")
 	}
-	if got := post(api.Sign([]byte(secret), time.Now(), body)); got != 204 {
+	if got := postCallback(t, srv.URL, body, api.SignCallback(own, time.Now(), body)); got != 204 {
 		t.Fatalf("valid: %d", got)
 	}
-	post(api.Sign([]byte(secret), time.Now(), body))
 	cb, ok := p.Callback("c1")
-	if !ok || cb.Callback.Status != api.StatusVerified || cb.Count != 2 {
+	if !ok || cb.Callback.Status != api.StatusVerified || cb.Callback.DeliveryID != "dlv_1" || cb.KeyID != keyID || cb.Count != 1 || cb.Processed != 1 {
 		t.Errorf("recorded %+v %v", cb, ok)
+	}
+}
+
+// TestCallbackDeduplicated: a redelivery (same delivery id, signed again
+// later) is acknowledged with 200 and not processed again; memory is
+// bounded: beyond DedupCapacity ids the oldest is forgotten.
+func TestCallbackDeduplicated(t *testing.T) {
+	c := &clock{}
+	cfg := partnerdemo.DefaultConfig()
+	cfg.GatewayURL, cfg.ClientID, cfg.Passkey, cfg.ReferenceDir = "http://127.0.0.1:1", clientID, passkey, refDir(t)
+	cfg.CallbackKeys = []api.CallbackKey{{ID: keyID, Secret: []byte(secret)}}
+	cfg.DedupCapacity = 2
+	p, err := partnerdemo.New(cfg, partnerdemo.Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	srv := httptest.NewServer(p.Handler())
+	defer srv.Close()
+	own := api.CallbackKey{ID: keyID, Secret: []byte(secret)}
+	deliver := func(dlv, cid string) int {
+		b := callbackBody(dlv, clientID, cid)
+		return postCallback(t, srv.URL, b, api.SignCallback(own, c.Now(), b))
+	}
+	steps := []struct {
+		dlv, cid      string
+		want          int
+		wantCount     int
+		wantProcessed int
+	}{
+		{"dlv_a", "ca", 204, 1, 1},
+		{"dlv_a", "ca", 200, 2, 1}, // redelivered: acknowledged, not processed
+		{"dlv_b", "cb", 204, 1, 1},
+		{"dlv_a", "ca", 200, 3, 1},
+		{"dlv_c", "cc", 204, 1, 1}, // capacity 2: dlv_a is forgotten
+		{"dlv_b", "cb", 200, 2, 1},
+		{"dlv_a", "ca", 204, 4, 2}, // beyond the bound a redelivery is processed again
+	}
+	for i, st := range steps {
+		c.Advance(time.Minute)
+		if got := deliver(st.dlv, st.cid); got != st.want {
+			t.Fatalf("step %d (%s): %d, want %d", i, st.dlv, got, st.want)
+		}
+		cb, _ := p.Callback(st.cid)
+		if cb.Count != st.wantCount || cb.Processed != st.wantProcessed {
+			t.Errorf("step %d (%s): count %d processed %d, want %d %d", i, st.dlv, cb.Count, cb.Processed, st.wantCount, st.wantProcessed)
+		}
+	}
+}
+
+// TestCallbackKeyRotation: during a rotation the partner holds the old and
+// the new key; a callback signed with either verifies, one naming a key it
+// does not hold does not.
+func TestCallbackKeyRotation(t *testing.T) {
+	oldKey := api.CallbackKey{ID: "k1", Secret: []byte(secret)}
+	newKey := api.CallbackKey{ID: "k2", Secret: []byte("demo-callback-secret-rotated-0123456789")}
+	cfg := partnerdemo.DefaultConfig()
+	cfg.GatewayURL, cfg.ClientID, cfg.Passkey, cfg.ReferenceDir = "http://127.0.0.1:1", clientID, passkey, refDir(t)
+	cfg.CallbackKeys = []api.CallbackKey{newKey, oldKey}
+	p, err := partnerdemo.New(cfg, partnerdemo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	srv := httptest.NewServer(p.Handler())
+	defer srv.Close()
+	tests := []struct {
+		name string
+		key  api.CallbackKey
+		want int
+	}{
+		{"old key during the overlap", oldKey, 204},
+		{"new key", newKey, 204},
+		{"unknown key id", api.CallbackKey{ID: "k3", Secret: newKey.Secret}, 401},
+		{"old secret under the new id", api.CallbackKey{ID: "k2", Secret: oldKey.Secret}, 401},
+	}
+	for i, tt := range tests {
+		b := callbackBody(fmt.Sprintf("dlv_%d", i), clientID, fmt.Sprintf("c%d", i))
+		if got := postCallback(t, srv.URL, b, api.SignCallback(tt.key, time.Now(), b)); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if cb, ok := p.Callback("c0"); !ok || cb.KeyID != "k1" {
+		t.Errorf("old-key callback recorded %+v %v, want key id k1", cb, ok)
 	}
 }
 
@@ -257,10 +365,10 @@ func TestWithGateway(t *testing.T) {
 	cfg.Devices.RequireSignature = false // the test submits unsigned
 	cfg.Database.Path = filepath.Join(t.TempDir(), "gw.db")
 	cfg.Processing.PollInterval = 20 * time.Millisecond
-	cfg.Callback.Secret = secret
 	cfg.Partners = []gateway.PartnerConfig{{ClientID: clientID, PasskeyHashes: []string{gatewaytest.PasskeyHash(passkey)},
 		ReferenceURL: partnerURL + partnerdemo.PathReference, CallbackURL: partnerURL + partnerdemo.PathCallback, Flows: []string{api.FlowSelfie},
-		AllowPrivateNetwork: true}}
+		AllowPrivateNetwork: true,
+		CallbackSecrets:     []gateway.CallbackSecretConfig{{ID: keyID, Secret: secret}}}}
 	store, err := sqlitestore.Open(ctx, cfg.Database.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +409,7 @@ func TestWithGateway(t *testing.T) {
 		t.Fatalf("submit: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		resp, err := http.Get(partnerURL + "/sessions/" + s.CorrelationID)
 		if err != nil {
@@ -318,7 +426,7 @@ func TestWithGateway(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no callback after 10s: %+v", st)
+			t.Fatalf("no callback after a minute: %+v", st)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -133,7 +133,7 @@ CREATE TABLE devices (
 ALTER TABLE devices ADD COLUMN replaced_at timestamptz;
 `, privacySchema, `
 ALTER TABLE submissions ADD COLUMN detail text NOT NULL DEFAULT '';
-`, replaySchema, userLocksSchema}
+`, replaySchema, callbacksSchema, userLocksSchema}
 
 // Open connects to the database named by dsn (a libpq URL or key=value
 // string; pgxpool settings such as pool_max_conns are honoured) and brings
@@ -266,13 +266,15 @@ func mapErr(op string, err error) error {
 
 // PutToken implements gateway.Store.
 func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
-	_, err := s.pool.Exec(ctx,
-		`INSERT INTO tokens (hash, kind, partner_id, flow_id, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.Hash[:], string(t.Kind), t.PartnerID, t.FlowID, at(t.ExpiresAt))
-	if err != nil {
-		return mapErr("insert token", err)
-	}
-	return nil
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO tokens (hash, kind, partner_id, flow_id, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			t.Hash[:], string(t.Kind), t.PartnerID, t.FlowID, at(t.ExpiresAt))
+		if err != nil {
+			return mapErr("insert token", err)
+		}
+		return extendFlow(ctx, tx, t)
+	})
 }
 
 // LookupToken implements gateway.Store.
@@ -302,20 +304,20 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, 
 	return tag.RowsAffected(), nil
 }
 
-const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at`
+const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at, expires_at`
 
 func scanFlow(row pgx.Row) (gateway.Flow, error) {
 	var f gateway.Flow
-	var created, completed *time.Time
+	var created, completed, expires *time.Time
 	err := row.Scan(&f.ID, &f.PartnerID, &f.CorrelationID, &f.PartnerUserID, &f.PartnerUserIDType,
-		&f.Kind, &f.Status, &f.Reason, &created, &completed)
+		&f.Kind, &f.Status, &f.Reason, &created, &completed, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return gateway.Flow{}, gateway.ErrNotFound
 	}
 	if err != nil {
 		return gateway.Flow{}, fmt.Errorf("scan flow: %w", err)
 	}
-	f.CreatedAt, f.CompletedAt = fromTS(created), fromTS(completed)
+	f.CreatedAt, f.CompletedAt, f.ExpiresAt = fromTS(created), fromTS(completed), fromTS(expires)
 	return f, nil
 }
 
@@ -323,15 +325,15 @@ func scanFlow(row pgx.Row) (gateway.Flow, error) {
 // NOTHING: when a concurrent request opened the same correlation id first,
 // its flow is read back and compared.
 func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO flows (`+flowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO flows (`+flowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT ON CONSTRAINT flows_correlation_key DO NOTHING`,
 		f.ID, f.PartnerID, f.CorrelationID, f.PartnerUserID, f.PartnerUserIDType, f.Kind, f.Status, f.Reason,
-		ts(f.CreatedAt), ts(f.CompletedAt))
+		ts(f.CreatedAt), ts(f.CompletedAt), ts(f.ExpiresAt))
 	if err != nil {
 		return gateway.Flow{}, false, mapErr("insert flow", err)
 	}
 	if tag.RowsAffected() == 1 {
-		f.CreatedAt, f.CompletedAt = truncate(f.CreatedAt), truncate(f.CompletedAt)
+		f.CreatedAt, f.CompletedAt, f.ExpiresAt = truncate(f.CreatedAt), truncate(f.CompletedAt), truncate(f.ExpiresAt)
 		return f, true, nil
 	}
 	old, err := s.FlowByCorrelation(ctx, f.PartnerID, f.CorrelationID)
@@ -534,18 +536,16 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 		if !r.Final {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE flows SET status = $1, reason = $2, completed_at = $3 WHERE id = $4 AND status = ''`,
-			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE flows SET status = $1, reason = $2, completed_at = $3 WHERE id = $4 AND status = ''`,
+			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID)
+		if err != nil {
 			return fmt.Errorf("close flow: %w", err)
 		}
-		if r.Callback == nil {
-			return nil
+		if tag.RowsAffected() == 0 || r.Callback == nil {
+			return nil // already closed (e.g. expired): its callback was queued then
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO callbacks (flow_id, partner_id, body, state, next_at, created_at)
-			VALUES ($1, $2, $3, 'pending', $4, $4)`, flowID, partnerID, r.Callback, at(r.ProcessedAt)); err != nil {
-			return fmt.Errorf("queue callback: %w", err)
-		}
-		return nil
+		return queueCallback(ctx, tx, flowID, partnerID, gateway.NewCallback{
+			DeliveryID: r.CallbackDeliveryID, Event: r.CallbackEvent, Body: r.Callback}, r.ProcessedAt)
 	})
 }
 
@@ -557,8 +557,8 @@ func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (g
 		WHERE id = (SELECT id FROM callbacks WHERE state = 'pending' AND next_at <= $2
 			ORDER BY next_at, id LIMIT 1
 			FOR UPDATE SKIP LOCKED)
-		RETURNING id, flow_id, partner_id, body, attempts, created_at`,
-		at(leaseUntil), at(now)).Scan(&j.ID, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &j.CreatedAt)
+		RETURNING id, delivery_id, event, flow_id, partner_id, body, attempts, created_at`,
+		at(leaseUntil), at(now)).Scan(&j.ID, &j.DeliveryID, &j.Event, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &j.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return gateway.CallbackJob{}, gateway.ErrNotFound
 	}
@@ -571,7 +571,7 @@ func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (g
 
 // CallbackDelivered implements gateway.Store.
 func (s *Store) CallbackDelivered(ctx context.Context, id int64, t time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = $1 WHERE id = $2`,
+	_, err := s.pool.Exec(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = '' WHERE id = $2`,
 		at(t), id)
 	if err != nil {
 		return fmt.Errorf("mark callback delivered: %w", err)

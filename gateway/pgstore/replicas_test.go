@@ -154,7 +154,7 @@ func (r *replica) must(t *testing.T, method, path, token string, body any, want 
 
 // waitDecided polls r until the last attempt is decided.
 func (r *replica) waitDecided(tok string) (api.StatusResponse, error) {
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var st api.StatusResponse
 		if err := r.call("GET", api.PathStatus, tok, nil, http.StatusOK, &st); err != nil {
@@ -164,7 +164,7 @@ func (r *replica) waitDecided(tok string) (api.StatusResponse, error) {
 			return st, nil
 		}
 		if time.Now().After(deadline) {
-			return st, fmt.Errorf("%s: still processing after 30s: %+v", r.name, st)
+			return st, fmt.Errorf("%s: still processing after 2m: %+v", r.name, st)
 		}
 		time.Sleep(time.Duration(st.RetryAfterMS) * time.Millisecond)
 	}
@@ -194,8 +194,10 @@ func TestTwoReplicas(t *testing.T) {
 	cfg.Devices.RequireSignature = false // the replicas take unsigned submissions
 	cfg.Verification.RetryAfterMS = 50
 	cfg.Processing.PollInterval = 20 * time.Millisecond
-	cfg.Processing.Lease = 10 * time.Second
-	cfg.Reference.Timeout = 2 * time.Second
+	// No replica stops here, so no lease should ever run out: a long one
+	// keeps a slow (loaded) machine from handing work over twice.
+	cfg.Processing.Lease = time.Minute
+	cfg.Reference.Timeout = 10 * time.Second
 	cfg.Reference.Retries = 1
 	cfg.Reference.RetryBackoff = 10 * time.Millisecond
 	cfg.Callback.Secret = callbackSecret
@@ -234,7 +236,7 @@ func TestTwoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var delivered, total int
 		if err := conn.QueryRow(context.Background(),
@@ -248,7 +250,7 @@ func TestTwoReplicas(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d callbacks delivered after 30s", delivered, flows)
+			t.Fatalf("%d of %d callbacks delivered after 2m", delivered, flows)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

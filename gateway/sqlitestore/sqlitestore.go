@@ -91,7 +91,7 @@ CREATE TABLE callbacks (
 	delivered_at INTEGER
 );
 CREATE INDEX callbacks_due ON callbacks(state, next_at);
-`, devicesSchema, devicesReplacedSchema, privacySchema, submissionDetailSchema, replaySchema, userLocksSchema}
+`, devicesSchema, devicesReplacedSchema, privacySchema, submissionDetailSchema, replaySchema, callbacksSchema, userLocksSchema}
 
 // Open opens (creating if needed) the database file at path and brings its
 // schema up to date. The file, its -wal and -shm are FileMode (0600)
@@ -200,13 +200,15 @@ func nullString(s string) any {
 
 // PutToken implements gateway.Store.
 func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO tokens (hash, kind, partner_id, flow_id, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		t.Hash[:], string(t.Kind), t.PartnerID, t.FlowID, t.ExpiresAt.UnixMicro())
-	if err != nil {
-		return fmt.Errorf("insert token: %w", err)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO tokens (hash, kind, partner_id, flow_id, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			t.Hash[:], string(t.Kind), t.PartnerID, t.FlowID, t.ExpiresAt.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("insert token: %w", err)
+		}
+		return extendFlow(ctx, tx, t)
+	})
 }
 
 // LookupToken implements gateway.Store.
@@ -237,23 +239,23 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, 
 	return res.RowsAffected()
 }
 
-const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at`
+const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at, expires_at`
 
 type scanner interface{ Scan(...any) error }
 
 func scanFlow(row scanner) (gateway.Flow, error) {
 	var f gateway.Flow
 	var created sql.NullInt64
-	var completed sql.NullInt64
+	var completed, expires sql.NullInt64
 	err := row.Scan(&f.ID, &f.PartnerID, &f.CorrelationID, &f.PartnerUserID, &f.PartnerUserIDType,
-		&f.Kind, &f.Status, &f.Reason, &created, &completed)
+		&f.Kind, &f.Status, &f.Reason, &created, &completed, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return gateway.Flow{}, gateway.ErrNotFound
 	}
 	if err != nil {
 		return gateway.Flow{}, fmt.Errorf("scan flow: %w", err)
 	}
-	f.CreatedAt, f.CompletedAt = fromTS(created), fromTS(completed)
+	f.CreatedAt, f.CompletedAt, f.ExpiresAt = fromTS(created), fromTS(completed), fromTS(expires)
 	return f, nil
 }
 
@@ -274,9 +276,9 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 		case !errors.Is(err, gateway.ErrNotFound):
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.PartnerID, f.CorrelationID, f.PartnerUserID, f.PartnerUserIDType, f.Kind, f.Status, f.Reason,
-			ts(f.CreatedAt), ts(f.CompletedAt))
+			ts(f.CreatedAt), ts(f.CompletedAt), ts(f.ExpiresAt))
 		if err != nil {
 			return fmt.Errorf("insert flow: %w", err)
 		}
@@ -467,18 +469,16 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 		if !r.Final {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, reason = ?, completed_at = ? WHERE id = ? AND status = ''`,
-			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, reason = ?, completed_at = ? WHERE id = ? AND status = ''`,
+			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID)
+		if err != nil {
 			return fmt.Errorf("close flow: %w", err)
 		}
-		if r.Callback == nil {
-			return nil
+		if n, _ := res.RowsAffected(); n == 0 || r.Callback == nil {
+			return nil // already closed (e.g. expired): its callback was queued then
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (flow_id, partner_id, body, state, next_at, created_at)
-			VALUES (?, ?, ?, 'pending', ?, ?)`, flowID, partnerID, r.Callback, r.ProcessedAt.UnixMicro(), r.ProcessedAt.UnixMicro()); err != nil {
-			return fmt.Errorf("queue callback: %w", err)
-		}
-		return nil
+		return queueCallback(ctx, tx, flowID, partnerID, gateway.NewCallback{
+			DeliveryID: r.CallbackDeliveryID, Event: r.CallbackEvent, Body: r.Callback}, r.ProcessedAt)
 	})
 }
 
@@ -489,8 +489,8 @@ func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (g
 		var created int64
 		err := tx.QueryRowContext(ctx, `UPDATE callbacks SET next_at = ?
 			WHERE id = (SELECT id FROM callbacks WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1)
-			RETURNING id, flow_id, partner_id, body, attempts, created_at`,
-			leaseUntil.UnixMicro(), now.UnixMicro()).Scan(&j.ID, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &created)
+			RETURNING id, delivery_id, event, flow_id, partner_id, body, attempts, created_at`,
+			leaseUntil.UnixMicro(), now.UnixMicro()).Scan(&j.ID, &j.DeliveryID, &j.Event, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return gateway.ErrNotFound
 		}
@@ -505,7 +505,7 @@ func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (g
 
 // CallbackDelivered implements gateway.Store.
 func (s *Store) CallbackDelivered(ctx context.Context, id int64, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id = ?`,
+	_, err := s.db.ExecContext(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = '' WHERE id = ?`,
 		at.UnixMicro(), id)
 	if err != nil {
 		return fmt.Errorf("mark callback delivered: %w", err)

@@ -77,6 +77,10 @@ func testCreateSubmissionRules(t *testing.T, db *DB) {
 	if err := s.CompleteSubmission(ctx, gateway.Result{SubmissionID: "s1", Owner: "w1", Status: api.StatusRejected, Reason: api.ReasonNoFace, ProcessedAt: T0}); err != nil {
 		t.Fatal(err)
 	}
+	if b, dup, err := s.CreateSubmission(ctx, Sub(f.ID, "s1", "k1"), 2); err != nil || !dup || b.State != gateway.StateDone ||
+		b.Status != api.StatusRejected || b.Reason != api.ReasonNoFace {
+		t.Errorf("same key after its decision: %+v %v %v, want the decided row", b, dup, err)
+	}
 	if got, _ := s.FlowByID(ctx, f.ID); got.Final() {
 		t.Errorf("flow final after a non-final result: %+v", got)
 	}

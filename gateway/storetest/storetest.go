@@ -51,6 +51,10 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Lease", testLease},
 		{"CallbackOutbox", testCallbackOutbox},
 		{"CallbackClaimExclusive", testCallbackClaimExclusive},
+		{"CallbackDelivery", testCallbackDelivery},   // callbacks.go
+		{"RedeliverCallback", testRedeliverCallback}, // callbacks.go
+		{"FlowExpiry", testFlowExpiry},               // callbacks.go
+		{"ConcurrentExpire", testConcurrentExpire},   // callbacks.go
 		{"Devices", testDevices},
 		{"ReplaceDevice", testReplaceDevice},
 		{"TimePrecision", testTimePrecision},

@@ -179,12 +179,15 @@ type Stack struct {
 	Device *identity.Identity
 	// Env holds the secrets given to both processes (NAME=value):
 	// partner passkeys (read by the sample partner; the gateway's config
-	// holds their hashes), callback secret, enrollment token. Append
+	// holds their hashes), each partner's callback key, enrollment token. Append
 	// before Restart to pass more.
 	Env []string
 	// Passkeys maps a partner client id to its passkey.
-	Passkeys    map[string]string
-	EnrollToken string
+	Passkeys map[string]string
+	// CallbackKeys maps a partner client id to its own callback key (key
+	// id and secret), given to the gateway and the partner process in Env.
+	CallbackKeys map[string]api.CallbackKey
+	EnrollToken  string
 
 	client  *http.Client
 	gw      *proc
@@ -270,11 +273,15 @@ var genuinePairs = []struct{ User, Selfie string }{
 
 func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
 	s := &Stack{
-		Dir:         dir,
-		DBPath:      filepath.Join(dir, "gateway.db"),
-		ConfigPath:  filepath.Join(dir, "facegateway.toml"),
-		RefDir:      filepath.Join(dir, "references"),
-		Passkeys:    map[string]string{PartnerA: randomHex(24), PartnerB: randomHex(24)},
+		Dir:        dir,
+		DBPath:     filepath.Join(dir, "gateway.db"),
+		ConfigPath: filepath.Join(dir, "facegateway.toml"),
+		RefDir:     filepath.Join(dir, "references"),
+		Passkeys:   map[string]string{PartnerA: randomHex(24), PartnerB: randomHex(24)},
+		CallbackKeys: map[string]api.CallbackKey{
+			PartnerA: {ID: PartnerA + "-k1", Secret: []byte(randomHex(32))},
+			PartnerB: {ID: PartnerB + "-k1", Secret: []byte(randomHex(32))},
+		},
 		EnrollToken: randomHex(24),
 		client: &http.Client{
 			Timeout:       2 * time.Minute,
@@ -305,8 +312,11 @@ func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
 	s.Env = []string{
 		gateway.PartnerPasskeyEnv(PartnerA) + "=" + s.Passkeys[PartnerA],
 		gateway.PartnerPasskeyEnv(PartnerB) + "=" + s.Passkeys[PartnerB],
-		gateway.EnvCallbackSecret + "=" + randomHex(32),
 		gateway.EnvEnrollToken + "=" + s.EnrollToken,
+	}
+	for _, p := range []string{PartnerA, PartnerB} { // each partner its own callback key
+		k := s.CallbackKeys[p]
+		s.Env = append(s.Env, gateway.PartnerCallbackSecretEnv(p)+"="+string(k.Secret), gateway.PartnerCallbackKeyIDEnv(p)+"="+k.ID)
 	}
 
 	cfg := gateway.DefaultConfig()

@@ -141,10 +141,12 @@ func TestSQLMetacharacters(t *testing.T) {
 		}
 		s.AssertUntouched(t, f)
 	}
-	// LIKE wildcards in an id match only themselves.
-	s.InitiateFlow(t, "person_a", "wild_card")
-	if r, _ := s.Details(t, PartnerA, "wildXcard"); r.Code != http.StatusNotFound {
-		t.Errorf("details of wildXcard after creating wild_card: %s, want 404", r)
+	// LIKE wildcards in an id match only themselves. The id is new on
+	// every run: the stack is shared by the package's tests and -count.
+	wild := NewCorrelation("wild")
+	s.InitiateFlow(t, "person_a", wild+"_card")
+	if r, _ := s.Details(t, PartnerA, wild+"Xcard"); r.Code != http.StatusNotFound {
+		t.Errorf("details of %sXcard after creating %s_card: %s, want 404", wild, wild, r)
 	}
 	if n, want := s.Count(t, "flows"), flows+len(stored)+1; n != want {
 		t.Errorf("flows: %d, want %d", n, want)

@@ -47,7 +47,7 @@ func TestFirstRetryWaitsBackoff(t *testing.T) {
 				t.Fatalf("Submit = %v, want queued", err)
 			}
 			// Run parks on the clock for the retry instead of sending now.
-			if !clk.BlockUntil(1, 5*time.Second) {
+			if !clk.BlockUntil(1, time.Minute) {
 				t.Fatal("spool not waiting for the first retry")
 			}
 			if n := next.n(); n != 1 {
@@ -92,7 +92,7 @@ func TestOnQueuedBeforeDelivery(t *testing.T) {
 		// Run deliver it now and take its outcome, as the agent's
 		// forwarding goroutine would.
 		signal(s.wake)
-		if !clk.BlockUntil(1, 5*time.Second) {
+		if !clk.BlockUntil(1, time.Minute) {
 			t.Error("spool not waiting for the first retry")
 			return
 		}

@@ -94,7 +94,28 @@ function row(d) {
   return tr;
 }
 
+// Rows are rebuilt on every device event; a rebuild between a button's
+// press and its release would swallow the click (the release lands on a
+// new button). While a pointer is down, rebuilds wait for its release.
+let pressed = false;
+let deferred = false;
+document.addEventListener("pointerdown", () => { pressed = true; }, true);
+for (const type of ["pointerup", "pointercancel"]) {
+  document.addEventListener(type, () => {
+    pressed = false;
+    if (deferred) {
+      deferred = false;
+      setTimeout(() => render(null)); // after the click this release completes
+    }
+  }, true);
+}
+window.addEventListener("blur", () => { pressed = false; });
+
 function render(changedId) {
+  if (pressed) {
+    deferred = true;
+    return;
+  }
   const rows = document.getElementById("rows");
   const ids = [...devices.keys()].sort();
   rows.replaceChildren(...ids.map((id) => {

@@ -1,0 +1,202 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/api"
+)
+
+// callbacksSchema is schema version 3: flow deadlines (expiry of the latest
+// user token) and callback delivery ids, events and redelivery counts.
+// Open flows of older versions get the expiry of their latest user token,
+// or their creation time when every token is gone (tokens are deleted only
+// after they expire), so none stays open forever. The new callback columns
+// have defaults (a random delivery id, event flow.completed), so a replica
+// of the previous release still queues callbacks during a rolling upgrade.
+const callbacksSchema = `
+ALTER TABLE flows ADD COLUMN expires_at timestamptz;
+UPDATE flows f SET expires_at = COALESCE(
+	(SELECT max(t.expires_at) FROM tokens t WHERE t.flow_id = f.id COLLATE "C" AND t.kind = 'user'),
+	f.created_at, now())
+	WHERE f.status = '';
+CREATE INDEX flows_open_expiry ON flows (expires_at) WHERE status = '';
+ALTER TABLE callbacks
+	ADD COLUMN delivery_id text COLLATE "C" NOT NULL DEFAULT ('dlv_' || replace(gen_random_uuid()::text, '-', '')),
+	ADD COLUMN event text NOT NULL DEFAULT 'flow.completed',
+	ADD COLUMN redeliveries integer NOT NULL DEFAULT 0,
+	ADD CONSTRAINT callbacks_delivery_key UNIQUE (delivery_id);
+`
+
+// extendFlow moves a user token's flow deadline to the token's expiry when
+// that is later.
+func extendFlow(ctx context.Context, tx pgx.Tx, t gateway.Token) error {
+	if t.Kind != gateway.TokenUser || t.FlowID == "" {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE flows SET expires_at = $1
+		WHERE id = $2 AND status = '' AND (expires_at IS NULL OR expires_at < $1)`, at(t.ExpiresAt), t.FlowID); err != nil {
+		return fmt.Errorf("extend flow deadline: %w", err)
+	}
+	return nil
+}
+
+// queueCallback inserts a pending callback due at `when`.
+func queueCallback(ctx context.Context, tx pgx.Tx, flowID, partnerID string, cb gateway.NewCallback, when time.Time) error {
+	if cb.DeliveryID == "" {
+		cb.DeliveryID = gateway.NewDeliveryID()
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO callbacks (delivery_id, event, flow_id, partner_id, body, state, next_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)`,
+		cb.DeliveryID, cb.Event, flowID, partnerID, cb.Body, at(when)); err != nil {
+		return mapErr("queue callback", err)
+	}
+	return nil
+}
+
+// FlowsToExpire implements gateway.Store.
+func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+flowCols+` FROM flows f
+		WHERE status = '' AND expires_at <= $1
+		AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_id = f.id AND s.state <> 'done')
+		ORDER BY expires_at, id LIMIT $2`, at(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("select flows to expire: %w", err)
+	}
+	defer rows.Close()
+	var out []gateway.Flow
+	for rows.Next() {
+		f, err := scanFlow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("select flows to expire: %w", err)
+	}
+	return out, nil
+}
+
+// ExpireFlow implements gateway.Store. The flow row is locked first (FOR
+// UPDATE, which waits for CreateSubmission's FOR NO KEY UPDATE), then the
+// open submissions are counted in a new statement that sees every
+// submission committed before the lock was granted; the update and the
+// callback follow in the same transaction. Of two replicas expiring one
+// flow, the second finds it closed.
+func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *gateway.NewCallback) (bool, error) {
+	closed := false
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var status, partnerID string
+		var expires *time.Time
+		err := tx.QueryRow(ctx, `SELECT status, partner_id, expires_at FROM flows WHERE id = $1 FOR UPDATE`, id).
+			Scan(&status, &partnerID, &expires)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return gateway.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock flow: %w", err)
+		}
+		if status != "" || expires == nil || expires.After(at(now)) {
+			return nil
+		}
+		var open bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM submissions WHERE flow_id = $1 AND state <> 'done')`, id).Scan(&open); err != nil {
+			return fmt.Errorf("count open submissions: %w", err)
+		}
+		if open {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE flows SET status = $1, reason = '', completed_at = $2 WHERE id = $3`,
+			api.StatusExpired, at(now), id); err != nil {
+			return fmt.Errorf("expire flow: %w", err)
+		}
+		closed = true
+		if cb == nil {
+			return nil
+		}
+		return queueCallback(ctx, tx, id, partnerID, *cb, now)
+	})
+	if err != nil {
+		return false, err
+	}
+	return closed, nil
+}
+
+const callbackCols = `id, delivery_id, flow_id, partner_id, event, state, attempts, redeliveries, last_error,
+	created_at, next_at, delivered_at, body`
+
+func scanCallback(row pgx.Row) (gateway.CallbackRecord, error) {
+	var c gateway.CallbackRecord
+	var delivered *time.Time
+	err := row.Scan(&c.ID, &c.DeliveryID, &c.FlowID, &c.PartnerID, &c.Event, &c.State, &c.Attempts, &c.Redeliveries,
+		&c.LastError, &c.CreatedAt, &c.NextAt, &delivered, &c.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return gateway.CallbackRecord{}, gateway.ErrNotFound
+	}
+	if err != nil {
+		return gateway.CallbackRecord{}, fmt.Errorf("scan callback: %w", err)
+	}
+	c.CreatedAt, c.NextAt, c.DeliveredAt = c.CreatedAt.UTC(), c.NextAt.UTC(), fromTS(delivered)
+	return c, nil
+}
+
+// Callbacks implements gateway.Store.
+func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
+	var where []string
+	var args []any
+	if f.PartnerID != "" {
+		args = append(args, f.PartnerID)
+		where = append(where, fmt.Sprintf("partner_id = $%d", len(args)))
+	}
+	if f.State != "" {
+		args = append(args, f.State)
+		where = append(where, fmt.Sprintf("state = $%d", len(args)))
+	}
+	q := `SELECT ` + callbackCols + ` FROM callbacks`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit)
+	rows, err := s.pool.Query(ctx, q+fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("select callbacks: %w", err)
+	}
+	defer rows.Close()
+	var out []gateway.CallbackRecord
+	for rows.Next() {
+		c, err := scanCallback(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("select callbacks: %w", err)
+	}
+	return out, nil
+}
+
+// RedeliverCallback implements gateway.Store.
+func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
+	c, err := scanCallback(s.pool.QueryRow(ctx, `UPDATE callbacks
+		SET state = 'pending', next_at = $1, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
+		WHERE delivery_id = $2 AND length(body) > 0 RETURNING `+callbackCols, at(when), deliveryID))
+	if errors.Is(err, gateway.ErrNotFound) {
+		var exists bool
+		if s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM callbacks WHERE delivery_id = $1)`, deliveryID).Scan(&exists) == nil && exists {
+			return gateway.CallbackRecord{}, gateway.ErrCallbackPurged
+		}
+	}
+	return c, err
+}
