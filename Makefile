@@ -31,7 +31,7 @@ TESTSUMMARY := $(BIN)/testsummary
 
 test: models ## the test suite (race detector on), then what was skipped and why; CI=true turns a missing service into a failure
 	@mkdir -p $(BIN) && $(GO) build -o $(TESTSUMMARY) ./cmd/testsummary
-	GO=$(GO) $(TESTSUMMARY) -race -count=1 ./...
+	GO=$(GO) $(TESTSUMMARY) -race -count=1 -timeout 30m ./...
 
 # test-load: the suite must also hold while every core is busy (timing
 # comes from injected clocks and events, not wall time). LOAD_TIMEOUT is
