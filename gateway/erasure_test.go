@@ -27,10 +27,6 @@ import (
 	"github.com/faceverify/faceverify/internal/testenv"
 )
 
-// window is the length of the byte runs searched for: any 32 bytes of a
-// selfie found in the database files count as a leak.
-const window = 32
-
 // noiseSelfie is a w×w PNG of seeded noise (incompressible, so its bytes
 // are unique) whose top-left pixel is c (what the fake analyzer reads).
 func noiseSelfie(seed uint64, w int, c color.RGBA) []byte {
@@ -43,38 +39,6 @@ func noiseSelfie(seed uint64, w int, c color.RGBA) []byte {
 	var buf bytes.Buffer
 	png.Encode(&buf, img)
 	return buf.Bytes()
-}
-
-// leaks counts, per file, the runs of at least window bytes shared with
-// secret. Every such run covers a 16-byte block of the file at a multiple
-// of 16, so only those blocks are looked up, then extended both ways.
-func leaks(files map[string][]byte, secret []byte) map[string]int {
-	const block = window / 2
-	at := make(map[[block]byte][]int, len(secret))
-	for i := 0; i+block <= len(secret); i++ {
-		k := [block]byte(secret[i : i+block])
-		at[k] = append(at[k], i)
-	}
-	out := map[string]int{}
-	for name, b := range files {
-		lastEnd := -1 // a run already counted ends here in b
-		for j := 0; j+block <= len(b); j += block {
-			for _, p := range at[[block]byte(b[j:j+block])] {
-				lo, hi := 0, block // extend the match b[j-lo:j+hi] = secret[p-lo:p+hi]
-				for j-lo > 0 && p-lo > 0 && b[j-lo-1] == secret[p-lo-1] {
-					lo++
-				}
-				for j+hi < len(b) && p+hi < len(secret) && b[j+hi] == secret[p+hi] {
-					hi++
-				}
-				if lo+hi >= window && j+hi > lastEnd {
-					out[name]++
-					lastEnd = j + hi
-				}
-			}
-		}
-	}
-	return out
 }
 
 // sqliteFiles reads the database, -wal and -shm as they are now (a copy).
@@ -224,10 +188,10 @@ func TestSelfieNotRecoverable(t *testing.T) {
 				t.Fatalf("decision %+v, want VERIFIED", st)
 			}
 			after := files(start)
-			if l := leaks(during, secret); len(l) > 0 {
+			if l := gatewaytest.Leaks(during, secret); len(l) > 0 {
 				t.Errorf("copy taken during processing holds selfie bytes: %v", l)
 			}
-			if l := leaks(after, secret); len(l) > 0 {
+			if l := gatewaytest.Leaks(after, secret); len(l) > 0 {
 				t.Errorf("files after the decision hold selfie bytes: %v", l)
 			}
 			t.Logf("%s: scanned %d files (%d bytes) during and %d after; selfie %d bytes", b.name, len(during), total(during), len(after), len(secret))
@@ -243,7 +207,7 @@ func TestSelfieNotRecoverable(t *testing.T) {
 				Fingerprint: []byte{1}, DeviceID: "d", Selfie: control, SubmittedAt: clk.Now()}, 3); err != nil {
 				t.Fatal(err)
 			}
-			l := leaks(files(start), control)
+			l := gatewaytest.Leaks(files(start), control)
 			if len(l) == 0 {
 				t.Fatal("control: a selfie stored in clear was not found, so the scan proves nothing")
 			}
@@ -325,7 +289,7 @@ func TestLeaks(t *testing.T) {
 		{"two runs", append(append(append([]byte{}, secret[0:40]...), make([]byte, 50)...), secret[2000:2100]...), 2},
 		{"nothing", make([]byte, 5000), 0},
 	} {
-		if got := leaks(map[string][]byte{"f": tc.file}, secret)["f"]; got != tc.want {
+		if got := gatewaytest.Leaks(map[string][]byte{"f": tc.file}, secret)["f"]; got != tc.want {
 			t.Errorf("%s: %d runs, want %d", tc.name, got, tc.want)
 		}
 	}

@@ -10,11 +10,8 @@ import (
 	"testing"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/gatewaytest"
 )
-
-// scanWindow is the length of the byte runs searched for: any 32 bytes of
-// a selfie found in the database files count as a leak.
-const scanWindow = 32
 
 // dbFiles reads the gateway's SQLite database, -wal and -shm as they are
 // now: a copy, as an attacker with file access would take it.
@@ -30,38 +27,6 @@ func dbFiles(t testing.TB, s *Stack) map[string][]byte {
 			t.Fatal(err)
 		}
 		out[filepath.Base(p)] = b
-	}
-	return out
-}
-
-// selfieRuns counts, per file, the runs of at least scanWindow bytes
-// shared with secret. Every such run covers a 16-byte block of the file
-// at a multiple of 16, so only those are looked up, then extended.
-func selfieRuns(files map[string][]byte, secret []byte) map[string]int {
-	const block = scanWindow / 2
-	at := make(map[[block]byte][]int, len(secret))
-	for i := 0; i+block <= len(secret); i++ {
-		k := [block]byte(secret[i : i+block])
-		at[k] = append(at[k], i)
-	}
-	out := map[string]int{}
-	for name, b := range files {
-		lastEnd := -1
-		for j := 0; j+block <= len(b); j += block {
-			for _, p := range at[[block]byte(b[j:j+block])] {
-				lo, hi := 0, block
-				for j-lo > 0 && p-lo > 0 && b[j-lo-1] == secret[p-lo-1] {
-					lo++
-				}
-				for j+hi < len(b) && p+hi < len(secret) && b[j+hi] == secret[p+hi] {
-					hi++
-				}
-				if lo+hi >= scanWindow && j+hi > lastEnd {
-					out[name]++
-					lastEnd = j + hi
-				}
-			}
-		}
 	}
 	return out
 }
@@ -86,7 +51,7 @@ func TestSelfieNotInDatabaseFiles(t *testing.T) {
 	}
 	after := dbFiles(t, s)
 	for name, files := range map[string]map[string][]byte{"copy taken at acceptance": during, "files after the decision": after} {
-		if runs := selfieRuns(files, selfie); len(runs) > 0 {
+		if runs := gatewaytest.Leaks(files, selfie); len(runs) > 0 {
 			t.Errorf("%s: selfie bytes found %v", name, runs)
 		}
 		found := false
