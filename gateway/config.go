@@ -127,6 +127,12 @@ type ReferenceConfig struct {
 	MaxBytes     int64         `toml:"max_bytes"`     // response body limit
 	Retries      int           `toml:"retries"`       // extra tries after a failed fetch (5xx, timeout, network)
 	RetryBackoff time.Duration `toml:"retry_backoff"` // wait before the first retry; doubles each time
+	// Prefetch is how many references are fetched and analysed at once in
+	// the background when flows are initiated (default 2), so the selfie
+	// meets an analysed reference; 0 fetches each reference at its flow's
+	// first submission instead. Either way one fetch and one analysis
+	// serve every attempt of the flow (refcache.go).
+	Prefetch int `toml:"prefetch"`
 }
 
 // CallbackConfig configures completion callbacks.
@@ -230,6 +236,7 @@ func DefaultConfig() Config {
 			MaxBytes:     10 << 20,
 			Retries:      5,
 			RetryBackoff: time.Second,
+			Prefetch:     2,
 		},
 		Callback: CallbackConfig{
 			Timeout:        10 * time.Second,
@@ -403,6 +410,9 @@ func (c Config) Validate() error {
 	}
 	if c.Reference.Retries < 0 || c.Reference.Retries > 10 {
 		return errField("reference.retries", "must be in [0,10], got %d", c.Reference.Retries)
+	}
+	if c.Reference.Prefetch < 0 || c.Reference.Prefetch > 64 {
+		return errField("reference.prefetch", "must be in [0,64], got %d", c.Reference.Prefetch)
 	}
 	if c.Reference.RetryBackoff < 0 {
 		return errField("reference.retry_backoff", "must be ≥ 0, got %v", c.Reference.RetryBackoff)

@@ -94,6 +94,7 @@ type Gateway struct {
 	// partnerClients are the default outbound clients by client id.
 	partnerClients map[string]*http.Client
 	replay         *replayGuard
+	refs           *refCache // analysed references of open flows (refcache.go)
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -154,6 +155,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.owner = host + "-" + hex.EncodeToString(b[:])
 	}
 	g.metrics = newMetrics(g.reg)
+	g.refs = newRefCache(g.reg)
 	g.budget = newDecodeBudget(cfg.Limits.DecodeMemory, g.reg)
 	devices, err := newDeviceAuth(cfg.Devices, deps.Devices, deps.Store, g.reg, g.log)
 	if err != nil {
@@ -252,6 +254,10 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	for i := range g.cfg.Processing.Workers {
 		wctx, cancel := context.WithCancel(ctx)
 		grp.Add(func() error { g.worker(wctx, i); return nil }, func(error) { cancel() })
+	}
+	for range g.cfg.Reference.Prefetch {
+		rctx, cancel := context.WithCancel(ctx)
+		grp.Add(func() error { g.prefetcher(rctx); return nil }, func(error) { cancel() })
 	}
 	{
 		octx, cancel := context.WithCancel(ctx)
