@@ -95,6 +95,7 @@ type Gateway struct {
 	partnerClients map[string]*http.Client
 	replay         *replayGuard
 	refs           *refCache // analysed references of open flows (refcache.go)
+	decoded        *decodedSelfies
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -156,6 +157,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.metrics = newMetrics(g.reg)
 	g.refs = newRefCache(g.reg)
+	g.decoded = newDecodedSelfies(cfg.Processing.Workers + 2)
 	g.budget = newDecodeBudget(cfg.Limits.DecodeMemory, g.reg)
 	devices, err := newDeviceAuth(cfg.Devices, deps.Devices, deps.Store, g.reg, g.log)
 	if err != nil {

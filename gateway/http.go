@@ -425,6 +425,9 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		err = fmt.Errorf("create submission: %w", err)
 	}
+	if err != nil || dup {
+		g.decoded.drop(fp) // no worker will analyse this upload
+	}
 	if err != nil {
 		g.refused(w, r, err)
 		return

@@ -237,8 +237,12 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	// Decodes hold their estimated memory of the decode budget until the
 	// image is analysed; the worker waits for budget (the submission is
 	// already accepted), bounded only by shutdown.
-	img, release, err := g.decodeImage(ctx, sub.Selfie, g.cfg.selfiePixels())
-	g.metrics.stage.WithLabelValues("decode").Observe(time.Since(t).Seconds())
+	img, release, kept := g.decoded.take(sub.Selfie) // decoded at upload (decodeonce.go)
+	var err error
+	if !kept {
+		img, release, err = g.decodeImage(ctx, sub.Selfie, g.cfg.selfiePixels())
+		g.metrics.stage.WithLabelValues("decode").Observe(time.Since(t).Seconds())
+	}
 	if errors.Is(err, errDecodeBusy) {
 		o.runtimeErr = fmt.Errorf("decode selfie: %w", err)
 		return o

@@ -42,13 +42,13 @@ func TestTinyRun(t *testing.T) {
 	}
 	var out bytes.Buffer
 	rep.Format(&out)
-	for _, want := range []string{"verifications/s: ", "latency at 50% (", "p50 ", "p99 ", "peak RSS: ", "core-ms per verification", "model calls ", "ratio ", "decisions: VERIFIED 4"} {
+	for _, want := range []string{"verifications/s: ", "latency at 50% (", "p50 ", "p99 ", "peak RSS: ", "core-ms per verification", "model calls ", "ratio ", "ms wall", "decisions: VERIFIED 4"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 	b, _ := json.Marshal(rep)
-	for _, key := range []string{`"verifications_per_second"`, `"p50_ms"`, `"p99_ms"`, `"peak_rss_mib"`, `"core_ms_per_verification"`, `"model_ms_per_verification"`} {
+	for _, key := range []string{`"verifications_per_second"`, `"p50_ms"`, `"p99_ms"`, `"peak_rss_mib"`, `"core_ms_per_verification"`, `"model_ms_per_verification"`, `"model_core_ms_per_verification"`} {
 		if !bytes.Contains(b, []byte(key)) {
 			t.Errorf("JSON lacks %s: %s", key, b)
 		}
