@@ -39,7 +39,7 @@ generator's small share (JSON, base64, signing, polling).
   -raw-selfie       submit -selfie as it is instead
   -reference FILE   the partner's reference (default cmd/facedemo/photos/identity/person_a_01.jpg)
   -workers N        processing.workers per replica (default: the gateway default)
-  -threads N        inference.intra_op_threads (default: cores ÷ workers, at least 1)
+  -threads N        inference.intra_op_threads (default 0: as serve, max(1, cores ÷ workers))
   -prefetch N       reference.prefetch (default: the gateway default)
   -clients N        closed-loop concurrency (default 2 × workers × replicas)
   -n N              closed-loop verifications (default 60)
@@ -87,10 +87,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cfg.Processing.Workers = *workers
 	cfg.Reference.Prefetch = *prefetch
 	cfg.Inference.ModelsDir = *models
-	cfg.Inference.IntraOpThreads = *threads
-	if *threads == 0 {
-		cfg.Inference.IntraOpThreads = max(1, runtime.NumCPU() / *workers)
-	}
+	cfg.Inference.IntraOpThreads = gatewayThreads(*threads, *workers)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
