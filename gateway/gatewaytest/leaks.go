@@ -8,7 +8,11 @@ const LeakWindow = 32
 // Leaks counts, per file, the runs of at least LeakWindow bytes shared with
 // secret. Every such run covers a 16-byte block of the file at a multiple
 // of 16, so only those blocks are looked up in an index of secret, then
-// extended both ways; a run is counted once however long it is.
+// extended both ways; a run is counted once however long it is. A run of
+// fewer than leakMinDistinct distinct byte values (zero padding with a
+// stray 1, a line of spaces) carries no image content and is not counted:
+// JPEG headers and SQLite's -shm index both hold such runs.
+
 func Leaks(files map[string][]byte, secret []byte) map[string]int {
 	const block = LeakWindow / 2
 	at := make(map[[block]byte][]int, len(secret))
@@ -28,7 +32,7 @@ func Leaks(files map[string][]byte, secret []byte) map[string]int {
 				for j+hi < len(b) && p+hi < len(secret) && b[j+hi] == secret[p+hi] {
 					hi++
 				}
-				if lo+hi >= LeakWindow && j+hi > lastEnd {
+				if lo+hi >= LeakWindow && j+hi > lastEnd && distinct(b[j-lo:j+hi]) >= leakMinDistinct {
 					out[name]++
 					lastEnd = j + hi
 				}
@@ -36,4 +40,22 @@ func Leaks(files map[string][]byte, secret []byte) map[string]int {
 		}
 	}
 	return out
+}
+
+// leakMinDistinct is the fewest distinct byte values a counted run has.
+const leakMinDistinct = 4
+
+// distinct counts b's distinct byte values, up to leakMinDistinct.
+func distinct(b []byte) int {
+	var seen [256]bool
+	n := 0
+	for _, c := range b {
+		if !seen[c] {
+			seen[c] = true
+			if n++; n >= leakMinDistinct {
+				return n
+			}
+		}
+	}
+	return n
 }
