@@ -12,7 +12,6 @@ const LeakWindow = 32
 // fewer than leakMinDistinct distinct byte values (zero padding with a
 // stray 1, a line of spaces) carries no image content and is not counted:
 // JPEG headers and SQLite's -shm index both hold such runs.
-
 func Leaks(files map[string][]byte, secret []byte) map[string]int {
 	const block = LeakWindow / 2
 	at := make(map[[block]byte][]int, len(secret))
