@@ -299,7 +299,7 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	// The reference was analysed when the flow was initiated (or by an
 	// earlier attempt); otherwise it is loaded now (refcache.go).
 	t = time.Now()
-	ref, err := g.referenceFor(ctx, flow, partner)
+	ref, err := g.referenceFor(ctx, flow, partner, false)
 	g.metrics.stage.WithLabelValues("reference_ready").Observe(time.Since(t).Seconds())
 	switch {
 	case err != nil && (ctx.Err() != nil || errors.Is(err, errReferenceRuntime)):

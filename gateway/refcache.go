@@ -245,7 +245,7 @@ func (g *Gateway) prefetcher(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case r := <-g.refs.queue:
-			g.referenceFor(ctx, r.flow, r.partner)
+			g.referenceFor(ctx, r.flow, r.partner, true)
 		}
 	}
 }
@@ -253,7 +253,10 @@ func (g *Gateway) prefetcher(ctx context.Context) {
 // referenceFor returns the analysed reference of an open flow: from the
 // store, from a load under way in this process, or loaded now (and kept).
 // Errors are those of loadReference.
-func (g *Gateway) referenceFor(ctx context.Context, flow Flow, partner PartnerConfig) (refProfile, error) {
+//
+// A prefetch (prefetch set) of a flow that closed or was erased meanwhile
+// loads nothing and returns ErrFlowFinal or ErrNotFound.
+func (g *Gateway) referenceFor(ctx context.Context, flow Flow, partner PartnerConfig, prefetch bool) (refProfile, error) {
 	c := g.refs
 	c.mu.Lock()
 	j, joined := c.jobs[flow.ID]
@@ -273,9 +276,9 @@ func (g *Gateway) referenceFor(ctx context.Context, flow Flow, partner PartnerCo
 			return j.prof, nil
 		}
 		// The load it joined failed (or its context ended): try once more.
-		return g.obtainReference(ctx, flow, partner)
+		return g.obtainReference(ctx, flow, partner, prefetch)
 	}
-	j.prof, j.err = g.obtainReference(ctx, flow, partner)
+	j.prof, j.err = g.obtainReference(ctx, flow, partner, prefetch)
 	c.mu.Lock()
 	delete(c.jobs, flow.ID)
 	c.mu.Unlock()
@@ -285,7 +288,7 @@ func (g *Gateway) referenceFor(ctx context.Context, flow Flow, partner PartnerCo
 
 // obtainReference reads the flow's profile from the store, or claims the
 // load and does it, or waits for another replica's claim to end.
-func (g *Gateway) obtainReference(ctx context.Context, flow Flow, partner PartnerConfig) (refProfile, error) {
+func (g *Gateway) obtainReference(ctx context.Context, flow Flow, partner PartnerConfig, prefetch bool) (refProfile, error) {
 	rs, ok := g.store.(ReferenceStore)
 	if !ok {
 		return g.loadReference(ctx, flow, partner)
@@ -295,6 +298,8 @@ func (g *Gateway) obtainReference(ctx context.Context, flow Flow, partner Partne
 		now := g.now()
 		ref, claimed, err := rs.ClaimReference(ctx, flow.ID, owner, now, now.Add(g.cfg.Processing.Lease))
 		switch {
+		case (errors.Is(err, ErrNotFound) || errors.Is(err, ErrFlowFinal)) && prefetch:
+			return refProfile{}, err // nobody will need it
 		case errors.Is(err, ErrNotFound) || errors.Is(err, ErrFlowFinal):
 			// Nothing may be kept for a closed or erased flow.
 			return g.loadReference(ctx, flow, partner)
