@@ -23,7 +23,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +33,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faceverify/faceverify/gateway"
-	"github.com/faceverify/faceverify/gateway/api"
 )
 
 // Store is a gateway.Store and gateway.DeviceRegistry backed by a
@@ -340,10 +338,8 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 	if err != nil {
 		return gateway.Flow{}, false, fmt.Errorf("read existing flow: %w", err)
 	}
-	if old.PartnerUserID != f.PartnerUserID || old.PartnerUserIDType != f.PartnerUserIDType || old.Kind != f.Kind {
-		return gateway.Flow{}, false, gateway.ErrCorrelationConflict
-	}
-	return old, false, nil
+	old, err = gateway.ReuseFlow(old, f)
+	return old, false, err
 }
 
 // truncate is t as it reads back from the database.
@@ -412,32 +408,23 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 				`SELECT `+subCols+` FROM submissions WHERE flow_id = $1 AND idempotency_key = $2`, sub.FlowID, sub.IdempotencyKey))
 			switch {
 			case err == nil:
-				if !bytes.Equal(old.Fingerprint, sub.Fingerprint) {
-					return gateway.ErrIdempotencyConflict
-				}
-				out, dup = old, true
-				return nil
+				out, err = gateway.ReplaySubmission(old, sub)
+				dup = err == nil
+				return err
 			case !errors.Is(err, gateway.ErrNotFound):
 				return err
 			}
 		}
-		var count, open int
+		a := gateway.FlowAttempts{Status: status}
 		if err := tx.QueryRow(ctx,
 			`SELECT count(*), count(*) FILTER (WHERE state <> 'done') FROM submissions WHERE flow_id = $1`,
-			sub.FlowID).Scan(&count, &open); err != nil {
+			sub.FlowID).Scan(&a.Attempts, &a.Open); err != nil {
 			return fmt.Errorf("count submissions: %w", err)
 		}
-		switch {
-		case count >= maxAttempts:
-			return gateway.ErrAttemptsExhausted
-		case status != "":
-			return gateway.ErrFlowFinal
-		case open > 0:
-			return gateway.ErrInProgress
+		sub, err := gateway.AdmitSubmission(sub, a, maxAttempts)
+		if err != nil {
+			return err
 		}
-		sub.Attempt = count + 1
-		sub.State = gateway.StatePending
-		sub.Status = api.StatusProcessing
 		_, err = tx.Exec(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
 			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,

@@ -6,7 +6,6 @@
 package sqlitestore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/faceverify/faceverify/gateway"
-	"github.com/faceverify/faceverify/gateway/api"
 )
 
 // Store is a gateway.Store backed by SQLite.
@@ -268,11 +266,8 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 			`SELECT `+flowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, f.PartnerID, f.CorrelationID))
 		switch {
 		case err == nil:
-			if old.PartnerUserID != f.PartnerUserID || old.PartnerUserIDType != f.PartnerUserIDType || old.Kind != f.Kind {
-				return gateway.ErrCorrelationConflict
-			}
-			out = old
-			return nil
+			out, err = gateway.ReuseFlow(old, f)
+			return err
 		case !errors.Is(err, gateway.ErrNotFound):
 			return err
 		}
@@ -339,11 +334,9 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 				`SELECT `+subCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, sub.FlowID, sub.IdempotencyKey))
 			switch {
 			case err == nil:
-				if !bytes.Equal(old.Fingerprint, sub.Fingerprint) {
-					return gateway.ErrIdempotencyConflict
-				}
-				out, dup = old, true
-				return nil
+				out, err = gateway.ReplaySubmission(old, sub)
+				dup = err == nil
+				return err
 			case !errors.Is(err, gateway.ErrNotFound):
 				return err
 			}
@@ -355,24 +348,17 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 			}
 			return fmt.Errorf("select flow: %w", err)
 		}
-		var count, open int
+		a := gateway.FlowAttempts{Status: status}
 		if err := tx.QueryRowContext(ctx,
 			`SELECT COUNT(*), COALESCE(SUM(state != 'done'), 0) FROM submissions WHERE flow_id = ?`,
-			sub.FlowID).Scan(&count, &open); err != nil {
+			sub.FlowID).Scan(&a.Attempts, &a.Open); err != nil {
 			return fmt.Errorf("count submissions: %w", err)
 		}
-		switch {
-		case count >= maxAttempts:
-			return gateway.ErrAttemptsExhausted
-		case status != "":
-			return gateway.ErrFlowFinal
-		case open > 0:
-			return gateway.ErrInProgress
+		sub, err := gateway.AdmitSubmission(sub, a, maxAttempts)
+		if err != nil {
+			return err
 		}
-		sub.Attempt = count + 1
-		sub.State = gateway.StatePending
-		sub.Status = api.StatusProcessing
-		_, err := tx.ExecContext(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
+		_, err = tx.ExecContext(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
 			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sub.ID, sub.FlowID, sub.Attempt, nullString(sub.IdempotencyKey), sub.Fingerprint, sub.DeviceID,
