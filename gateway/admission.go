@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"context"
+	"errors"
 
 	"github.com/faceverify/faceverify/gateway/api"
 )
@@ -74,4 +76,42 @@ func AdmitSubmission(sub Submission, a FlowAttempts, maxAttempts int) (Submissio
 	sub.State = StatePending
 	sub.Status = api.StatusProcessing
 	return sub, nil
+}
+
+// AdmissionReader is what Admit reads through, inside the store's write
+// transaction that then inserts the submission.
+type AdmissionReader interface {
+	// FlowAttempts reads the flow's status and attempt counts, holding
+	// them until the transaction ends (a row lock, or a database-wide
+	// write lock); ErrNotFound for an unknown flow.
+	FlowAttempts(ctx context.Context, flowID string) (FlowAttempts, error)
+	// SubmissionByKey returns the flow's submission with the idempotency
+	// key (Selfie left nil), or ErrNotFound.
+	SubmissionByKey(ctx context.Context, flowID, key string) (Submission, error)
+}
+
+// Admit decides CreateSubmission: it reads the flow through r, then the
+// attempt already stored under sub's idempotency key if any, and applies
+// ReplaySubmission or AdmitSubmission. It returns either the stored attempt
+// with duplicate=true (nothing to insert), or the submission to insert as
+// the flow's next attempt, or the rule's error (ErrNotFound for an unknown
+// flow, ErrIdempotencyConflict, ErrAttemptsExhausted, ErrFlowFinal,
+// ErrInProgress) or r's.
+func Admit(ctx context.Context, r AdmissionReader, sub Submission, maxAttempts int) (out Submission, duplicate bool, err error) {
+	a, err := r.FlowAttempts(ctx, sub.FlowID)
+	if err != nil {
+		return Submission{}, false, err
+	}
+	if sub.IdempotencyKey != "" {
+		stored, err := r.SubmissionByKey(ctx, sub.FlowID, sub.IdempotencyKey)
+		switch {
+		case err == nil:
+			out, err = ReplaySubmission(stored, sub)
+			return out, err == nil, err
+		case !errors.Is(err, ErrNotFound):
+			return Submission{}, false, err
+		}
+	}
+	out, err = AdmitSubmission(sub, a, maxAttempts)
+	return out, false, err
 }

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"testing"
@@ -147,5 +148,85 @@ func TestRegisteredDevice(t *testing.T) {
 	d := gateway.RegisteredDevice(gateway.Device{ID: "kiosk-1", Label: "x", CreatedAt: t0, RevokedAt: t0, ReplacedAt: t0})
 	if d.Revoked() || !d.ReplacedAt.IsZero() || !d.CreatedAt.Equal(t0) || d.Label != "x" {
 		t.Errorf("RegisteredDevice = %+v, want it registered at t0, not revoked nor replaced", d)
+	}
+}
+
+// fakeAdmission is a gateway.AdmissionReader over fixed rows; it records
+// what was read.
+type fakeAdmission struct {
+	flow    *gateway.FlowAttempts // nil: unknown flow
+	byKey   map[string]gateway.Submission
+	keyErr  error
+	readKey bool
+}
+
+func (f *fakeAdmission) FlowAttempts(_ context.Context, _ string) (gateway.FlowAttempts, error) {
+	if f.flow == nil {
+		return gateway.FlowAttempts{}, gateway.ErrNotFound
+	}
+	return *f.flow, nil
+}
+
+func (f *fakeAdmission) SubmissionByKey(_ context.Context, _, key string) (gateway.Submission, error) {
+	f.readKey = true
+	if f.keyErr != nil {
+		return gateway.Submission{}, f.keyErr
+	}
+	s, ok := f.byKey[key]
+	if !ok {
+		return gateway.Submission{}, gateway.ErrNotFound
+	}
+	return s, nil
+}
+
+func TestAdmit(t *testing.T) {
+	done := gateway.Submission{ID: "s1", FlowID: "f", Attempt: 1, IdempotencyKey: "k1", Fingerprint: []byte{1},
+		State: gateway.StateDone, Status: api.StatusRejected}
+	final := gateway.FlowAttempts{Status: api.StatusRejected, Attempts: 1}
+	open := gateway.FlowAttempts{Attempts: 1}
+	errDisk := errors.New("disk on fire")
+	for _, tc := range []struct {
+		name        string
+		r           fakeAdmission
+		key         string
+		fingerprint byte
+		wantErr     error
+		wantDup     bool
+		wantAttempt int
+		wantReadKey bool
+	}{
+		{name: "unknown flow", r: fakeAdmission{}, key: "k1", fingerprint: 1, wantErr: gateway.ErrNotFound},
+		{name: "retry of a decided attempt of a final flow", r: fakeAdmission{flow: &final, byKey: map[string]gateway.Submission{"k1": done}},
+			key: "k1", fingerprint: 1, wantDup: true, wantAttempt: 1, wantReadKey: true},
+		{name: "key reused for another selfie", r: fakeAdmission{flow: &open, byKey: map[string]gateway.Submission{"k1": done}},
+			key: "k1", fingerprint: 2, wantErr: gateway.ErrIdempotencyConflict, wantReadKey: true},
+		{name: "new key on an open flow", r: fakeAdmission{flow: &open, byKey: map[string]gateway.Submission{"k1": done}},
+			key: "k2", fingerprint: 2, wantAttempt: 2, wantReadKey: true},
+		{name: "new key on a final flow", r: fakeAdmission{flow: &final}, key: "k2", fingerprint: 2,
+			wantErr: gateway.ErrFlowFinal, wantReadKey: true},
+		{name: "no key: not looked up", r: fakeAdmission{flow: &open, byKey: map[string]gateway.Submission{"": done}},
+			fingerprint: 1, wantAttempt: 2},
+		{name: "lookup fails", r: fakeAdmission{flow: &open, keyErr: errDisk}, key: "k2", fingerprint: 1,
+			wantErr: errDisk, wantReadKey: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sub := gateway.Submission{ID: "new", FlowID: "f", IdempotencyKey: tc.key, Fingerprint: []byte{tc.fingerprint}}
+			got, dup, err := gateway.Admit(context.Background(), &tc.r, sub, 3)
+			if tc.r.readKey != tc.wantReadKey {
+				t.Errorf("looked the key up: %v, want %v", tc.r.readKey, tc.wantReadKey)
+			}
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || dup {
+					t.Fatalf("Admit = %+v dup=%v %v; want %v", got, dup, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || dup != tc.wantDup || got.Attempt != tc.wantAttempt {
+				t.Fatalf("Admit = attempt %d dup=%v %v; want attempt %d dup=%v", got.Attempt, dup, err, tc.wantAttempt, tc.wantDup)
+			}
+			if dup && got.ID != "s1" || !dup && (got.ID != "new" || got.State != gateway.StatePending) {
+				t.Errorf("Admit returned %+v", got)
+			}
+		})
 	}
 }
