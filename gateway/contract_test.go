@@ -1,0 +1,93 @@
+package gateway_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/openapitest"
+)
+
+// contract checks every request the tests of this package make to a
+// gateway, and its answer, against api.OpenAPI (TestMain).
+var contract *openapitest.Checker
+
+// gatewayPath reports whether a request is for the gateway's API rather
+// than a test's fake partner (both listen on loopback).
+func gatewayPath(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/metrics"
+}
+
+func TestMain(m *testing.M) {
+	c, err := openapitest.Load(api.OpenAPI)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	contract = c
+	http.DefaultTransport = c.Transport(http.DefaultTransport, gatewayPath)
+	code := m.Run()
+	if v := c.Violations(); len(v) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d exchanges with the gateway differ from gateway/api/openapi.json:\n", len(v))
+		for i, s := range v {
+			if i == 20 {
+				fmt.Fprintf(os.Stderr, "  … and %d more\n", len(v)-i)
+				break
+			}
+			fmt.Fprintln(os.Stderr, "  "+s)
+		}
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// TestOpenAPIRoutes: the router and the document name the same
+// operations, and the document is served as it is kept.
+func TestOpenAPIRoutes(t *testing.T) {
+	e := newEnv(t)
+	routes, ok := e.gw.Handler().(chi.Routes)
+	if !ok {
+		t.Fatalf("Handler is %T, not a chi router", e.gw.Handler())
+	}
+	var registered []string
+	err := chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		registered = append(registered, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(registered)
+	documented := contract.Operations()
+	for _, r := range registered {
+		if !slices.Contains(documented, r) {
+			t.Errorf("route %s is not in gateway/api/openapi.json", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(registered, d) {
+			t.Errorf("openapi.json documents %s, which the router does not serve", d)
+		}
+	}
+	if len(contract.Doc().Webhooks) == 0 || contract.Doc().Webhooks["flowFinal"] == nil {
+		t.Error("the partner callback is not described as webhook flowFinal")
+	}
+
+	resp, err := http.Get(e.url + api.PathOpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || string(body) != string(api.OpenAPI) {
+		t.Errorf("GET %s = %d %q, %d bytes; want 200 application/json, the kept document", api.PathOpenAPI, resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+}

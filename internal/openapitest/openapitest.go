@@ -1,0 +1,226 @@
+// Package openapitest checks HTTP traffic against an OpenAPI 3.1 document,
+// for tests that hold a service to its published contract. Requests and
+// responses are validated by github.com/getkin/kin-openapi's openapi3filter
+// (JSON Schema 2020-12 for 3.1 documents), routes found by its legacy
+// router.
+//
+// The rules a Checker applies to every exchange it sees:
+//
+//   - a request the document has no operation for must be answered 404 or
+//     405;
+//   - a request the document calls invalid must be answered 4xx;
+//   - every answer to a documented operation must have a status the
+//     operation lists and a body and headers its schema accepts.
+//
+// Violations are collected, not failed at once, so one Checker can sit in
+// a shared transport (Transport) or middleware (Handler) for a whole test
+// binary.
+package openapitest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+)
+
+// Checker validates exchanges against one document. Safe for concurrent
+// use.
+type Checker struct {
+	doc    *openapi3.T
+	router routers.Router
+
+	mu         sync.Mutex
+	violations []string
+	seen       map[string]map[int]int // "METHOD /path" → status → count
+}
+
+// Load parses and validates spec (an OpenAPI 3.x document in JSON) and
+// returns a Checker for it; the error names what is wrong with the
+// document.
+func Load(spec []byte) (*Checker, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load OpenAPI document: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("invalid OpenAPI document: %w", err)
+	}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("route OpenAPI document: %w", err)
+	}
+	return &Checker{doc: doc, router: router, seen: map[string]map[int]int{}}, nil
+}
+
+// Doc is the parsed document.
+func (c *Checker) Doc() *openapi3.T { return c.doc }
+
+// Operations lists the document's operations as "METHOD /path" (webhooks
+// excluded), sorted.
+func (c *Checker) Operations() []string {
+	var out []string
+	for path, item := range c.doc.Paths.Map() {
+		for method := range item.Operations() {
+			out = append(out, strings.ToUpper(method)+" "+path)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Check validates one exchange: req (whose body, if any, is reqBody) was
+// answered status with header and respBody.
+func (c *Checker) Check(req *http.Request, reqBody []byte, status int, header http.Header, respBody []byte) {
+	what := req.Method + " " + req.URL.Path
+	r := req.Clone(context.Background())
+	r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	route, params, err := c.router.FindRoute(r)
+	if err != nil {
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+			c.violate("%s: not in the document (%v), yet answered %d", what, err, status)
+		}
+		return
+	}
+	op := req.Method + " " + route.Path
+	c.mu.Lock()
+	if c.seen[op] == nil {
+		c.seen[op] = map[int]int{}
+	}
+	c.seen[op][status]++
+	c.mu.Unlock()
+
+	in := &openapi3filter.RequestValidationInput{
+		Request: r, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	}
+	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil && (status < 400 || status > 499) {
+		c.violate("%s: the document refuses the request (%s), yet it was answered %d", what, oneLine(err), status)
+	}
+	in.Options = &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: status, Header: header,
+		Body: io.NopCloser(bytes.NewReader(respBody)), Options: in.Options,
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		c.violate("%s → %d: response does not match the document: %s (body %.300q)", what, status, oneLine(err), respBody)
+	}
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func (c *Checker) violate(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.violations = append(c.violations, fmt.Sprintf(format, args...))
+}
+
+// Violations returns what Check found so far, in order.
+func (c *Checker) Violations() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.violations)
+}
+
+// Seen returns how many exchanges of each documented operation
+// ("METHOD /path") Check saw, by status.
+func (c *Checker) Seen() map[string]map[int]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]map[int]int, len(c.seen))
+	for op, m := range c.seen {
+		out[op] = maps(m)
+	}
+	return out
+}
+
+func maps(m map[int]int) map[int]int {
+	out := make(map[int]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Transport returns a RoundTripper that sends through next (nil:
+// http.DefaultTransport) and checks the exchanges whose request match
+// accepts (all when match is nil), e.g. those for the service's paths and
+// not a test's fake partner on the same loopback address. A request whose
+// body cannot be read again (no GetBody), or an event stream, is passed
+// through unchecked.
+func (c *Checker) Transport(next http.RoundTripper, match func(*http.Request) bool) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return roundTripper{c: c, next: next, match: match}
+}
+
+type roundTripper struct {
+	c     *Checker
+	next  http.RoundTripper
+	match func(*http.Request) bool
+}
+
+func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.match != nil && !t.match(req) {
+		return t.next.RoundTrip(req)
+	}
+	var body []byte
+	if req.Body != nil && req.GetBody != nil {
+		rc, err := req.GetBody()
+		if err == nil {
+			body, _ = io.ReadAll(rc)
+			rc.Close()
+		}
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || req.Body != nil && req.GetBody == nil {
+		return resp, err // a streamed body cannot be checked
+	}
+	data, rerr := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	if rerr != nil {
+		return resp, nil
+	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return resp, nil
+	}
+	t.c.Check(req, body, resp.StatusCode, resp.Header, data)
+	return resp, nil
+}
+
+// Handler returns next wrapped so that every request it serves is
+// checked; the response is recorded in full before it is written on.
+func (c *Checker) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body []byte
+		if r.Body != nil {
+			body, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		res := rec.Result()
+		data := rec.Body.Bytes()
+		c.Check(r, body, res.StatusCode, res.Header, data)
+		for k, v := range res.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(res.StatusCode)
+		w.Write(data)
+	})
+}
