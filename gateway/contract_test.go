@@ -35,6 +35,12 @@ func TestMain(m *testing.M) {
 	contract = c
 	http.DefaultTransport = c.Transport(http.DefaultTransport, gatewayPath)
 	code := m.Run()
+	if testing.Verbose() {
+		seen := c.Seen()
+		for _, op := range c.Operations() {
+			fmt.Printf("openapi: %s answered %v\n", op, seen[op])
+		}
+	}
 	if v := c.Violations(); len(v) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: %d exchanges with the gateway differ from gateway/api/openapi.json:\n", len(v))
 		for i, s := range v {

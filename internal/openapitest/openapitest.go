@@ -86,6 +86,11 @@ func (c *Checker) Check(req *http.Request, reqBody []byte, status int, header ht
 	what := req.Method + " " + req.URL.Path
 	r := req.Clone(context.Background())
 	r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	if r.URL.RawPath != "" {
+		// Route on the path as sent: an escaped "/" inside a path
+		// parameter stays inside it.
+		r.URL.Path, r.URL.RawPath = r.URL.RawPath, ""
+	}
 	route, params, err := c.router.FindRoute(r)
 	if err != nil {
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
