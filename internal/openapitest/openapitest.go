@@ -67,6 +67,17 @@ func Load(spec []byte) (*Checker, error) {
 // Doc is the parsed document.
 func (c *Checker) Doc() *openapi3.T { return c.doc }
 
+// Routes reports whether the document has an operation for r's method
+// and path.
+func (c *Checker) Routes(r *http.Request) bool {
+	u := *r.URL
+	if u.RawPath != "" {
+		u.Path, u.RawPath = u.RawPath, ""
+	}
+	_, _, err := c.router.FindRoute(&http.Request{Method: r.Method, URL: &u})
+	return err == nil
+}
+
 // Operations lists the document's operations as "METHOD /path" (webhooks
 // excluded), sorted.
 func (c *Checker) Operations() []string {
@@ -164,8 +175,8 @@ func maps(m map[int]int) map[int]int {
 // http.DefaultTransport) and checks the exchanges whose request match
 // accepts (all when match is nil), e.g. those for the service's paths and
 // not a test's fake partner on the same loopback address. A request whose
-// body cannot be read again (no GetBody), or an event stream, is passed
-// through unchecked.
+// body cannot be read again (no GetBody), and a streamed answer (event
+// stream, multipart), are passed through unchecked.
 func (c *Checker) Transport(next http.RoundTripper, match func(*http.Request) bool) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
@@ -195,13 +206,13 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || req.Body != nil && req.GetBody == nil {
 		return resp, err // a streamed body cannot be checked
 	}
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "multipart/") {
+		return resp, nil // a stream that may not end
+	}
 	data, rerr := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(data))
 	if rerr != nil {
-		return resp, nil
-	}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		return resp, nil
 	}
 	t.c.Check(req, body, resp.StatusCode, resp.Header, data)

@@ -1,0 +1,109 @@
+package agent
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/faceverify/faceverify/internal/openapitest"
+)
+
+// contract checks every exchange of this package's tests with the
+// loopback API against OpenAPI (TestMain): the requests of those tests to
+// the agent go through http.DefaultTransport.
+var contract *openapitest.Checker
+
+func TestMain(m *testing.M) {
+	c, err := openapitest.Load(OpenAPI)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	contract = c
+	// Only requests the document routes: the agent's own calls to a fake
+	// gateway (/v1/submissions, /v1/status) share the transport.
+	http.DefaultTransport = c.Transport(http.DefaultTransport, c.Routes)
+	code := m.Run()
+	if v := c.Violations(); len(v) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d exchanges with the loopback API differ from agent/openapi.json:\n", len(v))
+		for i, s := range v {
+			if i == 20 {
+				fmt.Fprintf(os.Stderr, "  … and %d more\n", len(v)-i)
+				break
+			}
+			fmt.Fprintln(os.Stderr, "  "+s)
+		}
+		code = 1
+	}
+	if testing.Verbose() {
+		seen := c.Seen()
+		for _, op := range c.Operations() {
+			fmt.Printf("openapi: %s answered %v\n", op, seen[op])
+		}
+	}
+	os.Exit(code)
+}
+
+// muxPattern matches a route registered on the API's ServeMux.
+var muxPattern = regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+) (/[^"]*)"`)
+
+// TestOpenAPIRoutes: the routes this package registers (read from its
+// source, as ServeMux cannot list them) and the document name the same
+// operations; a ServeMux subtree "/ui/" is the document's "/ui/{asset}".
+func TestOpenAPIRoutes(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registered []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range muxPattern.FindAllStringSubmatch(string(src), -1) {
+			path := m[2]
+			if strings.HasSuffix(path, "/") && path != "/" {
+				path += "{asset}"
+			}
+			registered = append(registered, m[1]+" "+path)
+		}
+	}
+	if len(registered) < 5 {
+		t.Fatalf("found %d registered routes (%v): the pattern no longer matches how Handler registers them", len(registered), registered)
+	}
+	documented := contract.Operations()
+	for _, r := range registered {
+		if !slices.Contains(documented, r) {
+			t.Errorf("route %s is not in agent/openapi.json", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(registered, d) {
+			t.Errorf("openapi.json documents %s, which Handler does not register", d)
+		}
+	}
+}
+
+// TestOpenAPIServed: the document is served as it is kept.
+func TestOpenAPIServed(t *testing.T) {
+	h := start(t, testCfg(), source(green), nil, nil, nil)
+	resp, err := http.Get(h.url("/v1/openapi.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || string(body) != string(OpenAPI) {
+		t.Errorf("GET /v1/openapi.json = %d %q, %d bytes; want 200 application/json, the kept document", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+}
