@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -27,32 +26,8 @@ func gatewayPath(r *http.Request) bool {
 }
 
 func TestMain(m *testing.M) {
-	c, err := openapitest.Load(api.OpenAPI)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	contract = c
-	http.DefaultTransport = c.Transport(http.DefaultTransport, gatewayPath)
-	code := m.Run()
-	if testing.Verbose() {
-		seen := c.Seen()
-		for _, op := range c.Operations() {
-			fmt.Printf("openapi: %s answered %v\n", op, seen[op])
-		}
-	}
-	if v := c.Violations(); len(v) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: %d exchanges with the gateway differ from gateway/api/openapi.json:\n", len(v))
-		for i, s := range v {
-			if i == 20 {
-				fmt.Fprintf(os.Stderr, "  … and %d more\n", len(v)-i)
-				break
-			}
-			fmt.Fprintln(os.Stderr, "  "+s)
-		}
-		code = 1
-	}
-	os.Exit(code)
+	contract = openapitest.MustLoad(api.OpenAPI)
+	os.Exit(contract.Run(m, "gateway/api/openapi.json", gatewayPath))
 }
 
 // TestOpenAPIRoutes: the router and the document name the same

@@ -24,10 +24,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -239,4 +241,45 @@ func (c *Checker) Handler(next http.Handler) http.Handler {
 		w.WriteHeader(res.StatusCode)
 		w.Write(data)
 	})
+}
+
+// MustLoad is Load for TestMain: it panics on a bad document.
+func MustLoad(spec []byte) *Checker {
+	c, err := Load(spec)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Run is the body of a TestMain: it routes http.DefaultTransport through
+// Transport (for the requests match accepts; nil: those the document
+// routes), runs the tests, and returns their exit code, or 1 when an
+// exchange broke the contract of the document called name (the first 20
+// violations are printed). With -v it also prints which status codes each
+// operation answered.
+func (c *Checker) Run(m *testing.M, name string, match func(*http.Request) bool) int {
+	if match == nil {
+		match = c.Routes
+	}
+	http.DefaultTransport = c.Transport(http.DefaultTransport, match)
+	code := m.Run()
+	if testing.Verbose() {
+		seen := c.Seen()
+		for _, op := range c.Operations() {
+			fmt.Printf("openapi: %s answered %v\n", op, seen[op])
+		}
+	}
+	if v := c.Violations(); len(v) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d exchanges differ from %s:\n", len(v), name)
+		for i, s := range v {
+			if i == 20 {
+				fmt.Fprintf(os.Stderr, "  … and %d more\n", len(v)-i)
+				break
+			}
+			fmt.Fprintln(os.Stderr, "  "+s)
+		}
+		code = 1
+	}
+	return code
 }
