@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -70,5 +73,40 @@ func TestOpenAPIRoutes(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || string(body) != string(api.OpenAPI) {
 		t.Errorf("GET %s = %d %q, %d bytes; want 200 application/json, the kept document", api.PathOpenAPI, resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+}
+
+// TestOpenAPIErrorCodes: every error code gateway/api declares is in the
+// document's Error.code enum, so a partner's generated client knows it.
+func TestOpenAPIErrorCodes(t *testing.T) {
+	files, err := filepath.Glob("api/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := regexp.MustCompile(`(?m)^\s*Code\w+\s*=\s*"([a-z_]+)"`)
+	var declared []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range decl.FindAllStringSubmatch(string(src), -1) {
+			declared = append(declared, m[1])
+		}
+	}
+	if len(declared) < 20 {
+		t.Fatalf("found %d error codes in gateway/api: the pattern no longer matches their declarations", len(declared))
+	}
+	var documented []string
+	for _, v := range contract.Doc().Components.Schemas["Error"].Value.Properties["code"].Value.Enum {
+		documented = append(documented, fmt.Sprint(v))
+	}
+	for _, c := range declared {
+		if !slices.Contains(documented, c) {
+			t.Errorf("error code %q is not in openapi.json's Error.code enum", c)
+		}
 	}
 }
