@@ -4,9 +4,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -33,41 +31,18 @@ var muxPattern = regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+) (/[^"]*)"`)
 // source, as ServeMux cannot list them) and the document name the same
 // operations; a ServeMux subtree "/ui/" is the document's "/ui/{asset}".
 func TestOpenAPIRoutes(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var registered []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
+	for _, m := range openapitest.SourceMatches(t, "*.go", muxPattern) {
+		path := m[2]
+		if strings.HasSuffix(path, "/") && path != "/" {
+			path += "{asset}"
 		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range muxPattern.FindAllStringSubmatch(string(src), -1) {
-			path := m[2]
-			if strings.HasSuffix(path, "/") && path != "/" {
-				path += "{asset}"
-			}
-			registered = append(registered, m[1]+" "+path)
-		}
+		registered = append(registered, m[1]+" "+path)
 	}
 	if len(registered) < 5 {
 		t.Fatalf("found %d registered routes (%v): the pattern no longer matches how Handler registers them", len(registered), registered)
 	}
-	documented := contract.Operations()
-	for _, r := range registered {
-		if !slices.Contains(documented, r) {
-			t.Errorf("route %s is not in agent/openapi.json", r)
-		}
-	}
-	for _, d := range documented {
-		if !slices.Contains(registered, d) {
-			t.Errorf("openapi.json documents %s, which Handler does not register", d)
-		}
-	}
+	contract.CompareRoutes(t, registered)
 }
 
 // TestOpenAPIServed: the document is served as it is kept.

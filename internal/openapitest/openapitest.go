@@ -25,6 +25,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -282,4 +284,45 @@ func (c *Checker) Run(m *testing.M, name string, match func(*http.Request) bool)
 		code = 1
 	}
 	return code
+}
+
+// SourceMatches returns the submatches of re in the Go source files (not
+// tests) matching glob, for facts a test reads from source because no API
+// lists them (routes on a ServeMux, declared error codes).
+func SourceMatches(tb testing.TB, glob string, re *regexp.Regexp) [][]string {
+	tb.Helper()
+	files, err := filepath.Glob(glob)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out [][]string
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".go") || strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, re.FindAllStringSubmatch(string(src), -1)...)
+	}
+	return out
+}
+
+// CompareRoutes fails tb for every route ("METHOD /path") the service
+// registers that the document lacks, and every operation of the document
+// the service does not register.
+func (c *Checker) CompareRoutes(tb testing.TB, registered []string) {
+	tb.Helper()
+	documented := c.Operations()
+	for _, r := range registered {
+		if !slices.Contains(documented, r) {
+			tb.Errorf("route %s is registered but not in the OpenAPI document", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(registered, d) {
+			tb.Errorf("the OpenAPI document has %s, which is not registered", d)
+		}
+	}
 }
