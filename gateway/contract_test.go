@@ -4,15 +4,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/gatewaytest"
 	"github.com/faceverify/faceverify/internal/openapitest"
 )
 
@@ -84,5 +88,39 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		if !slices.Contains(documented, c) {
 			t.Errorf("error code %q is not in openapi.json's Error.code enum", c)
 		}
+	}
+}
+
+// TestOpenAPIWebhook: the callback a partner receives when a flow becomes
+// final matches the document's webhook flowFinal (headers and body).
+func TestOpenAPIWebhook(t *testing.T) {
+	type delivery struct {
+		header http.Header
+		body   []byte
+	}
+	got := make(chan delivery, 8)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method == http.MethodPost {
+			got <- delivery{r.Header.Clone(), body}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hook.Close()
+	e := newEnv(t, func(c *gateway.Config) { c.Partners[0].CallbackURL = hook.URL + "/hook" })
+	e.analyzer.Set(gatewaytest.Red, gatewaytest.Live(gatewaytest.E(1)))
+	e.analyzer.Set(gatewaytest.Green, gatewaytest.Live(gatewaytest.E(1)))
+	e.partner.serveImage(gatewaytest.PNG(gatewaytest.Green))
+	tok, _ := e.initiate("alice")
+	if code, _, ae := e.submit(tok, selfie(gatewaytest.Red, "k1")); code != http.StatusAccepted {
+		t.Fatalf("submit: %d %+v", code, ae)
+	}
+	select {
+	case d := <-got:
+		if err := contract.CheckWebhook("flowFinal", http.MethodPost, d.header, d.body); err != nil {
+			t.Errorf("%v (headers %v, body %s)", err, d.header, d.body)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no callback within a minute")
 	}
 }

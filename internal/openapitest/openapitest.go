@@ -20,6 +20,7 @@ package openapitest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -325,4 +326,49 @@ func (c *Checker) CompareRoutes(tb testing.TB, registered []string) {
 			tb.Errorf("the OpenAPI document has %s, which is not registered", d)
 		}
 	}
+}
+
+// CheckWebhook validates a request the service sent to a subscriber
+// against the document's webhook name: its header parameters (required
+// ones present) and its JSON body.
+func (c *Checker) CheckWebhook(name, method string, header http.Header, body []byte) error {
+	item := c.doc.Webhooks[name]
+	if item == nil || item.GetOperation(method) == nil {
+		return fmt.Errorf("webhook %s %s: not in the document", method, name)
+	}
+	op := item.GetOperation(method)
+	opts := []openapi3.SchemaValidationOption{openapi3.EnableJSONSchema2020()}
+	for _, p := range op.Parameters {
+		param := p.Value
+		if param == nil || param.In != openapi3.ParameterInHeader {
+			continue
+		}
+		v := header.Get(param.Name)
+		if v == "" {
+			if param.Required {
+				return fmt.Errorf("webhook %s: header %s missing", name, param.Name)
+			}
+			continue
+		}
+		if param.Schema != nil {
+			if err := param.Schema.Value.VisitJSON(v, opts...); err != nil {
+				return fmt.Errorf("webhook %s: header %s: %w", name, param.Name, err)
+			}
+		}
+	}
+	if op.RequestBody == nil {
+		return nil
+	}
+	mt := op.RequestBody.Value.Content.Get("application/json")
+	if mt == nil || mt.Schema == nil {
+		return fmt.Errorf("webhook %s: no application/json body in the document", name)
+	}
+	var data any
+	if err := json.Unmarshal(body, &data); err != nil {
+		return fmt.Errorf("webhook %s: body is not JSON: %w", name, err)
+	}
+	if err := mt.Schema.Value.VisitJSON(data, opts...); err != nil {
+		return fmt.Errorf("webhook %s: body: %w", name, err)
+	}
+	return nil
 }
