@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -163,15 +164,7 @@ func (c *Checker) Seen() map[string]map[int]int {
 	defer c.mu.Unlock()
 	out := make(map[string]map[int]int, len(c.seen))
 	for op, m := range c.seen {
-		out[op] = maps(m)
-	}
-	return out
-}
-
-func maps(m map[int]int) map[int]int {
-	out := make(map[int]int, len(m))
-	for k, v := range m {
-		out[k] = v
+		out[op] = maps.Clone(m)
 	}
 	return out
 }
