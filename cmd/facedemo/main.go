@@ -27,7 +27,7 @@ func main() {
 	flag.BoolVar(&o.Verbose, "v", false, "stream the services' logs to stderr")
 	flag.BoolVar(&o.Defaults, "defaults", false, "use the product's status-poll defaults instead of the demo's faster ones (for latency measurements)")
 	flag.Float64Var(&o.FPS, "fps", 0, "replay camera frame rate (0: the demo's 10)")
-	flag.IntVar(&o.Repeat, "repeat", 1, "run the scenarios this many times (exit_ms of each is printed)")
+	flag.BoolVar(&o.Warmup, "warmup", false, "run one unmeasured verification first (the reference photo itself: REJECTED, REFERENCE_REPLAY)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
