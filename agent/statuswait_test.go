@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ func TestFirstStatusCallIsALongPollRightAfterUpload(t *testing.T) {
 		wait time.Duration
 	}
 	calls := make(chan call, 8)
+	var n atomic.Int32
 	submitted := make(chan time.Time, 1)
 	gw := &uplinktest.Gateway{
 		SubmitFunc: func(_ context.Context, _, _ string, _ api.SubmissionRequest) (api.SubmissionResponse, error) {
@@ -41,7 +43,7 @@ func TestFirstStatusCallIsALongPollRightAfterUpload(t *testing.T) {
 		},
 		StatusWaitFunc: func(_ context.Context, _, _ string, wait time.Duration) (api.StatusResponse, error) {
 			calls <- call{clk.Now(), wait}
-			if len(calls) == 1 { // the first long poll ends without a change
+			if n.Add(1) == 1 { // the first long poll ends without a change
 				return api.StatusResponse{Status: api.StatusProcessing, NextAction: api.ActionStatus, RetryAfterMS: 1000, AttemptsLeft: 2, Waited: true}, nil
 			}
 			return api.StatusResponse{Status: api.StatusVerified, NextAction: api.ActionExit, AttemptsLeft: 2}, nil
