@@ -1,0 +1,94 @@
+package onnx
+
+import (
+	"context"
+	"image"
+	"image/color"
+	"image/draw"
+	"testing"
+	"time"
+
+	"github.com/faceverify/faceverify/inference"
+)
+
+// kioskFrames are the frames of the kiosk benchmarks: live_01.jpg as
+// decoded (480×640 portrait, EXIF applied) and the same photo centred on a
+// grey 640×480 landscape frame, the usual webcam format (its 320×240
+// detector input is an exact 2× reduction).
+func kioskFrames(b *testing.B) []struct {
+	name string
+	img  *image.RGBA
+} {
+	_, img, _, _ := benchInput(b)
+	land := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	draw.Draw(land, land.Rect, image.NewUniform(color.RGBA{128, 128, 128, 255}), image.Point{}, draw.Src)
+	r := img.Rect
+	off := image.Pt((640-r.Dx())/2, 0)
+	draw.Draw(land, image.Rectangle{Min: off, Max: off.Add(image.Pt(r.Dx(), 480))}, img, image.Pt(0, (r.Dy()-480)/2), draw.Src)
+	return []struct {
+		name string
+		img  *image.RGBA
+	}{{"portrait480x640", img}, {"landscape640x480", land}}
+}
+
+// floorRuns runs the raw model calls an analysed kiosk frame makes with
+// one face (detector, landmarks, liveness; plus the detector again when
+// confirm), on whatever input each tensor holds: ONNX Runtime's time with
+// no Go pre- or post-processing.
+func floorRuns(b *testing.B, e *Engine, confirm bool) {
+	ss := []*session{e.Detector.sess, e.Landmarker.sess, e.Liveness.sess}
+	if confirm {
+		ss = append(ss, e.Detector.sess)
+	}
+	for _, s := range ss {
+		s.mu.Lock()
+		err := s.run()
+		s.mu.Unlock()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKioskFrame measures one analysed kiosk frame (Analyze with
+// liveness, no embedding, as the agent calls it) and, in the same
+// iteration, the floor of its raw model calls, and reports both and their
+// ratio (x-floor). The floor counts the detector once: the confirmation
+// pass is work beyond the model calls a frame needs. floor4-ms adds the
+// confirmation run for comparison.
+func BenchmarkKioskFrame(b *testing.B) {
+	e := testEngine(b)
+	ctx := context.Background()
+	for _, fr := range kioskFrames(b) {
+		b.Run(fr.name, func(b *testing.B) {
+			opts := inference.Options{Liveness: true}
+			if _, err := e.Analyze(ctx, fr.img, opts); err != nil {
+				b.Fatal(err)
+			}
+			var frame, floor, floor4 time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				t0 := time.Now()
+				an, err := e.Analyze(ctx, fr.img, opts)
+				if err != nil || len(an.Faces) != 1 {
+					b.Fatalf("faces %d err %v", len(an.Faces), err)
+				}
+				t1 := time.Now()
+				floorRuns(b, e, false)
+				t2 := time.Now()
+				e.Detector.sess.mu.Lock()
+				_ = e.Detector.sess.run()
+				e.Detector.sess.mu.Unlock()
+				t3 := time.Now()
+				frame += t1.Sub(t0)
+				floor += t2.Sub(t1)
+				floor4 += t3.Sub(t1)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(frame.Microseconds())/1e3/n, "frame-ms")
+			b.ReportMetric(float64(floor.Microseconds())/1e3/n, "floor-ms")
+			b.ReportMetric(float64(floor4.Microseconds())/1e3/n, "floor4-ms")
+			b.ReportMetric(float64(frame)/float64(floor), "x-floor")
+		})
+	}
+}
