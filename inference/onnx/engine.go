@@ -201,7 +201,8 @@ func (e *Engine) Config() inference.Config { return e.cfg }
 //
 // Steps: detect faces (cfg.DetectionThreshold, NMS at cfg.NMSIoU), keep
 // those the detector confirms on a zoomed crop (Detector.Confirm, same
-// threshold), sort them largest first, compute landmarks and quality for every face, then decide
+// threshold; with opts.Track, a face confirmed on the previous frame of
+// the round is not confirmed again), sort them largest first, compute landmarks and quality for every face, then decide
 // for the subject, the largest face:
 //
 //   - NO_FACE: no detection.
@@ -239,6 +240,10 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	}
 	confirmed := dets[:0]
 	for _, d := range dets {
+		if opts.Track != nil && opts.Track.Tracked(d.Box) {
+			confirmed = append(confirmed, d)
+			continue
+		}
 		c, err := e.Detector.Confirm(rgba, d.Box, e.cfg.DetectionThreshold, e.cfg.NMSIoU)
 		if err != nil {
 			return an, err
@@ -248,6 +253,14 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 		}
 	}
 	dets = confirmed
+	if opts.Track != nil {
+		var buf [4]inference.Box
+		boxes := buf[:0]
+		for _, d := range dets {
+			boxes = append(boxes, d.Box)
+		}
+		opts.Track.Update(boxes)
+	}
 	sort.SliceStable(dets, func(i, j int) bool { return dets[i].Box.Area() > dets[j].Box.Area() })
 	t2 := time.Now()
 	an.Timings.Detect = t2.Sub(t1)
