@@ -107,10 +107,10 @@ type Options struct {
 	Liveness bool
 	// Embed aligns the subject face and computes its embedding.
 	Embed bool
-	// Track, when not nil, holds the faces confirmed on the previous
-	// analysed frame of the same capture round: a detection continuing one
-	// of them skips the detector's confirmation pass (see Tracker). Nil
-	// confirms every detection.
+	// Track, when not nil, holds the detector's confirmation verdicts on
+	// the previous analysed frame of the same capture round: a detection
+	// continuing one of them keeps its verdict without the confirmation
+	// pass (see Tracker). Nil confirms every detection.
 	Track *Tracker
 }
 

@@ -7,32 +7,40 @@ func TestTracker(t *testing.T) {
 	moved := Box{X: 106, Y: 103, W: 80, H: 98} // a few pixels later: IoU ≈ 0.84
 	other := Box{X: 300, Y: 100, W: 80, H: 100}
 	half := Box{X: 140, Y: 100, W: 80, H: 100} // IoU = 1/3
-	steps := []struct {
-		name    string
-		box     Box
-		tracked bool
-		keep    bool // the analyser keeps the face (confirmed)
+	type det struct {
+		box              Box
+		known, confirmed bool // Lookup's answer
+		keep             bool // the analyser's verdict
+	}
+	frames := []struct {
+		name string
+		dets []det
 	}{
-		{"first sight is confirmed", face, false, true},
-		{"same place is tracked", face, true, true},
-		{"small move is tracked", moved, true, true},
-		{"another face elsewhere is confirmed", other, false, false},
-		{"a face half off its track is confirmed", half, false, true},
-		{"the track followed the kept box", half, true, false},
-		{"a face not kept ends its track", half, false, true},
+		{"first sight needs the confirmation", []det{{face, false, false, true}, {other, false, false, false}}},
+		{"both verdicts are reused", []det{{face, true, true, true}, {other, true, false, false}}},
+		{"a small move continues the track", []det{{moved, true, true, true}, {other, true, false, false}}},
+		{"a face half off its track is new", []det{{half, false, false, true}}},
+		{"the refused track ended when not seen", []det{{half, true, true, true}, {other, false, false, true}}},
+		{"an empty frame ends every track", nil},
+		{"after it everything is new", []det{{half, false, false, true}}},
 	}
 	var tr Tracker
-	for _, s := range steps {
-		if got := tr.Tracked(s.box); got != s.tracked {
-			t.Fatalf("%s: Tracked = %v, want %v", s.name, got, s.tracked)
+	for _, f := range frames {
+		var kept, refused []Box
+		for _, d := range f.dets {
+			c, k := tr.Lookup(d.box)
+			if c != d.confirmed || k != d.known {
+				t.Fatalf("%s: Lookup(%+v) = %v, %v; want %v, %v", f.name, d.box, c, k, d.confirmed, d.known)
+			}
+			if d.keep {
+				kept = append(kept, d.box)
+			} else {
+				refused = append(refused, d.box)
+			}
 		}
-		var kept []Box
-		if s.keep {
-			kept = append(kept, s.box)
-		}
-		tr.Update(kept)
+		tr.Update(kept, refused)
 	}
-	if c, r := tr.Counts(); c != 4 || r != 3 {
-		t.Fatalf("Counts = %d, %d; want 4, 3", c, r)
+	if c, r := tr.Counts(); c != 5 || r != 5 {
+		t.Fatalf("Counts = %d, %d; want 5, 5", c, r)
 	}
 }

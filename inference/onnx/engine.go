@@ -201,8 +201,8 @@ func (e *Engine) Config() inference.Config { return e.cfg }
 //
 // Steps: detect faces (cfg.DetectionThreshold, NMS at cfg.NMSIoU), keep
 // those the detector confirms on a zoomed crop (Detector.Confirm, same
-// threshold; with opts.Track, a face confirmed on the previous frame of
-// the round is not confirmed again), sort them largest first, compute landmarks and quality for every face, then decide
+// threshold; with opts.Track, a detection continuing one of the previous
+// frame of the round keeps its verdict without a new pass), sort them largest first, compute landmarks and quality for every face, then decide
 // for the subject, the largest face:
 //
 //   - NO_FACE: no detection.
@@ -238,28 +238,31 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	if err != nil {
 		return an, err
 	}
+	var keptBuf, refusedBuf [4]inference.Box
+	kept, refused := keptBuf[:0], refusedBuf[:0]
 	confirmed := dets[:0]
 	for _, d := range dets {
-		if opts.Track != nil && opts.Track.Tracked(d.Box) {
-			confirmed = append(confirmed, d)
-			continue
+		ok, known := false, false
+		if opts.Track != nil {
+			ok, known = opts.Track.Lookup(d.Box)
 		}
-		c, err := e.Detector.Confirm(rgba, d.Box, e.cfg.DetectionThreshold, e.cfg.NMSIoU)
-		if err != nil {
-			return an, err
+		if !known {
+			c, err := e.Detector.Confirm(rgba, d.Box, e.cfg.DetectionThreshold, e.cfg.NMSIoU)
+			if err != nil {
+				return an, err
+			}
+			ok = c >= e.cfg.DetectionThreshold
 		}
-		if c >= e.cfg.DetectionThreshold {
+		if ok {
 			confirmed = append(confirmed, d)
+			kept = append(kept, d.Box)
+		} else {
+			refused = append(refused, d.Box)
 		}
 	}
 	dets = confirmed
 	if opts.Track != nil {
-		var buf [4]inference.Box
-		boxes := buf[:0]
-		for _, d := range dets {
-			boxes = append(boxes, d.Box)
-		}
-		opts.Track.Update(boxes)
+		opts.Track.Update(kept, refused)
 	}
 	sort.SliceStable(dets, func(i, j int) bool { return dets[i].Box.Area() > dets[j].Box.Area() })
 	t2 := time.Now()
