@@ -197,7 +197,10 @@ func (e *Engine) Config() inference.Config { return e.cfg }
 
 // Analyze implements inference.Analyzer on an upright image (any
 // image.Image; an opaque *image.RGBA at the origin, as inference.Decode
-// returns, is used without copying).
+// returns, is used without copying; an inference.Undecoded frame is
+// decoded here, its decoding time counted in Timings.Prepare, and a
+// frame that fails to decode returns an error wrapping
+// inference.ErrDecode).
 //
 // Steps: detect faces (cfg.DetectionThreshold, NMS at cfg.NMSIoU), keep
 // those the detector confirms on a zoomed crop (Detector.Confirm, same
@@ -228,6 +231,10 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	}
 	if img == nil || img.Bounds().Empty() {
 		return an, fmt.Errorf("analyze: %w: empty image", inference.ErrDecode)
+	}
+	img, err := inference.Pixels(img)
+	if err != nil {
+		return an, fmt.Errorf("analyze: %w", err)
 	}
 	rgba := inference.ToOpaqueRGBA(img, nil)
 	an.Width, an.Height = rgba.Rect.Dx(), rgba.Rect.Dy()
