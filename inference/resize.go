@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
 	"sync"
@@ -150,22 +151,31 @@ func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 		p0, p2 = 2*plane, 0
 	}
 	gray := l.Order == Gray
+	rowBytes := 4 * b.Dx()
 	for y, ty := range r.ys {
-		r0 := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+int(ty.i0)):]
-		r1 := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+int(ty.i1)):]
-		wy1 := ty.w
+		o0 := src.PixOffset(b.Min.X, b.Min.Y+int(ty.i0))
+		o1 := src.PixOffset(b.Min.X, b.Min.Y+int(ty.i1))
+		r0 := src.Pix[o0 : o0+rowBytes : o0+rowBytes]
+		r1 := src.Pix[o1 : o1+rowBytes : o1+rowBytes]
+		wy1 := uint32(ty.w)
 		wy0 := resizeOne - wy1
 		row := y * w
 		for x, tx := range r.xs {
-			a := r0[tx.i0 : tx.i0+3 : tx.i0+3]
-			c := r0[tx.i1 : tx.i1+3 : tx.i1+3]
-			d := r1[tx.i0 : tx.i0+3 : tx.i0+3]
-			e := r1[tx.i1 : tx.i1+3 : tx.i1+3]
-			wx1 := tx.w
+			// One 32-bit load per source pixel (R, G, B, A little-endian);
+			// red and blue are interpolated together in the two 32-bit
+			// lanes of a uint64 (each lane stays below 2^30).
+			a := binary.LittleEndian.Uint32(r0[tx.i0:])
+			c := binary.LittleEndian.Uint32(r0[tx.i1:])
+			d := binary.LittleEndian.Uint32(r1[tx.i0:])
+			e := binary.LittleEndian.Uint32(r1[tx.i1:])
+			wx1 := uint64(tx.w)
 			wx0 := resizeOne - wx1
-			vr := (int32(a[0])*wx0+int32(c[0])*wx1)*wy0 + (int32(d[0])*wx0+int32(e[0])*wx1)*wy1
-			vg := (int32(a[1])*wx0+int32(c[1])*wx1)*wy0 + (int32(d[1])*wx0+int32(e[1])*wx1)*wy1
-			vb := (int32(a[2])*wx0+int32(c[2])*wx1)*wy0 + (int32(d[2])*wx0+int32(e[2])*wx1)*wy1
+			top := rbLanes(a)*wx0 + rbLanes(c)*wx1
+			bot := rbLanes(d)*wx0 + rbLanes(e)*wx1
+			rb := top*uint64(wy0) + bot*uint64(wy1)
+			vr, vb := uint32(rb), uint32(rb>>32)
+			vg := uint32(((uint64(a>>8&0xff)*wx0+uint64(c>>8&0xff)*wx1)*uint64(wy0) +
+				(uint64(d>>8&0xff)*wx0+uint64(e>>8&0xff)*wx1)*uint64(wy1)))
 			i := row + x
 			if gray {
 				dst[i] = (0.299*float32(vr)+0.587*float32(vg)+0.114*float32(vb))*kk - mb
@@ -177,6 +187,10 @@ func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 		}
 	}
 }
+
+// rbLanes spreads the red and blue bytes of a little-endian RGBA pixel
+// into the low bits of the two 32-bit lanes of a uint64.
+func rbLanes(p uint32) uint64 { return uint64(p&0xff) | uint64(p&0xff0000)<<16 }
 
 // box2x writes the 2×2 block means (r.box2).
 func (r *Resizer) box2x(dst []float32, src *image.RGBA, l TensorLayout) {
@@ -196,11 +210,15 @@ func (r *Resizer) box2x(dst []float32, src *image.RGBA, l TensorLayout) {
 		r1 := src.Pix[o0+src.Stride : o0+src.Stride+8*w]
 		row := y * w
 		for x := 0; x < w; x++ {
-			a := r0[8*x : 8*x+7 : 8*x+7]
-			d := r1[8*x : 8*x+7 : 8*x+7]
-			sr := uint(a[0]) + uint(a[4]) + uint(d[0]) + uint(d[4])
-			sg := uint(a[1]) + uint(a[5]) + uint(d[1]) + uint(d[5])
-			sb := uint(a[2]) + uint(a[6]) + uint(d[2]) + uint(d[6])
+			// Two 32-bit loads per row; the four red+blue and green+alpha
+			// sums in the 16-bit lanes of a uint32 (each ≤ 1020).
+			a := binary.LittleEndian.Uint32(r0[8*x:])
+			c := binary.LittleEndian.Uint32(r0[8*x+4:])
+			d := binary.LittleEndian.Uint32(r1[8*x:])
+			e := binary.LittleEndian.Uint32(r1[8*x+4:])
+			rb := a&0xff00ff + c&0xff00ff + d&0xff00ff + e&0xff00ff
+			ga := a>>8&0xff00ff + c>>8&0xff00ff + d>>8&0xff00ff + e>>8&0xff00ff
+			sr, sg, sb := rb&0x3ff, ga&0x3ff, rb>>16&0x3ff
 			i := row + x
 			if gray {
 				dst[i] = (0.299*lut[sr] + 0.587*lut[sg] + 0.114*lut[sb] - l.Mean) * l.Scale
