@@ -44,8 +44,8 @@ type Resizer struct {
 	xs, ys []tap
 	box2   bool
 	// lut2 maps the sum of four levels (0–1020) to the normalised value
-	// of their mean for the layout of key; lutGray does the same before
-	// the luma weights.
+	// of their mean for the layout of key (for Gray, to the mean itself:
+	// the luma weights and normalisation follow).
 	lut2 []float32
 }
 
