@@ -533,9 +533,6 @@ func secureURL(s string) bool {
 	return u.Scheme == "https" || validate.LoopbackHost(u.Hostname())
 }
 
-
-
-
 // budget is the longest a reference fetch can take: every try timing out,
 // plus the doubling backoff between tries.
 func (r ReferenceConfig) budget() time.Duration {

@@ -99,7 +99,6 @@ func versionString() string {
 	return "dev"
 }
 
-
 func runMain(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -75,4 +75,3 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 }
-

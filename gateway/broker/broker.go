@@ -111,7 +111,6 @@ func validPrefix(p string) bool {
 	return true
 }
 
-
 // Broker is a running embedded broker.
 type Broker struct {
 	srv   *mqtt.Server

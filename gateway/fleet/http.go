@@ -64,7 +64,6 @@ func (s *Server) hostGuard(next http.Handler) http.Handler {
 	})
 }
 
-
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
