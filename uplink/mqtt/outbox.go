@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/atomicfile"
 )
 
 // UncleanSeqJump is how far the event sequence jumps after the agent
@@ -55,7 +57,7 @@ const (
 	cleanFile  = "clean"
 	outboxDir  = "outbox"
 	fileSuffix = ".json"
-	tmpPrefix  = ".tmp-"
+	tmpPrefix  = atomicfile.TempPrefix
 )
 
 // openOutbox loads the outbox in dir (created 0700 if missing). Corrupt
@@ -256,42 +258,12 @@ func (o *outbox) close() error {
 // path's directory, removed by openOutbox if left behind) and a rename, so
 // a reader sees the old or the new content, never a part.
 func writeFileAtomic(path string, b []byte) error {
-	return writeFile(path, b, false)
+	return atomicfile.Write(path, b, atomicfile.Options{NoSync: true})
 }
 
 // writeFileSynced is writeFileAtomic that also syncs the file before the
 // rename and the directory after it, so the new content survives a power
 // loss once it returns.
 func writeFileSynced(path string, b []byte) error {
-	return writeFile(path, b, true)
-}
-
-func writeFile(path string, b []byte, sync bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if sync {
-		if d, err := os.Open(dir); err == nil {
-			err = d.Sync()
-			d.Close()
-			return err
-		}
-	}
-	return nil
+	return atomicfile.WriteFile(path, b)
 }
