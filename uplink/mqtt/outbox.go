@@ -16,20 +16,6 @@ import (
 	"github.com/faceverify/faceverify/internal/atomicfile"
 )
 
-// UncleanSeqJump is how far the event sequence jumps after the agent
-// stopped without closing its outbox (crash, kill -9, power loss): event
-// files and the counter are written without fsync, so the last few may be
-// lost, and a rewound counter must not reuse a seq a consumer has already
-// seen (it would drop the new event as a duplicate). The jump shows up as
-// a gap; the first event after it carries "gap":"restart" (GapRestart) so
-// a consumer can tell the jump from lost events.
-const UncleanSeqJump = 100
-
-// GapRestart is EventMessage.Gap on the first event queued after the
-// sequence jumped by UncleanSeqJump: the seqs skipped before it were never
-// used (at most the last few events before the unclean stop were lost).
-const GapRestart = "restart"
-
 // outbox is the bounded queue of events not yet acknowledged by the
 // broker, in seq order, kept on disk when dir is set (one file per event,
 // dir/outbox/<seq>.json, and the last seq in dir/seq). When full, the
