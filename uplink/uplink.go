@@ -1,11 +1,9 @@
 // Package uplink is how the agent talks to the outside world: the
-// verification gateway (Gateway, implemented over HTTP in uplink/gateway)
-// and fleet monitoring (Publisher, implemented over MQTT in uplink/mqtt).
-// Fakes for tests live in uplink/uplinktest.
-//
-// Seams for the next issues: the encrypted offline spool will wrap a
-// Submitter (store-and-forward on temporary errors), and richer MQTT
-// telemetry will add event kinds without changing Publisher.
+// verification gateway (Gateway, implemented over HTTP in uplink/gateway;
+// uplink/spool wraps a Submitter to store and forward on temporary
+// errors) and fleet monitoring (Publisher, implemented over MQTT in
+// uplink/mqtt, whose wire contract is gateway/mqttapi). Fakes for tests
+// live in uplink/uplinktest.
 package uplink
 
 import (
@@ -146,11 +144,6 @@ type Event = mqttapi.Event
 type Publisher interface {
 	Publish(ev Event)
 }
-
-// CommandHandler answers one remote command (the JSON payload of an MQTT
-// command message) with the JSON reply to send back. It must return
-// promptly; it runs on the transport's command goroutine.
-type CommandHandler func(ctx context.Context, payload []byte) (reply []byte)
 
 // Discard is a Publisher that drops every event (the MQTT-less mode).
 type Discard struct{}
