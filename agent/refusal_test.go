@@ -10,9 +10,9 @@ import (
 	"github.com/faceverify/faceverify/agent/agenttest"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/gateway/api"
+	mqtt "github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink"
-	"github.com/faceverify/faceverify/uplink/mqtt"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
 	"github.com/faceverify/faceverify/uplink/spool"
 )
