@@ -67,6 +67,8 @@ type Config struct {
 	Audit     AuditConfig     `toml:"audit"`
 	// Replay: how long selfie hashes are kept for SUBMISSION_REPLAY.
 	Replay ReplayConfig `toml:"replay"`
+	// Status bounds the status long-poll (config_status.go).
+	Status StatusConfig `toml:"status"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -245,6 +247,7 @@ func DefaultConfig() Config {
 		Erasure:   defaultErasureConfig(),
 		Retention: defaultRetentionConfig(),
 		Replay:    defaultReplayConfig(),
+		Status:    defaultStatusConfig(),
 	}
 }
 
@@ -448,6 +451,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Replay.validate(); err != nil {
+		return err
+	}
+	if err := c.Status.validate(); err != nil {
 		return err
 	}
 	if len(c.Partners) == 0 {
