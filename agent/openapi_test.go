@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/faceverify/faceverify/internal/openapitest"
+	"github.com/faceverify/faceverify/gateway/api/openapitest"
 )
 
 // contract checks every exchange of this package's tests with the

@@ -16,8 +16,8 @@ import (
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/api/openapitest"
 	"github.com/faceverify/faceverify/gateway/gatewaytest"
-	"github.com/faceverify/faceverify/internal/openapitest"
 )
 
 // contract checks every request the tests of this package make to a

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/faceverify/faceverify/internal/openapitest"
+	"github.com/faceverify/faceverify/gateway/api/openapitest"
 )
 
 const spec = `{

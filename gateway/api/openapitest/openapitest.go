@@ -14,7 +14,10 @@
 //
 // Violations are collected, not failed at once, so one Checker can sit in
 // a shared transport (Transport) or middleware (Handler) for a whole test
-// binary.
+// binary. It serves the tests of both documents, the gateway's
+// (gateway/api/openapi.json) and the agent's loopback API
+// (agent/openapi.json); only tests import it, so no daemon links
+// kin-openapi.
 package openapitest
 
 import (
