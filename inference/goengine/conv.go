@@ -73,10 +73,10 @@ type convK struct {
 	act     act
 
 	n, c, h, wd, m, oh, ow int
-	kh, kw, sh, sw, dh, dw  int
-	pt, pl, group           int
-	pointwise, depthwise    bool
-	col                     []float32 // im2col scratch, (C/group·KH·KW) × (OH·OW)
+	kh, kw, sh, sw, dh, dw int
+	pt, pl, group          int
+	pointwise, depthwise   bool
+	col                    []float32 // im2col scratch, (C/group·KH·KW) × (OH·OW)
 
 	// state of the current parallel phase
 	mode      int
