@@ -10,6 +10,22 @@ const gemmColBlock = 256
 // taken four at a time so that each loaded B element feeds four
 // multiply-adds.
 func gemm(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int) {
+	iEnd, jEnd := gemmFast(a, lda, b, ldb, c, ldc, k, i0, i1, j0, j1)
+	if jEnd > j0 {
+		// the microkernel did rows [i0, iEnd) × columns [j0, jEnd)
+		gemmGo(a, lda, b, ldb, c, ldc, k, iEnd, i1, j0, jEnd)
+		gemmGo(a, lda, b, ldb, c, ldc, k, i0, i1, jEnd, j1)
+		return
+	}
+	gemmGo(a, lda, b, ldb, c, ldc, k, i0, i1, j0, j1)
+}
+
+// gemmGo is the pure-Go kernel of gemm (and its fallback on every
+// architecture).
+func gemmGo(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int) {
+	if i0 >= i1 || j0 >= j1 {
+		return
+	}
 	for jb := j0; jb < j1; jb += gemmColBlock {
 		je := min(jb+gemmColBlock, j1)
 		n := je - jb
