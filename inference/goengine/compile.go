@@ -57,6 +57,8 @@ type compiler struct {
 	plans []*plan
 	prod  map[*val]*plan
 	uses  map[string]int
+	// folded counts the float32 values allocated by constant folding
+	folded int
 }
 
 func (c *compiler) errf(n *ir.Node, format string, args ...any) error {
@@ -74,6 +76,9 @@ func Compile(g *ir.Graph) (*Model, error) {
 		c.vals[name] = &val{name: name, shape: t.Shape, c: t}
 	}
 	for _, in := range g.Inputs {
+		if len(in.Shape) == 0 || len(in.Shape) > maxRank || !sizeOK(in.Shape) || slices.Min(in.Shape) < 1 {
+			return nil, fmt.Errorf("model %s: input %q has unsupported shape %v", g.Name, in.Name, in.Shape)
+		}
 		c.vals[in.Name] = &val{name: in.Name, shape: slices.Clone(in.Shape), last: -1}
 	}
 	for _, n := range g.Nodes {
@@ -159,6 +164,9 @@ func Compile(g *ir.Graph) (*Model, error) {
 			}
 		}
 	}
+	if arena > MaxArena {
+		return nil, fmt.Errorf("model %s: activations need %d MiB, more than the %d MiB limit", g.Name, arena>>18, MaxArena>>18)
+	}
 	m.arena = make([]float32, arena)
 	bind := func(v *val) {
 		r := v.root()
@@ -179,6 +187,9 @@ func Compile(g *ir.Graph) (*Model, error) {
 		if k, ok := s.(*convK); ok && k.col == nil && !k.pointwise && !k.depthwise {
 			scratch = max(scratch, k.kdim()*k.oh*k.ow)
 		}
+	}
+	if arena+scratch > MaxArena {
+		return nil, fmt.Errorf("model %s: activations and im2col need %d MiB, more than the %d MiB limit", g.Name, (arena+scratch)>>18, MaxArena>>18)
 	}
 	m.scratch = make([]float32, scratch)
 	for _, s := range m.steps {
@@ -263,6 +274,11 @@ func (c *compiler) node(n *ir.Node) error {
 	shapes, err := c.infer(n, ins)
 	if err != nil {
 		return err
+	}
+	for _, sh := range shapes {
+		if !aliasOps[n.Op] && (len(sh) == 0 || len(sh) > maxRank || slices.Min(sh) < 1 || !sizeOK(sh)) {
+			return c.errf(n, "output shape %v is not supported (empty, scalar or too large)", sh)
+		}
 	}
 	p := &plan{n: n, ins: ins}
 	for i, o := range n.Outputs {
@@ -500,6 +516,9 @@ func (c *compiler) infer(n *ir.Node, ins []*val) ([][]int, error) {
 			return nil, c.errf(n, "needs a 4-D input and constant 4-D weights")
 		}
 		w := ins[1].shape
+		if slices.Min(w) < 1 || w[2] > 64 || w[3] > 64 {
+			return nil, c.errf(n, "weights %v: empty or kernel larger than 64", w)
+		}
 		grp := int(n.Int("group", 1))
 		if grp < 1 || x[1]%grp != 0 || w[0]%grp != 0 || w[1]*grp != x[1] {
 			return nil, c.errf(n, "weights %v do not fit input %v with %d groups", w, x, grp)
@@ -650,6 +669,11 @@ func (c *compiler) infer(n *ir.Node, ins []*val) ([][]int, error) {
 	}
 	return nil, &ir.OpError{Model: c.g.Name, Op: n.Op}
 }
+
+// MaxArena bounds the planned activation memory of one model, in float32
+// values (256 MiB; the largest pinned model, MobileFaceNet, needs 19 MiB), so
+// that a hostile model file cannot make the loader allocate more than that.
+var MaxArena = 1 << 26
 
 // maxElements bounds any planned tensor (the largest pinned-model
 // activation has 1.2 M values).
@@ -835,6 +859,9 @@ func (c *compiler) dense(n *ir.Node, ins []*val) (*denseK, error) {
 	}
 	w := ins[1].shape
 	k, nn := w[0], w[1]
+	if k < 1 || nn < 1 {
+		return nil, c.errf(n, "empty weights %v", w)
+	}
 	trans := n.Int("transB", 0) != 0
 	if trans {
 		k, nn = w[1], w[0]

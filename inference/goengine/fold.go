@@ -34,7 +34,8 @@ func (c *compiler) fold(n *ir.Node, ins []*val) error {
 	}
 	p := &plan{n: n, ins: ins}
 	for _, s := range shapes {
-		if !sizeOK(s) {
+		c.folded += ir.NumElements(s)
+		if !sizeOK(s) || c.folded > MaxArena || len(s) > maxRank || (len(s) > 0 && slices.Min(s) < 1) {
 			return c.errf(n, "constant too large")
 		}
 		v := &val{shape: s}

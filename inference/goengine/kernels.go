@@ -280,6 +280,9 @@ type softmaxK struct {
 }
 
 func (k *softmaxK) run() {
+	if k.n < 1 {
+		return
+	}
 	for r := 0; r+k.n <= len(k.out); r += k.n {
 		in, out := k.in[r:r+k.n], k.out[r:r+k.n]
 		m := float32(math.Inf(-1))

@@ -52,6 +52,10 @@ type Model struct {
 // length for the model.
 var ErrShape = errors.New("tensor size does not match the model")
 
+// ErrInvalid is returned by Load for a model whose graph is inconsistent in
+// a way the checks before compilation did not catch.
+var ErrInvalid = errors.New("invalid model graph")
+
 // Load reads a model file (.onnx or .tflite, by extension) and compiles it.
 func Load(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
@@ -63,9 +67,15 @@ func Load(path string) (*Model, error) {
 
 // LoadBytes compiles a model from its file contents; name (the file name)
 // picks the reader by extension and names the model in errors.
-func LoadBytes(name string, data []byte) (*Model, error) {
+func LoadBytes(name string, data []byte) (m *Model, err error) {
+	defer func() {
+		// A file that passes the readers' checks but trips a kernel's
+		// assumptions must still give an error, never crash the process.
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("model %s: %w: %v", name, ErrInvalid, r)
+		}
+	}()
 	var g *ir.Graph
-	var err error
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".onnx":
 		g, err = onnxmodel.Read(name, data)
