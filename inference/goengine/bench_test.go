@@ -3,7 +3,9 @@
 package goengine_test
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/faceverify/faceverify/inference/goengine"
 )
@@ -42,6 +44,27 @@ func BenchmarkModels(b *testing.B) {
 			for b.Loop() {
 				o.run(b, in)
 			}
+		})
+		// paired: each iteration runs both engines back to back, so a
+		// shared machine's load hits both alike; medians and their ratio
+		b.Run(tc.file+"/paired", func(b *testing.B) {
+			var g, r []float64
+			for b.Loop() {
+				t0 := time.Now()
+				if err := m.Run([][]float32{in}, outs); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				o.run(b, in)
+				t2 := time.Now()
+				g = append(g, float64(t1.Sub(t0).Microseconds())/1000)
+				r = append(r, float64(t2.Sub(t1).Microseconds())/1000)
+			}
+			slices.Sort(g)
+			slices.Sort(r)
+			b.ReportMetric(g[len(g)/2], "go-ms")
+			b.ReportMetric(r[len(r)/2], "ort-ms")
+			b.ReportMetric(g[len(g)/2]/r[len(r)/2], "go/ort")
 		})
 	}
 }

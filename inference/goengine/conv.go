@@ -139,8 +139,6 @@ func (k *convK) runRange(lo, hi int) {
 		i0, i1, j0, j1 := lo, hi, 0, npix
 		if k.mode == modeCols {
 			i0, i1, j0, j1 = 0, k.mG, lo, hi
-			// keep column ranges a multiple of 8 apart from the last
-			_ = j0
 		}
 		kd := k.kdim()
 		gemm(k.wG, kd, b, npix, k.outG, npix, kd, i0, i1, j0, j1)

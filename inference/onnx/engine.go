@@ -1,5 +1,8 @@
-// Package onnx runs the faceverify models with ONNX Runtime (through
-// github.com/yalue/onnxruntime_go, cgo) and implements inference.Analyzer.
+// Package onnx runs the faceverify ONNX models and implements
+// inference.Analyzer. Config.Engine picks the runtime: ONNX Runtime (through
+// github.com/yalue/onnxruntime_go, cgo; ort.go, built only with cgo) or the
+// pure-Go engine (inference/goengine; gosession.go). Pre-processing, NMS
+// and decisions are the same code for both.
 //
 // Models (models/manifest.json pins each file by sha256 and records its
 // pre-processing settings):
