@@ -944,6 +944,9 @@ func (c *compiler) build(p *plan) (runner, error) {
 			k.bias = ins[2].c.F
 		}
 		k.depthwise = grp > 1 && w.shape[1] == 1
+		if k.depthwise {
+			k.zero = make([]float32, k.wd)
+		}
 		k.pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0
 		if len(p.act.slope) > 1 && len(p.act.slope) != k.m {
 			return nil, c.errf(n, "PRelu slope does not match %d channels", k.m)

@@ -77,6 +77,7 @@ type convK struct {
 	pt, pl, group          int
 	pointwise, depthwise   bool
 	col                    []float32 // im2col scratch, (C/group·KH·KW) × (OH·OW)
+	zero                   []float32 // a zero input row for depthwise3x3's padding
 
 	// state of the current parallel phase
 	mode      int
@@ -225,6 +226,11 @@ func (k *convK) depthwiseChannel(b, oc int) {
 		out[i] = bv
 	}
 	w := k.w[oc*k.kh*k.kw : (oc+1)*k.kh*k.kw]
+	if k.kh == 3 && k.kw == 3 && k.dh == 1 && k.dw == 1 && k.zero != nil {
+		k.depthwise3x3(plane, out, w, bv)
+		k.act.apply(out, oc)
+		return
+	}
 	for ky := 0; ky < k.kh; ky++ {
 		for kx := 0; kx < k.kw; kx++ {
 			wv := w[ky*k.kw+kx]
@@ -256,6 +262,65 @@ func (k *convK) depthwiseChannel(b, oc int) {
 		}
 	}
 	k.act.apply(out, oc)
+}
+
+// depthwise3x3 is depthwiseChannel for 3×3 undilated kernels: each output
+// pixel is summed in registers from three input rows (a padded row reads
+// k.zero) in one pass; columns whose taps cross the left or right edge take
+// the bounds-checked path.
+func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+	wd, sw := k.wd, k.sw
+	// interior: ix = ox·sw − pl ≥ 0 and ix + 2 ≤ wd − 1
+	oxLo := (k.pl + sw - 1) / sw
+	oxHi := 0
+	if wd-3+k.pl >= 0 {
+		oxHi = (wd-3+k.pl)/sw + 1
+	}
+	oxHi = min(oxHi, k.ow)
+	oxLo = min(oxLo, oxHi)
+	row := func(iy int) []float32 {
+		if iy < 0 || iy >= k.h {
+			return k.zero[:wd]
+		}
+		return plane[iy*wd : (iy+1)*wd]
+	}
+	for oy := 0; oy < k.oh; oy++ {
+		iy := oy*k.sh - k.pt
+		r0, r1, r2 := row(iy), row(iy+1), row(iy+2)
+		dst := out[oy*k.ow : (oy+1)*k.ow]
+		edge := func(ox int) {
+			s := bv
+			for kx := 0; kx < 3; kx++ {
+				ix := ox*sw - k.pl + kx
+				if ix < 0 || ix >= wd {
+					continue
+				}
+				s += w[kx]*r0[ix] + w[3+kx]*r1[ix] + w[6+kx]*r2[ix]
+			}
+			dst[ox] = s
+		}
+		for ox := 0; ox < oxLo; ox++ {
+			edge(ox)
+		}
+		if sw == 1 {
+			off := -k.pl
+			for ox := oxLo; ox < oxHi; ox++ {
+				ix := ox + off
+				a, b, c := r0[ix:ix+3], r1[ix:ix+3], r2[ix:ix+3]
+				dst[ox] = bv + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]
+			}
+		} else {
+			for ox := oxLo; ox < oxHi; ox++ {
+				ix := ox*sw - k.pl
+				a, b, c := r0[ix:ix+3], r1[ix:ix+3], r2[ix:ix+3]
+				dst[ox] = bv + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]
+			}
+		}
+		for ox := oxHi; ox < k.ow; ox++ {
+			edge(ox)
+		}
+	}
 }
 
 // poolK is MaxPool / AveragePool on NCHW with explicit pads; padded cells
