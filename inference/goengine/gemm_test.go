@@ -1,6 +1,7 @@
 package goengine
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -54,5 +55,21 @@ func TestGemm(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkGemm reports GFLOP/s of the GEMM on conv-shaped problems
+// (M output channels × N pixels × K inputs).
+func BenchmarkGemm(b *testing.B) {
+	for _, sz := range []struct{ m, n, k int }{{32, 19200, 16}, {64, 1200, 64}, {128, 300, 128}, {16, 19200, 27}} {
+		a := make([]float32, sz.m*sz.k)
+		bb := make([]float32, sz.k*sz.n)
+		c := make([]float32, sz.m*sz.n)
+		b.Run(fmt.Sprintf("%dx%dx%d", sz.m, sz.n, sz.k), func(b *testing.B) {
+			for b.Loop() {
+				gemm(a, sz.k, bb, sz.n, c, sz.n, sz.k, 0, sz.m, 0, sz.n)
+			}
+			b.ReportMetric(float64(2*sz.m*sz.n*sz.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }
