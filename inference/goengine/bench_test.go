@@ -65,6 +65,7 @@ func BenchmarkModels(b *testing.B) {
 			b.ReportMetric(g[len(g)/2], "go-ms")
 			b.ReportMetric(r[len(r)/2], "ort-ms")
 			b.ReportMetric(g[len(g)/2]/r[len(r)/2], "go/ort")
+			b.ReportMetric(float64(m.FLOPs())/1e6, "MFLOP")
 		})
 	}
 }

@@ -65,11 +65,17 @@ func BenchmarkGemm(b *testing.B) {
 		a := make([]float32, sz.m*sz.k)
 		bb := make([]float32, sz.k*sz.n)
 		c := make([]float32, sz.m*sz.n)
-		b.Run(fmt.Sprintf("%dx%dx%d", sz.m, sz.n, sz.k), func(b *testing.B) {
-			for b.Loop() {
-				gemm(a, sz.k, bb, sz.n, c, sz.n, sz.k, 0, sz.m, 0, sz.n)
-			}
-			b.ReportMetric(float64(2*sz.m*sz.n*sz.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+		for _, simd := range []bool{true, false} {
+			name := fmt.Sprintf("%dx%dx%d/simd=%v", sz.m, sz.n, sz.k, simd && useAVX2)
+			b.Run(name, func(b *testing.B) {
+				saved := useAVX2
+				useAVX2 = useAVX2 && simd
+				defer func() { useAVX2 = saved }()
+				for b.Loop() {
+					gemm(a, sz.k, bb, sz.n, c, sz.n, sz.k, 0, sz.m, 0, sz.n)
+				}
+				b.ReportMetric(float64(2*sz.m*sz.n*sz.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

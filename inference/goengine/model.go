@@ -101,6 +101,22 @@ func (m *Model) Ops() []string { return sortedOps(m.ops) }
 // im2col scratch) in bytes.
 func (m *Model) ArenaBytes() int { return m.arenaBytes }
 
+// FLOPs is the floating-point operations of one run counted over
+// convolutions and dense layers (2 per multiply-add), the work that
+// dominates every pinned model; elementwise operations are not counted.
+func (m *Model) FLOPs() int64 {
+	var f int64
+	for _, s := range m.steps {
+		switch k := s.(type) {
+		case *convK:
+			f += 2 * int64(k.n) * int64(k.m) * int64(k.c/k.group) * int64(k.kh*k.kw) * int64(k.oh*k.ow)
+		case *denseK:
+			f += 2 * int64(k.m) * int64(k.k) * int64(k.n)
+		}
+	}
+	return f
+}
+
 // InputShape returns the shape of input i (as stored in the model file:
 // NCHW for ONNX, NHWC for TFLite).
 func (m *Model) InputShape(i int) []int { return m.inputs[i].Shape }
