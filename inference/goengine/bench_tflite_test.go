@@ -35,12 +35,12 @@ func BenchmarkTFLite(b *testing.B) {
 		}
 		b.Run(file[len("tflite/"):]+"/go", func(b *testing.B) {
 			b.ReportAllocs()
-			b.ReportMetric(float64(m.FLOPs())/1e6, "MFLOP")
 			for b.Loop() {
 				if err := m.Run(ins, outs); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(m.FLOPs())/1e6, "MFLOP")
 		})
 	}
 }
