@@ -133,6 +133,9 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 			e.destroy(sessions)
 			return nil, err
 		}
+		if gb, ok := s.be.(*goBackend); ok {
+			logger.Info("model compiled", "model", sp.file, "ops", gb.m.Ops(), "arena_bytes", gb.m.ArenaBytes())
+		}
 		sessions[i], layouts[i], settings[i] = s, l, st
 	}
 	e.Detector = &Detector{sess: sessions[0], layout: layouts[0]}
