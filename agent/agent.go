@@ -32,12 +32,12 @@ import (
 
 	"github.com/oklog/run"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/spool"
 )
@@ -90,6 +90,7 @@ type Agent struct {
 	stopOnce   sync.Once
 	dropFrames atomic.Uint64
 	analyzed   atomic.Uint64
+	tracks     roundTracker // faces confirmed in the current capture round
 	uploads    atomic.Uint64
 
 	// Device wiring (spool_wiring.go, metrics.go, health.go).
@@ -676,7 +677,7 @@ func (a *Agent) analyzeOne(ctx context.Context, job analyzeJob) {
 		}
 	}
 	began := a.d.Clock.Now()
-	an, err := a.d.Analyzer.Analyze(job.ctx, tf.frame.Image, inference.Options{Liveness: true})
+	an, err := a.d.Analyzer.Analyze(job.ctx, tf.frame.Image, inference.Options{Liveness: true, Track: a.tracks.get(job.sid, job.gen)})
 	took := a.d.Clock.Now().Sub(began)
 	if job.ctx.Err() != nil {
 		return

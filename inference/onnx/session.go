@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/models"
@@ -48,6 +49,9 @@ type session struct {
 	in   []float32
 	outs [][]float32
 	be   backend
+	// busy is the wall time spent in run since the session was made
+	// (under mu): the model-call share of the benchmarks.
+	busy time.Duration
 }
 
 // backend runs a session's model on its in tensor into its outs.
@@ -65,7 +69,10 @@ func (s *session) run() error {
 	if s.be == nil {
 		return fmt.Errorf("%s: engine closed", s.name)
 	}
-	if err := s.be.run(); err != nil {
+	t0 := time.Now()
+	err := s.be.run()
+	s.busy += time.Since(t0)
+	if err != nil {
 		return fmt.Errorf("%s: run: %w", s.name, err)
 	}
 	return nil
