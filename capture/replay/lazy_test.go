@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/faceverify/faceverify/agent/clock"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/capture"
 )
 
