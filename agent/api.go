@@ -34,6 +34,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/session", a.handleSession)
 	mux.HandleFunc("POST /v1/cancel", a.handleCancel)
 	mux.HandleFunc("GET /healthz", a.handleHealth)
+	mux.HandleFunc("GET /v1/openapi.json", handleOpenAPI)
 	mux.Handle("GET /metrics", a.MetricsHandler()) // metrics.go
 	a.registerUI(mux)                              // kiosk screens (ui.go)
 	return a.guard(mux)
@@ -197,7 +198,7 @@ func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
 // HandleVerifyCommand answers an MQTT verify command: payload is a launch
 // body (see DecodeLaunch); the reply is a CommandReply echoing request_id,
 // with ok=false and an error (bad_request naming the field, busy,
-// shutting_down) when nothing was started. It fits uplink.CommandHandler.
+// shutting_down) when nothing was started.
 func (a *Agent) HandleVerifyCommand(ctx context.Context, payload []byte) []byte {
 	req, err := DecodeLaunch(payload)
 	reply := CommandReply{RequestID: truncateID(req.RequestID)}

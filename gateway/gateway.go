@@ -8,8 +8,12 @@
 // Construct with New(cfg, Deps{Store, Analyzer, ...}) and call Run (listen on
 // cfg.Listen) or Serve (a listener of your own); both return nil when the
 // context is cancelled, after a graceful shutdown. State lives in a Store
-// (gateway/sqlitestore is the embedded default), so a restarted gateway
-// resumes pending submissions and undelivered callbacks.
+// (gateway/sqlitestore, one SQLite file, is the embedded default;
+// gateway/pgstore runs on PostgreSQL for replicated gateways), so a
+// restarted gateway resumes pending submissions and undelivered callbacks.
+// The embedded MQTT broker is gateway/broker and the live fleet page
+// gateway/fleet; the wire contracts are gateway/api (HTTP) and
+// gateway/mqttapi (MQTT).
 package gateway
 
 import (
@@ -96,6 +100,7 @@ type Gateway struct {
 	replay         *replayGuard
 	refs           *refCache // analysed references of open flows (refcache.go)
 	decoded        *decodedSelfies
+	waits          *statusWaits // status long polls (statuswait.go)
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -176,6 +181,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if g.replay, err = newReplayGuard(cfg.Replay, deps.Store, g.reg); err != nil {
 		return nil, err
 	}
+	g.waits = newStatusWaits(cfg.Status.MaxWaiters, g.reg)
 	g.handler = g.routes()
 	return g, nil
 }
@@ -208,6 +214,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Long polls answer at once when shutdown begins instead of holding it.
+	srv.RegisterOnShutdown(g.waits.stop)
 	var grp run.Group
 	{
 		grp.Add(func() error {

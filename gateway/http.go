@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // routes builds the HTTP API.
@@ -38,6 +39,7 @@ func (g *Gateway) routes() http.Handler {
 	r.Get(api.PathStatus, g.handleStatus)
 	r.Get(api.PathDetails, g.handleDetails)
 	r.Delete(api.PathUsers, g.handleEraseUser) // privacy.go
+	r.Get(api.PathOpenAPI, handleOpenAPI)      // openapi.go
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -216,11 +218,11 @@ func validateInitiate(req api.InitiateRequest) error {
 	switch {
 	case !validText(req.PartnerUserID, 128):
 		return badRequest("partner_user_id: must be 1–128 printable characters")
-	case !validID(req.PartnerUserIDType, 32):
+	case !validate.ID(req.PartnerUserIDType, 32):
 		return badRequest("partner_user_id_type: must be 1–32 characters of [A-Za-z0-9._-]")
 	case req.Flow != api.FlowSelfie && req.Flow != api.FlowKTP:
 		return badRequest("flow: must be %q or %q", api.FlowSelfie, api.FlowKTP)
-	case !validID(req.CorrelationID, 128):
+	case !validate.ID(req.CorrelationID, 128):
 		return badRequest("correlation_id: must be 1–128 characters of [A-Za-z0-9._-], not \".\" or \"..\"")
 	}
 	return nil
@@ -477,18 +479,28 @@ func deriveStatus(f Flow, subs []Submission, maxAttempts, retryAfterMS int) api.
 	return st
 }
 
+// handleStatus answers GET /v1/status[?wait=…]; the long poll is in
+// statuswait.go.
 func (g *Gateway) handleStatus(w http.ResponseWriter, r *http.Request) {
+	wait, err := g.parseWait(r)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	utok, err := g.authenticate(r, TokenUser)
 	if err != nil {
 		g.fail(w, r, err)
 		return
 	}
-	flow, subs, err := g.flowWithAttempts(r.Context(), utok.FlowID)
+	st, err := g.flowStatus(r.Context(), utok.FlowID)
+	if err == nil && wait > 0 && st.NextAction == api.ActionStatus {
+		st, err = g.waitStatus(r.Context(), utok.FlowID, st, wait)
+	}
 	if err != nil {
 		g.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, deriveStatus(flow, subs, g.cfg.Verification.MaxAttempts, g.cfg.Verification.RetryAfterMS))
+	writeJSON(w, http.StatusOK, st)
 }
 
 // flowWithAttempts loads a flow and its attempts. The attempts are read

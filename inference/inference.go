@@ -21,13 +21,6 @@ var (
 	// ErrTooLarge: the header declares more pixels (or bytes) than allowed;
 	// returned before any pixel is decoded.
 	ErrTooLarge = errors.New("image too large")
-	// ErrNoFace: no face scored above the detection threshold.
-	ErrNoFace = errors.New("no face found")
-	// ErrMultipleFaces: more than one face is large enough to be the subject.
-	ErrMultipleFaces = errors.New("more than one face")
-	// ErrLowQuality: the face is too small, blurred, too dark/bright or cut
-	// by the frame edge.
-	ErrLowQuality = errors.New("face quality too low")
 )
 
 // Decision is the per-image verdict of Analyze, in the wire vocabulary used by
@@ -107,6 +100,11 @@ type Options struct {
 	Liveness bool
 	// Embed aligns the subject face and computes its embedding.
 	Embed bool
+	// Track, when not nil, holds the detector's confirmation verdicts on
+	// the previous analysed frame of the same capture round: a detection
+	// continuing one of them keeps its verdict without the confirmation
+	// pass (see Tracker). Nil confirms every detection.
+	Track *Tracker
 }
 
 // Analyzer runs the whole per-image pipeline on a decoded, upright image.

@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // Defaults for zero Options fields.
@@ -48,18 +49,6 @@ const (
 // DefaultFormats is the default pixel format preference: compressed MJPG
 // first (less USB bandwidth, higher rates at large sizes), then YUYV.
 var DefaultFormats = []FourCC{MJPG, YUYV}
-
-// Clock is the time source for frame stamps and the frame timeout;
-// agent/clock.Real and agent/clock.Fake satisfy it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Options configure a Source. Zero fields take the defaults.
 type Options struct {
@@ -82,7 +71,7 @@ type Options struct {
 	// latency low.
 	Buffers int
 	// Clock stamps frames and measures the frame timeout [wall clock].
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives the granted format at Open and rate-limited warnings
 	// about skipped frames [slog.Default()].
 	Logger *slog.Logger
@@ -158,7 +147,7 @@ func New(opts Options) (*Source, error) {
 	}
 	opts.Buffers = min(max(opts.Buffers, 2), 32)
 	if opts.Clock == nil {
-		opts.Clock = wallClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -355,7 +344,7 @@ func (s *Source) Next(ctx context.Context) (capture.Frame, error) {
 // take dequeues every ready buffer, keeps the newest (counting the others
 // as dropped), copies or converts it, and hands every buffer back. ok is
 // false when nothing was ready; img is nil for a corrupt frame.
-func (s *Source) take(dev device, g Granted) (img *image.RGBA, jpg []byte, ok bool, err error) {
+func (s *Source) take(dev device, g Granted) (img image.Image, jpg []byte, ok bool, err error) {
 	buf, idx, err := dev.dequeue()
 	if errors.Is(err, errNotReady) {
 		return nil, nil, false, nil
@@ -384,8 +373,9 @@ func (s *Source) take(dev device, g Granted) (img *image.RGBA, jpg []byte, ok bo
 	var cerr error
 	switch g.fourcc {
 	case YUYV:
-		img = image.NewRGBA(image.Rect(0, 0, g.Width, g.Height))
-		cerr = YUYVToRGBA(img, buf, g.Width, g.Height, g.Stride, g.rng)
+		rgba := image.NewRGBA(image.Rect(0, 0, g.Width, g.Height))
+		cerr = YUYVToRGBA(rgba, buf, g.Width, g.Height, g.Stride, g.rng)
+		img = rgba
 	case MJPG:
 		jpg, _, cerr = AppendMJPEG(nil, buf)
 	}
@@ -393,7 +383,7 @@ func (s *Source) take(dev device, g Granted) (img *image.RGBA, jpg []byte, ok bo
 		return nil, nil, false, err
 	}
 	if cerr == nil && g.fourcc == MJPG {
-		img, cerr = decodeFixed(jpg, g.Width, g.Height, nil)
+		img, cerr = lazyMJPEG(jpg, g.Width, g.Height)
 	}
 	if cerr != nil {
 		s.corrupt.Add(1)
