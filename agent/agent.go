@@ -33,6 +33,7 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/faceverify/faceverify/agent/clock"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/capture"
@@ -71,7 +72,7 @@ type Deps struct {
 
 // Agent runs verification sessions. Make one with New and call Run.
 type Agent struct {
-	cfg    Config
+	cfg    config.Config
 	policy session.Config
 	d      Deps
 	log    *slog.Logger
@@ -105,7 +106,7 @@ type Agent struct {
 
 // New checks cfg and deps and returns an Agent. cfg must have passed
 // Validate (Load does it).
-func New(cfg Config, d Deps) (*Agent, error) {
+func New(cfg config.Config, d Deps) (*Agent, error) {
 	switch {
 	case d.Source == nil:
 		return nil, errors.New("agent: Deps.Source is nil")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/capture"
 )
@@ -58,7 +59,7 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			if h, _, err := net.SplitHostPort(host); err == nil {
 				host = h
 			}
-			if !isLoopbackHost(host) {
+			if !config.IsLoopbackHost(host) {
 				writeErr(w, http.StatusForbidden, "forbidden", "Host must be a loopback name", "")
 				return
 			}

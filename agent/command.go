@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/ui"
 )
 
@@ -202,7 +203,7 @@ func (r LaunchRequest) Validate(gatewayHosts []string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !config.IsLoopbackHost(u.Hostname()) {
 			return badField("base_url", "must be https (http is allowed only to a loopback host), got http://%s", u.Host)
 		}
 	default:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/faceverify/faceverify/agent/agenttest"
 	"github.com/faceverify/faceverify/agent/clock"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink/gateway"
@@ -68,7 +69,7 @@ func (a timedAnalyzer) Analyze(ctx context.Context, img image.Image, o inference
 }
 
 // startDeps runs an agent built from cfg and d until the test ends.
-func startDeps(t *testing.T, cfg Config, d Deps) *harness {
+func startDeps(t *testing.T, cfg config.Config, d Deps) *harness {
 	t.Helper()
 	h := &harness{t: t, runErr: make(chan error, 1)}
 	if d.Publisher == nil {
@@ -252,40 +253,6 @@ func TestHealthClockUnsynced(t *testing.T) {
 	a.Health().Set("gpio", false, "gpio")
 	if h := get(); h.Status != HealthDegraded || !slices.Contains(h.Reasons, "gpio") {
 		t.Errorf("gpio down: %+v", h)
-	}
-}
-
-func TestDeviceTablesValidate(t *testing.T) {
-	cases := []struct {
-		name   string
-		mutate func(*Config)
-		want   string
-	}{
-		{"spool dir", func(c *Config) { c.Spool.Dir = "" }, "spool.dir:"},
-		{"key inside spool dir", func(c *Config) { c.Spool.KeyFile = filepath.Join(c.Spool.Dir, "k") }, "spool.key_file:"},
-		{"tiny spool", func(c *Config) { c.Spool.MaxBytes = 10 }, "spool.max_bytes:"},
-		{"max age", func(c *Config) { c.Spool.MaxAge = time.Second }, "spool.max_age:"},
-		{"retry max", func(c *Config) { c.Spool.RetryMax = time.Millisecond }, "spool.retry_max:"},
-		{"clock floor", func(c *Config) { c.Clock.MinValid = time.Unix(0, 0).UTC() }, "clock.min_valid:"},
-		{"metrics public", func(c *Config) { c.Metrics.Listen = "0.0.0.0:9470" }, "metrics.listen:"},
-		{"metrics bad", func(c *Config) { c.Metrics.Listen = "9470" }, "metrics.listen:"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := testCfg()
-			tc.mutate(&c)
-			if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-				t.Errorf("Validate() = %v, want %q", err, tc.want)
-			}
-		})
-	}
-	c := testCfg()
-	c.Spool.Enabled, c.Spool.Dir = false, ""
-	if err := c.Validate(); err != nil {
-		t.Errorf("disabled spool needs no dir: %v", err)
-	}
-	if f := DefaultConfig().ClockFloor(); f.Year() < 2026 {
-		t.Errorf("build floor %v", f)
 	}
 }
 

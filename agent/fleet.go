@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/capture"
@@ -91,7 +92,7 @@ func (a *Agent) AddTelemetry(f func(*mqtt.Telemetry)) {
 
 // NewMQTTClient builds the fleet client from cfg.MQTT and cfg.Device; nil
 // (and no error) when mqtt.broker is empty.
-func NewMQTTClient(cfg Config, version string, logger *slog.Logger) (*mqtt.Client, error) {
+func NewMQTTClient(cfg config.Config, version string, logger *slog.Logger) (*mqtt.Client, error) {
 	m := cfg.MQTT
 	if m.Broker == "" {
 		return nil, nil
@@ -115,7 +116,7 @@ func NewMQTTClient(cfg Config, version string, logger *slog.Logger) (*mqtt.Clien
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	if len(m.CommandSecret) == 0 {
-		logger.Warn("mqtt: no command secret (" + EnvMQTTCommandSecret + " or mqtt.command_secret_file): remote commands are refused")
+		logger.Warn("mqtt: no command secret (" + config.EnvMQTTCommandSecret + " or mqtt.command_secret_file): remote commands are refused")
 	}
 	return c, nil
 }
@@ -396,7 +397,7 @@ func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
 	}
 	reloadMu.Lock()
 	defer reloadMu.Unlock()
-	next, err := Load(o.ConfigPath)
+	next, err := config.Load(o.ConfigPath)
 	if err != nil {
 		a.log.Warn("reload-config refused", "err", err)
 		return mqtt.ErrorReply("invalid_config", err.Error())
@@ -416,7 +417,7 @@ func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
 		cur.Log.Level = strings.ToLower(o.LogLevel.Level().String())
 	}
 	res := ReloadResult{Applied: []string{}, RestartRequired: []string{}}
-	for _, k := range ConfigDiff(cur, next) {
+	for _, k := range config.ConfigDiff(cur, next) {
 		switch {
 		case liveKeys[k]:
 			res.Applied = append(res.Applied, k)

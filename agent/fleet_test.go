@@ -22,6 +22,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink/mqtt"
@@ -467,20 +468,20 @@ func TestCPUTemperature(t *testing.T) {
 }
 
 func TestConfigDiff(t *testing.T) {
-	a := DefaultConfig()
-	b := DefaultConfig()
+	a := config.DefaultConfig()
+	b := config.DefaultConfig()
 	b.Session.Timeout = time.Minute
 	b.Session.GatewayHosts = []string{"gw.example.com"}
 	b.MQTT.Password = "changed secret"
 	b.MQTT.CommandSecret = []byte("changed too")
 	b.MQTT.HADiscovery = !a.MQTT.HADiscovery
 	b.Inference.ModelsDir = "/elsewhere"
-	got := ConfigDiff(a, b)
+	got := config.ConfigDiff(a, b)
 	want := []string{"inference.models_dir", "mqtt.ha_discovery", "session.gateway_hosts", "session.timeout"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ConfigDiff = %v, want %v", got, want)
 	}
-	if d := ConfigDiff(a, a); len(d) != 0 {
+	if d := config.ConfigDiff(a, a); len(d) != 0 {
 		t.Errorf("no change gave %v", d)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/capture/capturetest"
 	"github.com/faceverify/faceverify/uplink/uplinktest"
 )
@@ -45,7 +46,7 @@ func FuzzDecodeLaunch(f *testing.F) {
 			t.Fatalf("validated %+v", req)
 		}
 		u, err := url.Parse(req.BaseURL)
-		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && config.IsLoopbackHost(u.Hostname()))) {
 			t.Fatalf("validated base_url %q", req.BaseURL)
 		}
 	})

@@ -1,9 +1,10 @@
-package agent
+package config
 
 import (
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/conf"
 )
 
 // V4L2CaptureConfig is the [capture] part for source = "v4l2" (embedded in
@@ -12,20 +13,20 @@ type V4L2CaptureConfig struct {
 	// Device names the camera: a node ("/dev/video0"), a /dev/v4l/by-id or
 	// by-path path, or a substring of a by-id name ("C920"), resolved again
 	// at every capture round so a re-plugged camera is found.
-	Device string `toml:"device"`
+	Device string `toml:"device" nonempty:"true" when:"capture.source=v4l2" rule:"must name the camera (/dev/video0, a /dev/v4l/by-id path or part of a by-id name) when capture.source = \"v4l2\""`
 	// Formats lists pixel formats (FourCC) in order of preference: "MJPG",
 	// "YUYV".
 	Formats []string `toml:"formats"`
 	// Width and Height are the requested frame size in pixels; the
 	// closest size the camera offers is used.
-	Width  int `toml:"width"`
-	Height int `toml:"height"`
+	Width  int `toml:"width"` // even, in [16,7680]
+	Height int `toml:"height" min:"16" max:"4320" unit:"pixels" when:"capture.source=v4l2"`
 	// FrameTimeout is how long a round waits for a good frame before it
 	// fails (the camera then shows as stalled in health).
-	FrameTimeout time.Duration `toml:"frame_timeout"`
+	FrameTimeout time.Duration `toml:"frame_timeout" min:"100ms" max:"1m" when:"capture.source=v4l2"`
 	// Buffers is the number of driver frame buffers, [2,32]; few keep
 	// latency low.
-	Buffers int `toml:"buffers"`
+	Buffers int `toml:"buffers" min:"2" max:"32" when:"capture.source=v4l2"`
 }
 
 // DefaultV4L2CaptureConfig returns the v4l2 defaults: /dev/video0, MJPG
@@ -41,39 +42,26 @@ func DefaultV4L2CaptureConfig() V4L2CaptureConfig {
 	}
 }
 
-// validate checks the v4l2 fields, naming the dotted key.
+// validate checks the v4l2 rules beyond the declared limits (the format
+// list and an even width), naming the dotted key; Config.Validate calls it
+// for source = "v4l2" only.
 func (c V4L2CaptureConfig) validate() error {
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
-	}
-	if strings.TrimSpace(c.Device) == "" {
-		return bad("capture.device", "must name the camera (/dev/video0, a /dev/v4l/by-id path or part of a by-id name) when capture.source = \"v4l2\"")
-	}
 	if len(c.Formats) == 0 {
-		return bad("capture.formats", "must list at least one of \"MJPG\", \"YUYV\"")
+		return conf.Errorf("capture.formats", "must list at least one of \"MJPG\", \"YUYV\"")
 	}
 	seen := map[string]bool{}
 	for i, f := range c.Formats {
 		field := fmt.Sprintf("capture.formats[%d]", i)
 		if f != "MJPG" && f != "YUYV" {
-			return bad(field, "must be \"MJPG\" or \"YUYV\", got %q", f)
+			return conf.Errorf(field, "must be \"MJPG\" or \"YUYV\", got %q", f)
 		}
 		if seen[f] {
-			return bad(field, "%q is listed twice", f)
+			return conf.Errorf(field, "%q is listed twice", f)
 		}
 		seen[f] = true
 	}
 	if c.Width < 16 || c.Width > 7680 || c.Width%2 != 0 {
-		return bad("capture.width", "must be an even number of pixels in [16,7680], got %d", c.Width)
-	}
-	if c.Height < 16 || c.Height > 4320 {
-		return bad("capture.height", "must be in [16,4320] pixels, got %d", c.Height)
-	}
-	if c.FrameTimeout < 100*time.Millisecond || c.FrameTimeout > time.Minute {
-		return bad("capture.frame_timeout", "must be in [100ms,1m], got %v", c.FrameTimeout)
-	}
-	if c.Buffers < 2 || c.Buffers > 32 {
-		return bad("capture.buffers", "must be in [2,32], got %d", c.Buffers)
+		return conf.Errorf("capture.width", "must be an even number of pixels in [16,7680], got %d", c.Width)
 	}
 	return nil
 }

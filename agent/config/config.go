@@ -1,20 +1,24 @@
-package agent
+// Package config is the kiosk agent's configuration: the tables of its
+// config.toml, their defaults, strict decoding (internal/conf: unknown
+// tables and keys refused with line and did-you-mean, durations with
+// units), environment overrides and validation whose errors name the
+// dotted field, its value and the rule ("mqtt.keepalive: must be ≥ 5s,
+// got 0s"). Limits sit in struct tags next to each field; Validate adds
+// the rules that relate fields or parse values.
+package config
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/conf"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
@@ -65,44 +69,44 @@ type APIConfig struct {
 type CaptureConfig struct {
 	// Source is the camera kind: "replay" (image files) or "v4l2" (a
 	// Video4Linux2 camera; see capture_config.go for its fields).
-	Source string `toml:"source"`
+	Source string `toml:"source" oneof:"replay|v4l2"`
 	// ReplayPath is an image file or a directory of images (replay only).
-	ReplayPath string `toml:"replay_path"`
+	ReplayPath string `toml:"replay_path" nonempty:"true" when:"capture.source=replay" rule:"must be set when capture.source = \"replay\""`
 	// FPS is the replay frame rate, or the rate requested from a v4l2
 	// camera (the closest it offers is used), frames per second.
-	FPS float64 `toml:"fps"`
+	FPS float64 `toml:"fps" gt:"0" max:"120"`
 	// Loop restarts the replay after the last image.
 	Loop bool `toml:"loop"`
 	// Window is the capture window of one round.
-	Window time.Duration `toml:"window"`
+	Window time.Duration `toml:"window" min:"500ms"`
 	// AnalyzeFPS caps analysed frames per second.
-	AnalyzeFPS float64 `toml:"analyze_fps"`
+	AnalyzeFPS float64 `toml:"analyze_fps" gt:"0" max:"60"`
 	V4L2CaptureConfig
 }
 
 // SessionConfig is the verification policy.
 type SessionConfig struct {
-	Timeout         time.Duration `toml:"timeout"`
-	PassFrames      int           `toml:"pass_frames"`
-	LocalAttempts   int           `toml:"local_attempts"`
-	UploadRetries   int           `toml:"upload_retries"`
-	RetryBackoff    time.Duration `toml:"retry_backoff"`
-	RetryBackoffMax time.Duration `toml:"retry_backoff_max"`
-	UploadTimeout   time.Duration `toml:"upload_timeout"`
-	StatusTimeout   time.Duration `toml:"status_timeout"`
-	PollInitial     time.Duration `toml:"poll_initial"`
-	PollMin         time.Duration `toml:"poll_min"`
-	PollMax         time.Duration `toml:"poll_max"`
-	PollFailures    int           `toml:"poll_failures"`
-	ResultHold      time.Duration `toml:"result_hold"`
+	Timeout         time.Duration `toml:"timeout"` // ≥ capture.window
+	PassFrames      int           `toml:"pass_frames" min:"1" max:"100"`
+	LocalAttempts   int           `toml:"local_attempts" min:"1" max:"20"`
+	UploadRetries   int           `toml:"upload_retries" min:"0" max:"20"`
+	RetryBackoff    time.Duration `toml:"retry_backoff" min:"10ms"`
+	RetryBackoffMax time.Duration `toml:"retry_backoff_max"` // ≥ retry_backoff
+	UploadTimeout   time.Duration `toml:"upload_timeout" min:"1s"`
+	StatusTimeout   time.Duration `toml:"status_timeout" min:"500ms"`
+	PollInitial     time.Duration `toml:"poll_initial" min:"0s"`
+	PollMin         time.Duration `toml:"poll_min" min:"50ms"`
+	PollMax         time.Duration `toml:"poll_max"` // ≥ poll_min
+	PollFailures    int           `toml:"poll_failures" min:"0" max:"100"`
+	ResultHold      time.Duration `toml:"result_hold" min:"0s"`
 	// CropScale is the side of the uploaded crop as a multiple of the face
 	// box's longer side, about its centre, capped at MaxCropFraction (0.9)
 	// × the frame's shorter side (CropRect).
-	CropScale float64 `toml:"crop_scale"`
+	CropScale float64 `toml:"crop_scale" min:"1" max:"10"`
 	// CropMaxSide bounds the uploaded crop's longer side, pixels.
-	CropMaxSide int `toml:"crop_max_side"`
+	CropMaxSide int `toml:"crop_max_side" min:"112" max:"4096" unit:"pixels"`
 	// JPEGQuality of the uploaded crop, 1–100.
-	JPEGQuality int `toml:"jpeg_quality"`
+	JPEGQuality int `toml:"jpeg_quality" min:"1" max:"100"`
 	// GatewayHosts, when non-empty, lists the only base_url hosts (host or
 	// host:port) a launch may name.
 	GatewayHosts []string `toml:"gateway_hosts"`
@@ -114,13 +118,13 @@ type MQTTConfig struct {
 	// Broker URL; "" runs without MQTT.
 	Broker         string        `toml:"broker"`
 	Prefix         string        `toml:"prefix"`
-	QoS            int           `toml:"qos"`
-	KeepAlive      time.Duration `toml:"keepalive"`
-	ConnectTimeout time.Duration `toml:"connect_timeout"`
+	QoS            int           `toml:"qos" min:"0" max:"2"`
+	KeepAlive      time.Duration `toml:"keepalive" min:"5s"`
+	ConnectTimeout time.Duration `toml:"connect_timeout" min:"1s"`
 	Username       string        `toml:"username"`
 	PasswordFile   string        `toml:"password_file"`
 	CAFile         string        `toml:"ca_file"`
-	QueueSize      int           `toml:"queue_size"`
+	QueueSize      int           `toml:"queue_size" min:"1" max:"100000"`
 	// Password is set from the environment or PasswordFile by Load.
 	Password string `toml:"-"`
 	// Fleet interface: client id, state, TLS client certificate, signed
@@ -131,17 +135,17 @@ type MQTTConfig struct {
 // LEDConfig selects the status-light driver and, for "gpio", the GPIO
 // line names (as the kernel names them; gpioinfo lists them).
 type LEDConfig struct {
-	Driver    string `toml:"driver"`     // "log" or "gpio"
-	Green     string `toml:"green"`      // gpio: required, e.g. "GPIO17"
-	Red       string `toml:"red"`        // gpio: required, e.g. "GPIO27"
-	Blue      string `toml:"blue"`       // gpio: optional ("" = not fitted)
-	ActiveLow bool   `toml:"active_low"` // gpio: a lit LED is driven low
+	Driver    string `toml:"driver" oneof:"log|gpio|" rule:"must be \"log\" or \"gpio\""` // "log" or "gpio"
+	Green     string `toml:"green"`                                                       // gpio: required, e.g. "GPIO17"
+	Red       string `toml:"red"`                                                         // gpio: required, e.g. "GPIO27"
+	Blue      string `toml:"blue"`                                                        // gpio: optional ("" = not fitted)
+	ActiveLow bool   `toml:"active_low"`                                                  // gpio: a lit LED is driven low
 }
 
 // LogConfig sets logging.
 type LogConfig struct {
-	Level  string `toml:"level"`  // debug, info, warn, error
-	Format string `toml:"format"` // text or json
+	Level  string `toml:"level" oneof:"debug|info|warn|error" case:"fold"` // debug, info, warn, error
+	Format string `toml:"format" oneof:"text|json"`                        // text or json
 }
 
 // DefaultConfig returns the configuration used for every absent field;
@@ -258,57 +262,21 @@ func Load(path string) (Config, error) {
 	return cfg, nil
 }
 
-// agentTables are the top-level tables of the agent's config file; any
-// other table (a misspelt [sesion], another program's [gateway]) and
-// unknown keys inside them are errors.
-var agentTables = map[string]bool{
-	"device": true, "api": true, "capture": true, "session": true,
-	"mqtt": true, "inference": true, "led": true, "log": true,
-	"spool": true, "identity": true, "clock": true, "metrics": true,
-}
-
-// Decode parses TOML text over DefaultConfig without validating. Unknown
-// top-level tables are rejected by name ("unknown table [sesion] (did you
-// mean [session]?)"), unknown keys by their dotted name, durations written
-// as bare numbers with a hint to quote them with a unit
-// (config_strict.go); syntax errors carry the line.
+// Decode parses TOML text over DefaultConfig without validating, strictly
+// (internal/conf): unknown top-level tables are refused by name ("unknown
+// table [sesion] (did you mean [session]?)"), unknown keys by their dotted
+// name and line ("unknown key mqtt.keepalve (line 2; did you mean
+// mqtt.keepalive?)"), durations written as bare numbers with a hint to
+// quote them with a unit; syntax errors carry the line.
 func Decode(text string) (Config, error) {
-	if err := bareDurations(text); err != nil {
-		return Config{}, err
-	}
 	cfg := DefaultConfig()
-	md, err := toml.Decode(text, &cfg)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return Config{}, fmt.Errorf("line %d: %s%s", pe.Position.Line, pe.Message, durationHint(pe.Message))
-		}
+	if _, err := conf.Decode(text, &cfg, conf.Options{
+		Program: "agent",
+		Hints:   map[string]string{"mqtt.password": "the MQTT password comes from " + EnvMQTTPassword + " or mqtt.password_file"},
+	}); err != nil {
 		return Config{}, err
-	}
-	if err := unknownTables(md); err != nil {
-		return Config{}, err
-	}
-	var keys []string
-	for _, k := range md.Undecoded() {
-		keys = append(keys, k.String())
-	}
-	if len(keys) > 0 {
-		hint := ""
-		if slicesContains(keys, "mqtt.password") {
-			hint = " (the MQTT password comes from " + EnvMQTTPassword + " or mqtt.password_file)"
-		}
-		return Config{}, fmt.Errorf("unknown key %s%s", strings.Join(keys, ", "), hint)
 	}
 	return cfg, nil
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // DeviceIDFromHostname derives a device id from the hostname: lowercased,
@@ -352,175 +320,115 @@ func ValidDeviceID(id string) bool {
 }
 
 // Validate reports the first invalid field by its dotted name, its value
-// and the rule, e.g. "mqtt.keepalive: must be ≥ 5s, got 0s".
+// and the rule, e.g. "mqtt.keepalive: must be ≥ 5s, got 0s": first the
+// limits declared on the fields (conf.Check), then the rules that relate
+// fields or parse values, table by table.
 func (c Config) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
+	if err := conf.Check(c, ""); err != nil {
+		return err
 	}
-	durAtLeast := func(field string, d, lo time.Duration) error {
-		if d < lo {
-			return bad(field, "must be ≥ %v, got %v", lo, d)
-		}
-		return nil
-	}
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
 	if !ValidDeviceID(c.Device.ID) {
-		return bad("device.id", "must be 1–64 characters of [A-Za-z0-9._-], got %q", c.Device.ID)
+		return conf.Errorf("device.id", "must be 1–64 characters of [A-Za-z0-9._-], got %q", c.Device.ID)
 	}
-	if c.API.Listen != "" {
-		host, port, err := net.SplitHostPort(c.API.Listen)
-		if err != nil || port == "" {
-			return bad("api.listen", "must be host:port, got %q", c.API.Listen)
-		}
-		if !c.API.AllowNonLoopback && !isLoopbackHost(host) {
-			return bad("api.listen", "must be a loopback address (127.0.0.1, ::1, localhost) unless api.allow_non_loopback = true, got %q", c.API.Listen)
-		}
+	if err := c.API.validate(); err != nil {
+		return err
 	}
-	for i, o := range c.API.AllowedOrigins {
-		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return bad(fmt.Sprintf("api.allowed_origins[%d]", i), "must be an origin like http://localhost:3000, got %q", o)
-		}
-	}
-
-	switch c.Capture.Source {
-	case "replay":
-		if c.Capture.ReplayPath == "" {
-			return bad("capture.replay_path", "must be set when capture.source = \"replay\"")
-		}
-	case "v4l2":
+	if c.Capture.Source == "v4l2" {
 		if err := c.Capture.V4L2CaptureConfig.validate(); err != nil {
 			return err
 		}
-	default:
-		return bad("capture.source", "must be \"replay\" or \"v4l2\", got %q", c.Capture.Source)
 	}
-	if !finite(c.Capture.FPS) || c.Capture.FPS <= 0 || c.Capture.FPS > 120 {
-		return bad("capture.fps", "must be in (0,120], got %v", c.Capture.FPS)
-	}
-	if err := durAtLeast("capture.window", c.Capture.Window, 500*time.Millisecond); err != nil {
+	if err := c.Session.validate(c.Capture.Window); err != nil {
 		return err
 	}
-	if !finite(c.Capture.AnalyzeFPS) || c.Capture.AnalyzeFPS <= 0 || c.Capture.AnalyzeFPS > 60 {
-		return bad("capture.analyze_fps", "must be in (0,60], got %v", c.Capture.AnalyzeFPS)
-	}
-
-	s := c.Session
-	if err := durAtLeast("session.timeout", s.Timeout, c.Capture.Window); err != nil {
-		return bad("session.timeout", "must be ≥ capture.window (%v), got %v", c.Capture.Window, s.Timeout)
-	}
-	switch {
-	case s.PassFrames < 1 || s.PassFrames > 100:
-		return bad("session.pass_frames", "must be in [1,100], got %d", s.PassFrames)
-	case s.LocalAttempts < 1 || s.LocalAttempts > 20:
-		return bad("session.local_attempts", "must be in [1,20], got %d", s.LocalAttempts)
-	case s.UploadRetries < 0 || s.UploadRetries > 20:
-		return bad("session.upload_retries", "must be in [0,20], got %d", s.UploadRetries)
-	case s.PollFailures < 0 || s.PollFailures > 100:
-		return bad("session.poll_failures", "must be in [0,100], got %d", s.PollFailures)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-		lo   time.Duration
-	}{
-		{"session.retry_backoff", s.RetryBackoff, 10 * time.Millisecond},
-		{"session.upload_timeout", s.UploadTimeout, time.Second},
-		{"session.status_timeout", s.StatusTimeout, 500 * time.Millisecond},
-		{"session.poll_initial", s.PollInitial, 0},
-		{"session.poll_min", s.PollMin, 50 * time.Millisecond},
-		{"session.result_hold", s.ResultHold, 0},
-	} {
-		if err := durAtLeast(d.name, d.v, d.lo); err != nil {
-			return err
-		}
-	}
-	if s.RetryBackoffMax < s.RetryBackoff {
-		return bad("session.retry_backoff_max", "must be ≥ session.retry_backoff (%v), got %v", s.RetryBackoff, s.RetryBackoffMax)
-	}
-	if s.PollMax < s.PollMin {
-		return bad("session.poll_max", "must be ≥ session.poll_min (%v), got %v", s.PollMin, s.PollMax)
-	}
-	if !finite(s.CropScale) || s.CropScale < 1 || s.CropScale > 10 {
-		return bad("session.crop_scale", "must be in [1,10], got %v", s.CropScale)
-	}
-	if s.CropMaxSide < 112 || s.CropMaxSide > 4096 {
-		return bad("session.crop_max_side", "must be in [112,4096] pixels, got %d", s.CropMaxSide)
-	}
-	if s.JPEGQuality < 1 || s.JPEGQuality > 100 {
-		return bad("session.jpeg_quality", "must be in [1,100], got %d", s.JPEGQuality)
-	}
-	for i, h := range s.GatewayHosts {
-		if h == "" || strings.ContainsAny(h, "/ ?#@") {
-			return bad(fmt.Sprintf("session.gateway_hosts[%d]", i), "must be a host or host:port, got %q", h)
-		}
-	}
-
-	m := c.MQTT
-	if m.Broker != "" {
-		u, err := url.Parse(m.Broker)
-		if err != nil || u.Host == "" {
-			return bad("mqtt.broker", "must be a URL like tcp://127.0.0.1:1883 or \"\" to disable, got %q", m.Broker)
-		}
-		switch u.Scheme {
-		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-		default:
-			return bad("mqtt.broker", "scheme must be tcp, ssl, tls, mqtts, ws or wss, got %q", u.Scheme)
-		}
-		if u.User != nil {
-			return bad("mqtt.broker", "must not embed credentials; use mqtt.username and %s", EnvMQTTPassword)
-		}
-		if err := m.validateBrokerTransport(u); err != nil { // mqtt_config.go
-			return err
-		}
-	}
-	if !mqtt.TopicPrefixValid(m.Prefix) {
-		return bad("mqtt.prefix", "must be topic levels without wildcards, leading/trailing '/' or '$', got %q", m.Prefix)
-	}
-	if m.QoS < 0 || m.QoS > 2 {
-		return bad("mqtt.qos", "must be 0, 1 or 2, got %d", m.QoS)
-	}
-	if err := durAtLeast("mqtt.keepalive", m.KeepAlive, 5*time.Second); err != nil {
+	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
-	if err := durAtLeast("mqtt.connect_timeout", m.ConnectTimeout, time.Second); err != nil {
-		return err
-	}
-	if m.QueueSize < 1 || m.QueueSize > 100000 {
-		return bad("mqtt.queue_size", "must be in [1,100000], got %d", m.QueueSize)
-	}
-	if err := m.MQTTFleetConfig.validate(); err != nil {
-		return err
-	}
-	if m.CAFile != "" {
-		if _, err := os.Stat(m.CAFile); err != nil {
-			return bad("mqtt.ca_file", "%v", err)
-		}
-	}
-
 	if err := c.Inference.Validate(); err != nil {
 		return err // already named "inference.<field>"
 	}
 	if err := c.LED.validate(); err != nil {
 		return err
 	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	return c.validateDeviceTables()
+}
+
+// validate checks api.listen and api.allowed_origins.
+func (a APIConfig) validate() error {
+	if a.Listen != "" {
+		host, port, err := net.SplitHostPort(a.Listen)
+		if err != nil || port == "" {
+			return conf.Errorf("api.listen", "must be host:port, got %q", a.Listen)
+		}
+		if !a.AllowNonLoopback && !IsLoopbackHost(host) {
+			return conf.Errorf("api.listen", "must be a loopback address (127.0.0.1, ::1, localhost) unless api.allow_non_loopback = true, got %q", a.Listen)
+		}
 	}
-	if c.Log.Format != "text" && c.Log.Format != "json" {
-		return bad("log.format", "must be text or json, got %q", c.Log.Format)
-	}
-	if err := c.validateDeviceTables(); err != nil {
-		return err
+	for i, o := range a.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return conf.Errorf(fmt.Sprintf("api.allowed_origins[%d]", i), "must be an origin like http://localhost:3000, got %q", o)
+		}
 	}
 	return nil
 }
 
-// isLoopbackHost reports whether host (no port) is "localhost" or a
-// loopback IP.
-func isLoopbackHost(host string) bool {
+// validate checks the [session] rules that relate fields; window is
+// capture.window.
+func (s SessionConfig) validate(window time.Duration) error {
+	if s.Timeout < window {
+		return conf.Errorf("session.timeout", "must be ≥ capture.window (%v), got %v", window, s.Timeout)
+	}
+	if s.RetryBackoffMax < s.RetryBackoff {
+		return conf.Errorf("session.retry_backoff_max", "must be ≥ session.retry_backoff (%v), got %v", s.RetryBackoff, s.RetryBackoffMax)
+	}
+	if s.PollMax < s.PollMin {
+		return conf.Errorf("session.poll_max", "must be ≥ session.poll_min (%v), got %v", s.PollMin, s.PollMax)
+	}
+	for i, h := range s.GatewayHosts {
+		if h == "" || strings.ContainsAny(h, "/ ?#@") {
+			return conf.Errorf(fmt.Sprintf("session.gateway_hosts[%d]", i), "must be a host or host:port, got %q", h)
+		}
+	}
+	return nil
+}
+
+// validate checks the [mqtt] rules that parse values (the broker URL, the
+// topic prefixes, files) and relate fields.
+func (m MQTTConfig) validate() error {
+	if m.Broker != "" {
+		u, err := url.Parse(m.Broker)
+		if err != nil || u.Host == "" {
+			return conf.Errorf("mqtt.broker", "must be a URL like tcp://127.0.0.1:1883 or \"\" to disable, got %q", m.Broker)
+		}
+		switch u.Scheme {
+		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+		default:
+			return conf.Errorf("mqtt.broker", "scheme must be tcp, ssl, tls, mqtts, ws or wss, got %q", u.Scheme)
+		}
+		if u.User != nil {
+			return conf.Errorf("mqtt.broker", "must not embed credentials; use mqtt.username and %s", EnvMQTTPassword)
+		}
+		if err := m.validateBrokerTransport(u); err != nil { // mqtt.go
+			return err
+		}
+	}
+	if !mqtt.TopicPrefixValid(m.Prefix) {
+		return conf.Errorf("mqtt.prefix", "must be topic levels without wildcards, leading/trailing '/' or '$', got %q", m.Prefix)
+	}
+	if err := m.MQTTFleetConfig.validate(); err != nil {
+		return err
+	}
+	if m.CAFile != "" {
+		if _, err := os.Stat(m.CAFile); err != nil {
+			return conf.Errorf("mqtt.ca_file", "%v", err)
+		}
+	}
+	return nil
+}
+
+// IsLoopbackHost reports whether host (no port; IPv6 with or without
+// brackets) is "localhost" or a loopback IP.
+func IsLoopbackHost(host string) bool {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if strings.EqualFold(host, "localhost") {
 		return true

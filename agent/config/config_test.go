@@ -1,4 +1,4 @@
-package agent
+package config
 
 import (
 	"os"
@@ -95,18 +95,18 @@ func TestDecodeIsStrict(t *testing.T) {
 }
 
 // TestDurationKeys: the reflection walk finds durations at the top of a
-// table, in embedded structs and in nested tables, and nothing else.
+// table, in embedded structs and in nested tables, and nothing else: a
+// bare number is refused for exactly those keys.
 func TestDurationKeys(t *testing.T) {
-	k := durationKeys()
 	for _, want := range []string{"capture.window", "capture.frame_timeout", "session.timeout", "mqtt.keepalive",
 		"mqtt.telemetry_interval", "spool.max_age"} {
-		if !k[want] {
-			t.Errorf("%s not found among %d duration keys", want, len(k))
+		if _, err := Decode(want + " = 30\n"); err == nil || !strings.Contains(err.Error(), want+": a duration must be") {
+			t.Errorf("%s = 30: %v, want it refused as a bare-number duration", want, err)
 		}
 	}
 	for _, not := range []string{"mqtt.qos", "capture.fps", "session", "device.id", "clock.min_valid"} {
-		if k[not] {
-			t.Errorf("%s taken for a duration", not)
+		if _, err := Decode(not + " = 30\n"); err != nil && strings.Contains(err.Error(), "a duration must be") {
+			t.Errorf("%s taken for a duration: %v", not, err)
 		}
 	}
 }
@@ -124,7 +124,7 @@ func TestLoadEnvAndExample(t *testing.T) {
 		t.Errorf("env override: %+v", cfg.MQTT)
 	}
 	// The documented example at the repository root loads and matches the defaults.
-	ex, err := Load("../config.toml")
+	ex, err := Load("../../config.toml")
 	if err != nil {
 		t.Fatalf("example config.toml: %v", err)
 	}

@@ -1,15 +1,16 @@
-package agent
+package config
 
 import (
-	"fmt"
 	"net"
 	"path/filepath"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/conf"
 )
 
 // buildDate is the default clock floor (YYYY-MM-DD): no correct clock reads
 // earlier than the day the binary was built. Set at build time with
-// -ldflags "-X github.com/faceverify/faceverify/agent.buildDate=2026-11-30".
+// -ldflags "-X github.com/faceverify/faceverify/agent/config.buildDate=2026-11-30".
 var buildDate = "2026-11-01"
 
 // DefaultStateDir holds the device key, the spool key and the spool; the
@@ -23,20 +24,20 @@ type SpoolConfig struct {
 	// session only (session.upload_retries) and then lost.
 	Enabled bool `toml:"enabled"`
 	// Dir holds the record files (created 0700).
-	Dir string `toml:"dir"`
+	Dir string `toml:"dir" nonempty:"true" when:"spool.enabled" rule:"must be set when spool.enabled"`
 	// KeyFile is the AES-256 key (created 0600 on first start). Losing it
 	// loses the records; they are refused and deleted.
-	KeyFile string `toml:"key_file"`
+	KeyFile string `toml:"key_file" nonempty:"true" when:"spool.enabled" rule:"must be set when spool.enabled"`
 	// MaxBytes and MaxCount bound the spool; beyond them the oldest records
 	// are evicted (counted in faceverify_agent_spool_evictions_total).
-	MaxBytes int64 `toml:"max_bytes"`
-	MaxCount int   `toml:"max_count"`
+	MaxBytes int64 `toml:"max_bytes" min:"1048576" unit:"(1 MiB)" when:"spool.enabled"`
+	MaxCount int   `toml:"max_count" min:"1" max:"100000" when:"spool.enabled"`
 	// MaxAge is how long a record is kept (user tokens live 15m by default
 	// on the gateway; a record whose token expired cannot be delivered).
-	MaxAge time.Duration `toml:"max_age"`
+	MaxAge time.Duration `toml:"max_age" min:"1m" when:"spool.enabled"`
 	// RetryInitial is the first delivery retry delay; it doubles up to
 	// RetryMax, with jitter.
-	RetryInitial time.Duration `toml:"retry_initial"`
+	RetryInitial time.Duration `toml:"retry_initial" min:"100ms" when:"spool.enabled"`
 	RetryMax     time.Duration `toml:"retry_max"`
 }
 
@@ -102,42 +103,28 @@ func (c Config) ClockFloor() time.Time {
 	return t
 }
 
-// validateDeviceTables checks [spool], [identity], [clock] and [metrics].
+// validateDeviceTables checks the rules of [spool], [clock] and [metrics]
+// beyond the declared limits.
 func (c Config) validateDeviceTables() error {
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
-	}
 	s := c.Spool
 	if s.Enabled {
 		switch {
-		case s.Dir == "":
-			return bad("spool.dir", "must be set when spool.enabled")
-		case s.KeyFile == "":
-			return bad("spool.key_file", "must be set when spool.enabled")
 		case filepath.Dir(filepath.Clean(s.KeyFile)) == filepath.Clean(s.Dir):
-			return bad("spool.key_file", "must not be inside spool.dir (%q)", s.Dir)
-		case s.MaxBytes < 1<<20:
-			return bad("spool.max_bytes", "must be ≥ 1048576 (1 MiB), got %d", s.MaxBytes)
-		case s.MaxCount < 1 || s.MaxCount > 100000:
-			return bad("spool.max_count", "must be in [1,100000], got %d", s.MaxCount)
-		case s.MaxAge < time.Minute:
-			return bad("spool.max_age", "must be ≥ 1m, got %v", s.MaxAge)
-		case s.RetryInitial < 100*time.Millisecond:
-			return bad("spool.retry_initial", "must be ≥ 100ms, got %v", s.RetryInitial)
+			return conf.Errorf("spool.key_file", "must not be inside spool.dir (%q)", s.Dir)
 		case s.RetryMax < s.RetryInitial:
-			return bad("spool.retry_max", "must be ≥ spool.retry_initial (%v), got %v", s.RetryInitial, s.RetryMax)
+			return conf.Errorf("spool.retry_max", "must be ≥ spool.retry_initial (%v), got %v", s.RetryInitial, s.RetryMax)
 		}
 	}
 	if floor := c.ClockFloor(); floor.Year() < 2020 {
-		return bad("clock.min_valid", "must be 2020 or later, got %v", floor.Format(time.RFC3339))
+		return conf.Errorf("clock.min_valid", "must be 2020 or later, got %v", floor.Format(time.RFC3339))
 	}
 	if c.Metrics.Listen != "" {
 		host, port, err := net.SplitHostPort(c.Metrics.Listen)
 		if err != nil || port == "" {
-			return bad("metrics.listen", "must be host:port or \"\", got %q", c.Metrics.Listen)
+			return conf.Errorf("metrics.listen", "must be host:port or \"\", got %q", c.Metrics.Listen)
 		}
-		if !c.Metrics.AllowNonLoopback && !isLoopbackHost(host) {
-			return bad("metrics.listen", "must be a loopback address unless metrics.allow_non_loopback = true, got %q", c.Metrics.Listen)
+		if !c.Metrics.AllowNonLoopback && !IsLoopbackHost(host) {
+			return conf.Errorf("metrics.listen", "must be a loopback address unless metrics.allow_non_loopback = true, got %q", c.Metrics.Listen)
 		}
 	}
 	return nil

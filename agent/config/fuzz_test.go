@@ -1,9 +1,14 @@
-package agent
+package config
 
 import (
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/faceverify/faceverify/internal/conf"
 )
 
 // FuzzDecodeConfig: the config decoder never panics, and a text it accepts
@@ -24,13 +29,29 @@ func FuzzDecodeConfig(f *testing.F) {
 		if _, err := toml.Decode(text, &raw); err != nil {
 			t.Fatalf("Decode accepted text the TOML parser refuses: %v", err)
 		}
+		known := map[string]bool{}
+		durations := map[string]bool{}
+		conf.Walk(reflect.TypeFor[Config](), func(f conf.Field) bool {
+			known[f.Key] = true
+			if f.Type == reflect.TypeFor[time.Duration]() {
+				durations[f.Key] = true
+			}
+			return true
+		})
 		for k, v := range raw {
-			if _, table := v.(map[string]any); table && !agentTables[k] {
+			if _, table := v.(map[string]any); table && !known[k] {
 				t.Fatalf("accepted unknown table [%s]", k)
 			}
 		}
-		if bareDurations(text) != nil {
-			t.Fatalf("accepted a bare-number duration: %q", text)
+		for k := range durations {
+			table, name, _ := strings.Cut(k, ".")
+			if m, ok := raw[table].(map[string]any); ok {
+				if v, ok := m[name]; ok {
+					if _, isString := v.(string); !isString {
+						t.Fatalf("accepted a bare-number duration %s = %v", k, v)
+					}
+				}
+			}
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package agent
+package config
 
 import (
 	"fmt"
@@ -6,14 +6,11 @@ import (
 	"github.com/faceverify/faceverify/agent/led"
 )
 
-// validate checks the [led] table; errors name the dotted field.
+// validate checks the GPIO lines of the [led] table for led.driver =
+// "gpio"; errors name the dotted field.
 func (c LEDConfig) validate() error {
-	switch c.Driver {
-	case led.DriverLog, "":
-		return nil
-	case led.DriverGPIO:
-	default:
-		return fmt.Errorf("led.driver: must be %q or %q, got %q", led.DriverLog, led.DriverGPIO, c.Driver)
+	if c.Driver != led.DriverGPIO {
+		return nil // led.driver is checked by its oneof tag
 	}
 	seen := map[string]string{}
 	for _, p := range []struct{ field, name string }{{"led.green", c.Green}, {"led.red", c.Red}, {"led.blue", c.Blue}} {

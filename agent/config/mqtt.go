@@ -1,7 +1,6 @@
-package agent
+package config
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faceverify/faceverify/internal/conf"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
@@ -35,16 +35,16 @@ type MQTTFleetConfig struct {
 	CertFile string `toml:"cert_file"`
 	KeyFile  string `toml:"key_file"`
 	// MaxReconnectInterval caps the reconnect backoff (1 s doubling).
-	MaxReconnectInterval time.Duration `toml:"max_reconnect_interval"`
+	MaxReconnectInterval time.Duration `toml:"max_reconnect_interval" min:"1s" max:"1h"`
 	// CommandSecretFile holds the HMAC-SHA256 key of signed commands when
 	// FACEAGENT_MQTT_COMMAND_SECRET is unset; with neither, every command
 	// is refused.
 	CommandSecretFile string `toml:"command_secret_file"`
 	// CommandWindow is how far a command's timestamp may be from the
 	// kiosk's clock, either way.
-	CommandWindow time.Duration `toml:"command_window"`
+	CommandWindow time.Duration `toml:"command_window" min:"10s" max:"1h"`
 	// TelemetryInterval is the telemetry period; "0s" turns it off.
-	TelemetryInterval time.Duration `toml:"telemetry_interval"`
+	TelemetryInterval time.Duration `toml:"telemetry_interval" off:"true" min:"1s" max:"1h"`
 	// HADiscovery announces the kiosk to Home Assistant and accepts its
 	// unsigned identify and self-test buttons (restrict P/D/ha/# by ACL).
 	HADiscovery bool `toml:"ha_discovery"`
@@ -97,44 +97,33 @@ var plaintextSchemes = map[string]bool{"tcp": true, "mqtt": true, "ws": true}
 // signed commands and events would cross the network in clear text. The
 // error names mqtt.broker.
 func (m MQTTFleetConfig) validateBrokerTransport(u *url.URL) error {
-	if !plaintextSchemes[u.Scheme] || m.InsecureAllowPlaintext || isLoopbackHost(u.Hostname()) {
+	if !plaintextSchemes[u.Scheme] || m.InsecureAllowPlaintext || IsLoopbackHost(u.Hostname()) {
 		return nil
 	}
 	return fmt.Errorf("mqtt.broker: %s:// to %q is plaintext outside loopback; use ssl://, tls://, mqtts:// or wss://, or set mqtt.insecure_allow_plaintext = true", u.Scheme, u.Hostname())
 }
 
-// validate checks the fleet keys; errors name the dotted field.
+// validate checks the fleet rules beyond the declared limits; errors name
+// the dotted field.
 func (m MQTTFleetConfig) validate() error {
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
-	}
 	if m.ClientID != "" && (len(m.ClientID) > 128 || strings.ContainsAny(m.ClientID, "/+# ")) {
-		return bad("mqtt.client_id", "must be at most 128 characters without '/', '+', '#' or spaces, got %q", m.ClientID)
+		return conf.Errorf("mqtt.client_id", "must be at most 128 characters without '/', '+', '#' or spaces, got %q", m.ClientID)
 	}
 	if (m.CertFile == "") != (m.KeyFile == "") {
-		return errors.New("mqtt.cert_file, mqtt.key_file: set both or neither")
+		return conf.Errorf("mqtt.cert_file, mqtt.key_file", "set both or neither")
 	}
 	for _, f := range []struct{ name, path string }{{"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile}} {
 		if f.path != "" {
 			if _, err := os.Stat(f.path); err != nil {
-				return bad(f.name, "%v", err)
+				return conf.Errorf(f.name, "%v", err)
 			}
 		}
 	}
-	if m.MaxReconnectInterval < time.Second || m.MaxReconnectInterval > time.Hour {
-		return bad("mqtt.max_reconnect_interval", "must be in [1s,1h], got %v", m.MaxReconnectInterval)
-	}
-	if m.CommandWindow < 10*time.Second || m.CommandWindow > time.Hour {
-		return bad("mqtt.command_window", "must be in [10s,1h], got %v", m.CommandWindow)
-	}
-	if m.TelemetryInterval != 0 && (m.TelemetryInterval < time.Second || m.TelemetryInterval > time.Hour) {
-		return bad("mqtt.telemetry_interval", "must be 0s (off) or in [1s,1h], got %v", m.TelemetryInterval)
-	}
 	if !mqtt.TopicPrefixValid(m.HAPrefix) {
-		return bad("mqtt.ha_prefix", "must be topic levels without wildcards, got %q", m.HAPrefix)
+		return conf.Errorf("mqtt.ha_prefix", "must be topic levels without wildcards, got %q", m.HAPrefix)
 	}
 	if n := len(m.CommandSecret); n > 0 && n < MinCommandSecretBytes {
-		return bad("mqtt.command_secret_file", "the command secret must be at least %d bytes, got %d (from %s or the file)", MinCommandSecretBytes, n, EnvMQTTCommandSecret)
+		return conf.Errorf("mqtt.command_secret_file", "the command secret must be at least %d bytes, got %d (from %s or the file)", MinCommandSecretBytes, n, EnvMQTTCommandSecret)
 	}
 	return nil
 }

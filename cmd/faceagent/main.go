@@ -25,6 +25,7 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/faceverify/faceverify/agent"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/capture/replay"
 	"github.com/faceverify/faceverify/inference"
@@ -137,7 +138,7 @@ func runMain(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "faceagent run: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	cfg, err := agent.Load(*configPath)
+	cfg, err := config.Load(*configPath)
 	configFile = *configPath
 	if err != nil {
 		fmt.Fprintln(stderr, "faceagent run:", err)
@@ -153,7 +154,7 @@ func runMain(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(c agent.LogConfig, w io.Writer) *slog.Logger {
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(strings.ToUpper(c.Level)))
 	opts := &slog.HandlerOptions{Level: lvl}
@@ -165,7 +166,7 @@ func newLogger(c agent.LogConfig, w io.Writer) *slog.Logger {
 
 // runAgent wires the agent from cfg and runs it until ctx ends.
 // Cancellation is not an error.
-func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error {
+func runAgent(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	logger.Info("faceagent starting", "version", versionString(), "device_id", cfg.Device.ID)
 
 	engine, err := onnx.New(cfg.Inference, logger.With("component", "inference"))
@@ -232,7 +233,7 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 }
 
 // newSource builds the camera named by capture.source.
-func newSource(cfg agent.Config, logger *slog.Logger) (capture.Source, error) {
+func newSource(cfg config.Config, logger *slog.Logger) (capture.Source, error) {
 	switch cfg.Capture.Source {
 	case "replay":
 		maxPixels, maxBytes := cfg.Inference.MaxPixels, cfg.Inference.MaxBytes
