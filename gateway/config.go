@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/gateway/broker"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/conf"
 )
 
 // Environment variables read by Config.ResolveSecrets.
@@ -247,24 +246,24 @@ func DefaultConfig() Config {
 	}
 }
 
-// DecodeConfig decodes TOML over DefaultConfig. Keys the Config does not
-// know are an error naming them (e.g. `unknown key "partners.passkey"`).
+// DecodeConfig decodes TOML over DefaultConfig strictly (internal/conf):
+// keys and tables the Config does not know are an error naming each with
+// its line and, for a near miss, the key meant ("decode config: unknown key
+// tokens.user_tll (line 2; did you mean tokens.user_ttl?)"); a duration
+// written as a bare number is refused with the string to write instead.
 // Partner flows default to both kinds. Secrets are not resolved.
 func DecodeConfig(r io.Reader) (Config, error) {
-	cfg := DefaultConfig()
-	md, err := toml.NewDecoder(r).Decode(&cfg)
+	text, err := io.ReadAll(r)
 	if err != nil {
 		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = fmt.Sprintf("%q", k.String())
-			if k.String() == "partners.passkey_file" || k.String() == "partners.passkey" {
-				return Config{}, fmt.Errorf("decode config: %q: plaintext passkeys are no longer read; put the output of `facegateway partners hash-passkey` in partners[].passkey_hashes", k.String())
-			}
-		}
-		return Config{}, fmt.Errorf("decode config: unknown key %s", strings.Join(keys, ", "))
+	cfg := DefaultConfig()
+	const plaintext = "plaintext passkeys are no longer read; put the output of `facegateway partners hash-passkey` in partners[].passkey_hashes"
+	if _, err := conf.Decode(string(text), &cfg, conf.Options{
+		Program: "gateway",
+		Hints:   map[string]string{"partners.passkey_file": plaintext, "partners.passkey": plaintext},
+	}); err != nil {
+		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
 	for i := range cfg.Partners {
 		if cfg.Partners[i].Flows == nil {
