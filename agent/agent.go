@@ -715,9 +715,9 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 		}
 		u := job.upload
 		if u.Key != cacheKey {
-			crop, err := CropFace(u.Candidate.Frame.Image, u.Candidate.Face.Box, a.cfg.Session.CropScale, a.cfg.Session.CropMaxSide)
+			crop, err := inference.CropFace(u.Candidate.Frame.Image, u.Candidate.Face.Box, a.cfg.Session.CropScale, a.cfg.Session.CropMaxSide)
 			if err == nil {
-				cacheJPEG, err = EncodeJPEG(crop, a.cfg.Session.JPEGQuality)
+				cacheJPEG, err = inference.EncodeJPEG(crop, a.cfg.Session.JPEGQuality)
 			}
 			if err != nil {
 				log.Error("crop failed", "err", err)

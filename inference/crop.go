@@ -1,4 +1,4 @@
-package agent
+package inference
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 	"math"
 
 	"golang.org/x/image/draw"
-
-	"github.com/faceverify/faceverify/inference"
 )
 
 // MaxCropFraction caps the side of the uploaded crop at this fraction of
@@ -29,7 +27,7 @@ const MaxCropFraction = 0.9
 // cropped about the nearest point of its part inside. It returns an empty
 // rectangle when the box lies outside bounds or bounds is too small for a
 // crop.
-func CropRect(bounds image.Rectangle, box inference.Box, scale float64) image.Rectangle {
+func CropRect(bounds image.Rectangle, box Box, scale float64) image.Rectangle {
 	long := math.Max(box.W, box.H)
 	limit := math.Floor(MaxCropFraction * float64(min(bounds.Dx(), bounds.Dy())))
 	side := math.Max(math.Max(long*scale, long), 1) // at least the box itself and a pixel
@@ -89,7 +87,7 @@ func snap(v float64) float64 {
 // CropFace cuts CropRect out of img and scales it down so that its longer
 // side is at most maxSide pixels (never up). The result is a new RGBA image
 // with origin (0,0).
-func CropFace(img image.Image, box inference.Box, scale float64, maxSide int) (image.Image, error) {
+func CropFace(img image.Image, box Box, scale float64, maxSide int) (image.Image, error) {
 	r := CropRect(img.Bounds(), box, scale)
 	if r.Empty() {
 		return nil, errors.New("crop: face box outside the frame")

@@ -1,4 +1,4 @@
-package agent
+package inference
 
 import (
 	"fmt"
@@ -6,15 +6,13 @@ import (
 	"image/color"
 	"math"
 	"testing"
-
-	"github.com/faceverify/faceverify/inference"
 )
 
 // checkCrop asserts the rules of CropRect for one input: inside the frame,
 // never the whole frame, each side at most MaxCropFraction × the frame's
 // shorter side, and containing the face box (the part inside the frame)
 // whenever the box's longer side is within that cap.
-func checkCrop(t *testing.T, frame image.Rectangle, box inference.Box, scale float64) image.Rectangle {
+func checkCrop(t *testing.T, frame image.Rectangle, box Box, scale float64) image.Rectangle {
 	t.Helper()
 	r := CropRect(frame, box, scale)
 	limit := int(math.Floor(MaxCropFraction * float64(min(frame.Dx(), frame.Dy()))))
@@ -51,18 +49,18 @@ func TestCropRect(t *testing.T) {
 	cases := []struct {
 		name  string
 		frame image.Rectangle
-		box   inference.Box
+		box   Box
 		scale float64
 		want  image.Rectangle
 	}{
-		{"small face, uncapped", vga, inference.Box{X: 270, Y: 190, W: 100, H: 100}, 3, image.Rect(170, 90, 470, 390)},
-		{"214 px face at scale 3 is capped, not the whole frame", vga, inference.Box{X: 213, Y: 133, W: 214, H: 214}, 3, image.Rect(104, 24, 536, 456)},
-		{"face as tall as the frame", vga, inference.Box{X: 80, Y: 0, W: 480, H: 480}, 3, image.Rect(104, 24, 536, 456)},
-		{"face wider than the frame", vga, inference.Box{X: -100, Y: -100, W: 840, H: 680}, 1, image.Rect(104, 24, 536, 456)},
-		{"capped face near the left edge keeps the part inside", vga, inference.Box{X: 0, Y: 140, W: 200, H: 200}, 3, image.Rect(0, 24, 316, 456)},
-		{"scale 1 keeps exactly the box", vga, inference.Box{X: 100, Y: 100, W: 150, H: 120}, 1, image.Rect(100, 85, 250, 235)},
-		{"offset frame", image.Rect(100, 50, 420, 290), inference.Box{X: 160, Y: 70, W: 200, H: 200}, 3, image.Rect(152, 62, 368, 278)},
-		{"face outside the frame", vga, inference.Box{X: 700, Y: 10, W: 50, H: 50}, 3, image.Rectangle{}},
+		{"small face, uncapped", vga, Box{X: 270, Y: 190, W: 100, H: 100}, 3, image.Rect(170, 90, 470, 390)},
+		{"214 px face at scale 3 is capped, not the whole frame", vga, Box{X: 213, Y: 133, W: 214, H: 214}, 3, image.Rect(104, 24, 536, 456)},
+		{"face as tall as the frame", vga, Box{X: 80, Y: 0, W: 480, H: 480}, 3, image.Rect(104, 24, 536, 456)},
+		{"face wider than the frame", vga, Box{X: -100, Y: -100, W: 840, H: 680}, 1, image.Rect(104, 24, 536, 456)},
+		{"capped face near the left edge keeps the part inside", vga, Box{X: 0, Y: 140, W: 200, H: 200}, 3, image.Rect(0, 24, 316, 456)},
+		{"scale 1 keeps exactly the box", vga, Box{X: 100, Y: 100, W: 150, H: 120}, 1, image.Rect(100, 85, 250, 235)},
+		{"offset frame", image.Rect(100, 50, 420, 290), Box{X: 160, Y: 70, W: 200, H: 200}, 3, image.Rect(152, 62, 368, 278)},
+		{"face outside the frame", vga, Box{X: 700, Y: 10, W: 50, H: 50}, 3, image.Rectangle{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +88,7 @@ func TestCropNeverTheWholeFrame(t *testing.T) {
 					for _, pos := range [][2]float64{{0.5, 0.5}, {0, 0}, {1, 1}, {0.1, 0.9}, {0.5, 0}} {
 						x := pos[0]*float64(frame.Dx()) - side/2
 						y := pos[1]*float64(frame.Dy()) - side/2
-						checkCrop(t, frame, inference.Box{X: x, Y: y, W: side, H: side * 1.1}, scale)
+						checkCrop(t, frame, Box{X: x, Y: y, W: side, H: side * 1.1}, scale)
 					}
 				}
 			}
@@ -107,7 +105,7 @@ func TestCropFaceLargeFace(t *testing.T) {
 			img.Set(x, y, color.RGBA{uint8(x / 3), uint8(y / 2), 0, 255})
 		}
 	}
-	out, err := CropFace(img, inference.Box{X: 170, Y: 90, W: 300, H: 300}, 3, 640)
+	out, err := CropFace(img, Box{X: 170, Y: 90, W: 300, H: 300}, 3, 640)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +136,6 @@ func FuzzCropRect(f *testing.F) {
 			return
 		}
 		frame := image.Rect(0, 0, w, h)
-		checkCrop(t, frame, inference.Box{X: x, Y: y, W: bw, H: bh}, scale)
+		checkCrop(t, frame, Box{X: x, Y: y, W: bw, H: bh}, scale)
 	})
 }

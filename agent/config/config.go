@@ -100,8 +100,8 @@ type SessionConfig struct {
 	PollFailures    int           `toml:"poll_failures" min:"0" max:"100"`
 	ResultHold      time.Duration `toml:"result_hold" min:"0s"`
 	// CropScale is the side of the uploaded crop as a multiple of the face
-	// box's longer side, about its centre, capped at MaxCropFraction (0.9)
-	// × the frame's shorter side (CropRect).
+	// box's longer side, about its centre, capped at inference.MaxCropFraction (0.9)
+	// × the frame's shorter side (inference.CropRect).
 	CropScale float64 `toml:"crop_scale" min:"1" max:"10"`
 	// CropMaxSide bounds the uploaded crop's longer side, pixels.
 	CropMaxSide int `toml:"crop_max_side" min:"112" max:"4096" unit:"pixels"`
