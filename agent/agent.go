@@ -34,6 +34,7 @@ import (
 
 	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/capture"
@@ -48,14 +49,14 @@ const DefaultLivenessModel = "fr_liveness.onnx"
 
 // Deps are the agent's collaborators, each set once.
 type Deps struct {
-	Source    capture.Source     // required: the camera
-	Analyzer  inference.Analyzer // required: face analysis (liveness on)
-	Gateway   uplink.Gateway     // required: the gateway's device API
-	Publisher uplink.Publisher   // progress events; uplink.Discard if nil
-	LEDs      led.LEDs           // status lights; the log driver if nil
-	Service   ServiceNotifier    // systemd readiness and watchdog (systemd.go); none if nil
-	Clock     clock.Clock        // time; the wall clock if nil
-	Logger    *slog.Logger       // slog.Default() if nil
+	Source    capture.Source       // required: the camera
+	Analyzer  inference.Analyzer   // required: face analysis (liveness on)
+	Gateway   uplink.Gateway       // required: the gateway's device API
+	Publisher uplink.Publisher     // progress events; uplink.Discard if nil
+	LEDs      led.LEDs             // status lights; the log driver if nil
+	Service   host.ServiceNotifier // systemd readiness and watchdog (host.Systemd); none if nil
+	Clock     clock.Clock          // time; the wall clock if nil
+	Logger    *slog.Logger         // slog.Default() if nil
 	// LivenessModel is reported with each submission (DefaultLivenessModel
 	// if empty).
 	LivenessModel string

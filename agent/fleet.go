@@ -8,7 +8,6 @@ import (
 	"image"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/capture"
@@ -358,10 +358,10 @@ func (a *Agent) fleetSelfTest(ctx context.Context, o FleetOptions) mqtt.Reply {
 			return os.Remove(f.Name())
 		})
 	}
-	if temp, ok := CPUTemperature(o.SysfsRoot); ok {
+	if temp, ok := host.CPUTemperature(o.SysfsRoot); ok {
 		check("cpu_temperature", func() error {
-			if temp >= CPUHotC {
-				return fmt.Errorf("%.1f °C ≥ %.0f °C", temp, CPUHotC)
+			if temp >= host.CPUHotC {
+				return fmt.Errorf("%.1f °C ≥ %.0f °C", temp, host.CPUHotC)
 			}
 			return nil
 		})
@@ -457,7 +457,7 @@ func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
 		default:
 		}
 	}
-	if temp, ok := CPUTemperature(o.SysfsRoot); ok {
+	if temp, ok := host.CPUTemperature(o.SysfsRoot); ok {
 		t.CPUTempC = &temp
 	}
 	dropped, analyzed := a.dropFrames.Load(), a.analyzed.Load()
@@ -525,39 +525,6 @@ func (a *Agent) modelLatency() map[string]mqtt.ModelLatency {
 		return nil
 	}
 	return out
-}
-
-// CPUHotC is the CPU temperature, °C, at which self-test fails (the
-// Raspberry Pi firmware starts throttling at 85 °C).
-const CPUHotC = 85.0
-
-// CPUTemperature reads the CPU temperature in °C from
-// <sysfsRoot>/class/thermal/thermal_zone*/temp (millidegrees): the zone
-// whose type names the CPU or SoC (cpu-thermal, x86_pkg_temp, soc_thermal),
-// else the first readable zone. ok is false when none is readable.
-func CPUTemperature(sysfsRoot string) (float64, bool) {
-	zones, _ := filepath.Glob(filepath.Join(sysfsRoot, "class", "thermal", "thermal_zone*"))
-	best, found := 0.0, false
-	for _, z := range zones {
-		b, err := os.ReadFile(filepath.Join(z, "temp"))
-		if err != nil {
-			continue
-		}
-		var milli int64
-		if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &milli); err != nil || milli < -50000 || milli > 200000 {
-			continue
-		}
-		c := float64(milli) / 1000
-		typ, _ := os.ReadFile(filepath.Join(z, "type"))
-		t := strings.ToLower(strings.TrimSpace(string(typ)))
-		if strings.Contains(t, "cpu") || strings.Contains(t, "x86_pkg") || strings.Contains(t, "soc") {
-			return c, true
-		}
-		if !found {
-			best, found = c, true
-		}
-	}
-	return best, found
 }
 
 // mqttHealthProbe is the mqtt component's health: ok while c is

@@ -26,6 +26,7 @@ import (
 
 	"github.com/faceverify/faceverify/agent"
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/capture/replay"
 	"github.com/faceverify/faceverify/inference"
@@ -199,7 +200,7 @@ func runAgent(ctx context.Context, cfg config.Config, logger *slog.Logger) error
 
 	a, err := agent.New(cfg, agent.Deps{
 		Source: src, Analyzer: engine, Gateway: gw, Publisher: pub, LEDs: leds, Logger: logger,
-		Service: agent.NewSystemd(logger), Spool: sp,
+		Service: host.NewSystemd(logger), Spool: sp,
 	})
 	if err != nil {
 		return setupError(err)
