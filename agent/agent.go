@@ -34,6 +34,7 @@ import (
 
 	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
@@ -68,7 +69,7 @@ type Deps struct {
 	Spool *spool.Spool
 	// Health collects component health for /healthz (health.go); a new
 	// registry if nil.
-	Health *HealthRegistry
+	Health *health.Registry
 }
 
 // Agent runs verification sessions. Make one with New and call Run.
@@ -95,8 +96,8 @@ type Agent struct {
 	uploads    atomic.Uint64
 
 	// Device wiring (spool_wiring.go, metrics.go, health.go).
-	metrics     *agentMetrics
-	health      *HealthRegistry
+	metrics     *health.Metrics
+	health      *health.Registry
 	clockFloor  time.Time
 	queuedKeys  sync.Map     // idempotency key → session id, while spooled
 	metricsAddr atomic.Value // string
@@ -627,7 +628,7 @@ func (a *Agent) stream(ctx context.Context, job cameraJob) {
 			return
 		}
 		last = f.Seq
-		a.metrics.frame()
+		a.metrics.Frame()
 		a.ui.preview.put(f) // live preview for the kiosk screens (ui_preview.go)
 		tf := taggedFrame{gen: job.gen, frame: f}
 		select {
@@ -681,7 +682,7 @@ func (a *Agent) analyzeOne(ctx context.Context, job analyzeJob) {
 		return
 	}
 	a.analyzed.Add(1)
-	a.metrics.analysis(an, err)
+	a.metrics.Analysis(an, err)
 	if err != nil {
 		a.log.Warn("analyze failed", "err", err)
 	}

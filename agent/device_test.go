@@ -19,45 +19,13 @@ import (
 	"github.com/faceverify/faceverify/agent/agenttest"
 	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink/gateway"
 	"github.com/faceverify/faceverify/uplink/spool"
 	"github.com/faceverify/faceverify/uplink/uplinktest"
 )
-
-func TestHealthRegistry(t *testing.T) {
-	cases := []struct {
-		name        string
-		set         func(h *HealthRegistry)
-		wantStatus  string
-		wantReasons []string
-	}{
-		{"empty is ok", func(h *HealthRegistry) {}, HealthOK, []string{}},
-		{"all ok", func(h *HealthRegistry) {
-			h.Set("camera", true, "ignored")
-			h.Probe("clock", func() (bool, string) { return true, "clock_unsynced" })
-		}, HealthOK, []string{}},
-		{"one pushed failure", func(h *HealthRegistry) { h.Set("camera", false, "camera_absent"); h.Set("gpio", true, "") }, HealthDegraded, []string{"camera_absent"}},
-		{"reason defaults to the component", func(h *HealthRegistry) { h.Set("gpio", false, "") }, HealthDegraded, []string{"gpio"}},
-		{"probe and push, sorted and unique", func(h *HealthRegistry) {
-			h.Set("camera", false, "camera")
-			h.Set("camera2", false, "camera")
-			h.Probe("clock", func() (bool, string) { return false, "clock_unsynced" })
-		}, HealthDegraded, []string{"camera", "clock_unsynced"}},
-		{"recovery clears the reason", func(h *HealthRegistry) { h.Set("camera", false, "camera_absent"); h.Set("camera", true, "") }, HealthOK, []string{}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			h := NewHealthRegistry()
-			tc.set(h)
-			r := h.Report()
-			if r.Status != tc.wantStatus || !slices.Equal(r.Reasons, tc.wantReasons) {
-				t.Errorf("report %+v, want %s %v", r, tc.wantStatus, tc.wantReasons)
-			}
-		})
-	}
-}
 
 // timedAnalyzer reports fixed stage timings, as the ONNX engine does.
 type timedAnalyzer struct{ *agenttest.Analyzer }
@@ -243,7 +211,7 @@ func TestHealthClockUnsynced(t *testing.T) {
 		}
 		return h
 	}
-	if h := get(); h.Status != HealthDegraded || !slices.Contains(h.Reasons, "clock_unsynced") {
+	if h := get(); h.Status != health.Degraded || !slices.Contains(h.Reasons, "clock_unsynced") {
 		t.Errorf("1970 clock: %+v", h)
 	}
 	clk.Advance(cfg.Clock.MinValid.Sub(clk.Now()) + time.Minute)
@@ -251,7 +219,7 @@ func TestHealthClockUnsynced(t *testing.T) {
 		t.Errorf("synced clock: %+v", h)
 	}
 	a.Health().Set("gpio", false, "gpio")
-	if h := get(); h.Status != HealthDegraded || !slices.Contains(h.Reasons, "gpio") {
+	if h := get(); h.Status != health.Degraded || !slices.Contains(h.Reasons, "gpio") {
 		t.Errorf("gpio down: %+v", h)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
@@ -164,7 +165,7 @@ func (a *Agent) degradedReason() string {
 		return ""
 	}
 	r := a.health.Report()
-	if r.Status != HealthDegraded {
+	if r.Status != health.Degraded {
 		return ""
 	}
 	seen := map[string]bool{}
@@ -462,8 +463,8 @@ func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
 	}
 	dropped, analyzed := a.dropFrames.Load(), a.analyzed.Load()
 	t.Camera = &mqtt.CameraTelemetry{FramesDropped: &dropped, FramesAnalyzed: &analyzed}
-	if a.metrics != nil && a.metrics.fps != nil {
-		fps := a.metrics.fps.rate()
+	if a.metrics != nil {
+		fps := a.metrics.FPS()
 		t.Camera.FPS = &fps
 	}
 	t.Models = a.modelLatency()
@@ -484,16 +485,16 @@ func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
 // registry and returns each model stage's mean over the calls since the
 // previous report (stages without calls are omitted).
 func (a *Agent) modelLatency() map[string]mqtt.ModelLatency {
-	if a.metrics == nil || a.metrics.reg == nil {
+	if a.metrics == nil {
 		return nil
 	}
-	mfs, err := a.metrics.reg.Gather()
+	mfs, err := a.metrics.Registry().Gather()
 	if err != nil {
 		return nil
 	}
 	now := map[string]latencySnap{}
 	for _, mf := range mfs {
-		if mf.GetName() != metricsNamespace+"_analyze_duration_seconds" {
+		if mf.GetName() != health.Namespace+"_analyze_duration_seconds" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

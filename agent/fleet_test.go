@@ -23,6 +23,7 @@ import (
 
 	"github.com/faceverify/faceverify/agent/agenttest"
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink/mqtt"
@@ -489,14 +490,14 @@ func deadlineOf(t *testing.T) time.Time {
 func TestDegradedReason(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		set  func(h *HealthRegistry)
+		set  func(h *health.Registry)
 		want string
 	}{
-		{"healthy", func(h *HealthRegistry) { h.Set("camera", true, "") }, ""},
-		{"mqtt alone is not reported over mqtt", func(h *HealthRegistry) {
+		{"healthy", func(h *health.Registry) { h.Set("camera", true, "") }, ""},
+		{"mqtt alone is not reported over mqtt", func(h *health.Registry) {
 			h.Probe("mqtt", func() (bool, string) { return false, "mqtt" })
 		}, ""},
-		{"sorted, lower case, unique", func(h *HealthRegistry) {
+		{"sorted, lower case, unique", func(h *health.Registry) {
 			h.Set("led", false, ReasonLEDUnavailable)
 			h.Set("camera", false, "CAMERA_ABSENT")
 			h.Set("camera2", false, "CAMERA_ABSENT")
@@ -504,7 +505,7 @@ func TestDegradedReason(t *testing.T) {
 		}, "camera_absent,led_unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &Agent{health: NewHealthRegistry()}
+			a := &Agent{health: health.NewRegistry()}
 			tc.set(a.health)
 			if got := a.degradedReason(); got != tc.want {
 				t.Errorf("degradedReason = %q, want %q", got, tc.want)

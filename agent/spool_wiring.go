@@ -8,6 +8,7 @@ import (
 
 	"github.com/oklog/run"
 
+	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/uplink"
@@ -17,7 +18,7 @@ import (
 // initDevice sets up health probes and metrics; New calls it.
 func (a *Agent) initDevice() {
 	if a.d.Health == nil {
-		a.d.Health = NewHealthRegistry()
+		a.d.Health = health.NewRegistry()
 	}
 	a.health = a.d.Health
 	a.clockFloor = a.cfg.ClockFloor()
@@ -30,12 +31,21 @@ func (a *Agent) initDevice() {
 	if c, ok := a.d.Publisher.(interface{ Connected() bool }); ok {
 		a.health.Probe("mqtt", mqttHealthProbe(c))
 	}
-	a.metrics = newAgentMetrics(a)
+	src := health.Sources{
+		Now:           a.d.Clock.Now,
+		FramesDropped: a.dropFrames.Load,
+		Analyzed:      a.analyzed.Load,
+		Health:        a.health,
+	}
+	if a.d.Spool != nil {
+		src.Spool = a.d.Spool
+	}
+	a.metrics = health.NewMetrics(src)
 }
 
 // Health returns the registry behind /healthz, for components that report
 // their state (camera, GPIO).
-func (a *Agent) Health() *HealthRegistry { return a.health }
+func (a *Agent) Health() *health.Registry { return a.health }
 
 // submitter is the spool when there is one, else the gateway client.
 func (a *Agent) submitter() uplink.Submitter {
@@ -58,7 +68,7 @@ func (a *Agent) submit(ctx context.Context, job uplinkJob, req api.SubmissionReq
 		OnQueued:      func(key string) { a.queuedKeys.Store(key, job.sid) },
 	})
 	resp, err = a.submitter().Submit(sctx, job.base, job.token, req)
-	a.metrics.upload(job.upload.Try, err)
+	a.metrics.Upload(job.upload.Try, err)
 	var qe *spool.QueuedError
 	if !errors.As(err, &qe) {
 		return resp, false, err
@@ -123,7 +133,7 @@ func (a *Agent) routeDelivery(ctx context.Context, d spool.Delivery) bool {
 // when the user cancelled it (a shutdown keeps it: it is delivered after
 // the restart).
 func (a *Agent) sessionFinished(s session.State, o session.Outcome) {
-	a.metrics.session(o)
+	a.metrics.Session(o)
 	if a.d.Spool != nil && s.Queued && o.Status == session.StatusCancelled && o.Reason == session.ReasonCancelled {
 		if a.d.Spool.Discard(s.UploadKey) {
 			a.queuedKeys.Delete(s.UploadKey)

@@ -1,9 +1,7 @@
-package agent
+package health
 
 import (
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -14,17 +12,17 @@ import (
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
-	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/spool"
 )
 
-// metricsNamespace prefixes every agent metric.
-const metricsNamespace = "faceverify_agent"
+// Namespace prefixes every agent metric.
+const Namespace = "faceverify_agent"
 
-// agentMetrics are the agent's Prometheus metrics, in a private registry
+// Metrics are the agent's Prometheus metrics, in a private registry
 // (served on metrics.listen at /metrics). Label sets are bounded: stages,
-// final statuses and reasons from fixed lists.
-type agentMetrics struct {
+// final statuses and reasons from fixed lists. Make them with NewMetrics;
+// the methods are safe for concurrent use.
+type Metrics struct {
 	reg           *prometheus.Registry
 	frames        prometheus.Counter
 	fps           *fpsMeter
@@ -51,37 +49,62 @@ var knownReasons = map[string]bool{
 	"SHUTDOWN": true,
 }
 
-func newAgentMetrics(a *Agent) *agentMetrics {
+// Sources are what Metrics read when scraped rather than count
+// themselves. Now is required; a nil counter reads 0, a nil Spool leaves
+// the spool metrics out.
+type Sources struct {
+	Now           func() time.Time // the agent's clock, for the frame rate
+	FramesDropped func() uint64    // frames replaced before analysis
+	Analyzed      func() uint64    // frames analysed
+	Health        *Registry        // faceverify_agent_degraded; none if nil
+	Spool         Stater           // the offline spool's counters; none if nil
+}
+
+// Stater is the offline spool as Metrics read it (uplink/spool.Spool).
+type Stater interface {
+	Stats() spool.Stats
+}
+
+// NewMetrics returns the agent's metrics in a new private registry.
+func NewMetrics(src Sources) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &agentMetrics{
+	count := func(f func() uint64) func() float64 {
+		return func() float64 {
+			if f == nil {
+				return 0
+			}
+			return float64(f())
+		}
+	}
+	m := &Metrics{
 		reg: reg,
-		frames: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricsNamespace, Name: "frames_total",
+		frames: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "frames_total",
 			Help: "Frames delivered by the camera."}),
-		fps: newFPSMeter(a.d.Clock.Now),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metricsNamespace, Name: "analyze_duration_seconds",
+		fps: newFPSMeter(src.Now),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "analyze_duration_seconds",
 			Help:    "Wall time of each stage of one frame analysis (inference.Timings): prepare, detect, landmarks, liveness, embed, total.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 13)}, []string{"stage"}),
-		analyzeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricsNamespace, Name: "analyze_errors_total",
+		analyzeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "analyze_errors_total",
 			Help: "Frame analyses the inference runtime failed."}),
-		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Name: "sessions_total",
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "sessions_total",
 			Help: "Finished sessions by final status and reason."}, []string{"status", "reason"}),
-		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Name: "uploads_total",
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "uploads_total",
 			Help: "Submission tries by result: accepted, queued (stored in the offline spool), failed."}, []string{"result"}),
-		uploadRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricsNamespace, Name: "upload_retries_total",
+		uploadRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "upload_retries_total",
 			Help: "Submission tries after the first one of an attempt (session retries; spool retries are faceverify_agent_spool_retries_total)."}),
 	}
 	counterFunc := func(name, help string, f func() float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help}, f)
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, f)
 	}
 	gaugeFunc := func(name, help string, f func() float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: name, Help: help}, f)
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, f)
 	}
 	reg.MustRegister(m.frames, m.latency, m.analyzeErrors, m.sessions, m.uploads, m.uploadRetries,
 		gaugeFunc("capture_fps", "Camera frame rate over the last two seconds, frames per second (0 when idle).", m.fps.rate),
-		counterFunc("frames_dropped_total", "Frames replaced before analysis (the analyzer was busy).", func() float64 { return float64(a.dropFrames.Load()) }),
-		counterFunc("frames_analyzed_total", "Frames analysed.", func() float64 { return float64(a.analyzed.Load()) }),
+		counterFunc("frames_dropped_total", "Frames replaced before analysis (the analyzer was busy).", count(src.FramesDropped)),
+		counterFunc("frames_analyzed_total", "Frames analysed.", count(src.Analyzed)),
 		gaugeFunc("degraded", "1 while /healthz reports degraded.", func() float64 {
-			if a.health.Report().Status == HealthDegraded {
+			if src.Health != nil && src.Health.Report().Status == Degraded {
 				return 1
 			}
 			return 0
@@ -93,7 +116,7 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 	for _, r := range []string{"accepted", "queued", "failed"} {
 		m.uploads.WithLabelValues(r)
 	}
-	if sp := a.d.Spool; sp != nil {
+	if sp := src.Spool; sp != nil {
 		stat := func(f func(spool.Stats) float64) func() float64 { return func() float64 { return f(sp.Stats()) } }
 		reg.MustRegister(
 			gaugeFunc("spool_records", "Submissions waiting in the offline spool.", stat(func(s spool.Stats) float64 { return float64(s.Records) })),
@@ -111,14 +134,14 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 	return m
 }
 
-// frame counts a camera frame.
-func (m *agentMetrics) frame() {
+// Frame counts a camera frame.
+func (m *Metrics) Frame() {
 	m.frames.Inc()
 	m.fps.tick()
 }
 
-// analysis records one Analyze call.
-func (m *agentMetrics) analysis(an inference.Analysis, err error) {
+// Analysis records one Analyze call.
+func (m *Metrics) Analysis(an inference.Analysis, err error) {
 	if err != nil {
 		m.analyzeErrors.Inc()
 		return
@@ -134,8 +157,9 @@ func (m *agentMetrics) analysis(an inference.Analysis, err error) {
 	}
 }
 
-// upload records one submission try.
-func (m *agentMetrics) upload(try int, err error) {
+// Upload records one submission try (try counts from 1; err is nil when
+// the gateway accepted it, spool.ErrQueued when it was spooled).
+func (m *Metrics) Upload(try int, err error) {
 	if try > 1 {
 		m.uploadRetries.Inc()
 	}
@@ -149,8 +173,8 @@ func (m *agentMetrics) upload(try int, err error) {
 	}
 }
 
-// session records a finished session.
-func (m *agentMetrics) session(o session.Outcome) {
+// Session records a finished session.
+func (m *Metrics) Session(o session.Outcome) {
 	reason := o.Reason
 	if !knownReasons[reason] {
 		reason = "other"
@@ -200,46 +224,15 @@ func (f *fpsMeter) rate() float64 {
 	return float64(k-1) / last.Sub(first).Seconds()
 }
 
-// MetricsHandler serves the agent's metrics in the Prometheus text format.
-func (a *Agent) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{})
-}
+// FPS is the camera frame rate over the last two seconds, frames per
+// second; 0 when idle.
+func (m *Metrics) FPS() float64 { return m.fps.rate() }
 
-// Registry is the agent's private Prometheus registry; other components
-// (MQTT, camera) may register their collectors on it.
-func (a *Agent) Registry() *prometheus.Registry { return a.metrics.reg }
+// Registry is the private Prometheus registry; other components (MQTT,
+// camera) may register their collectors on it.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// MetricsAddr is the address the metrics listener is bound to ("" before
-// Ready or when disabled).
-func (a *Agent) MetricsAddr() string {
-	s, _ := a.metricsAddr.Load().(string)
-	return s
-}
-
-// listenMetrics binds metrics.listen; nil listener when disabled.
-func (a *Agent) listenMetrics() (net.Listener, *http.Server, error) {
-	if a.cfg.Metrics.Listen == "" {
-		return nil, nil, nil
-	}
-	ln, err := net.Listen("tcp", a.cfg.Metrics.Listen)
-	if err != nil {
-		return nil, nil, fmt.Errorf("metrics listen %s: %w", a.cfg.Metrics.Listen, err)
-	}
-	a.metricsAddr.Store(ln.Addr().String())
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", a.MetricsHandler())
-	mux.HandleFunc("GET /healthz", a.handleHealth)
-	return ln, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}, nil
-}
-
-// uplinkOutcome is a spool delivery as the session's event.
-func uplinkOutcome(d spool.Delivery) session.Event {
-	if d.Err == nil {
-		return session.UploadDone{Response: d.Response}
-	}
-	class := uplink.Classify(d.Err)
-	if errors.Is(d.Err, spool.ErrExpired) {
-		class = uplink.ClassExpired
-	}
-	return session.UploadFailed{Class: class, Err: d.Err}
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
