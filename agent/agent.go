@@ -34,6 +34,7 @@ import (
 
 	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/agent/led"
@@ -238,7 +239,7 @@ func (a *Agent) APIAddr() string {
 // Launch starts a session for req after validating it. Errors: a
 // *RequestError naming the bad field, ErrBusy while a session runs,
 // ErrStopped after Run ended, or ctx.Err().
-func (a *Agent) Launch(ctx context.Context, req LaunchRequest) (SessionView, error) {
+func (a *Agent) Launch(ctx context.Context, req control.LaunchRequest) (SessionView, error) {
 	if err := req.Validate(a.gatewayHosts()); err != nil {
 		return SessionView{}, err
 	}
@@ -256,7 +257,7 @@ func (a *Agent) send(ctx context.Context, c command) (SessionView, error) {
 	select {
 	case a.cmds <- c:
 	case <-a.stopped:
-		return SessionView{}, ErrStopped
+		return SessionView{}, control.ErrStopped
 	case <-ctx.Done():
 		return SessionView{}, ctx.Err()
 	}
@@ -277,7 +278,7 @@ const (
 
 type command struct {
 	kind   cmdKind
-	launch LaunchRequest
+	launch control.LaunchRequest
 	reply  chan commandResult
 }
 
@@ -430,7 +431,7 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 	switch c.kind {
 	case cmdLaunch:
 		if x.state.Active() {
-			return commandResult{err: ErrBusy}
+			return commandResult{err: control.ErrBusy}
 		}
 		x.token, x.baseURL = c.launch.Token, c.launch.BaseURL
 		x.lastGuide = ""
@@ -442,7 +443,7 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 		x.apply(session.Start{ID: id, CorrelationID: c.launch.CorrelationID})
 	case cmdCancel:
 		if !x.state.Active() {
-			return commandResult{err: ErrNoSession}
+			return commandResult{err: control.ErrNoSession}
 		}
 		x.apply(session.Cancel{})
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/agent/led"
@@ -137,11 +138,7 @@ func (a *Agent) ServeFleet(mc *mqtt.Client, o FleetOptions) func(context.Context
 	if o.IdentifyDuration <= 0 {
 		o.IdentifyDuration = 10 * time.Second
 	}
-	mc.HandleCommand(mqtt.CmdVerify, a.fleetVerify)
-	mc.HandleCommand(mqtt.CmdCancel, a.fleetCancel)
-	mc.HandleCommand(mqtt.CmdIdentify, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetIdentify(cmd, o) })
-	mc.HandleCommand(mqtt.CmdSelfTest, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetSelfTest(ctx, o) })
-	mc.HandleCommand(mqtt.CmdReloadConfig, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetReload(o) })
+	control.Register(mc, a.commands(o), a.log) // commands.go
 	mc.SetTelemetry(func(t *mqtt.Telemetry) { a.fillTelemetry(t, o) })
 	return func(ctx context.Context) error {
 		tick := time.NewTicker(o.HealthInterval)
@@ -207,47 +204,6 @@ func statusReason(s string) string {
 	return string(b)
 }
 
-// commandError turns an agent error into a reply.
-func commandError(err error) mqtt.Reply {
-	var re *RequestError
-	if errors.As(err, &re) {
-		return mqtt.Reply{Error: &mqtt.ReplyError{Code: re.Code, Message: re.Error(), Field: re.Field}}
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return mqtt.ErrorReply("busy", "the agent did not answer in time")
-	}
-	return mqtt.ErrorReply("internal", err.Error())
-}
-
-type sessionResult struct {
-	Session SessionView `json:"session"`
-}
-
-// fleetVerify starts a session from a signed verify command: the body is
-// a launch request (token, correlation_id, base_url) plus the signature
-// header, which DecodeLaunch ignores.
-func (a *Agent) fleetVerify(ctx context.Context, cmd mqtt.Command) mqtt.Reply {
-	req, err := DecodeLaunch(cmd.Body)
-	if err == nil {
-		req.RequestID = cmd.RequestID
-		var v SessionView
-		if v, err = a.Launch(ctx, req); err == nil {
-			return mqtt.ResultReply(sessionResult{v})
-		}
-	}
-	r := commandError(err)
-	a.log.Warn("verify command refused", "request_id", cmd.RequestID, "code", r.Error.Code, "err", r.Error.Message)
-	return r
-}
-
-func (a *Agent) fleetCancel(ctx context.Context, cmd mqtt.Command) mqtt.Reply {
-	v, err := a.Cancel(ctx)
-	if err != nil {
-		return commandError(err)
-	}
-	return mqtt.ResultReply(sessionResult{v})
-}
-
 // IdentifyResult is the result of identify.
 type IdentifyResult struct {
 	// Effect is "blinking" when the LED driver shows its identify pattern,
@@ -257,19 +213,21 @@ type IdentifyResult struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-func (a *Agent) fleetIdentify(cmd mqtt.Command, o FleetOptions) mqtt.Reply {
-	var in struct {
+// fleetIdentify blinks the identify pattern for the body's duration_ms
+// (1000–120000, default FleetOptions.IdentifyDuration).
+func (a *Agent) fleetIdentify(in control.Input, o FleetOptions) (IdentifyResult, error) {
+	var body struct {
 		DurationMS *int64 `json:"duration_ms"`
 	}
-	if err := json.Unmarshal(cmd.Body, &in); err != nil {
-		return mqtt.Reply{Error: &mqtt.ReplyError{Code: "bad_request", Message: "body: " + err.Error()}}
+	if err := json.Unmarshal(in.Body, &body); err != nil {
+		return IdentifyResult{}, &control.RequestError{Code: "bad_request", Message: "body: " + err.Error()}
 	}
 	d := o.IdentifyDuration
-	if in.DurationMS != nil {
-		if *in.DurationMS < 1000 || *in.DurationMS > 120000 {
-			return mqtt.Reply{Error: &mqtt.ReplyError{Code: "bad_request", Field: "duration_ms", Message: "duration_ms must be in [1000,120000]"}}
+	if body.DurationMS != nil {
+		if *body.DurationMS < 1000 || *body.DurationMS > 120000 {
+			return IdentifyResult{}, control.BadField("duration_ms", "must be in [1000,120000], got %d", *body.DurationMS)
 		}
-		d = time.Duration(*in.DurationMS) * time.Millisecond
+		d = time.Duration(*body.DurationMS) * time.Millisecond
 	}
 	res := IdentifyResult{Effect: "logged", DurationMS: d.Milliseconds()}
 	if id, ok := a.d.LEDs.(led.Identifier); ok {
@@ -279,8 +237,8 @@ func (a *Agent) fleetIdentify(cmd mqtt.Command, o FleetOptions) mqtt.Reply {
 			res.Effect = "logged"
 		}
 	}
-	a.log.Info("identify", "source", cmd.Source, "duration", d, "effect", res.Effect)
-	return mqtt.ResultReply(res)
+	a.log.Info("identify", "source", in.Source, "duration", d, "effect", res.Effect)
+	return res, nil
 }
 
 // SelfTestResult is the result of self-test.
@@ -309,7 +267,7 @@ var selfTestImage = func() image.Image {
 // fleetSelfTest runs the self checks: the agent runs, the analyzer answers
 // on a blank frame, the camera and the other components are healthy, the
 // MQTT state directory is writable and the CPU is not overheating.
-func (a *Agent) fleetSelfTest(ctx context.Context, o FleetOptions) mqtt.Reply {
+func (a *Agent) fleetSelfTest(ctx context.Context, o FleetOptions) SelfTestResult {
 	res := SelfTestResult{Passed: true}
 	check := func(name string, f func() error) {
 		start := time.Now()
@@ -368,7 +326,7 @@ func (a *Agent) fleetSelfTest(ctx context.Context, o FleetOptions) mqtt.Reply {
 		})
 	}
 	a.log.Info("self-test", "passed", res.Passed)
-	return mqtt.ResultReply(res)
+	return res
 }
 
 // ReloadResult is the result of reload-config.
@@ -392,16 +350,15 @@ var reloadMu sync.Mutex
 // session policy, the allowed gateway hosts and (with FleetOptions.LogLevel)
 // the log level; other changes are reported as needing a restart. An
 // invalid file changes nothing.
-func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
+func (a *Agent) fleetReload(o FleetOptions) (ReloadResult, error) {
 	if o.ConfigPath == "" {
-		return mqtt.ErrorReply("unsupported", "the agent was started without a config file")
+		return ReloadResult{}, &control.RequestError{Code: "unsupported", Message: "the agent was started without a config file"}
 	}
 	reloadMu.Lock()
 	defer reloadMu.Unlock()
 	next, err := config.Load(o.ConfigPath)
 	if err != nil {
-		a.log.Warn("reload-config refused", "err", err)
-		return mqtt.ErrorReply("invalid_config", err.Error())
+		return ReloadResult{}, &control.RequestError{Code: "invalid_config", Message: err.Error()}
 	}
 	cur := a.cfg
 	if l := a.fleet.live.Load(); l != nil {
@@ -436,7 +393,7 @@ func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
 		}
 	}
 	a.log.Info("config reloaded", "applied", strings.Join(res.Applied, ","), "restart_required", strings.Join(res.RestartRequired, ","))
-	return mqtt.ResultReply(res)
+	return res, nil
 }
 
 // fillTelemetry adds the agent's readings to a telemetry report.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/faceverify/faceverify/agent/agenttest"
 	"github.com/faceverify/faceverify/agent/clock"
+	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/uplink/gateway"
 )
@@ -142,7 +143,7 @@ func TestWatchdogPingsFromSessionLoop(t *testing.T) {
 	}
 
 	// A loop stuck inside an action stops pinging.
-	go a.Launch(ctx, LaunchRequest{Token: "t", CorrelationID: "c1", BaseURL: "https://gw.example.com"})
+	go a.Launch(ctx, control.LaunchRequest{Token: "t", CorrelationID: "c1", BaseURL: "https://gw.example.com"})
 	select {
 	case <-leds.entered:
 	case <-time.After(time.Minute):

@@ -161,11 +161,6 @@ type Publisher interface {
 	Publish(ev Event)
 }
 
-// CommandHandler answers one remote command (the JSON payload of an MQTT
-// command message) with the JSON reply to send back. It must return
-// promptly; it runs on the transport's command goroutine.
-type CommandHandler func(ctx context.Context, payload []byte) (reply []byte)
-
 // Discard is a Publisher that drops every event (the MQTT-less mode).
 type Discard struct{}
 

@@ -1,4 +1,9 @@
-package agent
+// Package control is the agent's control surface: the launch request and
+// its validation, the refusals (RequestError) and one table of commands
+// (Command) served both on the loopback HTTP API (Mount) and as MQTT
+// commands (Register), with one mapping from an error to the HTTP status
+// and the reply body (FailureOf).
+package control
 
 import (
 	"bytes"
@@ -54,11 +59,14 @@ var (
 	ErrBusy = &RequestError{Code: "busy", Message: "a verification session is already running"}
 	// ErrNoSession: Cancel without a running session.
 	ErrNoSession = &RequestError{Code: "no_session", Message: "no verification session is running"}
+	// ErrNoSessionYet: the current session asked for before any ran.
+	ErrNoSessionYet = &RequestError{Code: "no_session", Message: "no session has run yet"}
 	// ErrStopped: the agent is shutting down.
 	ErrStopped = &RequestError{Code: "shutting_down", Message: "the agent is shutting down"}
 )
 
-func badField(field, format string, args ...any) *RequestError {
+// BadField is a bad_request refusal naming field.
+func BadField(field, format string, args ...any) *RequestError {
 	return &RequestError{Code: "bad_request", Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -107,7 +115,7 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return req, badField(te.Field, "must be a %s", te.Type.String())
+			return req, BadField(te.Field, "must be a %s", te.Type.String())
 		}
 		return req, &RequestError{Code: "bad_request", Message: "body must be a JSON object: " + err.Error()}
 	}
@@ -117,7 +125,7 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 	pick := func(field string, a, b *string) (string, error) {
 		switch {
 		case a != nil && b != nil && *a != *b:
-			return "", badField(field, "given twice with different values")
+			return "", BadField(field, "given twice with different values")
 		case a != nil:
 			return *a, nil
 		case b != nil:
@@ -146,9 +154,9 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 		if err != nil {
 			var fe *ui.FieldError
 			if errors.As(err, &fe) {
-				return req, badField(fe.Field, "%s", fe.Message)
+				return req, BadField(fe.Field, "%s", fe.Message)
 			}
-			return req, badField("theme", "%v", err)
+			return req, BadField("theme", "%v", err)
 		}
 		req.Theme = &t
 	}
@@ -166,51 +174,51 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 func (r LaunchRequest) Validate(gatewayHosts []string) error {
 	switch {
 	case r.Token == "":
-		return badField("token", "is required")
+		return BadField("token", "is required")
 	case len(r.Token) > 4096:
-		return badField("token", "longer than 4096 bytes")
+		return BadField("token", "longer than 4096 bytes")
 	}
 	for i := 0; i < len(r.Token); i++ {
 		if c := r.Token[i]; c <= 0x20 || c >= 0x7f {
-			return badField("token", "must be visible ASCII without spaces")
+			return BadField("token", "must be visible ASCII without spaces")
 		}
 	}
 	switch {
 	case r.CorrelationID == "":
-		return badField("correlation_id", "is required")
+		return BadField("correlation_id", "is required")
 	case !ValidCorrelationID(r.CorrelationID):
-		return badField("correlation_id", "must be 1–%d characters of [A-Za-z0-9._-] (as the gateway requires)", MaxCorrelationIDLen)
+		return BadField("correlation_id", "must be 1–%d characters of [A-Za-z0-9._-] (as the gateway requires)", MaxCorrelationIDLen)
 	}
 	if err := checkID("request_id", r.RequestID, false); err != nil {
 		return err
 	}
 	if r.Locale != "" && !ui.KnownLocale(r.Locale) {
-		return badField("locale", "must be one of %s, got %q", strings.Join(ui.Locales, ", "), r.Locale)
+		return BadField("locale", "must be one of %s, got %q", strings.Join(ui.Locales, ", "), r.Locale)
 	}
 	if r.BaseURL == "" {
-		return badField("base_url", "is required")
+		return BadField("base_url", "is required")
 	}
 	u, err := url.Parse(r.BaseURL)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		return badField("base_url", "must be an absolute URL like https://gateway.example.com")
+		return BadField("base_url", "must be an absolute URL like https://gateway.example.com")
 	}
 	if u.User != nil {
-		return badField("base_url", "must not carry credentials")
+		return BadField("base_url", "must not carry credentials")
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return badField("base_url", "must not have a query or fragment")
+		return BadField("base_url", "must not have a query or fragment")
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !config.IsLoopbackHost(u.Hostname()) {
-			return badField("base_url", "must be https (http is allowed only to a loopback host), got http://%s", u.Host)
+			return BadField("base_url", "must be https (http is allowed only to a loopback host), got http://%s", u.Host)
 		}
 	default:
-		return badField("base_url", "scheme must be https, got %q", u.Scheme)
+		return BadField("base_url", "scheme must be https, got %q", u.Scheme)
 	}
 	if len(gatewayHosts) > 0 && !hostAllowed(u, gatewayHosts) {
-		return badField("base_url", "host %q is not in session.gateway_hosts", u.Host)
+		return BadField("base_url", "host %q is not in session.gateway_hosts", u.Host)
 	}
 	return nil
 }
@@ -240,19 +248,19 @@ func ValidCorrelationID(id string) bool {
 func checkID(field, v string, required bool) error {
 	if v == "" {
 		if required {
-			return badField(field, "is required")
+			return BadField(field, "is required")
 		}
 		return nil
 	}
 	if utf8.RuneCountInString(v) > 128 {
-		return badField(field, "longer than 128 characters")
+		return BadField(field, "longer than 128 characters")
 	}
 	if strings.TrimSpace(v) != v {
-		return badField(field, "must not start or end with spaces")
+		return BadField(field, "must not start or end with spaces")
 	}
 	for _, r := range v {
 		if unicode.IsControl(r) || r == utf8.RuneError {
-			return badField(field, "must not contain control characters")
+			return BadField(field, "must not contain control characters")
 		}
 	}
 	return nil
@@ -269,28 +277,4 @@ func hostAllowed(u *url.URL, hosts []string) bool {
 		}
 	}
 	return false
-}
-
-// CommandReply is the JSON answer to an MQTT command.
-type CommandReply struct {
-	RequestID string        `json:"request_id,omitempty"`
-	OK        bool          `json:"ok"`
-	Session   *SessionView  `json:"session,omitempty"`
-	Error     *ErrorPayload `json:"error,omitempty"`
-}
-
-// ErrorPayload is the error body of the HTTP API and MQTT replies, in the
-// gateway's api.Error shape plus the offending field.
-type ErrorPayload struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
-
-func errorPayload(err error) *ErrorPayload {
-	var re *RequestError
-	if errors.As(err, &re) {
-		return &ErrorPayload{Code: re.Code, Message: re.Error(), Field: re.Field}
-	}
-	return &ErrorPayload{Code: "internal", Message: err.Error()}
 }
