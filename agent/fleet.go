@@ -49,9 +49,8 @@ type fleetState struct {
 	live atomic.Pointer[liveConfig]
 	led  atomic.Value // led.State last set by the session loop
 
-	mu        sync.Mutex
-	providers []func(*mqtt.Telemetry)
-	latency   map[string]latencySnap // per stage, at the previous report
+	mu      sync.Mutex
+	latency map[string]latencySnap // per stage, at the previous report
 }
 
 // liveConfig is the part of the configuration reload-config can change
@@ -81,15 +80,6 @@ func (a *Agent) gatewayHosts() []string {
 		return l.gatewayHosts
 	}
 	return a.cfg.Session.GatewayHosts
-}
-
-// AddTelemetry registers f to add readings to each MQTT telemetry report
-// (e.g. a component's own gauges). f runs on the telemetry goroutine, must
-// not block, and sets only the fields it knows.
-func (a *Agent) AddTelemetry(f func(*mqtt.Telemetry)) {
-	a.fleet.mu.Lock()
-	defer a.fleet.mu.Unlock()
-	a.fleet.providers = append(a.fleet.providers, f)
 }
 
 // NewMQTTClient builds the fleet client from cfg.MQTT and cfg.Device; nil
@@ -429,12 +419,6 @@ func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
 		st := sp.Stats()
 		b := st.Bytes
 		t.Spool = &mqtt.SpoolTelemetry{Depth: st.Records, Bytes: &b}
-	}
-	a.fleet.mu.Lock()
-	providers := append([]func(*mqtt.Telemetry){}, a.fleet.providers...)
-	a.fleet.mu.Unlock()
-	for _, f := range providers {
-		f(t)
 	}
 }
 
