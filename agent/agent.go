@@ -43,7 +43,6 @@ import (
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink"
-	"github.com/faceverify/faceverify/uplink/spool"
 )
 
 // DefaultLivenessModel is reported as device_liveness.model.
@@ -65,9 +64,9 @@ type Deps struct {
 	// NewSessionID makes session ids (random hex if nil).
 	NewSessionID func() string
 	// Spool stores uploads the gateway cannot take now and delivers them
-	// later (uplink/spool); uploads go straight to Gateway if nil. Run runs
-	// its delivery loop.
-	Spool *spool.Spool
+	// later (uplink/spool.Spool); uploads go straight to Gateway if nil.
+	// Run runs its delivery loop.
+	Spool Spool
 	// Health collects component health for /healthz (health.go); a new
 	// registry if nil.
 	Health *health.Registry

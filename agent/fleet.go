@@ -113,12 +113,23 @@ func NewMQTTClient(cfg config.Config, version string, logger *slog.Logger) (*mqt
 	return c, nil
 }
 
+// FleetClient is the MQTT client as the fleet interface drives it
+// (*mqtt.Client): commands, telemetry and the retained status.
+type FleetClient interface {
+	control.Registrar
+	// SetTelemetry sets the function that fills each telemetry report.
+	SetTelemetry(fill func(*mqtt.Telemetry))
+	// SetDegraded publishes the retained status degraded with reason, or
+	// online when reason is "".
+	SetDegraded(reason string)
+}
+
 // ServeFleet registers the agent's commands (verify, cancel, self-test,
 // identify, reload-config) and telemetry on mc, before mc.Run. The
 // returned function mirrors the agent's health into mc's retained status
 // (degraded with the health reasons, or online) until ctx ends; run it
 // alongside mc.Run.
-func (a *Agent) ServeFleet(mc *mqtt.Client, o FleetOptions) func(context.Context) error {
+func (a *Agent) ServeFleet(mc FleetClient, o FleetOptions) func(context.Context) error {
 	if o.SysfsRoot == "" {
 		o.SysfsRoot = "/sys"
 	}

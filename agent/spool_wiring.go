@@ -15,6 +15,22 @@ import (
 	"github.com/faceverify/faceverify/uplink/spool"
 )
 
+// Spool is the offline spool as the agent drives it (uplink/spool.Spool):
+// it takes submissions the gateway cannot take now, delivers them from
+// Run and reports each outcome on Deliveries.
+type Spool interface {
+	uplink.Submitter
+	// Run delivers stored submissions until ctx ends.
+	Run(ctx context.Context) error
+	// Deliveries reports the outcome of each delivered submission.
+	Deliveries() <-chan spool.Delivery
+	// Discard deletes the stored submission with idempotency key key,
+	// reporting whether there was one.
+	Discard(key string) bool
+	// Stats are the spool's counters and fill.
+	Stats() spool.Stats
+}
+
 // initDevice sets up health probes and metrics; New calls it.
 func (a *Agent) initDevice() {
 	if a.d.Health == nil {
@@ -108,7 +124,7 @@ func (a *Agent) addDeviceActors(ctx context.Context, g *run.Group, cancel contex
 // forwardDeliveries turns the spool's outcomes into session events for the
 // session that queued them (outcomes of earlier sessions or of a previous
 // run are only counted).
-func (a *Agent) forwardDeliveries(ctx context.Context, sp *spool.Spool) {
+func (a *Agent) forwardDeliveries(ctx context.Context, sp Spool) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faceverify/faceverify/agent"
 	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/identity"
 	"github.com/faceverify/faceverify/uplink/gateway"
@@ -24,7 +25,7 @@ const EnvEnrollToken = "FACEAGENT_ENROLL_TOKEN"
 // newUplink builds the gateway client (signing uploads with the device key
 // of identity.key_file, created on first start) and, when spool.enabled,
 // the offline spool in front of it.
-func newUplink(cfg config.Config, logger *slog.Logger) (*gateway.Client, *spool.Spool, error) {
+func newUplink(cfg config.Config, logger *slog.Logger) (*gateway.Client, agent.Spool, error) {
 	opts := gateway.Options{
 		SubmitTimeout: cfg.Session.UploadTimeout,
 		StatusTimeout: cfg.Session.StatusTimeout,
