@@ -306,13 +306,14 @@ type analyzeJob struct {
 }
 
 type uplinkJob struct {
-	ctx     context.Context
-	sid     string
-	base    string
-	token   string
-	upload  *session.Upload // nil: status poll
-	corr    string
-	attempt int
+	ctx          context.Context
+	sid          string
+	base         string
+	token        string
+	tokenExpires time.Time       // zero: unknown
+	upload       *session.Upload // nil: status poll
+	corr         string
+	attempt      int
 }
 
 type taggedFrame struct {
@@ -419,6 +420,7 @@ type executor struct {
 	timers map[session.TimerKind]time.Time
 
 	token, baseURL string
+	tokenExpires   time.Time // the launch's expires_at; zero when not given
 	sessCtx        context.Context
 	sessCancel     context.CancelFunc
 	roundCancel    context.CancelFunc
@@ -432,7 +434,7 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 		if x.state.Active() {
 			return commandResult{err: control.ErrBusy}
 		}
-		x.token, x.baseURL = c.launch.Token, c.launch.BaseURL
+		x.token, x.baseURL, x.tokenExpires = c.launch.Token, c.launch.BaseURL, c.launch.TokenExpires
 		x.lastGuide = ""
 		x.a.ui.launched(c.launch) // theme and locale of the screens (ui.go)
 		x.sessCtx, x.sessCancel = context.WithCancel(ctx)
@@ -514,7 +516,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 		}
 	case session.Upload:
 		u := act
-		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, upload: &u, corr: s.CorrelationID, attempt: s.Round})
+		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, tokenExpires: x.tokenExpires, upload: &u, corr: s.CorrelationID, attempt: s.Round})
 	case session.PollStatus:
 		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, corr: s.CorrelationID})
 	case session.SetTimer:
@@ -549,7 +551,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 
 // endSession forgets the credentials and stops the session's work.
 func (x *executor) endSession() {
-	x.token, x.baseURL = "", ""
+	x.token, x.baseURL, x.tokenExpires = "", "", time.Time{}
 	if x.roundCancel != nil {
 		x.roundCancel()
 		x.roundCancel = nil

@@ -71,19 +71,20 @@ func (a *Agent) submitter() uplink.Submitter {
 	return a.d.Gateway
 }
 
-// submit sends one submission try with the flow's correlation id attached
-// (for the device signature and the spool record) and counts it. A
+// submit sends one submission try with the flow's correlation id and
+// token expiry (for the device signature and the spool record) and counts
+// it. A
 // submission the spool stored is reported to the session as UploadQueued
 // (queued=true); the spool's final outcome follows as UploadDone or
 // UploadFailed through forwardDeliveries. The key → session mapping is
 // registered by the spool (SubmitInfo.OnQueued) before the record can be
 // delivered, since its outcome may come before Submit returns.
 func (a *Agent) submit(ctx context.Context, job uplinkJob, req api.SubmissionRequest) (resp api.SubmissionResponse, queued bool, err error) {
-	sctx := uplink.WithSubmitInfo(job.ctx, uplink.SubmitInfo{
+	resp, err = a.submitter().Submit(job.ctx, job.base, job.token, req, uplink.SubmitInfo{
 		CorrelationID: job.corr,
+		TokenExpires:  job.tokenExpires,
 		OnQueued:      func(key string) { a.queuedKeys.Store(key, job.sid) },
 	})
-	resp, err = a.submitter().Submit(sctx, job.base, job.token, req)
 	a.metrics.Upload(job.upload.Try, err)
 	var qe *spool.QueuedError
 	if !errors.As(err, &qe) {

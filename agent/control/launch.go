@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -36,6 +37,10 @@ type LaunchRequest struct {
 	Theme *ui.Theme
 	// Locale picks the screens' language: "en" or "id" ("" = ui.DefaultLocale).
 	Locale string
+	// TokenExpires is when Token expires: the expires_at of the gateway's
+	// initiate answer, passed on by the kiosk app; zero when not given
+	// (the offline spool then keeps an upload for spool.max_age).
+	TokenExpires time.Time
 }
 
 // RequestError is a launch request the agent refuses; Field names the JSON
@@ -82,11 +87,15 @@ type launchJSON struct {
 	RequestIDCamel     *string         `json:"requestId"`
 	Theme              json.RawMessage `json:"theme"`
 	Locale             *string         `json:"locale"`
+	ExpiresAt          *string         `json:"expires_at"`
+	ExpiresAtCamel     *string         `json:"expiresAt"`
 }
 
 // DecodeLaunch parses a launch body: one JSON object with token,
 // correlation_id (or correlationId), base_url (or baseURL/baseUrl), an
-// optional request_id (or requestId), an optional theme (agent/ui.Theme,
+// optional request_id (or requestId), an optional expires_at (or
+// expiresAt: the user token's expiry from the gateway's initiate answer,
+// RFC 3339), an optional theme (agent/ui.Theme,
 // validated here: a bad theme is refused naming its field, e.g.
 // "theme.colors.text", with the computed contrast ratio) and an optional
 // locale ("en", "id"). Unknown fields are ignored. It does
@@ -148,6 +157,15 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 	}
 	if raw.Locale != nil {
 		req.Locale = *raw.Locale
+	}
+	exp, err := pick("expires_at", raw.ExpiresAt, raw.ExpiresAtCamel)
+	if err != nil {
+		return req, err
+	}
+	if exp != "" {
+		if req.TokenExpires, err = time.Parse(time.RFC3339, exp); err != nil {
+			return req, BadField("expires_at", "must be an RFC 3339 time like 2026-12-07T10:15:00Z, got %q", exp)
+		}
 	}
 	if len(raw.Theme) > 0 && string(raw.Theme) != "null" {
 		t, err := ui.ParseTheme(raw.Theme)

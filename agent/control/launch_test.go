@@ -1,9 +1,11 @@
 package control
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faceverify/faceverify/agent/config"
 )
@@ -68,6 +70,37 @@ func TestValidCorrelationID(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ValidCorrelationID(tc.id); got != tc.want {
 				t.Errorf("ValidCorrelationID(%q) = %v, want %v", tc.id, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeLaunchExpiresAt(t *testing.T) {
+	const base = `"token":"t","correlation_id":"c","base_url":"https://gw.example.com"`
+	want := time.Date(2026, 12, 7, 10, 15, 0, 0, time.UTC)
+	cases := []struct {
+		name, body string
+		want       time.Time
+		field      string // "" = accepted
+	}{
+		{"absent", `{` + base + `}`, time.Time{}, ""},
+		{"snake case", `{` + base + `,"expires_at":"2026-12-07T10:15:00Z"}`, want, ""},
+		{"camel case with offset", `{` + base + `,"expiresAt":"2026-12-07T17:15:00+07:00"}`, want, ""},
+		{"not a time", `{` + base + `,"expires_at":"in 15 minutes"}`, time.Time{}, "expires_at"},
+		{"two spellings disagree", `{` + base + `,"expires_at":"2026-12-07T10:15:00Z","expiresAt":"2026-12-07T10:16:00Z"}`, time.Time{}, "expires_at"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := DecodeLaunch([]byte(tc.body))
+			if tc.field != "" {
+				var re *RequestError
+				if !errors.As(err, &re) || re.Field != tc.field {
+					t.Fatalf("DecodeLaunch = %v, want a refusal naming %s", err, tc.field)
+				}
+				return
+			}
+			if err != nil || !req.TokenExpires.Equal(tc.want) {
+				t.Fatalf("DecodeLaunch = %v, TokenExpires %v, want %v", err, req.TokenExpires, tc.want)
 			}
 		})
 	}

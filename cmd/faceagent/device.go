@@ -42,7 +42,7 @@ func newUplink(cfg config.Config, logger *slog.Logger) (*gateway.Client, agent.S
 		} else {
 			logger.Info("device key loaded", "fingerprint", id.Fingerprint())
 		}
-		opts.Transport = id.Transport(nil, nil)
+		opts.Signer = id
 	} else {
 		logger.Warn("identity.key_file is empty: uploads are not signed")
 	}
