@@ -32,7 +32,6 @@ import (
 
 	"github.com/oklog/run"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/agent/health"
@@ -42,6 +41,7 @@ import (
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink"
 )
 

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // ErrNoImages is returned (wrapped) by Open and Next when the path holds no
@@ -35,18 +36,6 @@ var ErrNoImages = errors.New("no decodable image")
 // orientation applied). Production wiring passes inference.Decode with the
 // configured pixel limit.
 type DecodeFunc func(r io.Reader) (image.Image, error)
-
-// Clock is the time source used for pacing; agent/clock.Real and
-// agent/clock.Fake satisfy it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Options configure a Source.
 type Options struct {
@@ -62,7 +51,7 @@ type Options struct {
 	// MaxFileBytes skips files larger than this; 0 means 32 MiB.
 	MaxFileBytes int64
 	// Clock paces frames; the wall clock if nil.
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives one warning per skipped file per Open.
 	Logger *slog.Logger
 }
@@ -113,7 +102,7 @@ func New(opts Options) (*Source, error) {
 		opts.MaxFileBytes = 32 << 20
 	}
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/fleet"
+	"github.com/faceverify/faceverify/internal/validate"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
@@ -70,7 +71,7 @@ func fleetMain(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "facegateway fleet: -listen %q: %v\n", *listen, err)
 		return 2
 	}
-	if ip := net.ParseIP(host); !*allowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !*allowRemote && !validate.LoopbackHost(host) {
 		fmt.Fprintf(stderr, "facegateway fleet: -listen %q is not a loopback address (the page has no login; add -allow-remote behind an authenticating proxy)\n", *listen)
 		return 2
 	}

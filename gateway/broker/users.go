@@ -13,6 +13,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Role is what a broker account may publish and subscribe to; the topic
@@ -58,17 +60,7 @@ func ParseRole(s string) (Role, error) {
 // [A-Za-z0-9._-], the device id alphabet, so a kiosk's name is usable in
 // its topics as is (never a wildcard or a level separator).
 func ValidAccountName(name string) bool {
-	if name == "" || len(name) > 64 {
-		return false
-	}
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-		default:
-			return false
-		}
-	}
-	return true
+	return validate.IDChars(name, 64)
 }
 
 // Account is one line of broker.users_file.

@@ -48,20 +48,9 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink"
 )
-
-// Clock is the spool's time source; agent/clock.Real and clock.Fake
-// satisfy it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Options configure a Spool. Dir, Key and Next are required.
 type Options struct {
@@ -91,7 +80,7 @@ type Options struct {
 	// ClockPoll is how often an untrusted clock is looked at again
 	// (default 5s).
 	ClockPoll time.Duration
-	Clock     Clock        // default: the wall clock
+	Clock     clock.Clock  // default: the wall clock
 	FS        FS           // default: OSFS
 	Logger    *slog.Logger // default: discard
 }
@@ -185,7 +174,7 @@ type Spool struct {
 	opts Options
 	aead cipher.AEAD
 	fs   FS
-	clk  Clock
+	clk  clock.Clock
 	log  *slog.Logger
 
 	mu        sync.Mutex
@@ -244,7 +233,7 @@ func New(opts Options) (*Spool, error) {
 		opts.ClockPoll = 5 * time.Second
 	}
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.FS == nil {
 		opts.FS = OSFS{}

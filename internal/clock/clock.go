@@ -1,10 +1,13 @@
-// Package clock is the agent's swappable time source. Production code uses
-// Real; tests use Fake, whose time only moves when the test advances it, so
-// pacing, capture windows and poll delays are tested without sleeping.
+// Package clock is the project's one swappable time source, shared by the
+// agent, capture (replay pacing, V4L2 frame stamps and timeouts, the camera
+// supervisor) and the uplink spool. Production code uses Real; tests use
+// Fake, whose time only moves when the test advances it, so pacing, capture
+// windows and poll delays are tested without sleeping.
 //
-// The interface uses only standard-library types so that packages outside
-// the agent (capture/replay) can declare the same method set locally and
-// accept these clocks without importing this package.
+// It is a leaf: it imports only the standard library. A library clock such
+// as github.com/jonboulle/clockwork (in the module graph through a
+// dependency) has no equivalent of Fake.BlockUntilDue, which the session
+// tests need to tell a parked goroutine from a stale waiter.
 package clock
 
 import (
@@ -21,6 +24,14 @@ type Clock interface {
 	// After returns a channel that receives the time once d has elapsed
 	// (immediately for d ≤ 0). The channel has a buffer of one.
 	After(d time.Duration) <-chan time.Time
+}
+
+// TimerClock is a Clock whose waits can be cancelled (Real and *Fake are):
+// a goroutine that waits on several channels stops the timer it no longer
+// needs, so a Fake holds exactly the waits that are still read.
+type TimerClock interface {
+	Clock
+	Timer(d time.Duration) (c <-chan time.Time, stop func() bool)
 }
 
 // Real is the wall clock.
