@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Handler returns the loopback HTTP API:
@@ -43,7 +43,7 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			if h, _, err := net.SplitHostPort(host); err == nil {
 				host = h
 			}
-			if !config.IsLoopbackHost(host) {
+			if !validate.LoopbackHost(host) {
 				control.WriteError(w, http.StatusForbidden, "forbidden", "Host must be a loopback name", "")
 				return
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/internal/conf"
+	"github.com/faceverify/faceverify/internal/validate"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
@@ -308,15 +309,7 @@ func DeviceIDFromHostname() string {
 
 // ValidDeviceID reports whether id is 1–64 of [A-Za-z0-9._-].
 func ValidDeviceID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
+	return validate.IDChars(id, 64)
 }
 
 // Validate reports the first invalid field by its dotted name, its value
@@ -360,7 +353,7 @@ func (a APIConfig) validate() error {
 		if err != nil || port == "" {
 			return conf.Errorf("api.listen", "must be host:port, got %q", a.Listen)
 		}
-		if !a.AllowNonLoopback && !IsLoopbackHost(host) {
+		if !a.AllowNonLoopback && !validate.LoopbackHost(host) {
 			return conf.Errorf("api.listen", "must be a loopback address (127.0.0.1, ::1, localhost) unless api.allow_non_loopback = true, got %q", a.Listen)
 		}
 	}
@@ -424,15 +417,4 @@ func (m MQTTConfig) validate() error {
 		}
 	}
 	return nil
-}
-
-// IsLoopbackHost reports whether host (no port; IPv6 with or without
-// brackets) is "localhost" or a loopback IP.
-func IsLoopbackHost(host string) bool {
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/internal/conf"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // buildDate is the default clock floor (YYYY-MM-DD): no correct clock reads
@@ -123,7 +124,7 @@ func (c Config) validateDeviceTables() error {
 		if err != nil || port == "" {
 			return conf.Errorf("metrics.listen", "must be host:port or \"\", got %q", c.Metrics.Listen)
 		}
-		if !c.Metrics.AllowNonLoopback && !IsLoopbackHost(host) {
+		if !c.Metrics.AllowNonLoopback && !validate.LoopbackHost(host) {
 			return conf.Errorf("metrics.listen", "must be a loopback address unless metrics.allow_non_loopback = true, got %q", c.Metrics.Listen)
 		}
 	}

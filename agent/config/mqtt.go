@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/internal/conf"
+	"github.com/faceverify/faceverify/internal/validate"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
@@ -97,7 +98,7 @@ var plaintextSchemes = map[string]bool{"tcp": true, "mqtt": true, "ws": true}
 // signed commands and events would cross the network in clear text. The
 // error names mqtt.broker.
 func (m MQTTFleetConfig) validateBrokerTransport(u *url.URL) error {
-	if !plaintextSchemes[u.Scheme] || m.InsecureAllowPlaintext || IsLoopbackHost(u.Hostname()) {
+	if !plaintextSchemes[u.Scheme] || m.InsecureAllowPlaintext || validate.LoopbackHost(u.Hostname()) {
 		return nil
 	}
 	return fmt.Errorf("mqtt.broker: %s:// to %q is plaintext outside loopback; use ssl://, tls://, mqtts:// or wss://, or set mqtt.insecure_allow_plaintext = true", u.Scheme, u.Hostname())

@@ -17,8 +17,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/ui"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // MaxLaunchBytes bounds a launch request body (HTTP) or command payload
@@ -229,7 +229,7 @@ func (r LaunchRequest) Validate(gatewayHosts []string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !config.IsLoopbackHost(u.Hostname()) {
+		if !validate.LoopbackHost(u.Hostname()) {
 			return BadField("base_url", "must be https (http is allowed only to a loopback host), got http://%s", u.Host)
 		}
 	default:
@@ -251,16 +251,7 @@ const MaxCorrelationIDLen = 128
 // other id is refused before the camera opens, since the gateway would
 // never have issued a flow for it.
 func ValidCorrelationID(id string) bool {
-	if id == "" || len(id) > MaxCorrelationIDLen || id == "." || id == ".." {
-		return false // the gateway refuses these path segments too
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return validate.ID(id, MaxCorrelationIDLen) // the gateway refuses "." and ".." path segments too
 }
 
 func checkID(field, v string, required bool) error {

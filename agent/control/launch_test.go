@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 var launchSeeds = []string{
@@ -39,7 +39,7 @@ func FuzzDecodeLaunch(f *testing.F) {
 			t.Fatalf("validated %+v", req)
 		}
 		u, err := url.Parse(req.BaseURL)
-		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && config.IsLoopbackHost(u.Hostname()))) {
+		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && validate.LoopbackHost(u.Hostname()))) {
 			t.Fatalf("validated base_url %q", req.BaseURL)
 		}
 	})
