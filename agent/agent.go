@@ -67,7 +67,7 @@ type Deps struct {
 	// later (uplink/spool.Spool); uploads go straight to Gateway if nil.
 	// Run runs its delivery loop.
 	Spool Spool
-	// Health collects component health for /healthz (health.go); a new
+	// Health collects component health for /healthz (agent/health); a new
 	// registry if nil.
 	Health *health.Registry
 }
@@ -95,7 +95,7 @@ type Agent struct {
 	analyzed   atomic.Uint64
 	uploads    atomic.Uint64
 
-	// Device wiring (spool_wiring.go, metrics.go, health.go).
+	// Device wiring (spool_wiring.go, metrics_wiring.go, health_wiring.go).
 	metrics     *health.Metrics
 	health      *health.Registry
 	clockFloor  time.Time

@@ -30,7 +30,7 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	control.Mount(mux, a.commands(FleetOptions{})) // verify, session, cancel (commands.go)
 	mux.HandleFunc("GET /healthz", a.handleHealth)
-	mux.Handle("GET /metrics", a.MetricsHandler()) // metrics.go
+	mux.Handle("GET /metrics", a.MetricsHandler()) // metrics_wiring.go
 	a.registerUI(mux)                              // kiosk screens (ui.go)
 	return a.guard(mux)
 }

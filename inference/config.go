@@ -14,7 +14,7 @@ type Config struct {
 	ORTLibrary string `toml:"ort_library"`
 	// IntraOpThreads is ONNX Runtime's intra-op thread count per session;
 	// 0 lets the runtime choose.
-	IntraOpThreads int `toml:"intra_op_threads" min:"0"`
+	IntraOpThreads int `toml:"intra_op_threads" min:"0" unit:"(0 = runtime default)"`
 	// MaxPixels refuses images whose header declares more pixels (w×h)
 	// before decoding (ErrTooLarge).
 	MaxPixels int `toml:"max_pixels" gt:"0"`

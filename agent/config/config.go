@@ -40,7 +40,7 @@ type Config struct {
 	Inference inference.Config `toml:"inference"`
 	LED       LEDConfig        `toml:"led"`
 	Log       LogConfig        `toml:"log"`
-	// Offline spool, device identity, clock and metrics (device_config.go).
+	// Offline spool, device identity, clock and metrics (device.go).
 	Spool    SpoolConfig    `toml:"spool"`
 	Identity IdentityConfig `toml:"identity"`
 	Clock    ClockConfig    `toml:"clock"`
@@ -69,7 +69,7 @@ type APIConfig struct {
 // CaptureConfig selects and paces the camera.
 type CaptureConfig struct {
 	// Source is the camera kind: "replay" (image files) or "v4l2" (a
-	// Video4Linux2 camera; see capture_config.go for its fields).
+	// Video4Linux2 camera; see capture.go for its fields).
 	Source string `toml:"source" oneof:"replay|v4l2"`
 	// ReplayPath is an image file or a directory of images (replay only).
 	ReplayPath string `toml:"replay_path" nonempty:"true" when:"capture.source=replay" rule:"must be set when capture.source = \"replay\""`
@@ -129,7 +129,7 @@ type MQTTConfig struct {
 	// Password is set from the environment or PasswordFile by Load.
 	Password string `toml:"-"`
 	// Fleet interface: client id, state, TLS client certificate, signed
-	// commands, telemetry, Home Assistant (mqtt_config.go).
+	// commands, telemetry, Home Assistant (mqtt.go).
 	MQTTFleetConfig
 }
 
@@ -251,7 +251,7 @@ func Load(path string) (Config, error) {
 		}
 		cfg.MQTT.Password = strings.TrimRight(string(b), "\r\n")
 	}
-	if err := cfg.MQTT.loadSecrets(); err != nil { // command secret (mqtt_config.go)
+	if err := cfg.MQTT.loadSecrets(); err != nil { // command secret (mqtt.go)
 		return Config{}, err
 	}
 	if cfg.Device.ID == "" {
