@@ -1,15 +1,11 @@
 package agent
 
 import (
-	"mime"
-	"net"
 	"net/http"
-	"strings"
 
 	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/capture"
-	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Handler returns the loopback HTTP API:
@@ -21,68 +17,18 @@ import (
 //	GET  /healthz     → 200 {"status":"ok","camera":…,"session":…,"stats":…}
 //	GET  /ui/…        the kiosk screens, their event stream and the live preview (ui.go)
 //
-// Errors are control.ErrorPayload JSON (control.FailureOf). Browser protections: POST bodies must be
-// application/json (so a cross-site form cannot post), requests with an
-// Origin header must come from api.allowed_origins, and the Host header
-// must be a loopback name while the API listens on loopback (no DNS
-// rebinding).
+// Errors are control.ErrorPayload JSON (control.FailureOf). Browser
+// protections (control.Guard): POST bodies must be application/json (so a
+// cross-site form cannot post), requests with an Origin header must come
+// from api.allowed_origins, and the Host header must be a loopback name
+// while the API listens on loopback (no DNS rebinding).
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	control.Mount(mux, a.commands(FleetOptions{})) // verify, session, cancel (commands.go)
 	mux.HandleFunc("GET /healthz", a.handleHealth)
 	mux.Handle("GET /metrics", a.MetricsHandler()) // metrics_wiring.go
 	a.registerUI(mux)                              // kiosk screens (ui.go)
-	return a.guard(mux)
-}
-
-func (a *Agent) guard(next http.Handler) http.Handler {
-	loopbackOnly := !a.cfg.API.AllowNonLoopback
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if loopbackOnly {
-			host := r.Host
-			if h, _, err := net.SplitHostPort(host); err == nil {
-				host = h
-			}
-			if !validate.LoopbackHost(host) {
-				control.WriteError(w, http.StatusForbidden, "forbidden", "Host must be a loopback name", "")
-				return
-			}
-		}
-		// Same-origin requests (the kiosk screens' module script and
-		// event stream) carry Origin too and need no CORS.
-		if origin := r.Header.Get("Origin"); origin != "" && !strings.EqualFold(origin, "http://"+r.Host) {
-			if !a.originAllowed(origin) {
-				control.WriteError(w, http.StatusForbidden, "forbidden", "origin not in api.allowed_origins", "")
-				return
-			}
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Set("Vary", "Origin")
-			if r.Method == http.MethodOptions {
-				w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
-				w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
-				w.Header().Set("Access-Control-Max-Age", "600")
-				w.WriteHeader(http.StatusNoContent)
-				return
-			}
-		}
-		if r.Method == http.MethodPost && r.ContentLength != 0 {
-			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mt != "application/json" {
-				control.WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", "")
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (a *Agent) originAllowed(origin string) bool {
-	for _, o := range a.cfg.API.AllowedOrigins {
-		if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
-			return true
-		}
-	}
-	return false
+	return control.Guard(mux, !a.cfg.API.AllowNonLoopback, a.cfg.API.AllowedOrigins)
 }
 
 // Health is the /healthz body.
