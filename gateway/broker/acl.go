@@ -8,6 +8,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
 // Access is what a Rule allows on the topics its filter matches.
@@ -49,8 +51,8 @@ func Rules(role Role, name, prefix, haPrefix string) []Rule {
 			{own + "cmd/#", Read}, // signed commands (and its own replies)
 			{own + "ha/#", Read},  // Home Assistant buttons
 			// Discovery of itself, under the node id the agent publishes
-			// (uplink/mqtt): '.' and other characters turned into '_'.
-			{haPrefix + "/+/" + haNodeID(name) + "/#", Write},
+			// (mqttapi.HANodeID): '.' and other characters turned into '_'.
+			{haPrefix + "/+/" + mqttapi.HANodeID(name) + "/#", Write},
 			{haPrefix + "/status", Read}, // Home Assistant's birth message
 		}
 	case RoleOperator:
@@ -113,23 +115,6 @@ func covers(rule, filter string) bool {
 	// Filter used up: the rule must end too, or end in a '#' that also
 	// matches its parent level ("a/#" matches "a").
 	return len(r) == len(f) || (len(r) == len(f)+1 && r[len(f)] == "#")
-}
-
-// haNodeID is the Home Assistant node id a kiosk publishes its discovery
-// under: "faceverify_" + the device id with every character outside
-// [A-Za-z0-9_-] replaced by '_' (the same rule as uplink/mqtt).
-func haNodeID(deviceID string) string {
-	var b strings.Builder
-	b.WriteString("faceverify_")
-	for _, r := range deviceID {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }
 
 // accountsHook is the mochi-mqtt hook of a users file: it admits a client

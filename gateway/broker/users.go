@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/internal/validate"
 )
 
@@ -200,7 +201,7 @@ func ParseUsers(r io.Reader) ([]Account, error) {
 			return nil, fmt.Errorf("line %d: %s: %w", n, f[0], err)
 		}
 		if role == RoleKiosk {
-			node := haNodeID(f[0])
+			node := mqttapi.HANodeID(f[0])
 			if prev, ok := nodes[node]; ok {
 				return nil, fmt.Errorf("line %d: %s: same Home Assistant node id %s as the kiosk on line %d", n, f[0], node, prev)
 			}

@@ -46,11 +46,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 )
-
-// DefaultPrefix is the topic prefix used when Options.Prefix is empty.
-const DefaultPrefix = "faceverify"
 
 // Options configure a Client.
 type Options struct {
@@ -298,34 +296,6 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 	return c, nil
-}
-
-// ValidTopicLevel reports whether s can be one MQTT topic level: non-empty,
-// at most 128 bytes, without '/', '+', '#' or control characters.
-func ValidTopicLevel(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		if r == '/' || r == '+' || r == '#' || r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// TopicPrefixValid reports whether p can be used as Options.Prefix: one or
-// more topic levels without wildcards, not starting or ending with '/'.
-func TopicPrefixValid(p string) bool {
-	if p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.HasPrefix(p, "$") {
-		return false
-	}
-	for _, lvl := range strings.Split(p, "/") {
-		if !ValidTopicLevel(lvl) {
-			return false
-		}
-	}
-	return true
 }
 
 func redact(u *url.URL) string {
@@ -819,7 +789,7 @@ func (c *Client) command(ctx context.Context, cl paho.Client, name, topic string
 // haCommand runs an unsigned Home Assistant button press.
 func (c *Client) haCommand(ctx context.Context, cl paho.Client, name string, payload []byte) {
 	h := c.handler(name)
-	if !haCommands[name] || h == nil || string(payload) != HAPayloadPress {
+	if !mqttapi.HACommand(name) || h == nil || string(payload) != HAPayloadPress {
 		c.refused.Add(1)
 		c.logger.Warn("mqtt: home assistant command refused", "command", name)
 		return

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/atomicfile"
 	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink"
 )
@@ -483,29 +484,12 @@ func (s *Spool) writeFailed(err error) error {
 // writeFile writes data durably as record seq: temp file, fsync, rename,
 // fsync of the directory.
 func (s *Spool) writeFile(seq uint64, data []byte) error {
-	f, err := s.fs.CreateTemp(s.opts.Dir, ".tmp-*")
+	err := atomicfile.Write(s.path(seq), data, atomicfile.Options{
+		FS:           s.fs,
+		BeforeRename: func() { hook("temp-synced") },
+	})
 	if err != nil {
 		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		s.fs.Remove(tmp)
-		return err
-	}
-	hook("temp-synced")
-	if err := s.fs.Rename(tmp, s.path(seq)); err != nil {
-		s.fs.Remove(tmp)
-		return err
-	}
-	if err := s.fs.SyncDir(s.opts.Dir); err != nil {
-		return err // the record is in place; its name may not be durable
 	}
 	hook("stored")
 	return nil
