@@ -1,11 +1,9 @@
 // Package uplink is how the agent talks to the outside world: the
-// verification gateway (Gateway, implemented over HTTP in uplink/gateway)
-// and fleet monitoring (Publisher, implemented over MQTT in uplink/mqtt).
-// Fakes for tests live in uplink/uplinktest.
-//
-// Seams for the next issues: the encrypted offline spool will wrap a
-// Submitter (store-and-forward on temporary errors), and richer MQTT
-// telemetry will add event kinds without changing Publisher.
+// verification gateway (Gateway, implemented over HTTP in uplink/gateway;
+// uplink/spool wraps a Submitter to store and forward on temporary
+// errors) and fleet monitoring (Publisher, implemented over MQTT in
+// uplink/mqtt, whose wire contract is gateway/mqttapi). Fakes for tests
+// live in uplink/uplinktest.
 package uplink
 
 import (

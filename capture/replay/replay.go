@@ -1,7 +1,7 @@
 // Package replay is a capture.Source that plays still images from a file or
 // a directory as if they came from a camera: frames are paced at a fixed
 // rate by an injected clock, optionally in a loop. It stands in for the
-// camera in demos and tests; the V4L2 source of the next issue has the same
+// camera in demos and tests; capture/v4l2, the camera source, has the same
 // shape.
 //
 // A directory is listed again at every Open (files sorted by name, only

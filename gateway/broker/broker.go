@@ -6,7 +6,7 @@
 // Without a users file the broker admits anonymous clients and lets them
 // publish and subscribe to anything; it then listens on loopback only. With
 // broker.users_file every client logs in with an account of the file and
-// is held to its role's topics (Rules, the counterpart of
+// is held to its role's topics (mqttapi.Rules, the counterpart of
 // docs/mosquitto-acl.conf).
 package broker
 

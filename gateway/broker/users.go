@@ -18,44 +18,23 @@ import (
 	"github.com/faceverify/faceverify/internal/validate"
 )
 
-// Role is what a broker account may publish and subscribe to; the topic
-// rules of each role are in Filters.
-type Role string
+// Role is a broker account's role; the roles and their topic rules are
+// the MQTT contract's (mqttapi.Role, mqttapi.Rules).
+type Role = mqttapi.Role
 
-// The roles of broker.users_file, mirroring docs/mosquitto-acl.conf.
+// The roles of broker.users_file; see mqttapi.
 const (
-	// RoleKiosk is a kiosk agent whose account name is its device.id: it
-	// writes only its own status, events, telemetry, command replies and
-	// Home Assistant discovery, and reads only its own commands, its own
-	// Home Assistant buttons and Home Assistant's birth message.
-	RoleKiosk Role = "kiosk"
-	// RoleOperator is the fleet page and operators' scripts: it reads
-	// every kiosk's status, events, telemetry and command replies, and
-	// writes commands (signed; see docs/mqtt.md) and Home Assistant
-	// buttons. It does not read commands, which carry user tokens.
-	RoleOperator Role = "operator"
-	// RoleViewer is a read-only dashboard: every kiosk's status, events
-	// and telemetry.
-	RoleViewer Role = "viewer"
-	// RoleHomeAssistant is Home Assistant: it reads status, events,
-	// telemetry and the discovery prefix, announces itself on
-	// <ha prefix>/status, and presses only the identify and self-test
-	// buttons.
-	RoleHomeAssistant Role = "homeassistant"
+	RoleKiosk         = mqttapi.RoleKiosk
+	RoleOperator      = mqttapi.RoleOperator
+	RoleViewer        = mqttapi.RoleViewer
+	RoleHomeAssistant = mqttapi.RoleHomeAssistant
 )
 
 // Roles lists every role in the order the help texts name them.
-var Roles = []Role{RoleKiosk, RoleOperator, RoleViewer, RoleHomeAssistant}
+var Roles = mqttapi.Roles
 
 // ParseRole returns the role named s, or an error listing the roles.
-func ParseRole(s string) (Role, error) {
-	for _, r := range Roles {
-		if string(r) == s {
-			return r, nil
-		}
-	}
-	return "", fmt.Errorf("role %q: want kiosk, operator, viewer or homeassistant", s)
-}
+func ParseRole(s string) (Role, error) { return mqttapi.ParseRole(s) }
 
 // ValidAccountName reports whether name can be a broker account: 1–64 of
 // [A-Za-z0-9._-], the device id alphabet, so a kiosk's name is usable in

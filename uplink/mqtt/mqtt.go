@@ -3,16 +3,10 @@
 // session events and telemetry, receives signed remote commands and
 // announces the kiosk to Home Assistant.
 //
-// Topics, with prefix P (default "faceverify") and device id D; every
-// payload is JSON with "v":1 (docs/mqtt.md, schemas in docs/schemas/):
-//
-//	P/D/status             retained Status online|degraded|offline, QoS 1; "offline" is also the Last Will
-//	P/D/events             EventMessage per session state change, QoS 1, per-device seq
-//	P/D/telemetry          retained Telemetry, periodic and after each event, QoS 0
-//	P/D/cmd/<name>         signed CommandEnvelope: verify, cancel, self-test, identify, reload-config
-//	P/D/cmd/<name>/reply   Reply with the request_id and the outcome, QoS 1
-//	P/D/ha/<name>          unsigned Home Assistant buttons (identify, self-test only)
-//	homeassistant/…/config retained discovery configs, re-sent on Home Assistant's birth message
+// Topics and payloads are the MQTT contract of gateway/mqttapi (its
+// package doc lists them; docs/mqtt.md describes them): status, events,
+// telemetry, signed commands and their replies, Home Assistant buttons
+// and discovery.
 //
 // Delivery: a persistent session (clean session off) under a client id
 // unique per install (ClientID), resubscribed on every connect; reconnects
