@@ -11,6 +11,11 @@
 // (never blocking the camera). Timers come from the injected clock. All
 // goroutines belong to a run group in Run and stop when its context ends.
 //
+// Its neighbours hold the rest of the daemon: agent/config (the
+// configuration), agent/control (the launch request and the command table
+// served on the loopback API and as MQTT commands, commands.go), agent/health
+// (component health and metrics) and agent/host (systemd and sysfs).
+//
 // Use:
 //
 //	a, err := agent.New(cfg, agent.Deps{Source: src, Analyzer: an, Gateway: gw, Publisher: pub})
