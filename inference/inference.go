@@ -100,6 +100,11 @@ type Options struct {
 	Liveness bool
 	// Embed aligns the subject face and computes its embedding.
 	Embed bool
+	// Track, when not nil, holds the detector's confirmation verdicts on
+	// the previous analysed frame of the same capture round: a detection
+	// continuing one of them keeps its verdict without the confirmation
+	// pass (see Tracker). Nil confirms every detection.
+	Track *Tracker
 }
 
 // Analyzer runs the whole per-image pipeline on a decoded, upright image.

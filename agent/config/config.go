@@ -17,10 +17,10 @@ import (
 
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
+	mqtt "github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/internal/conf"
 	"github.com/faceverify/faceverify/internal/validate"
-	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
 // Environment variables read by Load; they override the file.
@@ -80,8 +80,13 @@ type CaptureConfig struct {
 	Loop bool `toml:"loop"`
 	// Window is the capture window of one round.
 	Window time.Duration `toml:"window" min:"500ms"`
-	// AnalyzeFPS caps analysed frames per second.
+	// AnalyzeFPS caps analysed frames per second (a frame is analysed as
+	// soon as the previous analysis ended, at most this often).
 	AnalyzeFPS float64 `toml:"analyze_fps" gt:"0" max:"60"`
+	// AnalyzeDuty caps the share of time spent analysing frames while
+	// capturing, (0,1]: after an analysis that took d the next starts no
+	// sooner than d·(1−duty)/duty later (0.5: at most half of one core).
+	AnalyzeDuty float64 `toml:"analyze_duty" gt:"0" max:"1"`
 	V4L2CaptureConfig
 }
 
@@ -100,6 +105,10 @@ type SessionConfig struct {
 	PollMax         time.Duration `toml:"poll_max"` // ≥ poll_min
 	PollFailures    int           `toml:"poll_failures" min:"0" max:"100"`
 	ResultHold      time.Duration `toml:"result_hold" min:"0s"`
+	// StatusWait is the long poll asked of the gateway per status call
+	// (GET /v1/status?wait=…); the call's timeout is StatusWait +
+	// StatusTimeout. 0 polls without waiting.
+	StatusWait time.Duration `toml:"status_wait" min:"0s"`
 	// CropScale is the side of the uploaded crop as a multiple of the face
 	// box's longer side, about its centre, capped at inference.MaxCropFraction (0.9)
 	// × the frame's shorter side (inference.CropRect).
@@ -157,12 +166,13 @@ func DefaultConfig() Config {
 		Device: DeviceConfig{ID: ""},
 		API:    APIConfig{Listen: "127.0.0.1:8470"},
 		Capture: CaptureConfig{
-			Source:     "replay",
-			ReplayPath: "testdata/camera",
-			FPS:        10,
-			Loop:       true,
-			Window:     sc.CaptureWindow,
-			AnalyzeFPS: float64(time.Second) / float64(sc.AnalyzeInterval),
+			Source:      "replay",
+			ReplayPath:  "testdata/camera",
+			FPS:         10,
+			Loop:        true,
+			Window:      sc.CaptureWindow,
+			AnalyzeFPS:  25,
+			AnalyzeDuty: sc.AnalyzeDuty,
 
 			V4L2CaptureConfig: DefaultV4L2CaptureConfig(),
 		},
@@ -175,6 +185,7 @@ func DefaultConfig() Config {
 			RetryBackoffMax: sc.RetryBackoffMax,
 			UploadTimeout:   20 * time.Second,
 			StatusTimeout:   5 * time.Second,
+			StatusWait:      sc.StatusWait,
 			PollInitial:     sc.PollInitial,
 			PollMin:         sc.PollMin,
 			PollMax:         sc.PollMax,
@@ -208,6 +219,7 @@ func (c Config) SessionPolicy() session.Config {
 	return session.Config{
 		CaptureWindow:   c.Capture.Window,
 		AnalyzeInterval: time.Duration(float64(time.Second) / c.Capture.AnalyzeFPS),
+		AnalyzeDuty:     c.Capture.AnalyzeDuty,
 		PassFrames:      c.Session.PassFrames,
 		LocalAttempts:   c.Session.LocalAttempts,
 		Timeout:         c.Session.Timeout,
@@ -215,6 +227,7 @@ func (c Config) SessionPolicy() session.Config {
 		RetryBackoff:    c.Session.RetryBackoff,
 		RetryBackoffMax: c.Session.RetryBackoffMax,
 		PollInitial:     c.Session.PollInitial,
+		StatusWait:      c.Session.StatusWait,
 		PollMin:         c.Session.PollMin,
 		PollMax:         c.Session.PollMax,
 		PollFailures:    c.Session.PollFailures,

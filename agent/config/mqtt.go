@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	mqtt "github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/internal/conf"
 	"github.com/faceverify/faceverify/internal/validate"
-	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
 // EnvMQTTCommandSecret holds the HMAC key of signed MQTT commands; it

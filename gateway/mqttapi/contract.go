@@ -5,7 +5,7 @@
 // gateway/api: a leaf that the device side (uplink/mqtt, agent) and the
 // server side (gateway/fleet, gateway/broker) both import, so neither
 // imports the other. docs/mqtt.md describes the contract in prose; one
-// JSON Schema per message is in docs/schemas/.
+// JSON Schema per message is in schemas/ (embedded as Schemas).
 //
 // Topics, with prefix P (DefaultPrefix) and device id D; every payload is
 // JSON with "v":1 (Version):
@@ -30,7 +30,7 @@ import (
 // Version is the "v" field of every payload this package sends or accepts.
 // A consumer must ignore fields it does not know and refuse a higher "v".
 // The contract is docs/mqtt.md; one JSON Schema per message is in
-// docs/schemas/.
+// schemas/ (Schemas).
 const Version = 1
 
 // Status states (Status.State).

@@ -142,21 +142,7 @@ func (f *Fake) Waiters() int {
 // calls are pending, and reports whether that happened. Tests use it to
 // know a goroutine is parked on the clock before advancing it.
 func (f *Fake) BlockUntil(n int, timeout time.Duration) bool {
-	deadline := time.After(timeout)
-	for {
-		f.mu.Lock()
-		ok := len(f.waiters) >= n
-		ch := f.changed
-		f.mu.Unlock()
-		if ok {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			return false
-		}
-	}
+	return f.blockUntil(timeout, func() bool { return len(f.waiters) >= n })
 }
 
 // BlockUntilDue waits (in real time, at most timeout) until an After call
@@ -167,14 +153,23 @@ func (f *Fake) BlockUntil(n int, timeout time.Duration) bool {
 // it would let a test advance the clock before the goroutine under test
 // has parked again.
 func (f *Fake) BlockUntilDue(d, timeout time.Duration) bool {
+	return f.blockUntil(timeout, func() bool {
+		at := f.now.Add(d)
+		return slices.ContainsFunc(f.waiters, func(w waiter) bool { return w.at.Equal(at) })
+	})
+}
+
+// blockUntil waits (in real time, at most timeout) until ok reports true,
+// and reports whether it did. ok is called with f.mu held, first at once
+// and again whenever the waiters change.
+func (f *Fake) blockUntil(timeout time.Duration, ok func() bool) bool {
 	deadline := time.After(timeout)
 	for {
 		f.mu.Lock()
-		at := f.now.Add(d)
-		ok := slices.ContainsFunc(f.waiters, func(w waiter) bool { return w.at.Equal(at) })
+		done := ok()
 		ch := f.changed
 		f.mu.Unlock()
-		if ok {
+		if done {
 			return true
 		}
 		select {
