@@ -27,6 +27,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"source", func(c *Config) { c.Capture.Source = "v4l3" }, "capture.source:"},
 		{"fps", func(c *Config) { c.Capture.FPS = 0 }, "capture.fps:"},
 		{"window", func(c *Config) { c.Capture.Window = time.Millisecond }, "capture.window:"},
+		{"analysis duty", func(c *Config) { c.Capture.AnalyzeDuty = 1.5 }, "capture.analyze_duty: must be in (0,1], got 1.5"},
+		{"negative status wait", func(c *Config) { c.Session.StatusWait = -time.Second }, "session.status_wait: must be ≥ 0s, got -1s"},
 		{"timeout below window", func(c *Config) { c.Session.Timeout = time.Second }, "session.timeout:"},
 		{"pass frames", func(c *Config) { c.Session.PassFrames = 0 }, "session.pass_frames:"},
 		{"poll max below min", func(c *Config) { c.Session.PollMax = time.Millisecond }, "session.poll_max:"},
