@@ -193,8 +193,8 @@ type MatchReport struct {
 	FNMR Rate `json:"fnmr"`
 	// FTA: pairs not compared because an image had no usable face, of all
 	// pairs.
-	FTA   Rate          `json:"fta"`
-	EER   EER           `json:"eer"`
+	FTA   Rate            `json:"fta"`
+	EER   EER             `json:"eer"`
 	AtFMR []AtFalseAccept `json:"fnmr_at_fmr"`
 	// Sweep gives FMR (false_accept) and FNMR (false_reject) from −1 to 1.
 	Sweep []ErrorPoint `json:"sweep"`
