@@ -3,6 +3,7 @@ package eval
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -105,8 +106,8 @@ func writeOne(b *strings.Builder, r *Report) {
 		}
 	}
 	b.WriteString("\n| threshold | FMR | FNMR |\n|---|---|---|\n")
-	for i, p := range m.Sweep {
-		if i%2 == 0 || p.Threshold == m.Threshold {
+	for _, p := range m.Sweep {
+		if onGrid(p.Threshold, 0.1) || p.Threshold == m.Threshold {
 			fmt.Fprintf(b, "| %s | %s | %s |\n", f2(p.Threshold), f3(p.FalseAccept), f3(p.FalseReject))
 		}
 	}
@@ -155,8 +156,8 @@ func writeOne(b *strings.Builder, r *Report) {
 		b.WriteString("---|")
 	}
 	b.WriteString("---|\n")
-	for i, p := range l.Sweep {
-		if i%2 != 0 && p.Threshold != l.Threshold {
+	for _, p := range l.Sweep {
+		if !onGrid(p.Threshold, 0.1) && p.Threshold != l.Threshold {
 			continue
 		}
 		fmt.Fprintf(b, "| %s | %s |", f2(p.Threshold), f3(p.BPCER))
@@ -197,6 +198,12 @@ func writeOne(b *strings.Builder, r *Report) {
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", s.File, s.Role, d, f1(s.FaceSize))
 	}
+}
+
+// onGrid reports whether t is a multiple of step (to 1e-9).
+func onGrid(t, step float64) bool {
+	q := t / step
+	return math.Abs(q-math.Round(q)) < 1e-9
 }
 
 func rateRow(b *strings.Builder, name string, r Rate) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/faceverify/faceverify/gateway"
@@ -230,6 +231,9 @@ func matchReport(pairs []PairResult, thr float64) MatchReport {
 		m.AtFMR = append(m.AtFMR, atFalseAccept(g, im, t))
 	}
 	m.Sweep = sweep(g, im, -1, 1, 0.05)
+	if i := sort.Search(len(m.Sweep), func(i int) bool { return m.Sweep[i].Threshold >= thr }); i == len(m.Sweep) || m.Sweep[i].Threshold != thr {
+		m.Sweep = slices.Insert(m.Sweep, i, point(g, im, thr))
+	}
 	m.Curve = curve(g, im)
 	return m
 }
@@ -340,6 +344,9 @@ func padReport(samples []SampleResult, thr float64) PADReport {
 	}
 	for i := 0; i <= 20; i++ {
 		p.Sweep = append(p.Sweep, p.at(math.Round(float64(i)*5)/100))
+	}
+	if i := sort.Search(len(p.Sweep), func(i int) bool { return p.Sweep[i].Threshold >= thr }); i == len(p.Sweep) || p.Sweep[i].Threshold != thr {
+		p.Sweep = slices.Insert(p.Sweep, i, p.at(thr))
 	}
 	ts := append(append([]float64(nil), bf...), all...)
 	sort.Float64s(ts)
