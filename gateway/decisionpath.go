@@ -9,8 +9,10 @@ var SelfieOptions = inference.Options{Liveness: true, Embed: true}
 
 // ReferenceOptions are the inference.Options the gateway analyses the
 // partner's reference image with: the embedding only (a reference is a
-// photo of a photo or a document, so liveness does not apply).
-var ReferenceOptions = inference.Options{Embed: true}
+// photo of a photo or a document, so liveness does not apply), as a
+// reference (turned ID-card scans and phone photos, faces down to
+// inference.ReferenceMinFaceSize).
+var ReferenceOptions = inference.Options{Embed: true, Reference: true}
 
 // MatchAccepted is the gateway's 1:1 rule: a cosine similarity (−1…1) at or
 // above the threshold (inference.match_threshold) is a match.

@@ -88,6 +88,10 @@ type Analysis struct {
 	Subject int
 	// Timings is the wall time spent in each stage of this Analyze call.
 	Timings Timings
+	// Rotation is the clockwise turn, in degrees (0, 90, 180, 270), applied
+	// to the image before the faces were found (Options.Reference only);
+	// boxes and landmarks are in pixels of the turned image.
+	Rotation int
 }
 
 // Timings is the per-stage wall time of one Analyze call; a stage that did
@@ -107,7 +111,21 @@ type Options struct {
 	Liveness bool
 	// Embed aligns the subject face and computes its embedding.
 	Embed bool
+	// Reference analyses a partner's reference image (an ID-card scan or a
+	// phone photo of a card) rather than a kiosk capture: when no upright
+	// face is found the image is also tried turned by 90°, 180° and 270°
+	// (pixels rotated without EXIF), and a subject face down to
+	// ReferenceMinFaceSize pixels is accepted, up-sampled before alignment.
+	// Analysis.Rotation then says how far the image was turned.
+	Reference bool
 }
+
+// ReferenceMinFaceSize is the smallest subject face, in pixels (shorter box
+// side), accepted on a reference image (Options.Reference); kiosk captures
+// keep Config.MinFaceSize. A face printed on an ID card photographed with a
+// phone is often 25–40 px; below 24 px the eyes are a few pixels apart and
+// the landmarks, hence the alignment, are unreliable.
+const ReferenceMinFaceSize = 24
 
 // Analyzer runs the whole per-image pipeline on a decoded, upright image.
 // It returns an error only for failures of the runtime itself; "no face",

@@ -217,13 +217,17 @@ func (e *Engine) Config() inference.Config { return e.cfg }
 //
 // Liveness (opts.Liveness) and the aligned crop and embedding (opts.Embed)
 // are computed for the subject whenever there is one, also when the
-// decision is not OK, so tools can show them. The error is non-nil only
-// when the runtime fails or ctx is done.
+// decision is not OK, so tools can show them. With opts.Reference the image
+// is a partner's reference (turned, small faces; see analyzeReference). The
+// error is non-nil only when the runtime fails or ctx is done.
 func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Options) (inference.Analysis, error) {
 	t0 := time.Now()
 	an := inference.Analysis{Subject: -1}
 	if err := ctx.Err(); err != nil {
 		return an, err
+	}
+	if opts.Reference {
+		return e.analyzeReference(ctx, img, opts) // reference.go
 	}
 	if img == nil || img.Bounds().Empty() {
 		return an, fmt.Errorf("analyze: %w: empty image", inference.ErrDecode)
