@@ -118,6 +118,36 @@ type Options struct {
 	// ReferenceMinFaceSize pixels is accepted, up-sampled before alignment.
 	// Analysis.Rotation then says how far the image was turned.
 	Reference bool
+	// LivenessJitter perturbs the subject's face box before liveness is
+	// scored. Only evaluation sets it (`facegateway eval --jitter`), to
+	// measure how steady the score is under small crop changes; the zero
+	// value changes nothing.
+	LivenessJitter Jitter
+}
+
+// Jitter is a perturbation of a face box: its sides are multiplied by
+// Scale (0 means 1) and its centre moved by DX box widths and DY box
+// heights.
+type Jitter struct {
+	Scale float64 `json:"scale"`
+	DX    float64 `json:"dx"`
+	DY    float64 `json:"dy"`
+}
+
+// Apply returns b perturbed by j.
+func (j Jitter) Apply(b Box) Box {
+	if j == (Jitter{}) {
+		return b
+	}
+	s := j.Scale
+	if s == 0 {
+		s = 1
+	}
+	c := b.Center()
+	c.X += j.DX * b.W
+	c.Y += j.DY * b.H
+	w, h := b.W*s, b.H*s
+	return Box{X: c.X - w/2, Y: c.Y - h/2, W: w, H: h}
 }
 
 // ReferenceMinFaceSize is the smallest subject face, in pixels (shorter box

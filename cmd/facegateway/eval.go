@@ -35,6 +35,8 @@ progress to stderr.
   --out DIR        also write report.md, report.json and the DET and
                    histogram PNGs there (created if missing)
   --json           JSON on stdout instead of Markdown
+  --jitter         also score each counted liveness sample under ±10 % crop
+                   jitter (15 crops) and report margin and spread
   --guard          exit 1 when the (first) configuration makes any error at
                    its thresholds on the set (failures to acquire excepted)
   --quiet          no progress lines
@@ -56,6 +58,7 @@ func evalMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	asJSON := fs.Bool("json", false, "")
 	guard := fs.Bool("guard", false, "")
 	quiet := fs.Bool("quiet", false, "")
+	jitter := fs.Bool("jitter", false, "")
 	pos, err := cli.ParseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -102,7 +105,7 @@ func evalMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if len(cfgs) > 1 && !*quiet {
 			fmt.Fprintf(stderr, "eval: configuration %d of %d: %s\n", i+1, len(cfgs), name)
 		}
-		rep, err := evalOne(ctx, cfg, logger, set, progress)
+		rep, err := evalOne(ctx, cfg, logger, set, eval.Options{Progress: progress, Jitter: *jitter})
 		if err != nil {
 			fmt.Fprintln(stderr, "facegateway eval:", err)
 			return 1
@@ -113,13 +116,13 @@ func evalMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // evalOne runs the set on a fresh engine for cfg.
-func evalOne(ctx context.Context, cfg inference.Config, logger *slog.Logger, set eval.Set, progress io.Writer) (*eval.Report, error) {
+func evalOne(ctx context.Context, cfg inference.Config, logger *slog.Logger, set eval.Set, opt eval.Options) (*eval.Report, error) {
 	eng, err := onnx.New(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	defer eng.Close()
-	return eval.Run(ctx, eng, cfg, set, progress)
+	return eval.Run(ctx, eng, cfg, set, opt)
 }
 
 // writeEval prints and saves the reports and applies the guard.

@@ -228,7 +228,7 @@ func TestRun(t *testing.T) {
 	}
 	cfg := inference.DefaultConfig()
 	var progress bytes.Buffer
-	rep, err := Run(context.Background(), an, cfg, set, &progress)
+	rep, err := Run(context.Background(), an, cfg, set, Options{Progress: &progress, Jitter: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,12 +262,20 @@ func TestRun(t *testing.T) {
 	if rep.Errors() != 0 {
 		t.Errorf("%d errors at the defaults, want 0", rep.Errors())
 	}
+	// The fake's scores do not move with the crop: every counted sample
+	// (live, print, screen) is scored under every jitter, with no spread.
+	if j := rep.Jitter; j == nil || len(j.Samples) != 3 || j.N != 3*len(Jitters) || j.MaxRange != 0 ||
+		j.Margin == nil || math.Abs(*j.Margin-0.6) > 1e-9 {
+		t.Errorf("jitter report %+v, want 3 samples × %d crops, no spread, margin 0.6", j, len(Jitters))
+	}
 	// The capture is analysed without liveness, the selfie with the
 	// gateway's options.
 	for _, c := range an.Calls() {
 		switch c.Color {
 		case colors["liveness/live.png"]:
-			if c.Options != gateway.SelfieOptions {
+			o := c.Options
+			o.LivenessJitter = inference.Jitter{}
+			if o != gateway.SelfieOptions {
 				t.Errorf("liveness sample analysed with %+v, want the selfie's options", c.Options)
 			}
 		case colors["identity/b1.png"]:
@@ -280,7 +288,7 @@ func TestRun(t *testing.T) {
 	// Thresholds that make errors: one impostor pair at 0.1 ≥ 0.08 (the other at 0.07), the
 	// screen replay at 0.3 ≥ 0.25.
 	cfg.MatchThreshold, cfg.LivenessThreshold = 0.08, 0.25
-	rep2, err := Run(context.Background(), an, cfg, set, nil)
+	rep2, err := Run(context.Background(), an, cfg, set, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,6 +80,30 @@ func compareTable(b *strings.Builder, reps []Named) {
 	row("bona fide probability min–max", func(r *Report) string { return rangeCell(r.Liveness.BonaFide) })
 	row("attack probability min–max", func(r *Report) string { return rangeCell(r.Liveness.Attacks) })
 	row("liveness margin (probability / logit)", func(r *Report) string { return marginCell(r.Liveness) })
+	row("liveness ms per analysed frame (whole analysis ms)", func(r *Report) string {
+		return fmt.Sprintf("%s (%s)", f1(r.Liveness.LivenessMS), f1(r.Liveness.TotalMS))
+	})
+	if reps[0].Report.Jitter != nil {
+		row("±10 % crop jitter: worst-case margin (probability / logit)", func(r *Report) string { return jitterMarginCell(r.Jitter) })
+		row("±10 % crop jitter: mean per-sample SD of the logit", func(r *Report) string {
+			if r.Jitter == nil {
+				return "—"
+			}
+			return f3(r.Jitter.MeanSDLogit)
+		})
+		row("±10 % crop jitter: largest per-sample range (probability)", func(r *Report) string {
+			if r.Jitter == nil {
+				return "—"
+			}
+			return f3(r.Jitter.MaxRange)
+		})
+		row("±10 % crop jitter: wrong decisions", func(r *Report) string {
+			if r.Jitter == nil {
+				return "—"
+			}
+			return fmt.Sprintf("%d/%d", r.Jitter.Errors, r.Jitter.N)
+		})
+	}
 	row("errors at the configured thresholds", func(r *Report) string { return fmt.Sprint(r.Errors()) })
 }
 
@@ -187,6 +211,22 @@ func writeOne(b *strings.Builder, r *Report) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", s.File, s.Live, dash(s.Attack), s.Decision, optF3(s.Liveness), counted)
 	}
 
+	fmt.Fprintf(b, "\nTime per analysed selfie (mean): liveness %s ms, whole analysis %s ms.\n", f1(l.LivenessMS), f1(l.TotalMS))
+	if j := r.Jitter; j != nil {
+		fmt.Fprintf(b, "\n### Liveness under ±10 %% crop jitter\n\n")
+		fmt.Fprintf(b, "Each counted sample scored with its face box scaled by 0.9, 1 and 1.1 and shifted by ±10 %% "+
+			"sideways and up/down (%d crops). Worst-case margin (lowest bona fide − highest attack over all crops): %s; "+
+			"mean per-sample SD of the logit %s; largest per-sample range %s; wrong decisions %d/%d; liveness %s ms per frame.\n\n",
+			len(j.Jitters), jitterMarginCell(j), f3(j.MeanSDLogit), f3(j.MaxRange), j.Errors, j.N, f1(j.LivenessMS))
+		b.WriteString("| sample | label | min | max | SD of logit |\n|---|---|---|---|---|\n")
+		for _, s := range j.Samples {
+			label := s.Live
+			if s.Attack != "" {
+				label += " " + s.Attack
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", s.File, label, f4(s.Min), f4(s.Max), f3(s.SDLogit))
+		}
+	}
 	b.WriteString("\n## Images in the matching part\n\n| file | role | decision | face px |\n|---|---|---|---|\n")
 	for _, s := range r.Samples {
 		if s.Role == RoleSelfie {
@@ -275,6 +315,13 @@ func marginCell(p PADReport) string {
 		return "—"
 	}
 	return fmt.Sprintf("%s / %s", f3(*p.Margin), f2(*p.LogitMargin))
+}
+
+func jitterMarginCell(j *JitterReport) string {
+	if j == nil || j.Margin == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%s / %s", f3(*j.Margin), f2(*j.LogitMargin))
 }
 
 func optF3(v *float64) string {

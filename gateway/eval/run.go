@@ -38,6 +38,10 @@ type SampleResult struct {
 	FaceSize float64 `json:"face_size,omitempty"`
 	// Liveness is the subject's probability live, 0–1 (selfie role only).
 	Liveness *float64 `json:"liveness,omitempty"`
+	// LivenessMS and TotalMS are the wall time of the liveness stage and of
+	// the whole analysis, in milliseconds (selfie role).
+	LivenessMS float64 `json:"liveness_ms,omitempty"`
+	TotalMS    float64 `json:"total_ms,omitempty"`
 	// Live, Attack and NIR repeat the sample's labels (selfie role).
 	Live   string `json:"live,omitempty"`
 	Attack string `json:"attack,omitempty"`
@@ -58,12 +62,22 @@ type PairResult struct {
 	Unusable string `json:"unusable,omitempty"`
 }
 
+// Options tune Run.
+type Options struct {
+	// Progress receives one line per analysed image ("eval: 12/34
+	// identity/x.jpg (reference)"); nil for none.
+	Progress io.Writer
+	// Jitter also scores every counted liveness sample under the crop
+	// perturbations of Jitters (Report.Jitter).
+	Jitter bool
+}
+
 // Run analyses every image the set needs with a through the gateway's
 // decision path under cfg and computes the matching and liveness reports.
-// Progress lines ("eval: 12/34 identity/x.jpg (reference)") go to progress
-// when it is not nil. The error is non-nil only for runtime failures or a
-// cancelled ctx; unreadable or faceless images are results.
-func Run(ctx context.Context, a inference.Analyzer, cfg inference.Config, set Set, progress io.Writer) (*Report, error) {
+// The error is non-nil only for runtime failures or a cancelled ctx;
+// unreadable or faceless images are results.
+func Run(ctx context.Context, a inference.Analyzer, cfg inference.Config, set Set, opt Options) (*Report, error) {
+	progress := opt.Progress
 	type job struct{ file, role string }
 	var jobs []job
 	seen := map[job]bool{}
@@ -122,6 +136,13 @@ func Run(ctx context.Context, a inference.Analyzer, cfg inference.Config, set Se
 	}
 	rep.Match = matchReport(rep.Pairs, cfg.MatchThreshold)
 	rep.Liveness = padReport(rep.Samples, cfg.LivenessThreshold)
+	if opt.Jitter {
+		j, err := jitterReport(ctx, a, cfg, set, rep.Samples, progress)
+		if err != nil {
+			return nil, err
+		}
+		rep.Jitter = j
+	}
 	return rep, nil
 }
 
@@ -149,6 +170,10 @@ func analyze(ctx context.Context, a inference.Analyzer, cfg inference.Config, pa
 		}
 		r.embedding = f.Embedding
 	}
+	if opts.Liveness {
+		r.LivenessMS = ms(an.Timings.Liveness)
+		r.TotalMS = ms(an.Timings.Total)
+	}
 	return r, nil
 }
 
@@ -169,6 +194,8 @@ type Report struct {
 	Liveness   PADReport      `json:"liveness"`
 	Samples    []SampleResult `json:"samples"`
 	Pairs      []PairResult   `json:"pairs"`
+	// Jitter is the liveness steadiness under crop jitter (Options.Jitter).
+	Jitter *JitterReport `json:"jitter,omitempty"`
 }
 
 // Errors is the number of wrong decisions at the configured thresholds on
@@ -286,6 +313,10 @@ type PADReport struct {
 	// Unscored the counted samples without a subject face.
 	Apart    []SampleResult `json:"apart"`
 	Unscored []SampleResult `json:"unscored"`
+	// LivenessMS and TotalMS are the mean wall time per analysed selfie of
+	// the liveness stage and of the whole analysis, milliseconds.
+	LivenessMS float64 `json:"liveness_ms"`
+	TotalMS    float64 `json:"total_ms"`
 
 	BonaFideScores []float64            `json:"bona_fide_scores"`
 	AttackScores   map[string][]float64 `json:"attack_scores"`
@@ -297,9 +328,15 @@ var attackTypes = []string{AttackPrint, AttackReplay, AttackMask, AttackOther}
 func padReport(samples []SampleResult, thr float64) PADReport {
 	p := PADReport{Threshold: thr, BonaFideScores: []float64{}, AttackScores: map[string][]float64{},
 		Apart: []SampleResult{}, Unscored: []SampleResult{}}
+	timed := 0
 	for _, s := range samples {
 		if s.Role != RoleSelfie || s.Live == LabelNA {
 			continue
+		}
+		if s.Liveness != nil {
+			p.LivenessMS += s.LivenessMS
+			p.TotalMS += s.TotalMS
+			timed++
 		}
 		if s.Live == LabelSynthetic || s.NIR {
 			p.Apart = append(p.Apart, s)
@@ -314,6 +351,10 @@ func padReport(samples []SampleResult, thr float64) PADReport {
 		} else {
 			p.AttackScores[s.Attack] = append(p.AttackScores[s.Attack], *s.Liveness)
 		}
+	}
+	if timed > 0 {
+		p.LivenessMS /= float64(timed)
+		p.TotalMS /= float64(timed)
 	}
 	bf := p.BonaFideScores
 	sort.Float64s(bf)

@@ -161,7 +161,8 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 		sessions[i], layouts[i], settings[i] = s, l, st
 	}
 	e.Detector = &Detector{sess: sessions[0], layout: layouts[0]}
-	e.Liveness = &Liveness{sess: sessions[1], layout: layouts[1], cropScale: settings[1].CropScale}
+	e.Liveness = &Liveness{sess: sessions[1], layout: layouts[1], cropScale: settings[1].CropScale,
+		crops: livenessCrops(cfg.LivenessCrops)}
 	e.Landmarker = &Landmarker{sess: sessions[2], layout: layouts[2], cropScale: settings[2].CropScale}
 	e.Embedder = &Embedder{sess: sessions[3], layout: layouts[3]}
 	if e.Liveness.cropScale <= 0 || e.Landmarker.cropScale <= 0 {
@@ -283,7 +284,7 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	an.Decision = e.decide(an.Faces)
 
 	if opts.Liveness {
-		p, err := e.Liveness.Score(rgba, dets[0].Box)
+		p, err := e.Liveness.Score(rgba, opts.LivenessJitter.Apply(dets[0].Box))
 		if err != nil {
 			return an, err
 		}

@@ -125,7 +125,7 @@ func (e *Engine) analyzeReference(ctx context.Context, img image.Image, opts inf
 		an.Decision = inference.DecisionOK
 	}
 	if opts.Liveness {
-		p, err := e.Liveness.Score(rgba, best[0].Box)
+		p, err := e.Liveness.Score(rgba, opts.LivenessJitter.Apply(best[0].Box))
 		if err != nil {
 			return an, err
 		}
