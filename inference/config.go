@@ -29,8 +29,8 @@ type Config struct {
 	MinFaceSize float64 `toml:"min_face_size"`
 	// LivenessCrops is how many crops of each analysed face the liveness
 	// model scores; their logits are averaged before the softmax: 1 (the
-	// manifest's crop_scale only), 3 (crop_scale × 0.92, 1, 1.08) or 5 (those
-	// and two crops shifted by ±8 % of the crop side sideways).
+	// manifest's crop_scale only), 3 (crop_scale × 0.96, 1, 1.04) or 5 (those
+	// and two crops shifted by ±5 % of the crop side sideways).
 	LivenessCrops int `toml:"liveness_crops"`
 
 	// Less commonly changed knobs; defaults from DefaultConfig.
