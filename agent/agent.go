@@ -90,6 +90,7 @@ type Agent struct {
 	stopOnce   sync.Once
 	dropFrames atomic.Uint64
 	analyzed   atomic.Uint64
+	tracks     roundTracker // faces confirmed in the current capture round
 	uploads    atomic.Uint64
 
 	// Device wiring (spool_wiring.go, metrics.go, health.go).
@@ -308,6 +309,7 @@ type uplinkJob struct {
 	base    string
 	token   string
 	upload  *session.Upload // nil: status poll
+	wait    time.Duration   // status poll: the long-poll wait (0: plain)
 	corr    string
 	attempt int
 }
@@ -513,7 +515,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 		u := act
 		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, upload: &u, corr: s.CorrelationID, attempt: s.Round})
 	case session.PollStatus:
-		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, corr: s.CorrelationID})
+		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, wait: act.Wait, corr: s.CorrelationID})
 	case session.SetTimer:
 		x.timers[act.Kind] = act.At
 	case session.CancelTimer:
@@ -674,7 +676,9 @@ func (a *Agent) analyzeOne(ctx context.Context, job analyzeJob) {
 		case tf = <-a.frames:
 		}
 	}
-	an, err := a.d.Analyzer.Analyze(job.ctx, tf.frame.Image, inference.Options{Liveness: true})
+	began := a.d.Clock.Now()
+	an, err := a.d.Analyzer.Analyze(job.ctx, tf.frame.Image, inference.Options{Liveness: true, Track: a.tracks.get(job.sid, job.gen)})
+	took := a.d.Clock.Now().Sub(began)
 	if job.ctx.Err() != nil {
 		return
 	}
@@ -683,7 +687,7 @@ func (a *Agent) analyzeOne(ctx context.Context, job analyzeJob) {
 	if err != nil {
 		a.log.Warn("analyze failed", "err", err)
 	}
-	a.report(ctx, job.sid, session.FrameAnalyzed{Gen: job.gen, Frame: tf.frame, Analysis: an, Err: err})
+	a.report(ctx, job.sid, session.FrameAnalyzed{Gen: job.gen, Frame: tf.frame, Analysis: an, Err: err, Took: took})
 }
 
 // uplinkWorker performs submissions and status polls, one at a time.
@@ -702,7 +706,7 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 		}
 		log := a.log.With("session_id", job.sid, "correlation_id", job.corr)
 		if job.upload == nil {
-			resp, err := a.d.Gateway.Status(job.ctx, job.base, job.token)
+			resp, err := a.status(job)
 			if err != nil {
 				log.Warn("status poll failed", "err", err)
 				a.report(ctx, job.sid, session.StatusFailed{Class: uplink.Classify(err), Err: err})
@@ -747,6 +751,15 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 		log.Info("uploaded", "attempt", resp.Attempt, "try", u.Try, "bytes", len(cacheJPEG), "duplicate", resp.Duplicate)
 		a.report(ctx, job.sid, session.UploadDone{Response: resp})
 	}
+}
+
+// status makes one status call: a long poll of job.wait when the gateway
+// client can (uplink.StatusWaiter), else a plain poll.
+func (a *Agent) status(job uplinkJob) (api.StatusResponse, error) {
+	if w, ok := a.d.Gateway.(uplink.StatusWaiter); ok && job.wait > 0 {
+		return w.StatusWait(job.ctx, job.base, job.token, job.wait)
+	}
+	return a.d.Gateway.Status(job.ctx, job.base, job.token)
 }
 
 // Stats are the agent's counters, shown by /healthz.

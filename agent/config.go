@@ -75,8 +75,13 @@ type CaptureConfig struct {
 	Loop bool `toml:"loop"`
 	// Window is the capture window of one round.
 	Window time.Duration `toml:"window"`
-	// AnalyzeFPS caps analysed frames per second.
+	// AnalyzeFPS caps analysed frames per second (a frame is analysed as
+	// soon as the previous analysis ended, at most this often).
 	AnalyzeFPS float64 `toml:"analyze_fps"`
+	// AnalyzeDuty caps the share of time spent analysing frames while
+	// capturing, (0,1]: after an analysis that took d the next starts no
+	// sooner than d·(1−duty)/duty later (0.5: at most half of one core).
+	AnalyzeDuty float64 `toml:"analyze_duty"`
 	V4L2CaptureConfig
 }
 
@@ -95,6 +100,10 @@ type SessionConfig struct {
 	PollMax         time.Duration `toml:"poll_max"`
 	PollFailures    int           `toml:"poll_failures"`
 	ResultHold      time.Duration `toml:"result_hold"`
+	// StatusWait is the long poll asked of the gateway per status call
+	// (GET /v1/status?wait=…); the call's timeout is StatusWait +
+	// StatusTimeout. 0 polls without waiting.
+	StatusWait time.Duration `toml:"status_wait"`
 	// CropScale is the side of the uploaded crop as a multiple of the face
 	// box's longer side, about its centre, capped at MaxCropFraction (0.9)
 	// × the frame's shorter side (CropRect).
@@ -152,12 +161,13 @@ func DefaultConfig() Config {
 		Device: DeviceConfig{ID: ""},
 		API:    APIConfig{Listen: "127.0.0.1:8470"},
 		Capture: CaptureConfig{
-			Source:     "replay",
-			ReplayPath: "testdata/camera",
-			FPS:        10,
-			Loop:       true,
-			Window:     sc.CaptureWindow,
-			AnalyzeFPS: float64(time.Second) / float64(sc.AnalyzeInterval),
+			Source:      "replay",
+			ReplayPath:  "testdata/camera",
+			FPS:         10,
+			Loop:        true,
+			Window:      sc.CaptureWindow,
+			AnalyzeFPS:  25,
+			AnalyzeDuty: sc.AnalyzeDuty,
 
 			V4L2CaptureConfig: DefaultV4L2CaptureConfig(),
 		},
@@ -170,6 +180,7 @@ func DefaultConfig() Config {
 			RetryBackoffMax: sc.RetryBackoffMax,
 			UploadTimeout:   20 * time.Second,
 			StatusTimeout:   5 * time.Second,
+			StatusWait:      sc.StatusWait,
 			PollInitial:     sc.PollInitial,
 			PollMin:         sc.PollMin,
 			PollMax:         sc.PollMax,
@@ -203,6 +214,7 @@ func (c Config) SessionPolicy() session.Config {
 	return session.Config{
 		CaptureWindow:   c.Capture.Window,
 		AnalyzeInterval: time.Duration(float64(time.Second) / c.Capture.AnalyzeFPS),
+		AnalyzeDuty:     c.Capture.AnalyzeDuty,
 		PassFrames:      c.Session.PassFrames,
 		LocalAttempts:   c.Session.LocalAttempts,
 		Timeout:         c.Session.Timeout,
@@ -210,6 +222,7 @@ func (c Config) SessionPolicy() session.Config {
 		RetryBackoff:    c.Session.RetryBackoff,
 		RetryBackoffMax: c.Session.RetryBackoffMax,
 		PollInitial:     c.Session.PollInitial,
+		StatusWait:      c.Session.StatusWait,
 		PollMin:         c.Session.PollMin,
 		PollMax:         c.Session.PollMax,
 		PollFailures:    c.Session.PollFailures,
@@ -404,6 +417,9 @@ func (c Config) Validate() error {
 	if !finite(c.Capture.AnalyzeFPS) || c.Capture.AnalyzeFPS <= 0 || c.Capture.AnalyzeFPS > 60 {
 		return bad("capture.analyze_fps", "must be in (0,60], got %v", c.Capture.AnalyzeFPS)
 	}
+	if !finite(c.Capture.AnalyzeDuty) || c.Capture.AnalyzeDuty <= 0 || c.Capture.AnalyzeDuty > 1 {
+		return bad("capture.analyze_duty", "must be in (0,1], got %v", c.Capture.AnalyzeDuty)
+	}
 
 	s := c.Session
 	if err := durAtLeast("session.timeout", s.Timeout, c.Capture.Window); err != nil {
@@ -428,6 +444,7 @@ func (c Config) Validate() error {
 		{"session.upload_timeout", s.UploadTimeout, time.Second},
 		{"session.status_timeout", s.StatusTimeout, 500 * time.Millisecond},
 		{"session.poll_initial", s.PollInitial, 0},
+		{"session.status_wait", s.StatusWait, 0},
 		{"session.poll_min", s.PollMin, 50 * time.Millisecond},
 		{"session.result_hold", s.ResultHold, 0},
 	} {

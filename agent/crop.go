@@ -99,6 +99,10 @@ func CropFace(img image.Image, box inference.Box, scale float64, maxSide int) (i
 		f := float64(maxSide) / float64(long)
 		w, h = max(1, int(math.Round(float64(w)*f))), max(1, int(math.Round(float64(h)*f)))
 	}
+	img, err := inference.Pixels(img) // decode a frame still encoded, once
+	if err != nil {
+		return nil, err
+	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	if w == r.Dx() && h == r.Dy() {
 		draw.Draw(dst, dst.Bounds(), img, r.Min, draw.Src)

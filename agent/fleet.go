@@ -377,7 +377,7 @@ type ReloadResult struct {
 
 // liveKeys are the config keys reload-config applies without a restart.
 var liveKeys = map[string]bool{
-	"capture.window": true, "capture.analyze_fps": true,
+	"capture.window": true, "capture.analyze_fps": true, "capture.analyze_duty": true, "session.status_wait": true,
 	"session.timeout": true, "session.pass_frames": true, "session.local_attempts": true,
 	"session.upload_retries": true, "session.retry_backoff": true, "session.retry_backoff_max": true,
 	"session.poll_initial": true, "session.poll_min": true, "session.poll_max": true,
@@ -407,6 +407,7 @@ func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
 		p := l.policy
 		cur.Capture.Window, cur.Session.Timeout, cur.Session.PassFrames = p.CaptureWindow, p.Timeout, p.PassFrames
 		cur.Capture.AnalyzeFPS = float64(time.Second) / float64(p.AnalyzeInterval)
+		cur.Capture.AnalyzeDuty, cur.Session.StatusWait = p.AnalyzeDuty, p.StatusWait
 		cur.Session.LocalAttempts, cur.Session.UploadRetries = p.LocalAttempts, p.UploadRetries
 		cur.Session.RetryBackoff, cur.Session.RetryBackoffMax = p.RetryBackoff, p.RetryBackoffMax
 		cur.Session.PollInitial, cur.Session.PollMin, cur.Session.PollMax = p.PollInitial, p.PollMin, p.PollMax

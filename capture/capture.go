@@ -32,7 +32,10 @@ var ErrFrameTimeout = errors.New("no frame within the frame timeout")
 
 // Frame is one captured image.
 type Frame struct {
-	Image image.Image // upright (EXIF/rotation applied), RGB(A)
+	// Image is upright (EXIF/rotation applied), RGB(A). MJPEG cameras and
+	// replayed files hand it over still encoded (*LazyImage, decoded on
+	// first use): read many pixels through Pixels, not At.
+	Image image.Image
 	// JPEG holds the frame's original encoded bytes when the source has them
 	// (replayed JPEG files, MJPEG cameras); nil otherwise.
 	JPEG []byte

@@ -66,6 +66,8 @@ type Config struct {
 	Audit     AuditConfig     `toml:"audit"`
 	// Replay: how long selfie hashes are kept for SUBMISSION_REPLAY.
 	Replay ReplayConfig `toml:"replay"`
+	// Status bounds the status long-poll (config_status.go).
+	Status StatusConfig `toml:"status"`
 }
 
 // DatabaseConfig selects the Store backend.
@@ -244,6 +246,7 @@ func DefaultConfig() Config {
 		Erasure:   defaultErasureConfig(),
 		Retention: defaultRetentionConfig(),
 		Replay:    defaultReplayConfig(),
+		Status:    defaultStatusConfig(),
 	}
 }
 
@@ -447,6 +450,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Replay.validate(); err != nil {
+		return err
+	}
+	if err := c.Status.validate(); err != nil {
 		return err
 	}
 	if len(c.Partners) == 0 {

@@ -66,6 +66,7 @@ func (g *Gateway) ExpireFlows(ctx context.Context) (int, error) {
 				continue // decided, re-opened by a new token, or expired by another replica
 			}
 			closed++
+			g.waits.changed(f.ID)
 			g.metrics.expired.Inc()
 			g.log.Info("flow expired", "flow_id", f.ID, "client_id", f.PartnerID, "correlation_id", f.CorrelationID,
 				"expires_at", f.ExpiresAt, "callback", cb != nil)

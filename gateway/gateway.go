@@ -94,6 +94,7 @@ type Gateway struct {
 	// partnerClients are the default outbound clients by client id.
 	partnerClients map[string]*http.Client
 	replay         *replayGuard
+	waits          *statusWaits // status long polls (statuswait.go)
 
 	wakeWork     chan struct{} // a submission was accepted
 	wakeCallback chan struct{} // a callback was queued
@@ -172,6 +173,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if g.replay, err = newReplayGuard(cfg.Replay, deps.Store, g.reg); err != nil {
 		return nil, err
 	}
+	g.waits = newStatusWaits(cfg.Status.MaxWaiters, g.reg)
 	g.handler = g.routes()
 	return g, nil
 }
@@ -204,6 +206,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Long polls answer at once when shutdown begins instead of holding it.
+	srv.RegisterOnShutdown(g.waits.stop)
 	var grp run.Group
 	{
 		grp.Add(func() error {

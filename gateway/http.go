@@ -461,18 +461,28 @@ func deriveStatus(f Flow, subs []Submission, maxAttempts, retryAfterMS int) api.
 	return st
 }
 
+// handleStatus answers GET /v1/status[?wait=…]; the long poll is in
+// statuswait.go.
 func (g *Gateway) handleStatus(w http.ResponseWriter, r *http.Request) {
+	wait, err := g.parseWait(r)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	utok, err := g.authenticate(r, TokenUser)
 	if err != nil {
 		g.fail(w, r, err)
 		return
 	}
-	flow, subs, err := g.flowWithAttempts(r.Context(), utok.FlowID)
+	st, err := g.flowStatus(r.Context(), utok.FlowID)
+	if err == nil && wait > 0 && st.NextAction == api.ActionStatus {
+		st, err = g.waitStatus(r.Context(), utok.FlowID, st, wait)
+	}
 	if err != nil {
 		g.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, deriveStatus(flow, subs, g.cfg.Verification.MaxAttempts, g.cfg.Verification.RetryAfterMS))
+	writeJSON(w, http.StatusOK, st)
 }
 
 // flowWithAttempts loads a flow and its attempts. The attempts are read

@@ -207,6 +207,7 @@ func (g *Gateway) process(ctx context.Context, log *slog.Logger, sub Submission)
 		log.Error("record result", "submission_id", sub.ID, "err", err)
 		return
 	}
+	g.waits.changed(sub.FlowID) // status long polls answer now
 	g.metrics.decisions.WithLabelValues(v.status, v.reason).Inc()
 	if v.reason == api.ReasonReferenceReplay || v.reason == api.ReasonSubmissionReplay {
 		g.recordAttack(log, sub, flow, v.reason, o.replaySignals)

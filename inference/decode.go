@@ -110,7 +110,7 @@ func DecodeWith(r io.Reader, l Limits) (image.Image, error) {
 func ToOpaqueRGBA(img image.Image, dst *image.RGBA) *image.RGBA {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
-	if src, ok := img.(*image.RGBA); ok && b.Min == (image.Point{}) && src.Opaque() {
+	if src, ok := img.(*image.RGBA); ok && b.Min == (image.Point{}) && opaque(src) {
 		return src
 	}
 	if dst == nil || dst.Rect.Dx() != w || dst.Rect.Dy() != h || dst.Rect.Min != (image.Point{}) {

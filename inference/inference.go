@@ -123,6 +123,11 @@ type Options struct {
 	// measure how steady the score is under small crop changes; the zero
 	// value changes nothing.
 	LivenessJitter Jitter
+	// Track, when not nil, holds the detector's confirmation verdicts on
+	// the previous analysed frame of the same capture round: a detection
+	// continuing one of them keeps its verdict without the confirmation
+	// pass (see Tracker). Nil confirms every detection.
+	Track *Tracker
 }
 
 // Jitter is a perturbation of a face box: its sides are multiplied by

@@ -1,7 +1,6 @@
 package inference
 
 import (
-	"fmt"
 	"image"
 	"math"
 )
@@ -56,46 +55,14 @@ func (l TensorLayout) Shape() []int64 {
 // past the image, samples are clamped to the border pixels) to l.Width×l.Height
 // with bilinear interpolation using pixel-centre alignment (as OpenCV's
 // INTER_LINEAR), and writes the normalised planes into dst, which must have
-// exactly l.Len() elements. It does not allocate.
+// exactly l.Len() elements. Weights are fixed-point (see Resizer for the
+// precision and the exact 2× case). It does not allocate in steady state;
+// a caller resizing the same geometry repeatedly keeps a Resizer instead.
 func ResizeInto(dst []float32, src *image.RGBA, crop Box, l TensorLayout) error {
-	if len(dst) != l.Len() {
-		return fmt.Errorf("resize: tensor has %d values, layout needs %d", len(dst), l.Len())
-	}
-	if !l.Order.Valid() || l.Width <= 0 || l.Height <= 0 {
-		return fmt.Errorf("resize: invalid layout %+v", l)
-	}
-	b := src.Rect
-	if b.Empty() || crop.W <= 0 || crop.H <= 0 {
-		return fmt.Errorf("resize: empty source %v or crop %+v", b, crop)
-	}
-	plane := l.Width * l.Height
-	sx := crop.W / float64(l.Width)
-	sy := crop.H / float64(l.Height)
-	maxX, maxY := b.Dx()-1, b.Dy()-1
-	if l.Antialias && (sx > 1.5 || sy > 1.5) {
-		resizeArea(dst, src, crop, l, sx, sy)
-		return nil
-	}
-	for y := 0; y < l.Height; y++ {
-		fy := crop.Y + (float64(y)+0.5)*sy - 0.5
-		y0, wy := splitCoord(fy, maxY)
-		y1 := min(y0+1, maxY)
-		r0 := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y0):]
-		r1 := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y1):]
-		for x := 0; x < l.Width; x++ {
-			fx := crop.X + (float64(x)+0.5)*sx - 0.5
-			x0, wx := splitCoord(fx, maxX)
-			x1 := min(x0+1, maxX)
-			var c [3]float32
-			for k := 0; k < 3; k++ {
-				top := float32(r0[4*x0+k])*(1-wx) + float32(r0[4*x1+k])*wx
-				bot := float32(r1[4*x0+k])*(1-wx) + float32(r1[4*x1+k])*wx
-				c[k] = top*(1-wy) + bot*wy
-			}
-			store(dst, y*l.Width+x, plane, c, l)
-		}
-	}
-	return nil
+	r := resizerPool.Get().(*Resizer)
+	err := r.Resize(dst, src, crop, l)
+	resizerPool.Put(r)
+	return err
 }
 
 // maxTaps bounds the samples per axis of the antialiasing filter.

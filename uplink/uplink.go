@@ -32,6 +32,17 @@ type StatusPoller interface {
 	Status(ctx context.Context, baseURL, token string) (api.StatusResponse, error)
 }
 
+// StatusWaiter is a StatusPoller that can long-poll: StatusWait asks the
+// gateway to hold the request up to wait while the verification is still
+// processing, and to answer the moment its status changes
+// (GET api.PathStatus?wait=…; see api.StatusResponse). The request's own
+// timeout is longer than wait. A gateway without long polls answers at
+// once, with StatusResponse.Waited false. A Gateway may implement it; the
+// agent falls back to Status without it.
+type StatusWaiter interface {
+	StatusWait(ctx context.Context, baseURL, token string, wait time.Duration) (api.StatusResponse, error)
+}
+
 // Gateway is the device side of the gateway API.
 //
 // Errors: ErrTokenExpired and ErrUnauthorized (errors.Is) when the gateway

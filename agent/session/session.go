@@ -6,7 +6,9 @@
 // it directly.
 //
 // One session: capture frames for up to Config.CaptureWindow, analysing at
-// most one frame per Config.AnalyzeInterval; keep the best frame (exactly one
+// frames back to back, each as soon as the previous analysis ended (bounded
+// by the camera's frame rate, Config.AnalyzeInterval and Config.AnalyzeDuty),
+// so N passing frames take N analyses; keep the best frame (exactly one
 // good face, then face size, sharpness and liveness); stop early after
 // Config.PassFrames consecutive frames pass every local gate (one face,
 // quality, local liveness). At the end of the window: a frame with one good
@@ -14,8 +16,11 @@
 // authoritative, records the presentation attack and counts attempts);
 // without one (NO_FACE, MULTIPLE_FACES, LOW_QUALITY) the agent captures again,
 // up to Config.LocalAttempts rounds, and never uploads those. After an
-// upload it polls the gateway's status and obeys next_action: STATUS → poll
-// again after retry_after_ms (clamped to [PollMin, PollMax]), RETRY → capture
+// upload it polls the gateway's status at once, as a long poll of
+// Config.StatusWait (answered the moment the gateway decides), and obeys
+// next_action: STATUS → poll again at once after a long poll that waited its
+// whole wait, else after retry_after_ms (clamped to [PollMin, PollMax]: a
+// gateway without long polls), RETRY → capture
 // again, EXIT → done with the gateway's status and reason. A 409 on upload
 // (the flow takes no more submissions) is resolved by polling the status
 // too, unless nothing of this session can have reached the gateway: then
@@ -43,8 +48,13 @@ type Config struct {
 	// CaptureWindow is how long one capture round lasts at most.
 	CaptureWindow time.Duration
 	// AnalyzeInterval is the minimum time between the starts of two frame
-	// analyses (1 / analyze_fps).
+	// analyses (1 / capture.analyze_fps).
 	AnalyzeInterval time.Duration
+	// AnalyzeDuty caps the share of time spent analysing while capturing,
+	// in (0,1] (capture.analyze_duty): after an analysis that took d, the
+	// next starts no sooner than d·(1−AnalyzeDuty)/AnalyzeDuty later. 1
+	// (or 0) analyses back to back.
+	AnalyzeDuty float64
 	// PassFrames is how many consecutive passing frames end a round early.
 	PassFrames int
 	// LocalAttempts is how many capture rounds without a usable face are
@@ -59,8 +69,12 @@ type Config struct {
 	// RetryBackoffMax. Used for uploads and failed status polls.
 	RetryBackoff    time.Duration
 	RetryBackoffMax time.Duration
-	// PollInitial is the delay from an accepted upload to the first poll.
+	// PollInitial is the delay from an accepted upload to the first poll;
+	// 0 polls at once.
 	PollInitial time.Duration
+	// StatusWait is the long-poll wait asked of the gateway on every
+	// status poll (PollStatus.Wait); 0 polls without waiting.
+	StatusWait time.Duration
 	// PollMin and PollMax clamp the gateway's retry_after_ms.
 	PollMin, PollMax time.Duration
 	// PollFailures is how many consecutive temporary status failures are
@@ -77,14 +91,16 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		CaptureWindow:   6 * time.Second,
-		AnalyzeInterval: 200 * time.Millisecond,
+		AnalyzeInterval: time.Second / 25,
+		AnalyzeDuty:     0.5,
 		PassFrames:      2,
 		LocalAttempts:   3,
 		Timeout:         2 * time.Minute,
 		UploadRetries:   3,
 		RetryBackoff:    time.Second,
 		RetryBackoffMax: 10 * time.Second,
-		PollInitial:     500 * time.Millisecond,
+		PollInitial:     0,
+		StatusWait:      20 * time.Second,
 		PollMin:         250 * time.Millisecond,
 		PollMax:         5 * time.Second,
 		PollFailures:    5,
@@ -242,6 +258,9 @@ type FrameAnalyzed struct {
 	Frame    capture.Frame
 	Analysis inference.Analysis
 	Err      error
+	// Took is how long the analysis ran (for Config.AnalyzeDuty), on the
+	// executor's clock.
+	Took time.Duration
 }
 
 // CameraFailed: the camera could not be opened.
@@ -348,9 +367,10 @@ type Upload struct {
 	Try       int
 }
 
-// PollStatus asks the gateway for the status, then reports StatusResult or
+// PollStatus asks the gateway for the status, as a long poll of Wait when
+// it is positive (uplink.StatusWaiter), then reports StatusResult or
 // StatusFailed.
-type PollStatus struct{}
+type PollStatus struct{ Wait time.Duration }
 
 // SetTimer arms (or re-arms) timer Kind to fire at At.
 type SetTimer struct {
@@ -526,7 +546,7 @@ func timer(s State, kind TimerKind, now time.Time) (State, []Action) {
 			Upload{Candidate: s.Upload, Key: s.UploadKey, Try: s.UploadTry},
 		}
 	case kind == TimerPoll && s.Phase == Processing:
-		return s, []Action{PollStatus{}}
+		return s, []Action{PollStatus{Wait: s.Config.StatusWait}}
 	}
 	return s, nil
 }
@@ -537,7 +557,7 @@ func analyzed(s State, ev FrameAnalyzed, now time.Time) (State, []Action) {
 		if s.analyzeErrors >= maxAnalyzeErrors {
 			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonAnalyzerError}, now)
 		}
-		return requestAnalysis(s, now)
+		return requestAnalysis(s, now, ev.Took)
 	}
 	s.analyzeErrors = 0
 	s.Analyzed++
@@ -595,17 +615,30 @@ func analyzed(s State, ev FrameAnalyzed, now time.Time) (State, []Action) {
 		s, more := endCapture(s, now)
 		return s, append(acts, more...)
 	}
-	s, more := requestAnalysis(s, now)
+	s, more := requestAnalysis(s, now, ev.Took)
 	return s, append(acts, more...)
 }
 
-func requestAnalysis(s State, now time.Time) (State, []Action) {
+// requestAnalysis asks for the next frame's analysis after one that ended
+// at now and took took: at once, but no sooner than AnalyzeInterval after
+// the previous start and than the rest AnalyzeDuty asks for. The camera's
+// frame rate bounds it too: each frame is analysed at most once, so the
+// analysis waits for a new frame.
+func requestAnalysis(s State, now time.Time, took time.Duration) (State, []Action) {
 	at := s.analyzeAt.Add(s.Config.AnalyzeInterval)
-	if at.Before(now) {
-		at = now
+	if d := s.Config.AnalyzeDuty; d > 0 && d < 1 && took > 0 {
+		at = latest(at, now.Add(time.Duration(float64(took)*(1-d)/d)))
 	}
+	at = latest(at, now)
 	s.analyzeAt = at
 	return s, []Action{AnalyzeFrame{Gen: s.Gen, NotBefore: at}}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // rank scores a one-face frame in [0,1]: 0.4 face size (saturating at 160
@@ -683,12 +716,16 @@ func uploaded(s State, ev UploadDone, now time.Time) (State, []Action) {
 	s.Queued = false
 	s.LocalFailures = 0
 	s.pollFailures = 0
-	return s, []Action{
+	acts := []Action{
 		CancelTimer{TimerUploadRetry},
 		SetLED{led.Processing},
 		Publish{State: string(Processing), Attempt: s.Round},
-		SetTimer{TimerPoll, now.Add(s.Config.PollInitial)},
 	}
+	if s.Config.PollInitial > 0 {
+		return s, append(acts, SetTimer{TimerPoll, now.Add(s.Config.PollInitial)})
+	}
+	// The first status call goes out with the upload's answer.
+	return s, append(acts, PollStatus{Wait: s.Config.StatusWait})
 }
 
 func uploadFailed(s State, ev UploadFailed, now time.Time) (State, []Action) {
@@ -769,6 +806,11 @@ func status(s State, r api.StatusResponse, now time.Time) (State, []Action) {
 	switch r.NextAction {
 	case api.ActionStatus:
 		s.pollFailures = 0
+		if r.Waited {
+			// A long poll ended without a change: wait again at once.
+			return s, []Action{SetLED{led.Processing}, PollStatus{Wait: s.Config.StatusWait}}
+		}
+		// A gateway without long polls (or shutting down): poll later.
 		return s, []Action{
 			SetLED{led.Processing},
 			SetTimer{TimerPoll, now.Add(PollDelay(s.Config, r.RetryAfterMS))},

@@ -84,6 +84,14 @@ func (e *PreviewEncoder) Encode(img image.Image, jpegBytes []byte) ([]byte, erro
 	if jpegBytes != nil && b.Dx() <= maxW {
 		return jpegBytes, nil
 	}
+	if u, ok := img.(interface{ Decode() (image.Image, error) }); ok {
+		// A frame still encoded (capture.LazyImage): decode it once.
+		px, err := u.Decode()
+		if err != nil {
+			return nil, err
+		}
+		img = px
+	}
 	k := (b.Dx() + maxW - 1) / maxW // box size
 	rgba, ok := img.(*image.RGBA)
 	if !ok {

@@ -4,6 +4,11 @@
 // camera in demos and tests; the V4L2 source of the next issue has the same
 // shape.
 //
+// Frames are handed over still encoded (capture.LazyImage, with the file's
+// bytes in Frame.JPEG for JPEG files): a file is decoded, once per Open,
+// when a frame of it is first analysed or shown, so a replay at camera
+// rate costs no decoding for the frames nobody looks at.
+//
 // A directory is listed again at every Open (files sorted by name, only
 // .jpg, .jpeg and .png, hidden files ignored), so a demo can change "what
 // stands in front of the camera" between sessions by changing the files.
@@ -23,6 +28,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	// The header probe (image.DecodeConfig) needs the formats of the
+	// listed extensions registered.
+	_ "image/jpeg"
+	_ "image/png"
 
 	"github.com/faceverify/faceverify/capture"
 )
@@ -81,6 +91,7 @@ type Source struct {
 
 	mu      sync.Mutex
 	open    bool
+	gen     uint64 // counts Opens: a late decode failure marks its own listing only
 	files   []string
 	cache   map[int]decoded
 	bad     map[int]bool
@@ -92,7 +103,7 @@ type Source struct {
 }
 
 type decoded struct {
-	img  image.Image
+	img  *capture.LazyImage
 	jpeg []byte
 }
 
@@ -144,25 +155,44 @@ func (s *Source) Open(ctx context.Context) error {
 		return fmt.Errorf("replay open %s: %w", s.opts.Path, err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.files, s.cache, s.bad = files, map[int]decoded{}, map[int]bool{}
 	s.pos, s.seq, s.started, s.open = 0, 0, false, true
+	s.gen++
+	s.mu.Unlock()
 	for i := range files {
 		if err := ctx.Err(); err != nil {
-			s.open = false
+			s.setOpen(false)
 			return err
 		}
-		if _, ok := s.load(i); ok {
-			s.pos = i
-			return nil
+		s.mu.Lock()
+		d, ok := s.load(i)
+		s.mu.Unlock()
+		if !ok {
+			continue
 		}
+		if _, err := d.img.Decode(); err != nil {
+			continue // marked bad and counted by the decoder
+		}
+		s.mu.Lock()
+		s.pos = i
+		s.mu.Unlock()
+		return nil
 	}
-	s.open = false
+	s.setOpen(false)
 	return fmt.Errorf("replay open %s: %w (%d files skipped)", s.opts.Path, ErrNoImages, len(files))
 }
 
+func (s *Source) setOpen(open bool) {
+	s.mu.Lock()
+	s.open = open
+	s.mu.Unlock()
+}
+
 // Next waits until the next frame is due, then returns it. Files that
-// cannot be read or decoded are skipped (Stats.Skipped). Errors:
+// cannot be read or whose header is not an image are skipped
+// (Stats.Skipped); a file that fails later, when its frame is decoded,
+// fails that decoding (the analysis reports it) and is skipped from then
+// on. Errors:
 // capture.ErrClosed after Close or after the last image without Loop;
 // ErrNoImages (wrapped) if no file of the listing is decodable any more;
 // ctx.Err() when ctx ends first.
@@ -226,7 +256,8 @@ func (s *Source) Close() error {
 	return nil
 }
 
-// load returns file i decoded; s.mu is held.
+// load returns file i, read and its header checked, as a frame image
+// that decodes on first use; s.mu is held.
 func (s *Source) load(i int) (decoded, bool) {
 	if d, ok := s.cache[i]; ok {
 		return d, true
@@ -236,7 +267,7 @@ func (s *Source) load(i int) (decoded, bool) {
 		return decoded{}, false
 	}
 	path := s.files[i]
-	d, err := s.decode(path)
+	d, err := s.read(i, path)
 	if err != nil {
 		s.bad[i] = true
 		s.stats.Skipped++
@@ -249,7 +280,9 @@ func (s *Source) load(i int) (decoded, bool) {
 	return d, true
 }
 
-func (s *Source) decode(path string) (decoded, error) {
+// read reads file i and checks its header; the pixels are decoded by the
+// returned image on first use.
+func (s *Source) read(i int, path string) (decoded, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return decoded{}, err
@@ -262,18 +295,38 @@ func (s *Source) decode(path string) (decoded, error) {
 	if int64(len(b)) > s.opts.MaxFileBytes {
 		return decoded{}, fmt.Errorf("larger than %d bytes", s.opts.MaxFileBytes)
 	}
-	img, err := s.opts.Decode(bytes.NewReader(b))
-	if err != nil {
+	if _, _, err := image.DecodeConfig(bytes.NewReader(b)); err != nil {
 		return decoded{}, err
 	}
-	if img == nil || img.Bounds().Empty() {
-		return decoded{}, errors.New("empty image")
-	}
-	d := decoded{img: img}
+	gen := s.gen
+	d := decoded{img: capture.NewLazyImage(image.Rectangle{}, func() (image.Image, error) {
+		img, err := s.opts.Decode(bytes.NewReader(b))
+		if err == nil && (img == nil || img.Bounds().Empty()) {
+			err = errors.New("empty image")
+		}
+		if err != nil {
+			s.markBad(gen, i, path, err)
+			return nil, err
+		}
+		return img, nil
+	})}
 	if ext := strings.ToLower(filepath.Ext(path)); ext == ".jpg" || ext == ".jpeg" {
 		d.jpeg = b
 	}
 	return d, nil
+}
+
+// markBad records that file i of listing gen failed to decode.
+func (s *Source) markBad(gen uint64, i int, path string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen || s.bad == nil {
+		return
+	}
+	s.bad[i] = true
+	delete(s.cache, i)
+	s.stats.Skipped++
+	s.logger.Warn("replay: skipping file", "file", filepath.Base(path), "err", err)
 }
 
 // imageExts are the file extensions a directory listing keeps.

@@ -6,6 +6,8 @@ import (
 	"image"
 	"os"
 	"testing"
+
+	"github.com/faceverify/faceverify/capture"
 )
 
 func mjpegSeeds(f *testing.F) {
@@ -87,6 +89,37 @@ func FuzzYUYV(f *testing.F) {
 					t.Fatal("alpha not opaque")
 				}
 			}
+		}
+	})
+}
+
+// FuzzLazyMJPEG: the camera's hand-over never panics; a frame it accepts
+// has the header's size, and decoding it later either fails with
+// ErrCorrupt or gives an image of exactly that size.
+func FuzzLazyMJPEG(f *testing.F) {
+	mjpegSeeds(f)
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		fixed, _, err := AppendMJPEG(nil, frame)
+		if err != nil {
+			return
+		}
+		img, err := lazyMJPEG(fixed, 0, 0)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		want := img.Bounds()
+		px, err := capture.Pixels(img)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if px.Bounds() != want {
+			t.Fatalf("decoded %v, header said %v", px.Bounds(), want)
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"image"
 	"image/draw"
 	"image/jpeg"
+
+	"github.com/faceverify/faceverify/capture"
 )
 
 // ErrCorrupt is returned (wrapped) for a frame that cannot be decoded: a
@@ -181,17 +183,60 @@ func DecodeMJPEG(frame []byte, w, h int, dst *image.RGBA) (*image.RGBA, []byte, 
 	return img, fixed, nil
 }
 
-// decodeFixed decodes a complete JPEG (DHT present) as DecodeMJPEG does.
-func decodeFixed(fixed []byte, w, h int, dst *image.RGBA) (*image.RGBA, error) {
+// checkHeader reads the frame size from a complete JPEG's header and
+// checks it as DecodeMJPEG does.
+func checkHeader(fixed []byte, w, h int) (image.Config, error) {
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(fixed))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return cfg, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	switch {
 	case w > 0 && h > 0 && (cfg.Width != w || cfg.Height != h):
-		return nil, fmt.Errorf("%w: frame is %dx%d, format is %dx%d", ErrCorrupt, cfg.Width, cfg.Height, w, h)
+		return cfg, fmt.Errorf("%w: frame is %dx%d, format is %dx%d", ErrCorrupt, cfg.Width, cfg.Height, w, h)
 	case cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxMJPEGPixels:
-		return nil, fmt.Errorf("%w: frame size %dx%d out of range", ErrCorrupt, cfg.Width, cfg.Height)
+		return cfg, fmt.Errorf("%w: frame size %dx%d out of range", ErrCorrupt, cfg.Width, cfg.Height)
+	}
+	return cfg, nil
+}
+
+// endsWithEOI reports whether a JPEG stream ends with the EOI marker,
+// ignoring the zero padding some cameras append to fill their buffers. A
+// frame cut short by a USB error does not.
+func endsWithEOI(b []byte) bool {
+	n := len(b)
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return n >= 2 && b[n-2] == 0xFF && b[n-1] == markerEOI
+}
+
+// lazyMJPEG returns a complete JPEG frame as a capture.LazyImage decoded
+// (to opaque RGBA, as DecodeMJPEG) on first use: only its header is read
+// here. A frame with a bad header or size is refused now (ErrCorrupt); one
+// without its end marker is decoded now, so that a truncated frame is
+// skipped by the source as before rather than failing its analysis.
+func lazyMJPEG(fixed []byte, w, h int) (image.Image, error) {
+	cfg, err := checkHeader(fixed, w, h)
+	if err != nil {
+		return nil, err
+	}
+	if !endsWithEOI(fixed) {
+		img, err := decodeFixed(fixed, w, h, nil)
+		if err != nil {
+			return nil, err
+		}
+		return img, nil
+	}
+	return capture.NewLazyImage(image.Rect(0, 0, cfg.Width, cfg.Height), func() (image.Image, error) {
+		return decodeFixed(fixed, cfg.Width, cfg.Height, nil)
+	}), nil
+}
+
+// decodeFixed decodes a complete JPEG (DHT present) as DecodeMJPEG does.
+func decodeFixed(fixed []byte, w, h int, dst *image.RGBA) (*image.RGBA, error) {
+	cfg, err := checkHeader(fixed, w, h)
+	if err != nil {
+		return nil, err
 	}
 	img, err := jpeg.Decode(bytes.NewReader(fixed))
 	if err != nil {

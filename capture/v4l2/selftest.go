@@ -9,6 +9,8 @@ import (
 	"image"
 	"log/slog"
 	"time"
+
+	"github.com/faceverify/faceverify/capture"
 )
 
 // SelfTestOptions configure SelfTest. Zero fields take the defaults in
@@ -112,7 +114,12 @@ func selfTest(ctx context.Context, src *Source, n int) (SelfTestReport, error) {
 		if b.Dx() != g.Width || b.Dy() != g.Height {
 			rep.WrongSize++
 		}
-		hashes[pixelHash(f.Image)] = true
+		px, err := capture.Pixels(f.Image)
+		if err != nil {
+			rep.Stats = src.Stats()
+			return rep, fmt.Errorf("frame %d of %d: %w", i+1, n, err)
+		}
+		hashes[pixelHash(px)] = true
 	}
 	rep.Distinct = len(hashes)
 	if span := last.Sub(first); span > 0 {

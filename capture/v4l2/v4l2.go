@@ -355,7 +355,7 @@ func (s *Source) Next(ctx context.Context) (capture.Frame, error) {
 // take dequeues every ready buffer, keeps the newest (counting the others
 // as dropped), copies or converts it, and hands every buffer back. ok is
 // false when nothing was ready; img is nil for a corrupt frame.
-func (s *Source) take(dev device, g Granted) (img *image.RGBA, jpg []byte, ok bool, err error) {
+func (s *Source) take(dev device, g Granted) (img image.Image, jpg []byte, ok bool, err error) {
 	buf, idx, err := dev.dequeue()
 	if errors.Is(err, errNotReady) {
 		return nil, nil, false, nil
@@ -384,8 +384,9 @@ func (s *Source) take(dev device, g Granted) (img *image.RGBA, jpg []byte, ok bo
 	var cerr error
 	switch g.fourcc {
 	case YUYV:
-		img = image.NewRGBA(image.Rect(0, 0, g.Width, g.Height))
-		cerr = YUYVToRGBA(img, buf, g.Width, g.Height, g.Stride, g.rng)
+		rgba := image.NewRGBA(image.Rect(0, 0, g.Width, g.Height))
+		cerr = YUYVToRGBA(rgba, buf, g.Width, g.Height, g.Stride, g.rng)
+		img = rgba
 	case MJPG:
 		jpg, _, cerr = AppendMJPEG(nil, buf)
 	}
@@ -393,7 +394,7 @@ func (s *Source) take(dev device, g Granted) (img *image.RGBA, jpg []byte, ok bo
 		return nil, nil, false, err
 	}
 	if cerr == nil && g.fourcc == MJPG {
-		img, cerr = decodeFixed(jpg, g.Width, g.Height, nil)
+		img, cerr = lazyMJPEG(jpg, g.Width, g.Height)
 	}
 	if cerr != nil {
 		s.corrupt.Add(1)

@@ -36,6 +36,32 @@ var errUnexpected = errors.New("a verification did not end as expected")
 type options struct {
 	Photos, Models, Bin string // Photos "" means the embedded demoPhotos
 	Keep, Verbose       bool
+	// Defaults drops the demo's faster status-poll settings (gateway
+	// retry_after_ms and poll_interval, agent poll_initial), so the
+	// product defaults apply: for latency measurements.
+	Defaults bool
+	// FPS is the replay camera's frame rate (0: the demo's 10).
+	FPS float64
+	// Warmup runs one unmeasured verification first (the camera sees the
+	// reference photo itself: REJECTED, REFERENCE_REPLAY), so the first
+	// measured one does not pay for the models' first calls.
+	Warmup bool
+}
+
+// demoLatencyOverrides are the lines Defaults drops from the configs.
+var demoLatencyOverrides = []string{"retry_after_ms = 300\n", "poll_interval = \"100ms\"\n", "poll_initial = \"300ms\"\n"}
+
+// tune applies o's Defaults and FPS to a generated config.
+func (o options) tune(cfg string) string {
+	if o.Defaults {
+		for _, l := range demoLatencyOverrides {
+			cfg = strings.Replace(cfg, l, "", 1)
+		}
+	}
+	if o.FPS > 0 {
+		cfg = strings.Replace(cfg, "\nfps = 10\n", fmt.Sprintf("\nfps = %g\n", o.FPS), 1)
+	}
+	return cfg
 }
 
 // demoPhotos is the demo's own photo set (cmd/facedemo/photos): the four
@@ -66,6 +92,10 @@ var scenarios = []scenario{
 	{"presentation attack", "liveness/spoof_print_01.jpg", "person_a", api.StatusRejected, api.ReasonLivenessFailed},
 }
 
+// warmup is the -warmup verification: the reference photo itself in front
+// of the camera, a copy the gateway refuses.
+var warmup = scenario{"warm-up", references["person_a"], "person_a", api.StatusRejected, api.ReasonReferenceReplay}
+
 // result is the JSON line printed for each verification.
 type result struct {
 	Scenario      string   `json:"scenario"`
@@ -77,7 +107,11 @@ type result struct {
 	Attempts      int      `json:"attempts"`
 	AgentStatus   string   `json:"agent_status"`
 	ElapsedMS     int64    `json:"elapsed_ms"`
-	Expected      bool     `json:"expected"`
+	// ExitMS is the agent's own command → final answer time (its
+	// session's elapsed_ms: from the launch to EXIT), without the
+	// partner's calls and this program's polling.
+	ExitMS   int64 `json:"exit_ms"`
+	Expected bool  `json:"expected"`
 }
 
 func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
@@ -147,14 +181,20 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	passkey, secret, enrollToken := randomHex(24), randomHex(32), randomHex(24)
 	gwCfg := filepath.Join(work, "facegateway.toml")
-	if err := os.WriteFile(gwCfg, []byte(fmt.Sprintf(gatewayTOML,
-		ports[1], filepath.Join(work, "facegateway.db"), modelsDir, brokerAddr, gateway.HashPasskey(passkey), partnerURL, partnerURL)), 0o600); err != nil {
+	gwTOML := gatewayTOML
+	if o.Warmup {
+		// The warm-up's failure adds to the impostor's and the attack's
+		// toward person_a's lockout: lift it for the run.
+		gwTOML += warmupTOML
+	}
+	if err := os.WriteFile(gwCfg, []byte(o.tune(fmt.Sprintf(gwTOML,
+		ports[1], filepath.Join(work, "facegateway.db"), modelsDir, brokerAddr, gateway.HashPasskey(passkey), partnerURL, partnerURL))), 0o600); err != nil {
 		return err
 	}
 	agCfg := filepath.Join(work, "faceagent.toml")
-	if err := os.WriteFile(agCfg, []byte(fmt.Sprintf(agentTOML,
+	if err := os.WriteFile(agCfg, []byte(o.tune(fmt.Sprintf(agentTOML,
 		deviceID, ports[3], scene, "tcp://"+brokerAddr, filepath.Join(work, "state", "mqtt"), modelsDir,
-		filepath.Join(work, "state", "spool"), filepath.Join(work, "state", "spool.key"), filepath.Join(work, "state", "device.key"))), 0o600); err != nil {
+		filepath.Join(work, "state", "spool"), filepath.Join(work, "state", "spool.key"), filepath.Join(work, "state", "device.key")))), 0o600); err != nil {
 		return err
 	}
 
@@ -210,7 +250,11 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	var failed []string
 	var results []result
-	for _, sc := range scenarios {
+	run := scenarios
+	if o.Warmup {
+		run = append([]scenario{warmup}, scenarios...)
+	}
+	for _, sc := range run {
 		r, err := verify(ctx, sc, photos, scene, partnerURL, agentURL, printer)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.Name, err)
@@ -289,8 +333,9 @@ func verify(ctx context.Context, sc scenario, photos, scene, partnerURL, agentUR
 	deadline := deadlineAfter(ctx, 3*time.Minute)
 	var st partnerdemo.SessionState
 	var view struct {
-		Status string `json:"status"`
-		Reason string `json:"reason"`
+		Status    string `json:"status"`
+		Reason    string `json:"reason"`
+		ElapsedMS int64  `json:"elapsed_ms"`
 	}
 	for {
 		if err := getJSON(ctx, agentURL+"/v1/session", &view); err != nil {
@@ -319,7 +364,7 @@ func verify(ctx context.Context, sc scenario, photos, scene, partnerURL, agentUR
 	r := result{
 		Scenario: sc.Name, CorrelationID: sess.CorrelationID, Status: d.Status, Reason: d.Reason,
 		Similarity: d.Scores.Similarity, Liveness: d.Scores.Liveness, Attempts: len(d.Attempts),
-		ElapsedMS: time.Since(start).Milliseconds(), AgentStatus: view.Status,
+		ElapsedMS: time.Since(start).Milliseconds(), ExitMS: view.ElapsedMS, AgentStatus: view.Status,
 	}
 	r.Expected = r.Status == sc.WantStatus && r.Reason == sc.WantReason && r.AgentStatus == sc.WantStatus
 	return r, nil
@@ -361,6 +406,13 @@ flows = ["selfie"]
 allow_private_network = true
 `
 
+// warmupTOML lifts the lockout for -warmup runs.
+const warmupTOML = `
+[limits.lockout]
+failures = 100
+window = "1m"
+`
+
 const agentTOML = `# generated by facedemo
 [device]
 id = %q
@@ -375,7 +427,6 @@ fps = 10
 window = "2s"
 
 [session]
-poll_initial = "300ms"
 result_hold = "500ms"
 
 [mqtt]

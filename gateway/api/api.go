@@ -122,6 +122,18 @@ type SubmissionResponse struct {
 }
 
 // StatusResponse answers a device's status poll.
+//
+// Long poll: GET PathStatus?wait=<duration> (ParamWait) holds the request
+// while the answer would be ActionStatus (the last attempt is still
+// processing) and answers the moment it changes, or with ActionStatus and
+// Waited when the wait ends without a change. Any other answer (RETRY, EXIT)
+// comes at once. The duration is Go syntax ("20s", "1500ms"; "0s" or an
+// absent parameter: answer at once); the gateway shortens it to its
+// status.max_wait (25 s by default). A malformed or negative wait is a 400
+// bad_request naming the parameter; a gateway whose waiting requests are at
+// status.max_waiters answers 503 server_busy with Retry-After. A gateway
+// that predates the parameter ignores it and answers at once without
+// Waited: the device then polls again after RetryAfterMS.
 type StatusResponse struct {
 	CorrelationID string `json:"correlation_id"`
 	Status        string `json:"status"`      // StatusPending, StatusProcessing, StatusVerified, StatusRejected or StatusExpired
@@ -129,7 +141,16 @@ type StatusResponse struct {
 	RetryAfterMS  int    `json:"retry_after_ms,omitempty"`
 	Reason        string `json:"reason,omitempty"`
 	AttemptsLeft  int    `json:"attempts_left"`
+	// Waited is true on an ActionStatus answer to a long poll that waited
+	// its whole wait without a change: poll again at once (with wait).
+	// False (absent) on ActionStatus means poll again after RetryAfterMS:
+	// the gateway ignored wait, or is shutting down.
+	Waited bool `json:"waited,omitempty"`
 }
+
+// ParamWait is the query parameter of a status long poll
+// (GET PathStatus?wait=20s); see StatusResponse.
+const ParamWait = "wait"
 
 // Scores are the measurements behind a decision. Similarity is the cosine
 // similarity of the L2-normalised embeddings (−1…1); liveness values are
@@ -252,7 +273,7 @@ const (
 	CodePayloadTooLarge      = "payload_too_large"      // 413: body or selfie over the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: body is not application/json
 	CodeInternal             = "internal"               // 500
-	CodeServerBusy           = "server_busy"            // 503: image decoding or passkey-check capacity exhausted; retry after Retry-After
+	CodeServerBusy           = "server_busy"            // 503: image decoding, passkey-check or status-wait capacity exhausted; retry after Retry-After
 	// CodeIdempotencyKeyRequired (400): a signed submission without
 	// idempotency_key in its (signed) body.
 	CodeIdempotencyKeyRequired = "idempotency_key_required"

@@ -198,11 +198,15 @@ func (e *Engine) Config() inference.Config { return e.cfg }
 
 // Analyze implements inference.Analyzer on an upright image (any
 // image.Image; an opaque *image.RGBA at the origin, as inference.Decode
-// returns, is used without copying).
+// returns, is used without copying; an inference.Undecoded frame is
+// decoded here, its decoding time counted in Timings.Prepare, and a
+// frame that fails to decode returns an error wrapping
+// inference.ErrDecode).
 //
 // Steps: detect faces (cfg.DetectionThreshold, NMS at cfg.NMSIoU), keep
 // those the detector confirms on a zoomed crop (Detector.Confirm, same
-// threshold), sort them largest first, compute landmarks and quality for every face, then decide
+// threshold; with opts.Track, a detection continuing one of the previous
+// frame of the round keeps its verdict without a new pass), sort them largest first, compute landmarks and quality for every face, then decide
 // for the subject, the largest face:
 //
 //   - NO_FACE: no detection.
@@ -233,6 +237,10 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	if img == nil || img.Bounds().Empty() {
 		return an, fmt.Errorf("analyze: %w: empty image", inference.ErrDecode)
 	}
+	img, err := inference.Pixels(img)
+	if err != nil {
+		return an, fmt.Errorf("analyze: %w", err)
+	}
 	rgba := inference.ToOpaqueRGBA(img, nil)
 	an.Width, an.Height = rgba.Rect.Dx(), rgba.Rect.Dy()
 	t1 := time.Now()
@@ -242,17 +250,32 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	if err != nil {
 		return an, err
 	}
+	var keptBuf, refusedBuf [4]inference.Box
+	kept, refused := keptBuf[:0], refusedBuf[:0]
 	confirmed := dets[:0]
 	for _, d := range dets {
-		c, err := e.Detector.Confirm(rgba, d.Box, e.cfg.DetectionThreshold, e.cfg.NMSIoU)
-		if err != nil {
-			return an, err
+		ok, known := false, false
+		if opts.Track != nil {
+			ok, known = opts.Track.Lookup(d.Box)
 		}
-		if c >= e.cfg.DetectionThreshold {
+		if !known {
+			c, err := e.Detector.Confirm(rgba, d.Box, e.cfg.DetectionThreshold, e.cfg.NMSIoU)
+			if err != nil {
+				return an, err
+			}
+			ok = c >= e.cfg.DetectionThreshold
+		}
+		if ok {
 			confirmed = append(confirmed, d)
+			kept = append(kept, d.Box)
+		} else {
+			refused = append(refused, d.Box)
 		}
 	}
 	dets = confirmed
+	if opts.Track != nil {
+		opts.Track.Update(kept, refused)
+	}
 	sort.SliceStable(dets, func(i, j int) bool { return dets[i].Box.Area() > dets[j].Box.Area() })
 	t2 := time.Now()
 	an.Timings.Detect = t2.Sub(t1)

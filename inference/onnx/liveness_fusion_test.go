@@ -3,22 +3,10 @@ package onnx
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/faceverify/faceverify/inference"
 )
-
-// cpuTime is the process's user + system CPU time (getrusage), so that a
-// benchmark on a busy machine counts its own work, not the wait for a core.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkLivenessCrops is the cost of one face's liveness per analysed
 // frame with 1, 3 and 5 fused crops (inference.liveness_crops), as wall
@@ -31,13 +19,13 @@ func BenchmarkLivenessCrops(b *testing.B) {
 		b.Run(fmt.Sprintf("crops=%d", n), func(b *testing.B) {
 			e.Liveness.crops = livenessCrops(n)
 			b.ReportAllocs()
-			c0 := cpuTime(b)
+			c0 := cpuTime()
 			for b.Loop() {
 				if _, err := e.Liveness.Score(img, d.Box); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuTime(b)-c0)/1e6/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(cpuTime()-c0)/1e6/float64(b.N), "cpu-ms/op")
 		})
 	}
 }
@@ -53,13 +41,13 @@ func BenchmarkAnalyzeLivenessCrops(b *testing.B) {
 	for _, n := range []int{1, 3, 5} {
 		b.Run(fmt.Sprintf("crops=%d", n), func(b *testing.B) {
 			e.Liveness.crops = livenessCrops(n)
-			c0 := cpuTime(b)
+			c0 := cpuTime()
 			for b.Loop() {
 				if _, err := e.Analyze(ctx, img, inference.Options{Liveness: true}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuTime(b)-c0)/1e6/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(cpuTime()-c0)/1e6/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

@@ -39,6 +39,8 @@ type Detector struct {
 	sess   *session
 	layout inference.TensorLayout
 	// scratch reused under sess.mu
+	rs     inference.Resizer // whole frames: taps kept while the frame size is
+	crs    inference.Resizer // confirmation crops
 	boxes  []inference.Box
 	scores []float64
 	keep   []int
@@ -53,7 +55,7 @@ func (d *Detector) Detect(img *image.RGBA, threshold, nmsIoU float64) ([]Detecti
 	defer d.sess.mu.Unlock()
 	b := img.Rect
 	full := inference.Box{X: 0, Y: 0, W: float64(b.Dx()), H: float64(b.Dy())}
-	if err := inference.ResizeInto(d.sess.in.GetData(), img, full, d.layout); err != nil {
+	if err := d.rs.Resize(d.sess.in.GetData(), img, full, d.layout); err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
 	if err := d.sess.run(); err != nil {
@@ -87,7 +89,7 @@ func (d *Detector) Confirm(img *image.RGBA, box inference.Box, threshold, nmsIoU
 	d.sess.mu.Lock()
 	defer d.sess.mu.Unlock()
 	crop := squareAround(box, confirmZoom, img.Rect.Dx(), img.Rect.Dy(), false)
-	if err := inference.ResizeInto(d.sess.in.GetData(), img, crop, d.layout); err != nil {
+	if err := d.crs.Resize(d.sess.in.GetData(), img, crop, d.layout); err != nil {
 		return 0, fmt.Errorf("detect: %w", err)
 	}
 	if err := d.sess.run(); err != nil {
@@ -151,6 +153,7 @@ type Liveness struct {
 	sess      *session
 	layout    inference.TensorLayout
 	cropScale float64
+	rs        inference.Resizer // under sess.mu
 	// crops are the crops scored per face and fused (liveness_fusion.go);
 	// nil means the single crop at cropScale.
 	crops []livenessCrop
@@ -169,7 +172,7 @@ func (l *Liveness) Score(img *image.RGBA, box inference.Box) (float64, error) {
 	var sum [3]float32
 	for _, c := range crops {
 		sq := squareAround(c.shift(box), l.cropScale*c.scale, img.Rect.Dx(), img.Rect.Dy(), true)
-		if err := inference.ResizeInto(l.sess.in.GetData(), img, sq, l.layout); err != nil {
+		if err := l.rs.Resize(l.sess.in.GetData(), img, sq, l.layout); err != nil {
 			return 0, fmt.Errorf("liveness: %w", err)
 		}
 		if err := l.sess.run(); err != nil {
@@ -210,6 +213,7 @@ type Landmarker struct {
 	sess      *session
 	layout    inference.TensorLayout
 	cropScale float64
+	rs        inference.Resizer // under sess.mu
 }
 
 // Landmarks returns the 68 landmarks of the face in box, in pixels of img,
@@ -218,7 +222,7 @@ func (m *Landmarker) Landmarks(img *image.RGBA, box inference.Box, dst []inferen
 	m.sess.mu.Lock()
 	defer m.sess.mu.Unlock()
 	sq := squareAround(box, m.cropScale, img.Rect.Dx(), img.Rect.Dy(), false)
-	if err := inference.ResizeInto(m.sess.in.GetData(), img, sq, m.layout); err != nil {
+	if err := m.rs.Resize(m.sess.in.GetData(), img, sq, m.layout); err != nil {
 		return nil, fmt.Errorf("landmarks: %w", err)
 	}
 	if err := m.sess.run(); err != nil {
@@ -242,6 +246,7 @@ func (m *Landmarker) Landmarks(img *image.RGBA, box inference.Box, dst []inferen
 type Embedder struct {
 	sess   *session
 	layout inference.TensorLayout
+	rs     inference.Resizer // under sess.mu
 }
 
 // EmbeddingSize is the length of an embedding.
@@ -262,7 +267,7 @@ func (e *Embedder) Embed(aligned *image.RGBA, dst []float32) ([]float32, error) 
 	e.sess.mu.Lock()
 	defer e.sess.mu.Unlock()
 	full := inference.Box{W: inference.ArcFaceSize, H: inference.ArcFaceSize}
-	if err := inference.ResizeInto(e.sess.in.GetData(), aligned, full, e.layout); err != nil {
+	if err := e.rs.Resize(e.sess.in.GetData(), aligned, full, e.layout); err != nil {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	if err := e.sess.run(); err != nil {

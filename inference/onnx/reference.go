@@ -66,6 +66,10 @@ func (e *Engine) analyzeReference(ctx context.Context, img image.Image, opts inf
 	if img == nil || img.Bounds().Empty() {
 		return an, fmt.Errorf("analyze: %w: empty image", inference.ErrDecode)
 	}
+	img, err := inference.Pixels(img)
+	if err != nil {
+		return an, fmt.Errorf("analyze: %w", err)
+	}
 	src := inference.ToOpaqueRGBA(img, nil)
 	an.Width, an.Height = src.Rect.Dx(), src.Rect.Dy()
 	var (

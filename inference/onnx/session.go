@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -87,6 +88,9 @@ type session struct {
 	s    *ort.AdvancedSession
 	in   *ort.Tensor[float32]
 	outs []*ort.Tensor[float32]
+	// busy is the wall time spent in Run since the session was made
+	// (under mu): the model-call share of the benchmarks.
+	busy time.Duration
 }
 
 // newSession creates a session for model bytes data with one float32 input
@@ -124,7 +128,10 @@ func (s *session) run() error {
 	if s.s == nil {
 		return fmt.Errorf("%s: engine closed", s.name)
 	}
-	if err := s.s.Run(); err != nil {
+	t0 := time.Now()
+	err := s.s.Run()
+	s.busy += time.Since(t0)
+	if err != nil {
 		return fmt.Errorf("%s: run: %w", s.name, err)
 	}
 	return nil

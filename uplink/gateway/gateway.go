@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ import (
 type Options struct {
 	// SubmitTimeout bounds one submission request (default 20s).
 	SubmitTimeout time.Duration
-	// StatusTimeout bounds one status request (default 5s).
+	// StatusTimeout bounds one status request (default 5s); a long poll
+	// (StatusWait) gets its wait on top.
 	StatusTimeout time.Duration
 	// UserAgent is sent with every request (default "faceagent").
 	UserAgent string
@@ -37,7 +39,10 @@ type Client struct {
 	http *http.Client
 }
 
-var _ uplink.Gateway = (*Client)(nil)
+var (
+	_ uplink.Gateway      = (*Client)(nil)
+	_ uplink.StatusWaiter = (*Client)(nil)
+)
 
 // maxResponse bounds how much of a gateway answer is read.
 const maxResponse = 1 << 20
@@ -86,6 +91,21 @@ func (c *Client) Submit(ctx context.Context, baseURL, token string, req api.Subm
 func (c *Client) Status(ctx context.Context, baseURL, token string) (api.StatusResponse, error) {
 	var out api.StatusResponse
 	err := c.do(ctx, "status", http.MethodGet, baseURL, api.PathStatus, token, nil, nil, c.opts.StatusTimeout, &out)
+	return out, err
+}
+
+// StatusWait long-polls baseURL+api.PathStatus?wait=<wait> with the user
+// token: the gateway answers when the status changes or after wait. The
+// request times out after wait + Options.StatusTimeout, so a gateway that
+// holds it for the whole wait still answers in time; ctx ends it earlier.
+// wait ≤ 0 is a plain Status call.
+func (c *Client) StatusWait(ctx context.Context, baseURL, token string, wait time.Duration) (api.StatusResponse, error) {
+	if wait <= 0 {
+		return c.Status(ctx, baseURL, token)
+	}
+	var out api.StatusResponse
+	path := api.PathStatus + "?" + url.Values{api.ParamWait: {wait.String()}}.Encode()
+	err := c.do(ctx, "status", http.MethodGet, baseURL, path, token, nil, nil, wait+c.opts.StatusTimeout, &out)
 	return out, err
 }
 

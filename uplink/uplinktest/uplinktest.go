@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/uplink"
@@ -16,6 +17,20 @@ import (
 type Gateway struct {
 	SubmitFunc func(ctx context.Context, baseURL, token string, req api.SubmissionRequest) (api.SubmissionResponse, error)
 	StatusFunc func(ctx context.Context, baseURL, token string) (api.StatusResponse, error)
+	// StatusWaitFunc, when set, answers long polls (uplink.StatusWaiter);
+	// when nil, StatusWait calls StatusFunc, as a gateway that ignores
+	// the wait would answer.
+	StatusWaitFunc func(ctx context.Context, baseURL, token string, wait time.Duration) (api.StatusResponse, error)
+}
+
+var _ uplink.StatusWaiter = (*Gateway)(nil)
+
+// StatusWait calls StatusWaitFunc, or StatusFunc when it is nil.
+func (g *Gateway) StatusWait(ctx context.Context, baseURL, token string, wait time.Duration) (api.StatusResponse, error) {
+	if g.StatusWaitFunc == nil {
+		return g.Status(ctx, baseURL, token)
+	}
+	return g.StatusWaitFunc(ctx, baseURL, token, wait)
 }
 
 // Submit calls SubmitFunc.

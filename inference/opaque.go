@@ -1,0 +1,33 @@
+package inference
+
+import (
+	"encoding/binary"
+	"image"
+)
+
+// opaque is image.RGBA.Opaque (every alpha 255) reading two pixels per
+// 64-bit load: the check runs on every analysed frame.
+func opaque(m *image.RGBA) bool {
+	if m.Rect.Empty() {
+		return true
+	}
+	const alphas = 0xff000000_ff000000
+	w := 4 * m.Rect.Dx()
+	for y := m.Rect.Min.Y; y < m.Rect.Max.Y; y++ {
+		o := m.PixOffset(m.Rect.Min.X, y)
+		row := m.Pix[o : o+w : o+w]
+		i := 0
+		for ; i+16 <= len(row); i += 16 {
+			v := binary.LittleEndian.Uint64(row[i:]) & binary.LittleEndian.Uint64(row[i+8:])
+			if v&alphas != alphas {
+				return false
+			}
+		}
+		for ; i < len(row); i += 4 {
+			if row[i+3] != 0xff {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,232 @@
+package inference
+
+import (
+	"encoding/binary"
+	"fmt"
+	"image"
+	"sync"
+)
+
+// resizeBits is the fixed-point precision of the bilinear weights: each
+// weight is a multiple of 1/2048 (11 bits, as OpenCV's
+// INTER_RESIZE_COEF_BITS). A weight is off by at most 1/4096, so an
+// interpolated level (0–255) is off by at most 255/4096 per axis, ≤ 0.125
+// in all, from the float64-weighted bilinear sample.
+const resizeBits = 11
+
+const resizeOne = 1 << resizeBits
+
+// tap is the pair of source samples and the weight of the second that
+// make one output coordinate: out = s[i0]·(1 − w/2048) + s[i1]·w/2048.
+// For columns i0 and i1 are byte offsets into a row (4 × x), for rows
+// they are row indexes.
+type tap struct {
+	i0, i1 int32
+	w      int32
+}
+
+// Resizer is ResizeInto with its sampling taps kept from one call to the
+// next: a model that resizes same-sized frames to its input (the detector's
+// 320×240, every frame) computes the per-column and per-row source
+// positions and weights once. The zero value is ready; a Resizer is not
+// safe for concurrent use (each model keeps its own under its session
+// lock).
+//
+// Bilinear sampling uses fixed-point weights (resizeBits) on the 8-bit
+// source levels. Where the region is shrunk exactly 2× in both directions
+// from whole-pixel offsets inside the image (a 640×480 frame to the
+// detector's 320×240), every output pixel is the mean of a 2×2 block, which
+// is what pixel-centre bilinear sampling gives there; Resize then adds the
+// four levels and looks the normalised value up in a table, with no
+// rounding at all (bit-identical to the float path).
+type Resizer struct {
+	key    resizeKey
+	xs, ys []tap
+	box2   bool
+	// lut2 maps the sum of four levels (0–1020) to the normalised value
+	// of their mean for the layout of key (for Gray, to the mean itself:
+	// the luma weights and normalisation follow).
+	lut2 []float32
+}
+
+type resizeKey struct {
+	srcW, srcH int
+	crop       Box
+	l          TensorLayout
+}
+
+// resizerPool serves ResizeInto, which keeps no state between calls.
+var resizerPool = sync.Pool{New: func() any { return new(Resizer) }}
+
+// Resize is ResizeInto (same arguments, errors and result within the
+// stated tolerance) reusing the taps of the previous call when the source
+// size, crop and layout are the same. It does not allocate after the
+// first call with a given output size.
+func (r *Resizer) Resize(dst []float32, src *image.RGBA, crop Box, l TensorLayout) error {
+	if len(dst) != l.Len() {
+		return fmt.Errorf("resize: tensor has %d values, layout needs %d", len(dst), l.Len())
+	}
+	if !l.Order.Valid() || l.Width <= 0 || l.Height <= 0 {
+		return fmt.Errorf("resize: invalid layout %+v", l)
+	}
+	b := src.Rect
+	if b.Empty() || crop.W <= 0 || crop.H <= 0 {
+		return fmt.Errorf("resize: empty source %v or crop %+v", b, crop)
+	}
+	sx := crop.W / float64(l.Width)
+	sy := crop.H / float64(l.Height)
+	if l.Antialias && (sx > 1.5 || sy > 1.5) {
+		resizeArea(dst, src, crop, l, sx, sy)
+		return nil
+	}
+	k := resizeKey{srcW: b.Dx(), srcH: b.Dy(), crop: crop, l: l}
+	if k != r.key || r.xs == nil {
+		r.prepare(k, sx, sy)
+	}
+	if r.box2 {
+		r.box2x(dst, src, l)
+		return nil
+	}
+	r.bilinear(dst, src, l)
+	return nil
+}
+
+// prepare computes the taps for k.
+func (r *Resizer) prepare(k resizeKey, sx, sy float64) {
+	r.key = k
+	l, crop := k.l, k.crop
+	r.xs = fillTaps(r.xs, l.Width, crop.X, sx, k.srcW-1, 4)
+	r.ys = fillTaps(r.ys, l.Height, crop.Y, sy, k.srcH-1, 1)
+	r.box2 = sx == 2 && sy == 2 && crop.X == float64(int(crop.X)) && crop.Y == float64(int(crop.Y)) &&
+		crop.X >= 0 && crop.Y >= 0 && crop.X+crop.W <= float64(k.srcW) && crop.Y+crop.H <= float64(k.srcH)
+	if r.box2 {
+		if cap(r.lut2) < 1021 {
+			r.lut2 = make([]float32, 1021)
+		}
+		r.lut2 = r.lut2[:1021]
+		for s := range r.lut2 {
+			// The float path's value: the exact mean s/4, then the
+			// normalisation (Gray applies it after the luma weights).
+			c := float32(s) * 0.25
+			if l.Order == Gray {
+				r.lut2[s] = c
+			} else {
+				r.lut2[s] = (c - l.Mean) * l.Scale
+			}
+		}
+	}
+}
+
+// fillTaps computes n taps of pixel-centre bilinear sampling: output i
+// samples origin + (i+0.5)·step − 0.5, clamped to [0, max]; indexes are
+// multiplied by mul.
+func fillTaps(ts []tap, n int, origin, step float64, max, mul int) []tap {
+	if cap(ts) < n {
+		ts = make([]tap, n)
+	}
+	ts = ts[:n]
+	for i := range ts {
+		f := origin + (float64(i)+0.5)*step - 0.5
+		i0, w := splitCoord(f, max)
+		i1 := min(i0+1, max)
+		wq := int32(float64(w)*resizeOne + 0.5)
+		if w == 0 {
+			wq = 0
+		}
+		ts[i] = tap{i0: int32(i0 * mul), i1: int32(i1 * mul), w: wq}
+	}
+	return ts
+}
+
+// bilinear samples with the fixed-point taps of r.
+func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
+	b := src.Rect
+	w := l.Width
+	plane := w * l.Height
+	// v is a level × 2^(2·resizeBits); out = v·kk − mb = (v/2^22 − Mean)·Scale.
+	kk := l.Scale / float32(resizeOne*resizeOne)
+	mb := l.Mean * l.Scale
+	p0, p1, p2 := 0, plane, 2*plane // planes of R, G, B in dst
+	if l.Order == BGR {
+		p0, p2 = 2*plane, 0
+	}
+	gray := l.Order == Gray
+	rowBytes := 4 * b.Dx()
+	for y, ty := range r.ys {
+		o0 := src.PixOffset(b.Min.X, b.Min.Y+int(ty.i0))
+		o1 := src.PixOffset(b.Min.X, b.Min.Y+int(ty.i1))
+		r0 := src.Pix[o0 : o0+rowBytes : o0+rowBytes]
+		r1 := src.Pix[o1 : o1+rowBytes : o1+rowBytes]
+		wy1 := uint32(ty.w)
+		wy0 := resizeOne - wy1
+		row := y * w
+		for x, tx := range r.xs {
+			// One 32-bit load per source pixel (R, G, B, A little-endian);
+			// red and blue are interpolated together in the two 32-bit
+			// lanes of a uint64 (each lane stays below 2^30).
+			a := binary.LittleEndian.Uint32(r0[tx.i0:])
+			c := binary.LittleEndian.Uint32(r0[tx.i1:])
+			d := binary.LittleEndian.Uint32(r1[tx.i0:])
+			e := binary.LittleEndian.Uint32(r1[tx.i1:])
+			wx1 := uint64(tx.w)
+			wx0 := resizeOne - wx1
+			top := rbLanes(a)*wx0 + rbLanes(c)*wx1
+			bot := rbLanes(d)*wx0 + rbLanes(e)*wx1
+			rb := top*uint64(wy0) + bot*uint64(wy1)
+			vr, vb := uint32(rb), uint32(rb>>32)
+			vg := uint32(((uint64(a>>8&0xff)*wx0+uint64(c>>8&0xff)*wx1)*uint64(wy0) +
+				(uint64(d>>8&0xff)*wx0+uint64(e>>8&0xff)*wx1)*uint64(wy1)))
+			i := row + x
+			if gray {
+				dst[i] = (0.299*float32(vr)+0.587*float32(vg)+0.114*float32(vb))*kk - mb
+				continue
+			}
+			dst[p0+i] = float32(vr)*kk - mb
+			dst[p1+i] = float32(vg)*kk - mb
+			dst[p2+i] = float32(vb)*kk - mb
+		}
+	}
+}
+
+// rbLanes spreads the red and blue bytes of a little-endian RGBA pixel
+// into the low bits of the two 32-bit lanes of a uint64.
+func rbLanes(p uint32) uint64 { return uint64(p&0xff) | uint64(p&0xff0000)<<16 }
+
+// box2x writes the 2×2 block means (r.box2).
+func (r *Resizer) box2x(dst []float32, src *image.RGBA, l TensorLayout) {
+	b := src.Rect
+	w := l.Width
+	plane := w * l.Height
+	x0, y0 := int(r.key.crop.X), int(r.key.crop.Y)
+	lut := r.lut2[:1021]
+	p0, p1, p2 := 0, plane, 2*plane
+	if l.Order == BGR {
+		p0, p2 = 2*plane, 0
+	}
+	gray := l.Order == Gray
+	for y := 0; y < l.Height; y++ {
+		o0 := src.PixOffset(b.Min.X+x0, b.Min.Y+y0+2*y)
+		r0 := src.Pix[o0 : o0+8*w]
+		r1 := src.Pix[o0+src.Stride : o0+src.Stride+8*w]
+		row := y * w
+		for x := 0; x < w; x++ {
+			// Two 32-bit loads per row; the four red+blue and green+alpha
+			// sums in the 16-bit lanes of a uint32 (each ≤ 1020).
+			a := binary.LittleEndian.Uint32(r0[8*x:])
+			c := binary.LittleEndian.Uint32(r0[8*x+4:])
+			d := binary.LittleEndian.Uint32(r1[8*x:])
+			e := binary.LittleEndian.Uint32(r1[8*x+4:])
+			rb := a&0xff00ff + c&0xff00ff + d&0xff00ff + e&0xff00ff
+			ga := a>>8&0xff00ff + c>>8&0xff00ff + d>>8&0xff00ff + e>>8&0xff00ff
+			sr, sg, sb := rb&0x3ff, ga&0x3ff, rb>>16&0x3ff
+			i := row + x
+			if gray {
+				dst[i] = (0.299*lut[sr] + 0.587*lut[sg] + 0.114*lut[sb] - l.Mean) * l.Scale
+				continue
+			}
+			dst[p0+i] = lut[sr]
+			dst[p1+i] = lut[sg]
+			dst[p2+i] = lut[sb]
+		}
+	}
+}
