@@ -197,7 +197,7 @@ func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
 // HandleVerifyCommand answers an MQTT verify command: payload is a launch
 // body (see DecodeLaunch); the reply is a CommandReply echoing request_id,
 // with ok=false and an error (bad_request naming the field, busy,
-// shutting_down) when nothing was started. It fits uplink.CommandHandler.
+// shutting_down) when nothing was started.
 func (a *Agent) HandleVerifyCommand(ctx context.Context, payload []byte) []byte {
 	req, err := DecodeLaunch(payload)
 	reply := CommandReply{RequestID: truncateID(req.RequestID)}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
+	mqtt "github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/inference"
-	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
 // Environment variables read by Load; they override the file.

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink/gateway"
 	"github.com/faceverify/faceverify/uplink/spool"
 	"github.com/faceverify/faceverify/uplink/uplinktest"

@@ -146,7 +146,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // TestFleetOverMQTT drives the agent over the fleet interface: signed
 // commands (verify, cancel, identify, self-test, reload-config), refused
 // commands, events, telemetry and discovery; every message the agent sent
-// is validated against docs/schemas and checked for biometric data and
+// is validated against gateway/mqttapi/schemas and checked for biometric data and
 // secrets.
 func TestFleetOverMQTT(t *testing.T) {
 	broker := mqtttest.Broker(t)

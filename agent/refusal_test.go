@@ -10,9 +10,9 @@ import (
 	"github.com/faceverify/faceverify/agent/agenttest"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/gateway/api"
+	mqtt "github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink"
-	"github.com/faceverify/faceverify/uplink/mqtt"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
 	"github.com/faceverify/faceverify/uplink/spool"
 )
@@ -70,8 +70,8 @@ func TestGatewayRefusalsEndToEnd(t *testing.T) {
 
 // TestEventSchemaCoversSessionStates: the events the session publishes
 // for a spooled upload and for the device refusals match
-// docs/schemas/event.json, and the reply's session view with state
-// "queued" matches docs/schemas/reply.json.
+// gateway/mqttapi/schemas/event.json, and the reply's session view with state
+// "queued" matches gateway/mqttapi/schemas/reply.json.
 func TestEventSchemaCoversSessionStates(t *testing.T) {
 	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
 	ev := func(state, reason string) []byte {

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/gateway"
 	"github.com/faceverify/faceverify/uplink/spool"

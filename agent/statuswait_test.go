@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink/uplinktest"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/led"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink/gateway"
 )
 

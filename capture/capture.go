@@ -1,7 +1,8 @@
 // Package capture defines camera sources. A Source delivers upright RGB
 // frames with capture timestamps; implementations live in subpackages
-// (capture/replay for image files, capture/v4l2 for cameras) and fakes for
-// tests in capture/capturetest.
+// (capture/replay for image files, capture/v4l2 for Video4Linux2 cameras)
+// and fakes for tests in capture/capturetest. Supervisor watches a Source's
+// health (device present, frames arriving) for the agent.
 package capture
 
 import (

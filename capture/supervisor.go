@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // Camera health states and degraded reasons, as /healthz and MQTT status
@@ -46,29 +48,6 @@ type Prober interface {
 	Present() error
 }
 
-// Clock is the supervisor's time source; agent/clock.Real and
-// agent/clock.Fake satisfy it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-// timerClock is a Clock whose waits can be cancelled (agent/clock.Real and
-// agent/clock.Fake): Run stops the timer it no longer waits for, so a fake
-// clock in a test holds exactly the wait Run is parked on.
-type timerClock interface {
-	Timer(d time.Duration) (c <-chan time.Time, stop func() bool)
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-func (wallClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
-}
-
 // SupervisorOptions configure a Supervisor. Zero fields take the defaults
 // in brackets.
 type SupervisorOptions struct {
@@ -79,10 +58,10 @@ type SupervisorOptions struct {
 	// CheckEvery is the presence check interval while the camera is healthy
 	// and idle, so that an unplug between sessions shows in health [5s].
 	CheckEvery time.Duration
-	// Clock paces the checks [wall clock]. A clock that also has
-	// Timer(d) (<-chan time.Time, func() bool), as agent/clock's do, lets
-	// Run cancel the wait a poke cut short.
-	Clock Clock
+	// Clock paces the checks [clock.Real]. A clock.TimerClock (Real and
+	// *Fake are) lets Run cancel the wait a poke cut short, so a fake clock
+	// in a test holds exactly the wait Run is parked on.
+	Clock clock.Clock
 	// Logger receives one line per health change [slog.Default()].
 	Logger *slog.Logger
 }
@@ -129,7 +108,7 @@ func NewSupervisor(src Source, opts SupervisorOptions) *Supervisor {
 		opts.CheckEvery = 5 * time.Second
 	}
 	if opts.Clock == nil {
-		opts.Clock = wallClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -232,7 +211,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 // after waits d on the clock, cancellably when the clock allows it.
 func (s *Supervisor) after(d time.Duration) (<-chan time.Time, func() bool) {
-	if tc, ok := s.opts.Clock.(timerClock); ok {
+	if tc, ok := s.opts.Clock.(clock.TimerClock); ok {
 		return tc.Timer(d)
 	}
 	return s.opts.Clock.After(d), func() bool { return false }

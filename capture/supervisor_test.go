@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/capture/capturetest"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)

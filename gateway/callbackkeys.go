@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Per-partner callback keys.
@@ -156,7 +157,7 @@ func (c Config) validateCallbackKeys() error {
 		ids := map[string]bool{}
 		for j, k := range p.CallbackSecrets {
 			f := fmt.Sprintf("partners[%d].callback_secrets[%d]", i, j)
-			if !validID(k.ID, 64) {
+			if !validate.ID(k.ID, 64) {
 				return errField(f+".id", "must be 1–64 characters of [A-Za-z0-9._-], got %q", k.ID)
 			}
 			if ids[k.ID] {

@@ -17,6 +17,7 @@ import (
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/gateway/broker"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Environment variables read by Config.ResolveSecrets.
@@ -359,7 +360,7 @@ func (c Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errField("tls_key", "tls_cert and tls_key must be set together")
 	}
-	if c.TLSCert == "" && !c.InsecureAllowPlaintext && !isLoopback(c.Listen) {
+	if c.TLSCert == "" && !c.InsecureAllowPlaintext && !validate.LoopbackListenAddr(c.Listen) {
 		return errField("listen", "non-loopback address %q needs tls_cert and tls_key (or insecure_allow_plaintext = true behind a TLS proxy)", c.Listen)
 	}
 	if c.ShutdownTimeout <= 0 {
@@ -461,7 +462,7 @@ func (c Config) Validate() error {
 	seen := map[string]bool{}
 	for i, p := range c.Partners {
 		f := func(name string) string { return fmt.Sprintf("partners[%d].%s", i, name) }
-		if !validID(p.ClientID, 64) {
+		if !validate.ID(p.ClientID, 64) {
 			return errField(f("client_id"), "must be 1–64 characters of [A-Za-z0-9._-], got %q", p.ClientID)
 		}
 		if seen[p.ClientID] {
@@ -535,44 +536,7 @@ func secureURL(s string) bool {
 	if err != nil {
 		return false
 	}
-	return u.Scheme == "https" || loopbackHost(u.Hostname())
-}
-
-// loopbackHost reports whether host is "localhost" or a loopback IP.
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// isLoopback reports whether a listen address binds only loopback.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// validID reports whether s is 1..max characters of [A-Za-z0-9._-], other
-// than "." and "..".
-func validID(s string, max int) bool {
-	if s == "" || len(s) > max || s == "." || s == ".." {
-		return false // "." and "..": path segments a URL cleaner rewrites
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return u.Scheme == "https" || validate.LoopbackHost(u.Hostname())
 }
 
 // budget is the longest a reference fetch can take: every try timing out,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // EnvAuditKey holds the HMAC key of user references in the audit log
@@ -115,7 +117,7 @@ func (c Config) validatePrivacy() error {
 	if r.Interval < time.Second {
 		return errField("retention.interval", "must be ≥ 1s, got %v", r.Interval)
 	}
-	if c.Audit.Key == "" && !isLoopback(c.Listen) {
+	if c.Audit.Key == "" && !validate.LoopbackListenAddr(c.Listen) {
 		return errField("audit.key", "required when listen is not loopback (%s or audit.key_file): it keys the audit log's chain and user references", EnvAuditKey)
 	}
 	if c.Audit.Key != "" && len(c.Audit.Key) < 16 {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // EnvEnrollToken holds the device enrollment token (devices.enroll_token).
@@ -201,7 +202,7 @@ func (g *Gateway) verifyDevice(w http.ResponseWriter, r *http.Request, utok Toke
 		d.results.WithLabelValues("unsigned").Inc()
 		return "", nil
 	}
-	if dev == "" || ts == "" || sig == "" || !validID(dev, 64) {
+	if dev == "" || ts == "" || sig == "" || !validate.ID(dev, 64) {
 		d.results.WithLabelValues("malformed").Inc()
 		return "", &httpError{http.StatusUnauthorized, api.CodeBadSignature, "incomplete or malformed device signature headers"}
 	}
@@ -300,7 +301,7 @@ func (g *Gateway) handleRegisterDevice(w http.ResponseWriter, r *http.Request) {
 
 // deviceFromRequest validates a registration.
 func deviceFromRequest(req api.RegisterDeviceRequest, now time.Time) (Device, error) {
-	if !validID(req.DeviceID, 64) {
+	if !validate.ID(req.DeviceID, 64) {
 		return Device{}, badRequest("device_id: must be 1–64 characters of [A-Za-z0-9._-]")
 	}
 	pub, err := api.ParsePublicKey(strings.TrimSpace(req.PublicKey))

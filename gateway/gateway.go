@@ -8,8 +8,12 @@
 // Construct with New(cfg, Deps{Store, Analyzer, ...}) and call Run (listen on
 // cfg.Listen) or Serve (a listener of your own); both return nil when the
 // context is cancelled, after a graceful shutdown. State lives in a Store
-// (gateway/sqlitestore is the embedded default), so a restarted gateway
-// resumes pending submissions and undelivered callbacks.
+// (gateway/sqlitestore, one SQLite file, is the embedded default;
+// gateway/pgstore runs on PostgreSQL for replicated gateways), so a
+// restarted gateway resumes pending submissions and undelivered callbacks.
+// The embedded MQTT broker is gateway/broker and the live fleet page
+// gateway/fleet; the wire contracts are gateway/api (HTTP) and
+// gateway/mqttapi (MQTT).
 package gateway
 
 import (

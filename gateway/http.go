@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // routes builds the HTTP API.
@@ -216,11 +217,11 @@ func validateInitiate(req api.InitiateRequest) error {
 	switch {
 	case !validText(req.PartnerUserID, 128):
 		return badRequest("partner_user_id: must be 1–128 printable characters")
-	case !validID(req.PartnerUserIDType, 32):
+	case !validate.ID(req.PartnerUserIDType, 32):
 		return badRequest("partner_user_id_type: must be 1–32 characters of [A-Za-z0-9._-]")
 	case req.Flow != api.FlowSelfie && req.Flow != api.FlowKTP:
 		return badRequest("flow: must be %q or %q", api.FlowSelfie, api.FlowKTP)
-	case !validID(req.CorrelationID, 128):
+	case !validate.ID(req.CorrelationID, 128):
 		return badRequest("correlation_id: must be 1–128 characters of [A-Za-z0-9._-], not \".\" or \"..\"")
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // purgeBatch is the number of flows one Purge transaction deletes.
@@ -171,7 +172,7 @@ func (g *Gateway) handleEraseUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typ := r.URL.Query().Get("partner_user_id_type")
-	if !validID(typ, 32) {
+	if !validate.ID(typ, 32) {
 		g.fail(w, r, badRequest("partner_user_id_type: query parameter required, 1–32 characters of [A-Za-z0-9._-]"))
 		return
 	}

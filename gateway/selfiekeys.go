@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/atomicfile"
 )
 
 // Selfie key errors; test with errors.Is.
@@ -256,7 +258,7 @@ func (k *SelfieKeys) createFile(n int64) ([]byte, error) {
 		}
 		return other, nil
 	}
-	syncDir(k.dir)
+	atomicfile.SyncDir(k.dir)
 	return key, nil
 }
 
@@ -299,7 +301,7 @@ func (k *SelfieKeys) Shred(now time.Time) (int, error) {
 			destroyed++
 		}
 	}
-	syncDir(k.dir)
+	atomicfile.SyncDir(k.dir)
 	return destroyed, errors.Join(errs...)
 }
 
@@ -336,13 +338,6 @@ func wipe(path string) error {
 		return fmt.Errorf("wipe %s: %w", path, err)
 	}
 	return os.Remove(path)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // Held returns the epochs whose keys are present (in memory, and in KeyDir

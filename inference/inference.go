@@ -21,13 +21,6 @@ var (
 	// ErrTooLarge: the header declares more pixels (or bytes) than allowed;
 	// returned before any pixel is decoded.
 	ErrTooLarge = errors.New("image too large")
-	// ErrNoFace: no face scored above the detection threshold.
-	ErrNoFace = errors.New("no face found")
-	// ErrMultipleFaces: more than one face is large enough to be the subject.
-	ErrMultipleFaces = errors.New("more than one face")
-	// ErrLowQuality: the face is too small, blurred, too dark/bright or cut
-	// by the frame edge.
-	ErrLowQuality = errors.New("face quality too low")
 )
 
 // Decision is the per-image verdict of Analyze, in the wire vocabulary used by

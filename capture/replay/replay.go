@@ -1,7 +1,7 @@
 // Package replay is a capture.Source that plays still images from a file or
 // a directory as if they came from a camera: frames are paced at a fixed
 // rate by an injected clock, optionally in a loop. It stands in for the
-// camera in demos and tests; the V4L2 source of the next issue has the same
+// camera in demos and tests; capture/v4l2, the camera source, has the same
 // shape.
 //
 // Frames are handed over still encoded (capture.LazyImage, with the file's
@@ -35,6 +35,7 @@ import (
 	_ "image/png"
 
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // ErrNoImages is returned (wrapped) by Open and Next when the path holds no
@@ -45,18 +46,6 @@ var ErrNoImages = errors.New("no decodable image")
 // orientation applied). Production wiring passes inference.Decode with the
 // configured pixel limit.
 type DecodeFunc func(r io.Reader) (image.Image, error)
-
-// Clock is the time source used for pacing; agent/clock.Real and
-// agent/clock.Fake satisfy it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Options configure a Source.
 type Options struct {
@@ -72,7 +61,7 @@ type Options struct {
 	// MaxFileBytes skips files larger than this; 0 means 32 MiB.
 	MaxFileBytes int64
 	// Clock paces frames; the wall clock if nil.
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives one warning per skipped file per Open.
 	Logger *slog.Logger
 }
@@ -124,7 +113,7 @@ func New(opts Options) (*Source, error) {
 		opts.MaxFileBytes = 32 << 20
 	}
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

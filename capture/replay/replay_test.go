@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 func decodePNG(r io.Reader) (image.Image, error) { return png.Decode(r) }
@@ -40,7 +40,7 @@ func red(f capture.Frame) uint8 {
 	return uint8(r >> 8)
 }
 
-func newSource(t *testing.T, path string, loop bool, clk Clock) *Source {
+func newSource(t *testing.T, path string, loop bool, clk clock.Clock) *Source {
 	t.Helper()
 	s, err := New(Options{Path: path, FPS: 10, Loop: loop, Decode: decodePNG, Clock: clk})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faceverify/faceverify/agent/clock"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // fakeDev is a scripted V4L2 device: frames queued in ready are "filled

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faceverify/faceverify/agent/clock"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 func TestList(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"github.com/blackjack/webcam"
 	"golang.org/x/sys/unix"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)

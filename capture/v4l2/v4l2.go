@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // Defaults for zero Options fields.
@@ -48,18 +49,6 @@ const (
 // DefaultFormats is the default pixel format preference: compressed MJPG
 // first (less USB bandwidth, higher rates at large sizes), then YUYV.
 var DefaultFormats = []FourCC{MJPG, YUYV}
-
-// Clock is the time source for frame stamps and the frame timeout;
-// agent/clock.Real and agent/clock.Fake satisfy it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Options configure a Source. Zero fields take the defaults.
 type Options struct {
@@ -82,7 +71,7 @@ type Options struct {
 	// latency low.
 	Buffers int
 	// Clock stamps frames and measures the frame timeout [wall clock].
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives the granted format at Open and rate-limited warnings
 	// about skipped frames [slog.Default()].
 	Logger *slog.Logger
@@ -158,7 +147,7 @@ func New(opts Options) (*Source, error) {
 	}
 	opts.Buffers = min(max(opts.Buffers, 2), 32)
 	if opts.Clock == nil {
-		opts.Clock = wallClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

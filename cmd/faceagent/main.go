@@ -16,10 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/oklog/run"
@@ -29,6 +27,7 @@ import (
 	"github.com/faceverify/faceverify/capture/replay"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/inference/onnx"
+	"github.com/faceverify/faceverify/internal/sigctx"
 	"github.com/faceverify/faceverify/uplink"
 )
 
@@ -68,15 +67,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return runMain(args[1:], stderr)
 	case "inspect":
-		ctx, stop := signalContext(stderr)
+		ctx, stop := sigctx.New("faceagent", stderr)
 		defer stop()
 		return inspectMain(ctx, args[1:], stdout, stderr)
 	case "camera":
-		ctx, stop := signalContext(stderr)
+		ctx, stop := sigctx.New("faceagent", stderr)
 		defer stop()
 		return cameraMain(ctx, args[1:], stdout, stderr)
 	case "enroll":
-		ctx, stop := signalContext(stderr)
+		ctx, stop := sigctx.New("faceagent", stderr)
 		defer stop()
 		return enrollMain(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -100,29 +99,6 @@ func versionString() string {
 	return "dev"
 }
 
-// signalContext is cancelled by the first SIGINT/SIGTERM; a second one
-// exits at once with status 1 (a stuck shutdown can always be aborted).
-func signalContext(stderr io.Writer) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case s := <-sigs:
-			fmt.Fprintf(stderr, "faceagent: second %v, aborting\n", s)
-			os.Exit(1)
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { signal.Stop(sigs); cancel() }
-}
-
 func runMain(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -144,7 +120,7 @@ func runMain(args []string, stderr io.Writer) int {
 		return 2
 	}
 	logger := newLogger(cfg.Log, stderr)
-	ctx, stop := signalContext(stderr)
+	ctx, stop := sigctx.New("faceagent", stderr)
 	defer stop()
 	if err := runAgent(ctx, cfg, logger); err != nil {
 		logger.Error("faceagent stopped", "err", err)

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/fleet"
-	"github.com/faceverify/faceverify/uplink/mqtt"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Environment variables of `facegateway fleet`.
@@ -46,7 +47,7 @@ func fleetMain(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, fleetUsage); fs.PrintDefaults() }
 	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL (tcp://, ssl://, ws://, wss://)")
 	listen := fs.String("listen", "127.0.0.1:8471", "HTTP address of the page")
-	prefix := fs.String("prefix", mqtt.DefaultPrefix, "the kiosks' topic prefix")
+	prefix := fs.String("prefix", mqttapi.DefaultPrefix, "the kiosks' topic prefix")
 	username := fs.String("username", "", "broker user (password from "+envFleetMQTTPassword+")")
 	caFile := fs.String("ca-file", "", "PEM CA bundle trusted for a TLS broker")
 	certFile := fs.String("cert-file", "", "PEM client certificate for the broker")
@@ -70,7 +71,7 @@ func fleetMain(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "facegateway fleet: -listen %q: %v\n", *listen, err)
 		return 2
 	}
-	if ip := net.ParseIP(host); !*allowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !*allowRemote && !validate.LoopbackHost(host) {
 		fmt.Fprintf(stderr, "facegateway fleet: -listen %q is not a loopback address (the page has no login; add -allow-remote behind an authenticating proxy)\n", *listen)
 		return 2
 	}

@@ -13,12 +13,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/faceverify/faceverify/internal/sigctx"
 )
 
 const usage = `usage: facegateway <command> [flags]
@@ -49,7 +48,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop := signalContext()
+	ctx, stop := sigctx.New("facegateway", stderr)
 	defer stop()
 	switch args[0] {
 	case "serve":
@@ -79,27 +78,4 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "facegateway: unknown command %q\n%s", args[0], usage)
 		return 2
 	}
-}
-
-// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
-// aborts a slow shutdown at once (exit status 130).
-func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case <-ch:
-			fmt.Fprintln(os.Stderr, "facegateway: second signal, aborting")
-			os.Exit(130)
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/faceverify/faceverify/models"
+	"github.com/faceverify/faceverify/models/fetch"
 )
 
 func main() {
@@ -30,5 +31,5 @@ func run(ctx context.Context, dir, cache string) error {
 	if err != nil {
 		return err
 	}
-	return m.Fetch(ctx, dir, cache, func(f string, a ...any) { fmt.Printf("models: "+f+"\n", a...) })
+	return fetch.Fetch(ctx, m, dir, cache, func(f string, a ...any) { fmt.Printf("models: "+f+"\n", a...) })
 }

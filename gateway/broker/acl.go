@@ -4,132 +4,29 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
-// Access is what a Rule allows on the topics its filter matches.
-type Access uint8
+// Access, Rule and Rules are the MQTT contract's per-role topic rules
+// (mqttapi), which the accounts hook enforces.
+type (
+	Access = mqttapi.Access
+	Rule   = mqttapi.Rule
+)
 
 // Accesses; a Rule may combine them.
 const (
-	Read  Access = 1 << iota // subscribe, and be sent matching messages
-	Write                    // publish
+	Read  = mqttapi.Read
+	Write = mqttapi.Write
 )
 
-// Rule allows Access on the topics that Filter (an MQTT topic filter with
-// + and #) matches.
-type Rule struct {
-	Filter string
-	Access Access
-}
-
-// Rules returns the topic rules of an account, the embedded broker's
-// counterpart of docs/mosquitto-acl.conf, for the agents' topic prefix
-// (their mqtt.prefix, e.g. "faceverify") and Home Assistant's discovery
-// prefix (e.g. "homeassistant"). name is the account name; it matters only
-// for RoleKiosk, whose rules name its own topics. An unknown role has no
-// rules.
-//
-// A client may publish to a topic when one of its Write rules matches it,
-// and subscribe to a filter when one of its Read rules matches every topic
-// the filter can match; each message is checked again against the
-// subscriber's rules before it is sent. Everything else is refused.
+// Rules returns the topic rules of an account; see mqttapi.Rules.
 func Rules(role Role, name, prefix, haPrefix string) []Rule {
-	switch role {
-	case RoleKiosk:
-		own := prefix + "/" + name + "/"
-		return []Rule{
-			{own + "status", Write}, // including its Last Will
-			{own + "events", Write},
-			{own + "telemetry", Write},
-			{own + "cmd/+/reply", Write},
-			{own + "cmd/#", Read}, // signed commands (and its own replies)
-			{own + "ha/#", Read},  // Home Assistant buttons
-			// Discovery of itself, under the node id the agent publishes
-			// (uplink/mqtt): '.' and other characters turned into '_'.
-			{haPrefix + "/+/" + haNodeID(name) + "/#", Write},
-			{haPrefix + "/status", Read}, // Home Assistant's birth message
-		}
-	case RoleOperator:
-		return []Rule{
-			{prefix + "/+/status", Read},
-			{prefix + "/+/events", Read},
-			{prefix + "/+/telemetry", Read},
-			{prefix + "/+/cmd/+/reply", Read},
-			{prefix + "/+/cmd/+", Write}, // not Read: commands carry user tokens
-			{prefix + "/+/ha/+", Write},
-		}
-	case RoleViewer:
-		return []Rule{
-			{prefix + "/+/status", Read},
-			{prefix + "/+/events", Read},
-			{prefix + "/+/telemetry", Read},
-		}
-	case RoleHomeAssistant:
-		return []Rule{
-			{prefix + "/+/status", Read},
-			{prefix + "/+/events", Read},
-			{prefix + "/+/telemetry", Read},
-			{prefix + "/+/ha/identify", Write},
-			{prefix + "/+/ha/self-test", Write},
-			// Discovery configs (it clears those of removed devices) and
-			// its own birth message.
-			{haPrefix + "/#", Read | Write},
-		}
-	}
-	return nil
-}
-
-// covers reports whether every topic that filter matches is matched by
-// rule; for a topic name (no wildcards) that is whether rule matches it.
-// Both are MQTT topic filters: '/'-separated levels, '+' one level, '#'
-// (last) any number of levels including none. Per MQTT 3.1.1 4.7.2 a
-// filter starting with a wildcard does not match topics starting with '$'.
-func covers(rule, filter string) bool {
-	r, f := strings.Split(rule, "/"), strings.Split(filter, "/")
-	if strings.HasPrefix(filter, "$") && (r[0] == "+" || r[0] == "#") {
-		return false
-	}
-	for i, fl := range f {
-		if i >= len(r) {
-			return false // filter longer than rule
-		}
-		switch {
-		case r[i] == "#":
-			return true
-		case fl == "#":
-			return false // the filter reaches levels the rule does not
-		case fl == "+":
-			if r[i] != "+" {
-				return false
-			}
-		case r[i] != "+" && r[i] != fl:
-			return false
-		}
-	}
-	// Filter used up: the rule must end too, or end in a '#' that also
-	// matches its parent level ("a/#" matches "a").
-	return len(r) == len(f) || (len(r) == len(f)+1 && r[len(f)] == "#")
-}
-
-// haNodeID is the Home Assistant node id a kiosk publishes its discovery
-// under: "faceverify_" + the device id with every character outside
-// [A-Za-z0-9_-] replaced by '_' (the same rule as uplink/mqtt).
-func haNodeID(deviceID string) string {
-	var b strings.Builder
-	b.WriteString("faceverify_")
-	for _, r := range deviceID {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
+	return mqttapi.Rules(role, name, prefix, haPrefix)
 }
 
 // accountsHook is the mochi-mqtt hook of a users file: it admits a client
@@ -200,7 +97,7 @@ func (h *accountsHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet)
 // allows reports whether one of the account's rules grants need on topic.
 func (a hookAccount) allows(topic string, need Access) bool {
 	for _, r := range a.rules {
-		if r.Access&need != 0 && covers(r.Filter, topic) {
+		if r.Access&need != 0 && mqttapi.Covers(r.Filter, topic) {
 			return true
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
 // account is one test account: role and password.
@@ -442,8 +444,8 @@ func TestCovers(t *testing.T) {
 		{"a/+/b", "a//b", true},
 	}
 	for _, tt := range tests {
-		if got := covers(tt.rule, tt.filter); got != tt.want {
-			t.Errorf("covers(%q, %q) = %v, want %v", tt.rule, tt.filter, got, tt.want)
+		if got := mqttapi.Covers(tt.rule, tt.filter); got != tt.want {
+			t.Errorf("mqttapi.Covers(%q, %q) = %v, want %v", tt.rule, tt.filter, got, tt.want)
 		}
 	}
 }
@@ -477,10 +479,10 @@ func FuzzCovers(f *testing.F) {
 		if !mqtt.IsValidFilter(rule, false) || !mqtt.IsValidFilter(filter, false) || !mqtt.IsValidFilter(topic, true) {
 			return
 		}
-		if got, want := covers(rule, topic), matches(rule, topic); got != want {
-			t.Fatalf("covers(%q, topic %q) = %v, reference says %v", rule, topic, got, want)
+		if got, want := mqttapi.Covers(rule, topic), matches(rule, topic); got != want {
+			t.Fatalf("mqttapi.Covers(%q, topic %q) = %v, reference says %v", rule, topic, got, want)
 		}
-		if covers(rule, filter) && matches(filter, topic) && !matches(rule, topic) {
+		if mqttapi.Covers(rule, filter) && matches(filter, topic) && !matches(rule, topic) {
 			t.Fatalf("rule %q covers filter %q, which matches %q, but the rule does not", rule, filter, topic)
 		}
 	})

@@ -6,7 +6,7 @@
 // Without a users file the broker admits anonymous clients and lets them
 // publish and subscribe to anything; it then listens on loopback only. With
 // broker.users_file every client logs in with an account of the file and
-// is held to its role's topics (Rules, the counterpart of
+// is held to its role's topics (mqttapi.Rules, the counterpart of
 // docs/mosquitto-acl.conf).
 package broker
 
@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +24,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Config configures the embedded broker ([broker] table).
@@ -81,10 +82,10 @@ func (c Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("broker.tls_cert, broker.tls_key: set both or neither")
 	}
-	if !isLoopback(host) && c.TLSCert == "" {
+	if !validate.LoopbackHost(host) && c.TLSCert == "" {
 		return fmt.Errorf("broker.listen: %q is not a loopback address, so broker.tls_cert and broker.tls_key are required", c.Listen)
 	}
-	if !isLoopback(host) && c.UsersFile == "" {
+	if !validate.LoopbackHost(host) && c.UsersFile == "" {
 		return fmt.Errorf("broker.users_file: required when broker.listen %q is not a loopback address (anonymous clients could read every command)", c.Listen)
 	}
 	if !validPrefix(c.Prefix) {
@@ -108,14 +109,6 @@ func validPrefix(p string) bool {
 		}
 	}
 	return true
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }
 
 // Broker is a running embedded broker.

@@ -13,62 +13,34 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/faceverify/faceverify/gateway/mqttapi"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
-// Role is what a broker account may publish and subscribe to; the topic
-// rules of each role are in Filters.
-type Role string
+// Role is a broker account's role; the roles and their topic rules are
+// the MQTT contract's (mqttapi.Role, mqttapi.Rules).
+type Role = mqttapi.Role
 
-// The roles of broker.users_file, mirroring docs/mosquitto-acl.conf.
+// The roles of broker.users_file; see mqttapi.
 const (
-	// RoleKiosk is a kiosk agent whose account name is its device.id: it
-	// writes only its own status, events, telemetry, command replies and
-	// Home Assistant discovery, and reads only its own commands, its own
-	// Home Assistant buttons and Home Assistant's birth message.
-	RoleKiosk Role = "kiosk"
-	// RoleOperator is the fleet page and operators' scripts: it reads
-	// every kiosk's status, events, telemetry and command replies, and
-	// writes commands (signed; see docs/mqtt.md) and Home Assistant
-	// buttons. It does not read commands, which carry user tokens.
-	RoleOperator Role = "operator"
-	// RoleViewer is a read-only dashboard: every kiosk's status, events
-	// and telemetry.
-	RoleViewer Role = "viewer"
-	// RoleHomeAssistant is Home Assistant: it reads status, events,
-	// telemetry and the discovery prefix, announces itself on
-	// <ha prefix>/status, and presses only the identify and self-test
-	// buttons.
-	RoleHomeAssistant Role = "homeassistant"
+	RoleKiosk         = mqttapi.RoleKiosk
+	RoleOperator      = mqttapi.RoleOperator
+	RoleViewer        = mqttapi.RoleViewer
+	RoleHomeAssistant = mqttapi.RoleHomeAssistant
 )
 
 // Roles lists every role in the order the help texts name them.
-var Roles = []Role{RoleKiosk, RoleOperator, RoleViewer, RoleHomeAssistant}
+var Roles = mqttapi.Roles
 
 // ParseRole returns the role named s, or an error listing the roles.
-func ParseRole(s string) (Role, error) {
-	for _, r := range Roles {
-		if string(r) == s {
-			return r, nil
-		}
-	}
-	return "", fmt.Errorf("role %q: want kiosk, operator, viewer or homeassistant", s)
-}
+func ParseRole(s string) (Role, error) { return mqttapi.ParseRole(s) }
 
 // ValidAccountName reports whether name can be a broker account: 1–64 of
 // [A-Za-z0-9._-], the device id alphabet, so a kiosk's name is usable in
 // its topics as is (never a wildcard or a level separator).
 func ValidAccountName(name string) bool {
-	if name == "" || len(name) > 64 {
-		return false
-	}
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-		default:
-			return false
-		}
-	}
-	return true
+	return validate.IDChars(name, 64)
 }
 
 // Account is one line of broker.users_file.
@@ -208,7 +180,7 @@ func ParseUsers(r io.Reader) ([]Account, error) {
 			return nil, fmt.Errorf("line %d: %s: %w", n, f[0], err)
 		}
 		if role == RoleKiosk {
-			node := haNodeID(f[0])
+			node := mqttapi.HANodeID(f[0])
 			if prev, ok := nodes[node]; ok {
 				return nil, fmt.Errorf("line %d: %s: same Home Assistant node id %s as the kiosk on line %d", n, f[0], node, prev)
 			}

@@ -32,14 +32,14 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/faceverify/faceverify/uplink/mqtt"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
 // Options configure a Server.
 type Options struct {
 	// Broker is the MQTT broker URL (tcp://, ssl://, ws://, wss://).
 	Broker string
-	// Prefix is the kiosks' topic prefix (mqtt.DefaultPrefix if empty).
+	// Prefix is the kiosks' topic prefix (mqttapi.DefaultPrefix if empty).
 	Prefix string
 	// ClientID is the MQTT client id ("facegateway-fleet-<random>" if
 	// empty).
@@ -140,9 +140,9 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("fleet broker %q: not a URL like tcp://host:1883", o.Broker)
 	}
 	if o.Prefix == "" {
-		o.Prefix = mqtt.DefaultPrefix
+		o.Prefix = mqttapi.DefaultPrefix
 	}
-	if !mqtt.TopicPrefixValid(o.Prefix) {
+	if !mqttapi.TopicPrefixValid(o.Prefix) {
 		return nil, fmt.Errorf("fleet prefix %q: not a valid topic prefix", o.Prefix)
 	}
 	if o.ClientID == "" {
@@ -243,7 +243,7 @@ func (s *Server) Apply(topic string, payload []byte, now time.Time) bool {
 		return false
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) < 2 || !mqtt.ValidTopicLevel(parts[0]) || len(payload) == 0 || len(payload) > 64<<10 {
+	if len(parts) < 2 || !mqttapi.ValidTopicLevel(parts[0]) || len(payload) == 0 || len(payload) > 64<<10 {
 		return false
 	}
 	id := parts[0]
@@ -266,13 +266,13 @@ func (s *Server) Apply(topic string, payload []byte, now time.Time) bool {
 		var t struct {
 			V int `json:"v"`
 		}
-		if json.Unmarshal(payload, &t) == nil && t.V == mqtt.Version {
+		if json.Unmarshal(payload, &t) == nil && t.V == mqttapi.Version {
 			d.Telemetry = append(json.RawMessage(nil), payload...)
 			changed = true
 		}
 	case len(parts) == 4 && parts[1] == "cmd" && parts[3] == "reply":
-		var r mqtt.Reply
-		if json.Unmarshal(payload, &r) == nil && r.V == mqtt.Version {
+		var r mqttapi.Reply
+		if json.Unmarshal(payload, &r) == nil && r.V == mqttapi.Version {
 			d.LastReply = &Reply{Command: r.Command, RequestID: r.RequestID, OK: r.OK, Time: r.Time}
 			if r.Error != nil {
 				d.LastReply.Code, d.LastReply.Message = r.Error.Code, r.Error.Message
@@ -291,12 +291,12 @@ func (s *Server) Apply(topic string, payload []byte, now time.Time) bool {
 }
 
 func applyStatus(d *Device, payload []byte, now time.Time) bool {
-	var st mqtt.Status
-	if json.Unmarshal(payload, &st) != nil || st.V != mqtt.Version {
+	var st mqttapi.Status
+	if json.Unmarshal(payload, &st) != nil || st.V != mqttapi.Version {
 		return false
 	}
 	switch st.State {
-	case mqtt.StateOnline, mqtt.StateDegraded, mqtt.StateOffline:
+	case mqttapi.StateOnline, mqttapi.StateDegraded, mqttapi.StateOffline:
 	default:
 		return false
 	}
@@ -311,7 +311,7 @@ func applyStatus(d *Device, payload []byte, now time.Time) bool {
 	if st.Version != "" {
 		d.Version = st.Version
 	}
-	if st.State == mqtt.StateOffline {
+	if st.State == mqttapi.StateOffline {
 		if d.OfflineSince == nil {
 			d.OfflineSince = &at
 		}
@@ -322,8 +322,8 @@ func applyStatus(d *Device, payload []byte, now time.Time) bool {
 }
 
 func applyEvent(d *Device, payload []byte) bool {
-	var ev mqtt.EventMessage
-	if json.Unmarshal(payload, &ev) != nil || ev.V != mqtt.Version || ev.Seq == 0 {
+	var ev mqttapi.EventMessage
+	if json.Unmarshal(payload, &ev) != nil || ev.V != mqttapi.Version || ev.Seq == 0 {
 		return false
 	}
 	switch d.seqs.add(ev.Seq) {
@@ -336,7 +336,7 @@ func applyEvent(d *Device, payload []byte) bool {
 	case seqGap:
 		// The agent jumps its sequence on purpose after an unclean stop
 		// and marks the first event after it; that is not a loss.
-		if ev.Gap != mqtt.GapRestart {
+		if ev.Gap != mqttapi.GapRestart {
 			d.Gaps += d.seqs.lastGap
 		}
 	}
@@ -416,8 +416,8 @@ func (s *Server) Identify(ctx context.Context, id string) (string, error) {
 	b := make([]byte, 6)
 	rand.Read(b)
 	reqID := "fleet-" + hex.EncodeToString(b)
-	topic := s.opts.Prefix + "/" + id + "/cmd/" + mqtt.CmdIdentify
-	payload, err := mqtt.SignCommand(s.opts.CommandSecret, topic, reqID, s.opts.Now(), nil)
+	topic := mqttapi.CommandTopic(s.opts.Prefix, id, mqttapi.CmdIdentify)
+	payload, err := mqttapi.SignCommand(s.opts.CommandSecret, topic, reqID, s.opts.Now(), nil)
 	if err != nil {
 		return "", err
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faceverify/faceverify/uplink/mqtt"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -250,7 +250,7 @@ func FuzzApply(f *testing.F) {
 				t.Fatalf("device id %q", d.ID)
 			}
 			switch d.Status {
-			case "unknown", mqtt.StateOnline, mqtt.StateDegraded, mqtt.StateOffline:
+			case "unknown", mqttapi.StateOnline, mqttapi.StateDegraded, mqttapi.StateOffline:
 			default:
 				t.Fatalf("status %q", d.Status)
 			}

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 //go:embed static
@@ -55,27 +56,12 @@ func (s *Server) Handler() http.Handler {
 // DNS name to 127.0.0.1 cannot then read the fleet or press identify.
 func (s *Server) hostGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.opts.AllowRemoteHosts && !loopbackHost(r.Host) {
+		if !s.opts.AllowRemoteHosts && !validate.LoopbackHostPort(r.Host) {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "Host must be a loopback name (localhost, 127.0.0.1, [::1])"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// loopbackHost reports whether a Host header ("name" or "name:port") names
-// localhost or a loopback address.
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func securityHeaders(next http.Handler) http.Handler {

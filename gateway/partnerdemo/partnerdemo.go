@@ -46,6 +46,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Environment variables read by the `facegateway partner` command.
@@ -436,16 +437,7 @@ func writeError(w http.ResponseWriter, code int, c, msg string) {
 // validUserID accepts ids usable as file names: [A-Za-z0-9._-], not
 // starting with '.'.
 func validUserID(s string) bool {
-	if s == "" || len(s) > 128 || s[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return validate.IDChars(s, 128) && s[0] != '.'
 }
 
 // ReferenceImage reads the reference photo of a user from ReferenceDir;

@@ -1,165 +1,77 @@
 package mqtt
 
-import (
-	"encoding/json"
-	"time"
+import "github.com/faceverify/faceverify/gateway/mqttapi"
 
-	"github.com/faceverify/faceverify/uplink"
-)
+// The MQTT contract (topics, payloads, command signing) is gateway/mqttapi,
+// shared with the gateway's fleet view and broker. The names below are
+// that package's, re-exported so the agent's wiring can keep one import.
 
-// Version is the "v" field of every payload this package sends or accepts.
-// A consumer must ignore fields it does not know and refuse a higher "v".
-// The contract is docs/mqtt.md; one JSON Schema per message is in
-// docs/schemas/.
-const Version = 1
-
-// Status states (Status.State).
+// Contract constants; see gateway/mqttapi.
 const (
-	StateOnline   = "online"   // connected and working
-	StateDegraded = "degraded" // connected, something is wrong: see Status.Reason
-	StateOffline  = "offline"  // stopped cleanly, or the Last Will after an unclean drop
+	Version                  = mqttapi.Version
+	DefaultPrefix            = mqttapi.DefaultPrefix
+	DefaultHADiscoveryPrefix = mqttapi.DefaultHADiscoveryPrefix
+	HAPayloadPress           = mqttapi.HAPayloadPress
+	UncleanSeqJump           = mqttapi.UncleanSeqJump
+	GapRestart               = mqttapi.GapRestart
+	MaxCommandBytes          = mqttapi.MaxCommandBytes
+	DefaultCommandWindow     = mqttapi.DefaultCommandWindow
+	NonceFile                = mqttapi.NonceFile
+
+	StateOnline          = mqttapi.StateOnline
+	StateDegraded        = mqttapi.StateDegraded
+	StateOffline         = mqttapi.StateOffline
+	ReasonShutdown       = mqttapi.ReasonShutdown
+	ReasonConnectionLost = mqttapi.ReasonConnectionLost
+
+	CmdVerify       = mqttapi.CmdVerify
+	CmdCancel       = mqttapi.CmdCancel
+	CmdSelfTest     = mqttapi.CmdSelfTest
+	CmdIdentify     = mqttapi.CmdIdentify
+	CmdReloadConfig = mqttapi.CmdReloadConfig
+
+	SourceSigned = mqttapi.SourceSigned
+	SourceHA     = mqttapi.SourceHA
 )
 
-// Offline reasons (Status.Reason when State is offline).
-const (
-	ReasonShutdown       = "shutdown"        // the agent stopped cleanly
-	ReasonConnectionLost = "connection_lost" // the Last Will: the broker lost the connection
+// Contract types; see gateway/mqttapi.
+type (
+	Status          = mqttapi.Status
+	EventMessage    = mqttapi.EventMessage
+	Telemetry       = mqttapi.Telemetry
+	CameraTelemetry = mqttapi.CameraTelemetry
+	ModelLatency    = mqttapi.ModelLatency
+	SpoolTelemetry  = mqttapi.SpoolTelemetry
+	MQTTTelemetry   = mqttapi.MQTTTelemetry
+	Command         = mqttapi.Command
+	Reply           = mqttapi.Reply
+	ReplyError      = mqttapi.ReplyError
+	CommandEnvelope = mqttapi.CommandEnvelope
+	CommandHeader   = mqttapi.CommandHeader
+	Verifier        = mqttapi.Verifier
 )
 
-// Command names, the <name> of P/D/cmd/<name>.
-const (
-	CmdVerify       = "verify"
-	CmdCancel       = "cancel"
-	CmdSelfTest     = "self-test"
-	CmdIdentify     = "identify"
-	CmdReloadConfig = "reload-config"
+// Command verification errors; see gateway/mqttapi.
+var (
+	ErrUnsigned     = mqttapi.ErrUnsigned
+	ErrBadSignature = mqttapi.ErrBadSignature
+	ErrExpired      = mqttapi.ErrExpired
+	ErrReplayed     = mqttapi.ErrReplayed
+	ErrMalformed    = mqttapi.ErrMalformed
+	ErrNoSecret     = mqttapi.ErrNoSecret
+	ErrNonceStore   = mqttapi.ErrNonceStore
 )
 
-// Command sources (Command.Source).
-const (
-	SourceSigned = "signed" // P/D/cmd/<name> with a valid HMAC signature
-	SourceHA     = "ha"     // P/D/ha/<name>: unsigned Home Assistant button, ACL-restricted
+// Contract functions; see gateway/mqttapi.
+var (
+	ErrorReply       = mqttapi.ErrorReply
+	ResultReply      = mqttapi.ResultReply
+	ReplyCode        = mqttapi.ReplyCode
+	Signature        = mqttapi.Signature
+	NewNonce         = mqttapi.NewNonce
+	SignCommand      = mqttapi.SignCommand
+	NewVerifier      = mqttapi.NewVerifier
+	OpenVerifier     = mqttapi.OpenVerifier
+	ValidTopicLevel  = mqttapi.ValidTopicLevel
+	TopicPrefixValid = mqttapi.TopicPrefixValid
 )
-
-// Status is the retained payload of P/D/status.
-type Status struct {
-	V        int    `json:"v"`
-	DeviceID string `json:"device_id"`
-	State    string `json:"state"`            // StateOnline, StateDegraded or StateOffline
-	Reason   string `json:"reason,omitempty"` // why degraded or offline, snake_case
-	// Time is when the state was set (UTC); absent in the Last Will, whose
-	// payload is fixed when the connection is made.
-	Time    *time.Time `json:"time,omitempty"`
-	Version string     `json:"version,omitempty"` // agent version
-}
-
-// EventMessage is the payload of P/D/events: one uplink.Event with the
-// payload version. Seq is per device, from 1, persisted across restarts
-// when Options.StateDir is set: a consumer drops a seq it has seen
-// (duplicates after a reconnect) and counts a jump as lost events, except
-// the jump before an event with Gap GapRestart (an unclean agent stop).
-type EventMessage struct {
-	V int `json:"v"`
-	uplink.Event
-	// Gap is GapRestart on the first event after the sequence jumped by
-	// UncleanSeqJump, else empty (omitted).
-	Gap string `json:"gap,omitempty"`
-}
-
-// Telemetry is the retained payload of P/D/telemetry, sent every
-// Options.TelemetryInterval and shortly after each event. Every reading is
-// optional: a value the agent cannot read is omitted, never zero-filled.
-type Telemetry struct {
-	V        int       `json:"v"`
-	DeviceID string    `json:"device_id"`
-	Time     time.Time `json:"time"`                   // when the reading was taken (UTC)
-	UptimeS  float64   `json:"uptime_s"`               // seconds since the agent started
-	Version  string    `json:"version,omitempty"`      // agent version
-	Session  string    `json:"session,omitempty"`      // "idle" or the session state, e.g. "capturing"
-	Outcome  string    `json:"last_outcome,omitempty"` // final state of the last session: verified, rejected, failed, cancelled
-	LED      string    `json:"led,omitempty"`          // what the status lights show, e.g. "idle"
-	// CPUTempC is the CPU temperature, °C, from /sys/class/thermal.
-	CPUTempC *float64                `json:"cpu_temp_c,omitempty"`
-	Camera   *CameraTelemetry        `json:"camera,omitempty"`
-	Models   map[string]ModelLatency `json:"models,omitempty"` // by model stage: detect, landmarks, liveness, embed
-	Spool    *SpoolTelemetry         `json:"spool,omitempty"`
-	MQTT     *MQTTTelemetry          `json:"mqtt,omitempty"` // filled by the Client
-}
-
-// CameraTelemetry describes the camera since the previous report.
-type CameraTelemetry struct {
-	FPS            *float64 `json:"fps,omitempty"`             // frames delivered per second
-	FramesDropped  *uint64  `json:"frames_dropped,omitempty"`  // total since start, replaced before analysis
-	FramesAnalyzed *uint64  `json:"frames_analyzed,omitempty"` // total since start
-}
-
-// ModelLatency is one model's mean inference time, milliseconds, over the
-// Count calls since the previous report.
-type ModelLatency struct {
-	MeanMS float64 `json:"mean_ms"`
-	Count  uint64  `json:"count"`
-}
-
-// SpoolTelemetry is the offline submission spool.
-type SpoolTelemetry struct {
-	Depth int    `json:"depth"`           // submissions waiting
-	Bytes *int64 `json:"bytes,omitempty"` // their size on disk
-}
-
-// MQTTTelemetry is the Client's own state.
-type MQTTTelemetry struct {
-	OutboxDepth int    `json:"outbox_depth"` // events waiting to be sent
-	Dropped     uint64 `json:"dropped"`      // events dropped since start (outbox full)
-	Reconnects  uint64 `json:"reconnects"`   // connections made since start, minus one
-}
-
-// Command is one authenticated command handed to a Handler.
-type Command struct {
-	Name      string          // CmdVerify, ...
-	RequestID string          // from the body; "" when absent (HA buttons)
-	Body      json.RawMessage // the signed body object ({} for HA buttons)
-	Source    string          // SourceSigned or SourceHA
-}
-
-// Reply is the payload of P/D/cmd/<name>/reply. The Client fills V,
-// Command, DeviceID, RequestID (when empty) and Time.
-type Reply struct {
-	V         int             `json:"v"`
-	Command   string          `json:"command"`
-	DeviceID  string          `json:"device_id"`
-	RequestID string          `json:"request_id,omitempty"`
-	OK        bool            `json:"ok"`
-	Time      time.Time       `json:"time"`
-	Result    json.RawMessage `json:"result,omitempty"` // command-specific, see docs/mqtt.md
-	Error     *ReplyError     `json:"error,omitempty"`  // set when OK is false
-}
-
-// ReplyError says why a command was refused or failed.
-type ReplyError struct {
-	// Code is one of: unauthorized (unsigned, bad signature, unknown
-	// sender), expired (timestamp outside the window), replayed (nonce seen),
-	// bad_request, busy, no_session, unsupported, invalid_config,
-	// shutting_down, overloaded, internal.
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"` // the offending body field, if any
-}
-
-// ErrorReply is a Reply refusing a command with code and message.
-func ErrorReply(code, message string) Reply {
-	return Reply{Error: &ReplyError{Code: code, Message: message}}
-}
-
-// ResultReply is a successful Reply carrying result marshalled as JSON
-// (nil for none).
-func ResultReply(result any) Reply {
-	r := Reply{OK: true}
-	if result != nil {
-		b, err := json.Marshal(result)
-		if err != nil {
-			return ErrorReply("internal", "marshal result: "+err.Error())
-		}
-		r.Result = b
-	}
-	return r
-}

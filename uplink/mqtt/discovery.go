@@ -3,40 +3,14 @@ package mqtt
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
-
-// DefaultHADiscoveryPrefix is Home Assistant's default discovery prefix;
-// its birth message is "online" on <prefix>/status.
-const DefaultHADiscoveryPrefix = "homeassistant"
-
-// HAPayloadPress is what the Home Assistant buttons send.
-const HAPayloadPress = "PRESS"
-
-// haCommands are the commands Home Assistant may send unsigned, on
-// P/D/ha/<name>: harmless ones only (nothing starts a verification, cancels
-// one or changes the configuration).
-var haCommands = map[string]bool{CmdIdentify: true, CmdSelfTest: true}
 
 // DiscoveryMessage is one retained Home Assistant discovery config.
 type DiscoveryMessage struct {
 	Topic   string
 	Payload []byte
-}
-
-// haNodeID is the device id as Home Assistant's node_id/object ids allow:
-// [A-Za-z0-9_-].
-func haNodeID(deviceID string) string {
-	var b strings.Builder
-	b.WriteString("faceverify_")
-	for _, r := range deviceID {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }
 
 // HATopic is P/D/ha/name, the unsigned topic of a Home Assistant button.
@@ -52,7 +26,7 @@ func (c *Client) HAStatusTopic() string { return c.opts.HADiscoveryPrefix + "/st
 // topics). Entities other than connectivity are unavailable while the
 // status is offline.
 func (c *Client) Discovery() []DiscoveryMessage {
-	node := haNodeID(c.opts.DeviceID)
+	node := mqttapi.HANodeID(c.opts.DeviceID)
 	device := map[string]any{
 		"identifiers":  []string{node},
 		"name":         "Kiosk " + c.opts.DeviceID,

@@ -3,16 +3,10 @@
 // session events and telemetry, receives signed remote commands and
 // announces the kiosk to Home Assistant.
 //
-// Topics, with prefix P (default "faceverify") and device id D; every
-// payload is JSON with "v":1 (docs/mqtt.md, schemas in docs/schemas/):
-//
-//	P/D/status             retained Status online|degraded|offline, QoS 1; "offline" is also the Last Will
-//	P/D/events             EventMessage per session state change, QoS 1, per-device seq
-//	P/D/telemetry          retained Telemetry, periodic and after each event, QoS 0
-//	P/D/cmd/<name>         signed CommandEnvelope: verify, cancel, self-test, identify, reload-config
-//	P/D/cmd/<name>/reply   Reply with the request_id and the outcome, QoS 1
-//	P/D/ha/<name>          unsigned Home Assistant buttons (identify, self-test only)
-//	homeassistant/…/config retained discovery configs, re-sent on Home Assistant's birth message
+// Topics and payloads are the MQTT contract of gateway/mqttapi (its
+// package doc lists them; docs/mqtt.md describes them): status, events,
+// telemetry, signed commands and their replies, Home Assistant buttons
+// and discovery.
 //
 // Delivery: a persistent session (clean session off) under a client id
 // unique per install (ClientID), resubscribed on every connect; reconnects
@@ -46,11 +40,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 )
-
-// DefaultPrefix is the topic prefix used when Options.Prefix is empty.
-const DefaultPrefix = "faceverify"
 
 // Options configure a Client.
 type Options struct {
@@ -298,34 +290,6 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 	return c, nil
-}
-
-// ValidTopicLevel reports whether s can be one MQTT topic level: non-empty,
-// at most 128 bytes, without '/', '+', '#' or control characters.
-func ValidTopicLevel(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		if r == '/' || r == '+' || r == '#' || r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// TopicPrefixValid reports whether p can be used as Options.Prefix: one or
-// more topic levels without wildcards, not starting or ending with '/'.
-func TopicPrefixValid(p string) bool {
-	if p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.HasPrefix(p, "$") {
-		return false
-	}
-	for _, lvl := range strings.Split(p, "/") {
-		if !ValidTopicLevel(lvl) {
-			return false
-		}
-	}
-	return true
 }
 
 func redact(u *url.URL) string {
@@ -819,7 +783,7 @@ func (c *Client) command(ctx context.Context, cl paho.Client, name, topic string
 // haCommand runs an unsigned Home Assistant button press.
 func (c *Client) haCommand(ctx context.Context, cl paho.Client, name string, payload []byte) {
 	h := c.handler(name)
-	if !haCommands[name] || h == nil || string(payload) != HAPayloadPress {
+	if !mqttapi.HACommand(name) || h == nil || string(payload) != HAPayloadPress {
 		c.refused.Add(1)
 		c.logger.Warn("mqtt: home assistant command refused", "command", name)
 		return

@@ -12,21 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/atomicfile"
 )
-
-// UncleanSeqJump is how far the event sequence jumps after the agent
-// stopped without closing its outbox (crash, kill -9, power loss): event
-// files and the counter are written without fsync, so the last few may be
-// lost, and a rewound counter must not reuse a seq a consumer has already
-// seen (it would drop the new event as a duplicate). The jump shows up as
-// a gap; the first event after it carries "gap":"restart" (GapRestart) so
-// a consumer can tell the jump from lost events.
-const UncleanSeqJump = 100
-
-// GapRestart is EventMessage.Gap on the first event queued after the
-// sequence jumped by UncleanSeqJump: the seqs skipped before it were never
-// used (at most the last few events before the unclean stop were lost).
-const GapRestart = "restart"
 
 // outbox is the bounded queue of events not yet acknowledged by the
 // broker, in seq order, kept on disk when dir is set (one file per event,
@@ -55,7 +43,7 @@ const (
 	cleanFile  = "clean"
 	outboxDir  = "outbox"
 	fileSuffix = ".json"
-	tmpPrefix  = ".tmp-"
+	tmpPrefix  = atomicfile.TempPrefix
 )
 
 // openOutbox loads the outbox in dir (created 0700 if missing). Corrupt
@@ -256,42 +244,12 @@ func (o *outbox) close() error {
 // path's directory, removed by openOutbox if left behind) and a rename, so
 // a reader sees the old or the new content, never a part.
 func writeFileAtomic(path string, b []byte) error {
-	return writeFile(path, b, false)
+	return atomicfile.Write(path, b, atomicfile.Options{NoSync: true})
 }
 
 // writeFileSynced is writeFileAtomic that also syncs the file before the
 // rename and the directory after it, so the new content survives a power
 // loss once it returns.
 func writeFileSynced(path string, b []byte) error {
-	return writeFile(path, b, true)
-}
-
-func writeFile(path string, b []byte, sync bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if sync {
-		if d, err := os.Open(dir); err == nil {
-			err = d.Sync()
-			d.Close()
-			return err
-		}
-	}
-	return nil
+	return atomicfile.WriteFile(path, b)
 }

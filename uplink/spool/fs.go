@@ -6,34 +6,26 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/faceverify/faceverify/internal/atomicfile"
 )
 
 // FS is the file system the spool writes to. OSFS is the real one; tests
 // inject write errors (a full disk) through their own.
 type FS interface {
+	// CreateTemp, Rename, Remove and SyncDir: what a durable record write
+	// needs (atomicfile.Write).
+	atomicfile.FS
 	MkdirAll(dir string, perm os.FileMode) error
-	// CreateTemp creates a new file in dir, mode 0600 (as os.CreateTemp).
-	CreateTemp(dir, pattern string) (File, error)
-	Rename(oldpath, newpath string) error
-	Remove(name string) error
 	ReadDir(dir string) ([]os.DirEntry, error)
 	ReadFile(name string) ([]byte, error)
-	// SyncDir makes the directory's entries (creations, renames, removals)
-	// durable.
-	SyncDir(dir string) error
 }
 
 // File is a file being written.
-type File interface {
-	io.Writer
-	Name() string
-	Sync() error
-	Close() error
-}
+type File = atomicfile.File
 
 // OSFS is the operating system's file system.
 type OSFS struct{}
@@ -58,12 +50,7 @@ func (OSFS) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
 
 // SyncDir opens dir and fsyncs it.
 func (OSFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(dir)
 }
 
 // KeyLen is the length of the spool key file: an AES-256 key.
@@ -86,26 +73,12 @@ func LoadOrCreateKey(path string) (key []byte, created bool, err error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, false, fmt.Errorf("spool key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err = atomicfile.CreateExclusive(path, key, 0o600)
 	if errors.Is(err, fs.ErrExist) { // created concurrently: use that one
 		key, err = readKey(path)
 		return key, false, err
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("spool key: %w", err)
-	}
-	_, err = f.Write(key)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = OSFS{}.SyncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(path)
 		return nil, false, fmt.Errorf("spool key %s: %w", path, err)
 	}
 	return key, true, nil

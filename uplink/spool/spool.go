@@ -48,20 +48,10 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/atomicfile"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink"
 )
-
-// Clock is the spool's time source; agent/clock.Real and clock.Fake
-// satisfy it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Options configure a Spool. Dir, Key and Next are required.
 type Options struct {
@@ -91,7 +81,7 @@ type Options struct {
 	// ClockPoll is how often an untrusted clock is looked at again
 	// (default 5s).
 	ClockPoll time.Duration
-	Clock     Clock        // default: the wall clock
+	Clock     clock.Clock  // default: the wall clock
 	FS        FS           // default: OSFS
 	Logger    *slog.Logger // default: discard
 }
@@ -185,7 +175,7 @@ type Spool struct {
 	opts Options
 	aead cipher.AEAD
 	fs   FS
-	clk  Clock
+	clk  clock.Clock
 	log  *slog.Logger
 
 	mu        sync.Mutex
@@ -244,7 +234,7 @@ func New(opts Options) (*Spool, error) {
 		opts.ClockPoll = 5 * time.Second
 	}
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.FS == nil {
 		opts.FS = OSFS{}
@@ -495,29 +485,12 @@ func (s *Spool) writeFailed(err error) error {
 // writeFile writes data durably as record seq: temp file, fsync, rename,
 // fsync of the directory.
 func (s *Spool) writeFile(seq uint64, data []byte) error {
-	f, err := s.fs.CreateTemp(s.opts.Dir, ".tmp-*")
+	err := atomicfile.Write(s.path(seq), data, atomicfile.Options{
+		FS:           s.fs,
+		BeforeRename: func() { hook("temp-synced") },
+	})
 	if err != nil {
 		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		s.fs.Remove(tmp)
-		return err
-	}
-	hook("temp-synced")
-	if err := s.fs.Rename(tmp, s.path(seq)); err != nil {
-		s.fs.Remove(tmp)
-		return err
-	}
-	if err := s.fs.SyncDir(s.opts.Dir); err != nil {
-		return err // the record is in place; its name may not be durable
 	}
 	hook("stored")
 	return nil

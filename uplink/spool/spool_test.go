@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/gateway/gatewaytest"
 	"github.com/faceverify/faceverify/gateway/testserver"
+	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink"
 	gwclient "github.com/faceverify/faceverify/uplink/gateway"
 )

@@ -33,8 +33,8 @@ import (
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/host/v3/gpioioctl"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/led"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // LED indexes the lights in a Step's mask.

@@ -13,8 +13,8 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/led"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // wait bounds, in real time, how long the pattern goroutine may take to

@@ -12,9 +12,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/faceverify/faceverify/agent/clock"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/led/gpioled"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // simChip is the gpio-sim chip made by the VM's init through configfs.

@@ -3,75 +3,42 @@ package mqtttest
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
-// Schema names, the files docs/schemas/<name>.json.
+// Schema names; the schemas are gateway/mqttapi's (mqttapi.Schemas).
 const (
-	SchemaStatus            = "status"
-	SchemaEvent             = "event"
-	SchemaTelemetry         = "telemetry"
-	SchemaCommand           = "command"
-	SchemaReply             = "reply"
-	SchemaHADiscovery       = "ha-discovery"
-	schemaCommandBodyPrefix = "command-body-" // + command name
+	SchemaStatus      = mqttapi.SchemaStatus
+	SchemaEvent       = mqttapi.SchemaEvent
+	SchemaTelemetry   = mqttapi.SchemaTelemetry
+	SchemaCommand     = mqttapi.SchemaCommand
+	SchemaReply       = mqttapi.SchemaReply
+	SchemaHADiscovery = mqttapi.SchemaHADiscovery
 )
 
 // SchemaCommandBody is the schema name of the body of command name.
-func SchemaCommandBody(name string) string { return schemaCommandBodyPrefix + name }
+func SchemaCommandBody(name string) string { return mqttapi.SchemaCommandBody(name) }
 
 var (
-	schemaOnce sync.Once
-	schemaDir  string
-	schemaErr  error
-	schemaMu   sync.Mutex
-	compiled   = map[string]*jsonschema.Schema{}
+	schemaMu sync.Mutex
+	compiled = map[string]*jsonschema.Schema{}
 )
 
-// SchemaDir finds docs/schemas by walking up from the working directory.
-func SchemaDir(t testing.TB) string {
-	t.Helper()
-	schemaOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			schemaErr = err
-			return
-		}
-		for {
-			p := filepath.Join(dir, "docs", "schemas")
-			if st, err := os.Stat(p); err == nil && st.IsDir() {
-				schemaDir = p
-				return
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				schemaErr = os.ErrNotExist
-				return
-			}
-			dir = parent
-		}
-	})
-	if schemaErr != nil {
-		t.Fatalf("docs/schemas not found above the working directory: %v", schemaErr)
-	}
-	return schemaDir
-}
-
-// Validate fails t unless payload is valid against docs/schemas/<name>.json.
+// Validate fails t unless payload is valid against gateway/mqttapi/schemas/<name>.json.
 func Validate(t testing.TB, name string, payload []byte) {
 	t.Helper()
 	if err := ValidateErr(t, name, payload); err != nil {
-		t.Errorf("%s payload does not match docs/schemas/%s.json: %v\npayload: %s", name, name, err, payload)
+		t.Errorf("%s payload does not match gateway/mqttapi/schemas/%s.json: %v\npayload: %s", name, name, err, payload)
 	}
 }
 
-// ValidateErr validates payload against docs/schemas/<name>.json.
+// ValidateErr validates payload against gateway/mqttapi/schemas/<name>.json.
 func ValidateErr(t testing.TB, name string, payload []byte) error {
 	t.Helper()
 	s := compile(t, name)
@@ -89,10 +56,22 @@ func compile(t testing.TB, name string) *jsonschema.Schema {
 	if s, ok := compiled[name]; ok {
 		return s
 	}
-	path := filepath.Join(SchemaDir(t), name+".json")
+	path := "schemas/" + name + ".json"
+	b, err := mqttapi.Schemas.ReadFile(path)
+	if err != nil {
+		t.Fatalf("schema %s: %v", name, err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("schema %s: %v", path, err)
+	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	s, err := c.Compile(path)
+	url := "mem:///" + path
+	if err := c.AddResource(url, doc); err != nil {
+		t.Fatalf("schema %s: %v", path, err)
+	}
+	s, err := c.Compile(url)
 	if err != nil {
 		t.Fatalf("compile %s: %v", path, err)
 	}
@@ -100,31 +79,9 @@ func compile(t testing.TB, name string) *jsonschema.Schema {
 	return s
 }
 
-// SchemaForTopic names the schema of a message on topic under prefix
-// (P/D/status → status, …; "" for topics without one).
-func SchemaForTopic(prefix, topic string) string {
-	rest, ok := strings.CutPrefix(topic, prefix+"/")
-	if !ok {
-		if strings.HasSuffix(topic, "/config") {
-			return SchemaHADiscovery
-		}
-		return ""
-	}
-	parts := strings.Split(rest, "/")
-	switch {
-	case len(parts) == 2 && parts[1] == "status":
-		return SchemaStatus
-	case len(parts) == 2 && parts[1] == "events":
-		return SchemaEvent
-	case len(parts) == 2 && parts[1] == "telemetry":
-		return SchemaTelemetry
-	case len(parts) == 3 && parts[1] == "cmd":
-		return SchemaCommand
-	case len(parts) == 4 && parts[1] == "cmd" && parts[3] == "reply":
-		return SchemaReply
-	}
-	return ""
-}
+// SchemaForTopic names the schema of a message on topic under prefix; see
+// mqttapi.SchemaForTopic.
+func SchemaForTopic(prefix, topic string) string { return mqttapi.SchemaForTopic(prefix, topic) }
 
 // ForbiddenKeys are JSON keys that must never appear in status, events,
 // telemetry or discovery: biometric data, identity-revealing scores and

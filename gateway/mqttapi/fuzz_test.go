@@ -1,4 +1,4 @@
-package mqtt
+package mqttapi
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 // FuzzVerify: any payload either fails verification or carries a body
 // whose signature the secret produced, with a fresh nonce and a timestamp
 // inside the window; Verify never panics.
+var testSecret = []byte("test-command-secret-0123456789abcdef")
+
 func FuzzVerify(f *testing.F) {
 	now := time.Unix(1_750_000_000, 0)
 	topic := "faceverify/k1/cmd/identify"

@@ -1,4 +1,4 @@
-package mqtt
+package mqttapi
 
 import (
 	"bytes"
@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/faceverify/faceverify/internal/atomicfile"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // MaxCommandBytes bounds a command payload; larger ones are refused
@@ -20,7 +23,7 @@ import (
 const MaxCommandBytes = 16 << 10
 
 // DefaultCommandWindow is how far a command's ts may be from the device's
-// clock (either way) when Options.CommandWindow is 0.
+// clock (either way) when a Verifier is made with window 0.
 const DefaultCommandWindow = 2 * time.Minute
 
 // CommandEnvelope is the payload of P/D/cmd/<name>:
@@ -133,8 +136,8 @@ type Verifier struct {
 // ones expire (only holders of the secret can fill it).
 const maxNonces = 10000
 
-// NonceFile is the name of the used-nonce file in a Client's state
-// directory (Options.StateDir/<device id>/).
+// NonceFile is the name of the used-nonce file in an agent's MQTT state
+// directory (<state dir>/<device id>/).
 const NonceFile = "nonces.json"
 
 // ErrNonceStore wraps a failure to read or write the nonce file; a command
@@ -226,7 +229,7 @@ func (v *Verifier) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNonceStore, err)
 	}
-	if err := writeFileSynced(v.path, b); err != nil {
+	if err := atomicfile.WriteFile(v.path, b); err != nil {
 		return fmt.Errorf("%w: %w", ErrNonceStore, err)
 	}
 	return nil
@@ -313,16 +316,7 @@ func (v *Verifier) Verify(topic string, payload []byte) (json.RawMessage, Comman
 }
 
 func validNonce(s string) bool {
-	if len(s) < 8 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 8 && validate.Token(s, 64)
 }
 
 // salvageRequestID reads a string request_id from a JSON object, if any,

@@ -1,10 +1,13 @@
-// Package clock is the agent's swappable time source. Production code uses
-// Real; tests use Fake, whose time only moves when the test advances it, so
-// pacing, capture windows and poll delays are tested without sleeping.
+// Package clock is the project's one swappable time source, shared by the
+// agent, capture (replay pacing, V4L2 frame stamps and timeouts, the camera
+// supervisor) and the uplink spool. Production code uses Real; tests use
+// Fake, whose time only moves when the test advances it, so pacing, capture
+// windows and poll delays are tested without sleeping.
 //
-// The interface uses only standard-library types so that packages outside
-// the agent (capture/replay) can declare the same method set locally and
-// accept these clocks without importing this package.
+// It is a leaf: it imports only the standard library. A library clock such
+// as github.com/jonboulle/clockwork (in the module graph through a
+// dependency) has no equivalent of Fake.BlockUntilDue, which the session
+// tests need to tell a parked goroutine from a stale waiter.
 package clock
 
 import (
@@ -21,6 +24,14 @@ type Clock interface {
 	// After returns a channel that receives the time once d has elapsed
 	// (immediately for d ≤ 0). The channel has a buffer of one.
 	After(d time.Duration) <-chan time.Time
+}
+
+// TimerClock is a Clock whose waits can be cancelled (Real and *Fake are):
+// a goroutine that waits on several channels stops the timer it no longer
+// needs, so a Fake holds exactly the waits that are still read.
+type TimerClock interface {
+	Clock
+	Timer(d time.Duration) (c <-chan time.Time, stop func() bool)
 }
 
 // Real is the wall clock.
@@ -131,21 +142,7 @@ func (f *Fake) Waiters() int {
 // calls are pending, and reports whether that happened. Tests use it to
 // know a goroutine is parked on the clock before advancing it.
 func (f *Fake) BlockUntil(n int, timeout time.Duration) bool {
-	deadline := time.After(timeout)
-	for {
-		f.mu.Lock()
-		ok := len(f.waiters) >= n
-		ch := f.changed
-		f.mu.Unlock()
-		if ok {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			return false
-		}
-	}
+	return f.blockUntil(timeout, func() bool { return len(f.waiters) >= n })
 }
 
 // BlockUntilDue waits (in real time, at most timeout) until an After call
@@ -156,14 +153,23 @@ func (f *Fake) BlockUntil(n int, timeout time.Duration) bool {
 // it would let a test advance the clock before the goroutine under test
 // has parked again.
 func (f *Fake) BlockUntilDue(d, timeout time.Duration) bool {
+	return f.blockUntil(timeout, func() bool {
+		at := f.now.Add(d)
+		return slices.ContainsFunc(f.waiters, func(w waiter) bool { return w.at.Equal(at) })
+	})
+}
+
+// blockUntil waits (in real time, at most timeout) until ok reports true,
+// and reports whether it did. ok is called with f.mu held, first at once
+// and again whenever the waiters change.
+func (f *Fake) blockUntil(timeout time.Duration, ok func() bool) bool {
 	deadline := time.After(timeout)
 	for {
 		f.mu.Lock()
-		at := f.now.Add(d)
-		ok := slices.ContainsFunc(f.waiters, func(w waiter) bool { return w.at.Equal(at) })
+		done := ok()
 		ch := f.changed
 		f.mu.Unlock()
-		if ok {
+		if done {
 			return true
 		}
 		select {
