@@ -10,6 +10,9 @@ import (
 type Config struct {
 	// ModelsDir holds the files placed by `make models`.
 	ModelsDir string `toml:"models_dir"`
+	// Engine runs the models: EngineORT ("onnxruntime") or EngineGo ("go");
+	// DefaultEngine (ONNX Runtime with cgo, Go without) when empty.
+	Engine string `toml:"engine"`
 	// ORTLibrary is the ONNX Runtime shared library; "" picks the pinned
 	// build for this platform under ModelsDir (models.ORTLibrary).
 	ORTLibrary string `toml:"ort_library"`
@@ -74,6 +77,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		ModelsDir:          "models",
+		Engine:             DefaultEngine,
 		ORTLibrary:         "",
 		IntraOpThreads:     0,
 		MaxPixels:          40_000_000,
@@ -106,6 +110,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.ModelsDir == "":
 		return bad("models_dir", "must not be empty")
+	case c.Engine != "" && c.Engine != EngineORT && c.Engine != EngineGo:
+		return bad("engine", "must be %q or %q, got %q", EngineORT, EngineGo, c.Engine)
 	case c.IntraOpThreads < 0:
 		return bad("intra_op_threads", "must be ≥ 0 (0 = runtime default), got %d", c.IntraOpThreads)
 	case c.MaxPixels <= 0:

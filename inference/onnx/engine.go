@@ -1,5 +1,8 @@
-// Package onnx runs the faceverify models with ONNX Runtime (through
-// github.com/yalue/onnxruntime_go, cgo) and implements inference.Analyzer.
+// Package onnx runs the faceverify ONNX models and implements
+// inference.Analyzer. Config.Engine picks the runtime: ONNX Runtime (through
+// github.com/yalue/onnxruntime_go, cgo; ort.go, built only with cgo) or the
+// pure-Go engine (inference/goengine; gosession.go). Pre-processing, NMS
+// and decisions are the same code for both.
 //
 // Models (models/manifest.json pins each file by sha256 and records its
 // pre-processing settings):
@@ -23,13 +26,9 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
-
-	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/models"
@@ -91,45 +90,21 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	lib := cfg.ORTLibrary
-	if lib == "" {
-		rel := models.ORTLibrary()
-		if rel == "" {
-			return nil, fmt.Errorf("%w: ONNX inference needs the ONNX Runtime shared library (libonnxruntime.so) and none is pinned for %s/%s; install one built for this board and set inference.ort_library to its path",
-				ErrNoRuntime, runtime.GOOS, runtime.GOARCH)
+	var mk sessionMaker
+	if cfg.Engine == "" {
+		cfg.Engine = inference.DefaultEngine
+	}
+	info := []any{"engine", cfg.Engine}
+	switch cfg.Engine {
+	case inference.EngineGo:
+		mk = newGoSession
+	default:
+		m, release, attrs, err := ortSessions(cfg, man)
+		if err != nil {
+			return nil, err
 		}
-		if err := man.Verify(cfg.ModelsDir, rel); err != nil {
-			var me *models.MissingError
-			if errors.As(err, &me) {
-				me.What, me.Setting = "ONNX Runtime library", "inference.models_dir"
-				return nil, me
-			}
-			return nil, fmt.Errorf("ONNX Runtime library: %w (run `make models`)", err)
-		}
-		lib = filepath.Join(cfg.ModelsDir, rel)
-	}
-	if err := initEnvironment(lib); err != nil {
-		return nil, err
-	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, fmt.Errorf("session options: %w", err)
-	}
-	defer opts.Destroy()
-	if cfg.IntraOpThreads > 0 {
-		if err := opts.SetIntraOpNumThreads(cfg.IntraOpThreads); err != nil {
-			return nil, fmt.Errorf("intra-op threads: %w", err)
-		}
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("inter-op threads: %w", err)
-	}
-	// Each session has its own intra-op thread pool. With spinning on (the
-	// runtime default) the idle pools of the other three models busy-wait
-	// after every run and steal the CPU from the one running: on 2 cores a
-	// whole Analyze took 44 ms instead of ~20 ms.
-	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
-		return nil, fmt.Errorf("disable thread spinning: %w", err)
+		defer release()
+		mk, info = m, attrs
 	}
 
 	e := &Engine{cfg: cfg, log: logger}
@@ -153,10 +128,13 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 			e.destroy(sessions)
 			return nil, err
 		}
-		s, err := newSession(sp.file, data, opts, st, l.Shape(), sp.outShapes)
+		s, err := mk(sp.file, data, st, l.Shape(), sp.outShapes)
 		if err != nil {
 			e.destroy(sessions)
 			return nil, err
+		}
+		if gb, ok := s.be.(*goBackend); ok {
+			logger.Info("model compiled", "model", sp.file, "ops", gb.m.Ops(), "arena_bytes", gb.m.ArenaBytes())
 		}
 		sessions[i], layouts[i], settings[i] = s, l, st
 	}
@@ -169,10 +147,9 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 		e.destroy(sessions)
 		return nil, errors.New("models manifest: liveness and landmark crop_scale must be > 0")
 	}
-	logger.Info("inference engine ready", "models_dir", cfg.ModelsDir, "ort_library", lib,
-		"ort_version", ort.GetVersion(), "intra_op_threads", cfg.IntraOpThreads,
+	logger.Info("inference engine ready", append(info, "models_dir", cfg.ModelsDir,
 		"liveness_order", layouts[1].Order, "liveness_crop_scale", settings[1].CropScale,
-		"embed_order", layouts[3].Order)
+		"embed_order", layouts[3].Order)...)
 	return e, nil
 }
 
