@@ -34,6 +34,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/session", a.handleSession)
 	mux.HandleFunc("POST /v1/cancel", a.handleCancel)
 	mux.HandleFunc("GET /healthz", a.handleHealth)
+	mux.HandleFunc("GET /v1/openapi.json", handleOpenAPI)
 	mux.Handle("GET /metrics", a.MetricsHandler()) // metrics.go
 	a.registerUI(mux)                              // kiosk screens (ui.go)
 	return a.guard(mux)
