@@ -26,6 +26,7 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	control.Mount(mux, a.commands(FleetOptions{})) // verify, session, cancel (commands.go)
 	mux.HandleFunc("GET /healthz", a.handleHealth)
+	mux.HandleFunc("GET /v1/openapi.json", handleOpenAPI)
 	mux.Handle("GET /metrics", a.MetricsHandler()) // metrics_wiring.go
 	a.registerUI(mux)                              // kiosk screens (ui.go)
 	return control.Guard(mux, !a.cfg.API.AllowNonLoopback, a.cfg.API.AllowedOrigins)

@@ -39,6 +39,7 @@ func (g *Gateway) routes() http.Handler {
 	r.Get(api.PathStatus, g.handleStatus)
 	r.Get(api.PathDetails, g.handleDetails)
 	r.Delete(api.PathUsers, g.handleEraseUser) // privacy.go
+	r.Get(api.PathOpenAPI, handleOpenAPI)      // openapi.go
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

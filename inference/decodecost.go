@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
+	"math"
 )
 
 // DecodeCost is what decoding an encoded image will take, read from its
@@ -42,6 +43,11 @@ func (c DecodeCost) BytesPerPixel() float64 {
 // header that cannot be parsed, returns an error wrapping ErrDecode. It
 // reads only data within b and never panics (FuzzEstimateDecode).
 func EstimateDecode(b []byte) (DecodeCost, error) {
+	if w, h, ok := pngHeaderSize(b); ok && w <= math.MaxInt32 && h <= math.MaxInt32 && overflowsInt(w, h) {
+		// too large for image/png on this platform: report the size, which
+		// every caller's pixel limit refuses (ErrTooLarge), as on 64-bit
+		return DecodeCost{Format: "png", Width: int(w), Height: int(h), Bytes: math.MaxInt64}, nil
+	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return DecodeCost{}, fmt.Errorf("%w: %v", ErrDecode, err)

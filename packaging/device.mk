@@ -32,10 +32,9 @@ build-arm64: ## cross-build faceagent for linux/arm64 (cgo, gcc-aarch64-linux-gn
 	CC=aarch64-linux-gnu-gcc CGO_ENABLED=1 GOOS=linux GOARCH=arm64 \
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-arm64/ ./cmd/faceagent
 
-build-armv7: ## cross-build faceagent for linux/arm GOARM=7 (cgo, gcc-arm-linux-gnueabihf) into bin/linux-armv7/
-	@command -v arm-linux-gnueabihf-gcc >/dev/null || { echo "build-armv7 needs arm-linux-gnueabihf-gcc (Debian package gcc-arm-linux-gnueabihf)"; exit 1; }
+build-armv7: ## cross-build faceagent for linux/arm GOARM=7 (no cgo: the pure-Go inference engine, no ONNX Runtime exists for armv7) into bin/linux-armv7/
 	@mkdir -p $(BIN)/linux-armv7
-	CC=arm-linux-gnueabihf-gcc CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 \
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 \
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-armv7/ ./cmd/faceagent
 
 $(BIN)/faceagent: FORCE

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/clock"
 )
 
 // TestFramesDecodeOnFirstUse: frames come undecoded, each file decodes

@@ -3,6 +3,7 @@
 //	facegateway serve   -config facegateway.toml   run the gateway
 //	facegateway partner -references DIR ...        run the sample partner backend
 //	facegateway match   --json IMAGE_A IMAGE_B     compare two photos
+//	facegateway eval    --out DIR SET_DIR          error rates on a labelled set
 //	facegateway broker-user add NAME ROLE          an embedded broker account
 //	facegateway callbacks list|redeliver ...        the callback outbox
 //	facegateway partners hash-passkey < passkey    a partner passkey's hash
@@ -25,6 +26,7 @@ commands:
   serve    run the verification gateway (HTTP API, workers, callbacks)
   partner  run the sample partner backend (reference photos, callbacks, sessions)
   match    compare the faces of two images
+  eval     error rates of matching and liveness on a labelled set (DET, APCER/BPCER)
   devices  register, revoke and list the kiosks allowed to submit
   callbacks  list the callback outbox, redeliver a callback
   audit    list and verify the append-only audit log
@@ -55,6 +57,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return partnerMain(ctx, args[1:], stdout, stderr)
 	case "match":
 		return matchMain(ctx, args[1:], stdout, stderr)
+	case "eval":
+		return evalMain(ctx, args[1:], stdout, stderr) // eval.go
 	case "devices":
 		return devicesMain(ctx, args[1:], stdout, stderr)
 	case "callbacks":

@@ -5,6 +5,10 @@
 // Authentication: partner endpoints take "Authorization: Bearer <partner
 // token>"; device endpoints take "Authorization: Bearer <user token>".
 // Errors are returned as Error with a 4xx/5xx status.
+//
+// The same contract for integrators is the OpenAPI 3.1 document
+// openapi.json (OpenAPI), served by the gateway at PathOpenAPI; the
+// gateway's tests hold every exchange with it.
 package api
 
 import "time"

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -40,20 +39,15 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 		return gateway.Device{}, false, mapErr("insert device", err)
 	}
 	if tag.RowsAffected() == 1 {
-		d.CreatedAt, d.RevokedAt, d.ReplacedAt = truncate(d.CreatedAt), time.Time{}, time.Time{}
-		return d, true, nil
+		d.CreatedAt = truncate(d.CreatedAt)
+		return gateway.RegisteredDevice(d), true, nil
 	}
 	old, err := s.DeviceByID(ctx, d.ID)
 	if err != nil {
 		return gateway.Device{}, false, fmt.Errorf("read existing device: %w", err)
 	}
-	if old.Revoked() {
-		return gateway.Device{}, false, gateway.ErrDeviceRevoked
-	}
-	if !bytes.Equal(old.PublicKey, d.PublicKey) {
-		return gateway.Device{}, false, gateway.ErrDeviceOtherKey
-	}
-	return old, false, nil
+	old, err = gateway.ReRegisterDevice(old, d)
+	return old, false, err
 }
 
 // DeviceByID implements gateway.DeviceRegistry.

@@ -23,7 +23,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +33,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faceverify/faceverify/gateway"
-	"github.com/faceverify/faceverify/gateway/api"
 )
 
 // Store is a gateway.Store and gateway.DeviceRegistry backed by a
@@ -340,10 +338,8 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 	if err != nil {
 		return gateway.Flow{}, false, fmt.Errorf("read existing flow: %w", err)
 	}
-	if old.PartnerUserID != f.PartnerUserID || old.PartnerUserIDType != f.PartnerUserIDType || old.Kind != f.Kind {
-		return gateway.Flow{}, false, gateway.ErrCorrelationConflict
-	}
-	return old, false, nil
+	old, err = gateway.ReuseFlow(old, f)
+	return old, false, err
 }
 
 // truncate is t as it reads back from the database.
@@ -392,62 +388,27 @@ func scanSubmission(row pgx.Row, extra ...any) (gateway.Submission, error) {
 	return sub, nil
 }
 
-// CreateSubmission implements gateway.Store. The flow row is locked first
-// (FOR NO KEY UPDATE), so the checks and the insert of one flow's attempts
-// are serialised across replicas.
+// CreateSubmission implements gateway.Store, deciding with gateway.Admit.
+// The flow row is locked first (FOR NO KEY UPDATE), so the checks and the
+// insert of one flow's attempts are serialised across replicas.
 func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, maxAttempts int) (gateway.Submission, bool, error) {
 	var out gateway.Submission
 	dup := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var status string
-		err := tx.QueryRow(ctx, `SELECT status FROM flows WHERE id = $1 FOR NO KEY UPDATE`, sub.FlowID).Scan(&status)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return gateway.ErrNotFound
+		var err error
+		out, dup, err = gateway.Admit(ctx, admissionTx{tx}, sub, maxAttempts)
+		if err != nil || dup {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("lock flow: %w", err)
-		}
-		if sub.IdempotencyKey != "" {
-			old, err := scanSubmission(tx.QueryRow(ctx,
-				`SELECT `+subCols+` FROM submissions WHERE flow_id = $1 AND idempotency_key = $2`, sub.FlowID, sub.IdempotencyKey))
-			switch {
-			case err == nil:
-				if !bytes.Equal(old.Fingerprint, sub.Fingerprint) {
-					return gateway.ErrIdempotencyConflict
-				}
-				out, dup = old, true
-				return nil
-			case !errors.Is(err, gateway.ErrNotFound):
-				return err
-			}
-		}
-		var count, open int
-		if err := tx.QueryRow(ctx,
-			`SELECT count(*), count(*) FILTER (WHERE state <> 'done') FROM submissions WHERE flow_id = $1`,
-			sub.FlowID).Scan(&count, &open); err != nil {
-			return fmt.Errorf("count submissions: %w", err)
-		}
-		switch {
-		case count >= maxAttempts:
-			return gateway.ErrAttemptsExhausted
-		case status != "":
-			return gateway.ErrFlowFinal
-		case open > 0:
-			return gateway.ErrInProgress
-		}
-		sub.Attempt = count + 1
-		sub.State = gateway.StatePending
-		sub.Status = api.StatusProcessing
 		_, err = tx.Exec(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
 			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			sub.ID, sub.FlowID, sub.Attempt, nullString(sub.IdempotencyKey), sub.Fingerprint, sub.DeviceID,
-			sub.DeviceLiveness, sub.DeviceLive, sub.DeviceModel, ts(sub.CapturedAt), sub.Selfie,
-			string(sub.State), sub.Status, at(sub.SubmittedAt))
+			out.ID, out.FlowID, out.Attempt, nullString(out.IdempotencyKey), out.Fingerprint, out.DeviceID,
+			out.DeviceLiveness, out.DeviceLive, out.DeviceModel, ts(out.CapturedAt), out.Selfie,
+			string(out.State), out.Status, at(out.SubmittedAt))
 		if err != nil {
 			return mapErr("insert submission", err)
 		}
-		out = sub
 		out.Selfie = nil
 		out.CapturedAt, out.SubmittedAt = truncate(out.CapturedAt), at(out.SubmittedAt)
 		return nil
@@ -456,6 +417,32 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 		return gateway.Submission{}, false, err
 	}
 	return out, dup, nil
+}
+
+// admissionTx is gateway.AdmissionReader over a transaction; FlowAttempts
+// locks the flow row (FOR NO KEY UPDATE) until it ends.
+type admissionTx struct{ tx pgx.Tx }
+
+func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {
+	var f gateway.FlowAttempts
+	err := a.tx.QueryRow(ctx, `SELECT status FROM flows WHERE id = $1 FOR NO KEY UPDATE`, flowID).Scan(&f.Status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, gateway.ErrNotFound
+	}
+	if err != nil {
+		return f, fmt.Errorf("lock flow: %w", err)
+	}
+	if err := a.tx.QueryRow(ctx,
+		`SELECT count(*), count(*) FILTER (WHERE state <> 'done') FROM submissions WHERE flow_id = $1`,
+		flowID).Scan(&f.Attempts, &f.Open); err != nil {
+		return f, fmt.Errorf("count submissions: %w", err)
+	}
+	return f, nil
+}
+
+func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
+	return scanSubmission(a.tx.QueryRow(ctx,
+		`SELECT `+subCols+` FROM submissions WHERE flow_id = $1 AND idempotency_key = $2`, flowID, key))
 }
 
 // Submissions implements gateway.Store.

@@ -1,7 +1,6 @@
 package sqlitestore
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
@@ -55,14 +54,8 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 		old, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, d.ID))
 		switch {
 		case err == nil:
-			if old.Revoked() {
-				return gateway.ErrDeviceRevoked
-			}
-			if !bytes.Equal(old.PublicKey, d.PublicKey) {
-				return gateway.ErrDeviceOtherKey
-			}
-			out = old
-			return nil
+			out, err = gateway.ReRegisterDevice(old, d)
+			return err
 		case !errors.Is(err, gateway.ErrNotFound):
 			return err
 		}
@@ -70,8 +63,7 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 			d.ID, []byte(d.PublicKey), d.Label, ts(d.CreatedAt)); err != nil {
 			return fmt.Errorf("insert device: %w", err)
 		}
-		out, created = d, true
-		out.RevokedAt, out.ReplacedAt = time.Time{}, time.Time{}
+		out, created = gateway.RegisteredDevice(d), true
 		return nil
 	})
 	if err != nil {

@@ -6,7 +6,6 @@
 package sqlitestore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/faceverify/faceverify/gateway"
-	"github.com/faceverify/faceverify/gateway/api"
 )
 
 // Store is a gateway.Store backed by SQLite.
@@ -268,11 +266,8 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 			`SELECT `+flowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, f.PartnerID, f.CorrelationID))
 		switch {
 		case err == nil:
-			if old.PartnerUserID != f.PartnerUserID || old.PartnerUserIDType != f.PartnerUserIDType || old.Kind != f.Kind {
-				return gateway.ErrCorrelationConflict
-			}
-			out = old
-			return nil
+			out, err = gateway.ReuseFlow(old, f)
+			return err
 		case !errors.Is(err, gateway.ErrNotFound):
 			return err
 		}
@@ -329,59 +324,26 @@ func scanSubmission(row scanner, extra ...any) (gateway.Submission, error) {
 	return sub, nil
 }
 
-// CreateSubmission implements gateway.Store.
+// CreateSubmission implements gateway.Store, deciding with gateway.Admit
+// inside one IMMEDIATE transaction.
 func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, maxAttempts int) (gateway.Submission, bool, error) {
 	var out gateway.Submission
 	dup := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if sub.IdempotencyKey != "" {
-			old, err := scanSubmission(tx.QueryRowContext(ctx,
-				`SELECT `+subCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, sub.FlowID, sub.IdempotencyKey))
-			switch {
-			case err == nil:
-				if !bytes.Equal(old.Fingerprint, sub.Fingerprint) {
-					return gateway.ErrIdempotencyConflict
-				}
-				out, dup = old, true
-				return nil
-			case !errors.Is(err, gateway.ErrNotFound):
-				return err
-			}
+		var err error
+		out, dup, err = gateway.Admit(ctx, admissionTx{tx}, sub, maxAttempts)
+		if err != nil || dup {
+			return err
 		}
-		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM flows WHERE id = ?`, sub.FlowID).Scan(&status); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return gateway.ErrNotFound
-			}
-			return fmt.Errorf("select flow: %w", err)
-		}
-		var count, open int
-		if err := tx.QueryRowContext(ctx,
-			`SELECT COUNT(*), COALESCE(SUM(state != 'done'), 0) FROM submissions WHERE flow_id = ?`,
-			sub.FlowID).Scan(&count, &open); err != nil {
-			return fmt.Errorf("count submissions: %w", err)
-		}
-		switch {
-		case count >= maxAttempts:
-			return gateway.ErrAttemptsExhausted
-		case status != "":
-			return gateway.ErrFlowFinal
-		case open > 0:
-			return gateway.ErrInProgress
-		}
-		sub.Attempt = count + 1
-		sub.State = gateway.StatePending
-		sub.Status = api.StatusProcessing
-		_, err := tx.ExecContext(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
+		_, err = tx.ExecContext(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
 			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			sub.ID, sub.FlowID, sub.Attempt, nullString(sub.IdempotencyKey), sub.Fingerprint, sub.DeviceID,
-			nullFloat(sub.DeviceLiveness), sub.DeviceLive, sub.DeviceModel, ts(sub.CapturedAt), sub.Selfie,
-			string(sub.State), sub.Status, ts(sub.SubmittedAt))
+			out.ID, out.FlowID, out.Attempt, nullString(out.IdempotencyKey), out.Fingerprint, out.DeviceID,
+			nullFloat(out.DeviceLiveness), out.DeviceLive, out.DeviceModel, ts(out.CapturedAt), out.Selfie,
+			string(out.State), out.Status, ts(out.SubmittedAt))
 		if err != nil {
 			return fmt.Errorf("insert submission: %w", err)
 		}
-		out = sub
 		out.Selfie = nil
 		return nil
 	})
@@ -389,6 +351,31 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 		return gateway.Submission{}, false, err
 	}
 	return out, dup, nil
+}
+
+// admissionTx is gateway.AdmissionReader over a write transaction (which
+// in SQLite holds the database's write lock).
+type admissionTx struct{ tx *sql.Tx }
+
+func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {
+	var f gateway.FlowAttempts
+	if err := a.tx.QueryRowContext(ctx, `SELECT status FROM flows WHERE id = ?`, flowID).Scan(&f.Status); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return f, gateway.ErrNotFound
+		}
+		return f, fmt.Errorf("select flow: %w", err)
+	}
+	if err := a.tx.QueryRowContext(ctx,
+		`SELECT COUNT(*), COALESCE(SUM(state != 'done'), 0) FROM submissions WHERE flow_id = ?`,
+		flowID).Scan(&f.Attempts, &f.Open); err != nil {
+		return f, fmt.Errorf("count submissions: %w", err)
+	}
+	return f, nil
+}
+
+func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
+	return scanSubmission(a.tx.QueryRowContext(ctx,
+		`SELECT `+subCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, flowID, key))
 }
 
 // Submissions implements gateway.Store.

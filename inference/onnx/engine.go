@@ -1,5 +1,8 @@
-// Package onnx runs the faceverify models with ONNX Runtime (through
-// github.com/yalue/onnxruntime_go, cgo) and implements inference.Analyzer.
+// Package onnx runs the faceverify ONNX models and implements
+// inference.Analyzer. Config.Engine picks the runtime: ONNX Runtime (through
+// github.com/yalue/onnxruntime_go, cgo; ort.go, built only with cgo) or the
+// pure-Go engine (inference/goengine; gosession.go). Pre-processing, NMS
+// and decisions are the same code for both.
 //
 // Models (models/manifest.json pins each file by sha256 and records its
 // pre-processing settings):
@@ -23,13 +26,9 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
-
-	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/models"
@@ -91,45 +90,21 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	lib := cfg.ORTLibrary
-	if lib == "" {
-		rel := models.ORTLibrary()
-		if rel == "" {
-			return nil, fmt.Errorf("%w: ONNX inference needs the ONNX Runtime shared library (libonnxruntime.so) and none is pinned for %s/%s; install one built for this board and set inference.ort_library to its path",
-				ErrNoRuntime, runtime.GOOS, runtime.GOARCH)
+	var mk sessionMaker
+	if cfg.Engine == "" {
+		cfg.Engine = inference.DefaultEngine
+	}
+	info := []any{"engine", cfg.Engine}
+	switch cfg.Engine {
+	case inference.EngineGo:
+		mk = newGoSession
+	default:
+		m, release, attrs, err := ortSessions(cfg, man)
+		if err != nil {
+			return nil, err
 		}
-		if err := man.Verify(cfg.ModelsDir, rel); err != nil {
-			var me *models.MissingError
-			if errors.As(err, &me) {
-				me.What, me.Setting = "ONNX Runtime library", "inference.models_dir"
-				return nil, me
-			}
-			return nil, fmt.Errorf("ONNX Runtime library: %w (run `make models`)", err)
-		}
-		lib = filepath.Join(cfg.ModelsDir, rel)
-	}
-	if err := initEnvironment(lib); err != nil {
-		return nil, err
-	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, fmt.Errorf("session options: %w", err)
-	}
-	defer opts.Destroy()
-	if cfg.IntraOpThreads > 0 {
-		if err := opts.SetIntraOpNumThreads(cfg.IntraOpThreads); err != nil {
-			return nil, fmt.Errorf("intra-op threads: %w", err)
-		}
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("inter-op threads: %w", err)
-	}
-	// Each session has its own intra-op thread pool. With spinning on (the
-	// runtime default) the idle pools of the other three models busy-wait
-	// after every run and steal the CPU from the one running: on 2 cores a
-	// whole Analyze took 44 ms instead of ~20 ms.
-	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
-		return nil, fmt.Errorf("disable thread spinning: %w", err)
+		defer release()
+		mk, info = m, attrs
 	}
 
 	e := &Engine{cfg: cfg, log: logger}
@@ -153,25 +128,28 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 			e.destroy(sessions)
 			return nil, err
 		}
-		s, err := newSession(sp.file, data, opts, st, l.Shape(), sp.outShapes)
+		s, err := mk(sp.file, data, st, l.Shape(), sp.outShapes)
 		if err != nil {
 			e.destroy(sessions)
 			return nil, err
 		}
+		if gb, ok := s.be.(*goBackend); ok {
+			logger.Info("model compiled", "model", sp.file, "ops", gb.m.Ops(), "arena_bytes", gb.m.ArenaBytes())
+		}
 		sessions[i], layouts[i], settings[i] = s, l, st
 	}
 	e.Detector = &Detector{sess: sessions[0], layout: layouts[0]}
-	e.Liveness = &Liveness{sess: sessions[1], layout: layouts[1], cropScale: settings[1].CropScale}
+	e.Liveness = &Liveness{sess: sessions[1], layout: layouts[1], cropScale: settings[1].CropScale,
+		crops: livenessCrops(cfg.LivenessCrops)}
 	e.Landmarker = &Landmarker{sess: sessions[2], layout: layouts[2], cropScale: settings[2].CropScale}
 	e.Embedder = &Embedder{sess: sessions[3], layout: layouts[3]}
 	if e.Liveness.cropScale <= 0 || e.Landmarker.cropScale <= 0 {
 		e.destroy(sessions)
 		return nil, errors.New("models manifest: liveness and landmark crop_scale must be > 0")
 	}
-	logger.Info("inference engine ready", "models_dir", cfg.ModelsDir, "ort_library", lib,
-		"ort_version", ort.GetVersion(), "intra_op_threads", cfg.IntraOpThreads,
+	logger.Info("inference engine ready", append(info, "models_dir", cfg.ModelsDir,
 		"liveness_order", layouts[1].Order, "liveness_crop_scale", settings[1].CropScale,
-		"embed_order", layouts[3].Order)
+		"embed_order", layouts[3].Order)...)
 	return e, nil
 }
 
@@ -221,13 +199,17 @@ func (e *Engine) Config() inference.Config { return e.cfg }
 //
 // Liveness (opts.Liveness) and the aligned crop and embedding (opts.Embed)
 // are computed for the subject whenever there is one, also when the
-// decision is not OK, so tools can show them. The error is non-nil only
-// when the runtime fails or ctx is done.
+// decision is not OK, so tools can show them. With opts.Reference the image
+// is a partner's reference (turned, small faces; see analyzeReference). The
+// error is non-nil only when the runtime fails or ctx is done.
 func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Options) (inference.Analysis, error) {
 	t0 := time.Now()
 	an := inference.Analysis{Subject: -1}
 	if err := ctx.Err(); err != nil {
 		return an, err
+	}
+	if opts.Reference {
+		return e.analyzeReference(ctx, img, opts) // reference.go
 	}
 	if img == nil || img.Bounds().Empty() {
 		return an, fmt.Errorf("analyze: %w: empty image", inference.ErrDecode)
@@ -302,7 +284,7 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	an.Decision = e.decide(an.Faces)
 
 	if opts.Liveness {
-		p, err := e.Liveness.Score(rgba, dets[0].Box)
+		p, err := e.Liveness.Score(rgba, opts.LivenessJitter.Apply(dets[0].Box))
 		if err != nil {
 			return an, err
 		}

@@ -18,6 +18,9 @@ func TestNewMissingRuntimeMessage(t *testing.T) {
 	if models.ORTLibrary() == "" {
 		t.Skip("no pinned ONNX Runtime library for this platform")
 	}
+	if inference.DefaultEngine != inference.EngineORT {
+		t.Skip("built without cgo: no ONNX Runtime")
+	}
 	wd := t.TempDir()
 	t.Chdir(wd)
 	if err := os.Mkdir("empty-models", 0o755); err != nil {
@@ -54,6 +57,9 @@ func TestNewMissingRuntimeMessage(t *testing.T) {
 // TestNewMissingExplicitRuntime: an inference.ort_library that does not
 // exist is named with its own fix, not `make models`.
 func TestNewMissingExplicitRuntime(t *testing.T) {
+	if inference.DefaultEngine != inference.EngineORT {
+		t.Skip("built without cgo: no ONNX Runtime")
+	}
 	cfg := inference.DefaultConfig()
 	cfg.ORTLibrary = filepath.Join(t.TempDir(), "libonnxruntime.so")
 	_, err := New(cfg, nil)

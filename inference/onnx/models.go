@@ -55,7 +55,7 @@ func (d *Detector) Detect(img *image.RGBA, threshold, nmsIoU float64) ([]Detecti
 	defer d.sess.mu.Unlock()
 	b := img.Rect
 	full := inference.Box{X: 0, Y: 0, W: float64(b.Dx()), H: float64(b.Dy())}
-	if err := d.rs.Resize(d.sess.in.GetData(), img, full, d.layout); err != nil {
+	if err := d.rs.Resize(d.sess.in, img, full, d.layout); err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
 	if err := d.sess.run(); err != nil {
@@ -89,7 +89,7 @@ func (d *Detector) Confirm(img *image.RGBA, box inference.Box, threshold, nmsIoU
 	d.sess.mu.Lock()
 	defer d.sess.mu.Unlock()
 	crop := squareAround(box, confirmZoom, img.Rect.Dx(), img.Rect.Dy(), false)
-	if err := d.crs.Resize(d.sess.in.GetData(), img, crop, d.layout); err != nil {
+	if err := d.crs.Resize(d.sess.in, img, crop, d.layout); err != nil {
 		return 0, fmt.Errorf("detect: %w", err)
 	}
 	if err := d.sess.run(); err != nil {
@@ -109,7 +109,7 @@ func (d *Detector) Confirm(img *image.RGBA, box inference.Box, threshold, nmsIoU
 // collect gathers the candidates scoring ≥ threshold from the output
 // tensors into d.boxes and d.scores, in pixels of the image region frame.
 func (d *Detector) collect(frame inference.Box, threshold float64) {
-	scores, boxes := d.sess.outs[0].GetData(), d.sess.outs[1].GetData()
+	scores, boxes := d.sess.outs[0], d.sess.outs[1]
 	d.boxes, d.scores = d.boxes[:0], d.scores[:0]
 	for i := 0; i < detectAnchors; i++ {
 		s := float64(scores[2*i+1])
@@ -154,21 +154,39 @@ type Liveness struct {
 	layout    inference.TensorLayout
 	cropScale float64
 	rs        inference.Resizer // under sess.mu
+	// crops are the crops scored per face and fused (liveness_fusion.go);
+	// nil means the single crop at cropScale.
+	crops []livenessCrop
 }
 
-// Score returns the probability, 0–1, that the face in box of img is live.
+// Score returns the probability, 0–1, that the face in box of img is live:
+// the softmax of the mean logits over the configured crops
+// (inference.Config.LivenessCrops).
 func (l *Liveness) Score(img *image.RGBA, box inference.Box) (float64, error) {
 	l.sess.mu.Lock()
 	defer l.sess.mu.Unlock()
-	crop := squareAround(box, l.cropScale, img.Rect.Dx(), img.Rect.Dy(), true)
-	if err := l.rs.Resize(l.sess.in.GetData(), img, crop, l.layout); err != nil {
-		return 0, fmt.Errorf("liveness: %w", err)
+	crops := l.crops
+	if len(crops) == 0 {
+		crops = singleCrop
 	}
-	if err := l.sess.run(); err != nil {
-		return 0, err
+	var sum [3]float32
+	for _, c := range crops {
+		sq := squareAround(c.shift(box), l.cropScale*c.scale, img.Rect.Dx(), img.Rect.Dy(), true)
+		if err := l.rs.Resize(l.sess.in, img, sq, l.layout); err != nil {
+			return 0, fmt.Errorf("liveness: %w", err)
+		}
+		if err := l.sess.run(); err != nil {
+			return 0, err
+		}
+		o := l.sess.outs[0]
+		for k := range sum {
+			sum[k] += o[k]
+		}
 	}
-	o := l.sess.outs[0].GetData()
-	return softmax0(o[:3]), nil
+	for k := range sum {
+		sum[k] /= float32(len(crops))
+	}
+	return softmax0(sum[:]), nil
 }
 
 // softmax0 is softmax(v)[0], computed stably.
@@ -204,13 +222,13 @@ func (m *Landmarker) Landmarks(img *image.RGBA, box inference.Box, dst []inferen
 	m.sess.mu.Lock()
 	defer m.sess.mu.Unlock()
 	sq := squareAround(box, m.cropScale, img.Rect.Dx(), img.Rect.Dy(), false)
-	if err := m.rs.Resize(m.sess.in.GetData(), img, sq, m.layout); err != nil {
+	if err := m.rs.Resize(m.sess.in, img, sq, m.layout); err != nil {
 		return nil, fmt.Errorf("landmarks: %w", err)
 	}
 	if err := m.sess.run(); err != nil {
 		return nil, err
 	}
-	o := m.sess.outs[0].GetData()
+	o := m.sess.outs[0]
 	dst = dst[:0]
 	for i := 0; i < 68; i++ {
 		dst = append(dst, inference.Point{X: sq.X + float64(o[2*i])*sq.W, Y: sq.Y + float64(o[2*i+1])*sq.H})
@@ -249,13 +267,13 @@ func (e *Embedder) Embed(aligned *image.RGBA, dst []float32) ([]float32, error) 
 	e.sess.mu.Lock()
 	defer e.sess.mu.Unlock()
 	full := inference.Box{W: inference.ArcFaceSize, H: inference.ArcFaceSize}
-	if err := e.rs.Resize(e.sess.in.GetData(), aligned, full, e.layout); err != nil {
+	if err := e.rs.Resize(e.sess.in, aligned, full, e.layout); err != nil {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	if err := e.sess.run(); err != nil {
 		return nil, err
 	}
-	copy(dst, e.sess.outs[0].GetData())
+	copy(dst, e.sess.outs[0])
 	inference.L2Normalize(dst)
 	return dst, nil
 }

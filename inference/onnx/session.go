@@ -10,49 +10,9 @@ import (
 	"sync"
 	"time"
 
-	ort "github.com/yalue/onnxruntime_go"
-
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/models"
 )
-
-// env guards the process-wide ONNX Runtime environment: it is initialised
-// once, by the first New, and kept for the life of the process (ONNX Runtime
-// allows one environment per process and one shared library).
-var env struct {
-	sync.Mutex
-	lib string
-}
-
-func initEnvironment(lib string) error {
-	env.Lock()
-	defer env.Unlock()
-	if real, err := filepath.EvalSymlinks(lib); err == nil {
-		lib = real
-	}
-	if abs, err := filepath.Abs(lib); err == nil {
-		lib = abs
-	}
-	if _, err := os.Stat(lib); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return &models.MissingError{What: "ONNX Runtime library", Path: lib,
-				Hint: "set inference.ort_library to the path of libonnxruntime.so, or leave it empty to use the pinned one from `make models`"}
-		}
-		return fmt.Errorf("onnxruntime library: %w", err)
-	}
-	if ort.IsInitialized() {
-		if env.lib != lib {
-			return fmt.Errorf("onnxruntime already initialised from %s; cannot switch to %s", env.lib, lib)
-		}
-		return nil
-	}
-	ort.SetSharedLibraryPath(lib)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-		return fmt.Errorf("initialise onnxruntime from %s: %w", lib, err)
-	}
-	env.lib = lib
-	return nil
-}
 
 // readVerified reads dir/dest and checks it against the manifest's sha256,
 // so the bytes that were checked are the bytes loaded.
@@ -78,58 +38,39 @@ func readVerified(m models.Manifest, dir, dest string) ([]byte, error) {
 	return data, nil
 }
 
-// session is one ONNX Runtime session with its input and output tensors
-// allocated once and reused by every run. mu serialises runs: the tensors
-// are shared state, so one goroutine at a time fills the input, runs and
-// reads the outputs.
+// session is one model run by a backend (ONNX Runtime or the pure-Go
+// engine) with its input and output tensors allocated once and reused by
+// every run: in and outs alias the backend's own buffers. mu serialises
+// runs: the tensors are shared state, so one goroutine at a time fills the
+// input, runs and reads the outputs.
 type session struct {
 	mu   sync.Mutex
 	name string
-	s    *ort.AdvancedSession
-	in   *ort.Tensor[float32]
-	outs []*ort.Tensor[float32]
-	// busy is the wall time spent in Run since the session was made
+	in   []float32
+	outs [][]float32
+	be   backend
+	// busy is the wall time spent in run since the session was made
 	// (under mu): the model-call share of the benchmarks.
 	busy time.Duration
 }
 
-// newSession creates a session for model bytes data with one float32 input
-// of inShape and float32 outputs of outShapes.
-func newSession(name string, data []byte, opts *ort.SessionOptions, st models.Settings, inShape []int64, outShapes [][]int64) (*session, error) {
-	if len(st.Outputs) != len(outShapes) {
-		return nil, fmt.Errorf("%s: manifest lists %d outputs, engine reads %d", name, len(st.Outputs), len(outShapes))
-	}
-	s := &session{name: name}
-	var err error
-	if s.in, err = ort.NewEmptyTensor[float32](ort.NewShape(inShape...)); err != nil {
-		return nil, fmt.Errorf("%s: input tensor: %w", name, err)
-	}
-	ins := []ort.Value{s.in}
-	var outs []ort.Value
-	for _, sh := range outShapes {
-		t, err := ort.NewEmptyTensor[float32](ort.NewShape(sh...))
-		if err != nil {
-			s.destroy()
-			return nil, fmt.Errorf("%s: output tensor: %w", name, err)
-		}
-		s.outs = append(s.outs, t)
-		outs = append(outs, t)
-	}
-	s.s, err = ort.NewAdvancedSessionWithONNXData(data, []string{st.Input}, st.Outputs, ins, outs, opts)
-	if err != nil {
-		s.destroy()
-		return nil, fmt.Errorf("%s: create session: %w", name, err)
-	}
-	return s, nil
+// backend runs a session's model on its in tensor into its outs.
+type backend interface {
+	run() error
+	destroy()
 }
+
+// sessionMaker creates a session for model bytes data with one float32
+// input of inShape and float32 outputs of outShapes.
+type sessionMaker func(name string, data []byte, st models.Settings, inShape []int64, outShapes [][]int64) (*session, error)
 
 // run executes the model on the current input tensor; the caller holds mu.
 func (s *session) run() error {
-	if s.s == nil {
+	if s.be == nil {
 		return fmt.Errorf("%s: engine closed", s.name)
 	}
 	t0 := time.Now()
-	err := s.s.Run()
+	err := s.be.run()
 	s.busy += time.Since(t0)
 	if err != nil {
 		return fmt.Errorf("%s: run: %w", s.name, err)
@@ -140,18 +81,10 @@ func (s *session) run() error {
 func (s *session) destroy() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.s != nil {
-		s.s.Destroy()
-		s.s = nil
+	if s.be != nil {
+		s.be.destroy()
+		s.be = nil
 	}
-	if s.in != nil {
-		s.in.Destroy()
-		s.in = nil
-	}
-	for _, t := range s.outs {
-		t.Destroy()
-	}
-	s.outs = nil
 }
 
 // layoutOf converts manifest settings to a tensor layout, checking that they

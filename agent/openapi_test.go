@@ -1,0 +1,60 @@
+package agent
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/faceverify/faceverify/gateway/api/openapitest"
+)
+
+// contract checks every exchange of this package's tests with the
+// loopback API against OpenAPI (TestMain): the requests of those tests to
+// the agent go through http.DefaultTransport.
+var contract *openapitest.Checker
+
+func TestMain(m *testing.M) {
+	// Only requests the document routes (the default): the agent's own
+	// calls to a fake gateway (/v1/submissions, /v1/status) share the
+	// transport.
+	contract = openapitest.MustLoad(OpenAPI)
+	os.Exit(contract.Run(m, "agent/openapi.json", nil))
+}
+
+// muxPattern matches a route registered on the API's ServeMux.
+var muxPattern = regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+) (/[^"]*)"`)
+
+// TestOpenAPIRoutes: the routes this package registers (read from its
+// source, as ServeMux cannot list them) and the document name the same
+// operations; a ServeMux subtree "/ui/" is the document's "/ui/{asset}".
+func TestOpenAPIRoutes(t *testing.T) {
+	var registered []string
+	for _, m := range openapitest.SourceMatches(t, "*.go", muxPattern) {
+		path := m[2]
+		if strings.HasSuffix(path, "/") && path != "/" {
+			path += "{asset}"
+		}
+		registered = append(registered, m[1]+" "+path)
+	}
+	if len(registered) < 5 {
+		t.Fatalf("found %d registered routes (%v): the pattern no longer matches how Handler registers them", len(registered), registered)
+	}
+	contract.CompareRoutes(t, registered)
+}
+
+// TestOpenAPIServed: the document is served as it is kept.
+func TestOpenAPIServed(t *testing.T) {
+	h := start(t, testCfg(), source(green), nil, nil, nil)
+	resp, err := http.Get(h.url("/v1/openapi.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || string(body) != string(OpenAPI) {
+		t.Errorf("GET /v1/openapi.json = %d %q, %d bytes; want 200 application/json, the kept document", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+}

@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package goengine
+
+var useAVX2 = false
+
+// gemmFast has no microkernel on this architecture: the pure-Go kernel does
+// everything.
+func gemmFast(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int) (iEnd, jEnd int) {
+	return i0, j0
+}
