@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Race tests need cgo; the ONNX Runtime backend is cgo too.
 export CGO_ENABLED := 1
 
-.PHONY: help build models demo test test-short test-load check lint fmt vet bench fuzz clean ui-screens
+.PHONY: help build models demo test test-short test-load check lint fmt vet bench fuzz clean ui-screens eval-guard
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -90,6 +90,21 @@ fuzz: ## run every Fuzz target in the tree for FUZZTIME each (default 10s; not r
 	done <<<"$$targets"; \
 	if [ $${#failed[@]} -gt 0 ]; then printf 'fuzz: FAILED %s\n' "$${failed[@]}"; exit 1; fi; \
 	echo "fuzz: $$(wc -l <<<"$$targets") targets passed"
+
+# eval-guard: the shipped thresholds (the gateway's example config over the
+# defaults) must make no wrong decision on the labelled photos; the report,
+# its JSON and the DET and histogram PNGs stay in EVAL_OUT. Without the
+# photos it skips, or fails when CI is set.
+EVAL_SET ?= ../shared/testdata
+EVAL_OUT ?= $(BIN)/eval
+EVAL_CONFIG ?= cmd/facegateway/facegateway.example.toml
+eval-guard: models ## facegateway eval --guard on ../shared/testdata (report in bin/eval); fails on any error at the configured thresholds
+	@if [ ! -f $(EVAL_SET)/labels.csv ]; then \
+	  if [ -n "$$CI" ]; then echo "eval-guard: no labelled photos in $(EVAL_SET)" >&2; exit 1; fi; \
+	  echo "eval-guard: skipped, no labelled photos in $(EVAL_SET)"; exit 0; fi; \
+	mkdir -p $(BIN) $(EVAL_OUT) && \
+	$(GO) build -trimpath -o $(BIN)/facegateway ./cmd/facegateway && \
+	$(BIN)/facegateway eval --guard --quiet --config $(EVAL_CONFIG) --models $(MODELS_DIR) --out $(EVAL_OUT) $(EVAL_SET) >/dev/null
 
 OUT ?= ui-screens
 ui-screens: ## one PNG per kiosk screen (headless Chromium, default and a custom theme) into OUT

@@ -135,7 +135,7 @@ func judge(o outcome, attempt, maxAttempts int, matchThreshold float64) verdict 
 	if o.referenceReplay {
 		return verdict{api.StatusRejected, api.ReasonReferenceReplay, true}
 	}
-	if o.similarity == nil || *o.similarity < matchThreshold {
+	if o.similarity == nil || !MatchAccepted(*o.similarity, matchThreshold) {
 		return verdict{api.StatusRejected, api.ReasonFaceMismatch, true}
 	}
 	return verdict{api.StatusVerified, "", true}
@@ -257,7 +257,7 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 		return o
 	}
 	t = time.Now()
-	a, err := g.analyzer.Analyze(ctx, img, inference.Options{Liveness: true, Embed: true})
+	a, err := g.analyzer.Analyze(ctx, img, SelfieOptions)
 	release()
 	img = nil
 	g.metrics.stage.WithLabelValues("selfie").Observe(time.Since(t).Seconds())
@@ -278,7 +278,7 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 		o.runtimeErr = errors.New("analyze selfie: OK decision without an embedding")
 		return o
 	}
-	if o.liveness == nil || *o.liveness < g.cfg.Inference.LivenessThreshold {
+	if o.liveness == nil || !LivenessAccepted(*o.liveness, g.cfg.Inference.LivenessThreshold) {
 		o.selfie = inference.DecisionLivenessFailed
 		return o
 	}

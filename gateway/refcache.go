@@ -165,7 +165,7 @@ func (g *Gateway) loadReference(ctx context.Context, flow Flow, partner PartnerC
 	}
 	defer release()
 	t = time.Now()
-	a, err := g.analyzer.Analyze(ctx, img, inference.Options{Embed: true})
+	a, err := g.analyzer.Analyze(ctx, img, ReferenceOptions)
 	g.metrics.stage.WithLabelValues("reference").Observe(time.Since(t).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {

@@ -81,6 +81,10 @@ type Analysis struct {
 	Subject int
 	// Timings is the wall time spent in each stage of this Analyze call.
 	Timings Timings
+	// Rotation is the clockwise turn, in degrees (0, 90, 180, 270), applied
+	// to the image before the faces were found (Options.Reference only);
+	// boxes and landmarks are in pixels of the turned image.
+	Rotation int
 }
 
 // Timings is the per-stage wall time of one Analyze call; a stage that did
@@ -100,12 +104,56 @@ type Options struct {
 	Liveness bool
 	// Embed aligns the subject face and computes its embedding.
 	Embed bool
+	// Reference analyses a partner's reference image (an ID-card scan or a
+	// phone photo of a card) rather than a kiosk capture: when no upright
+	// face is found the image is also tried turned by 90°, 180° and 270°
+	// (pixels rotated without EXIF), and a subject face down to
+	// ReferenceMinFaceSize pixels is accepted, up-sampled before alignment.
+	// Analysis.Rotation then says how far the image was turned.
+	Reference bool
+	// LivenessJitter perturbs the subject's face box before liveness is
+	// scored. Only evaluation sets it (`facegateway eval --jitter`), to
+	// measure how steady the score is under small crop changes; the zero
+	// value changes nothing.
+	LivenessJitter Jitter
 	// Track, when not nil, holds the detector's confirmation verdicts on
 	// the previous analysed frame of the same capture round: a detection
 	// continuing one of them keeps its verdict without the confirmation
 	// pass (see Tracker). Nil confirms every detection.
 	Track *Tracker
 }
+
+// Jitter is a perturbation of a face box: its sides are multiplied by
+// Scale (0 means 1) and its centre moved by DX box widths and DY box
+// heights.
+type Jitter struct {
+	Scale float64 `json:"scale"`
+	DX    float64 `json:"dx"`
+	DY    float64 `json:"dy"`
+}
+
+// Apply returns b perturbed by j.
+func (j Jitter) Apply(b Box) Box {
+	if j == (Jitter{}) {
+		return b
+	}
+	s := j.Scale
+	if s == 0 {
+		s = 1
+	}
+	c := b.Center()
+	c.X += j.DX * b.W
+	c.Y += j.DY * b.H
+	w, h := b.W*s, b.H*s
+	return Box{X: c.X - w/2, Y: c.Y - h/2, W: w, H: h}
+}
+
+// ReferenceMinFaceSize is the smallest subject face, in pixels (shorter box
+// side), accepted on a reference image (Options.Reference); kiosk captures
+// keep Config.MinFaceSize. A face printed on an ID card photographed with a
+// phone is often 25–40 px; below 24 px the eyes are a few pixels apart and
+// the landmarks, hence the alignment, are unreliable.
+const ReferenceMinFaceSize = 24
 
 // Analyzer runs the whole per-image pipeline on a decoded, upright image.
 // It returns an error only for failures of the runtime itself; "no face",

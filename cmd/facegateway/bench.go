@@ -14,7 +14,6 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/faceverify/faceverify/agent"
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/loadtest"
 	"github.com/faceverify/faceverify/inference"
@@ -149,7 +148,7 @@ func runBench(ctx context.Context, cfg gateway.Config, selfie []byte, crop bool,
 }
 
 // kioskCrop cuts the subject face out of photo as faceagent's default
-// session settings upload it (agent.CropFace, crop_scale 3, crop_max_side
+// session settings upload it (inference.CropFace, crop_scale 3, crop_max_side
 // 640, JPEG quality 90).
 func kioskCrop(ctx context.Context, a inference.Analyzer, photo []byte, maxPixels int) ([]byte, error) {
 	img, err := inference.Decode(bytes.NewReader(photo), maxPixels)
@@ -163,9 +162,9 @@ func kioskCrop(ctx context.Context, a inference.Analyzer, photo []byte, maxPixel
 	if an.Subject < 0 || an.Subject >= len(an.Faces) {
 		return nil, fmt.Errorf("no usable face (%s)", an.Decision)
 	}
-	c, err := agent.CropFace(img, an.Faces[an.Subject].Box, 3, 640)
+	c, err := inference.CropFace(img, an.Faces[an.Subject].Box, 3, 640)
 	if err != nil {
 		return nil, err
 	}
-	return agent.EncodeJPEG(c, 90)
+	return inference.EncodeJPEG(c, 90)
 }

@@ -8,10 +8,10 @@ const LeakWindow = 32
 // Leaks counts, per file, the runs of at least LeakWindow bytes shared with
 // secret. Every such run covers a 16-byte block of the file at a multiple
 // of 16, so only those blocks are looked up in an index of secret, then
-// extended both ways; a run is counted once however long it is. A run of
-// fewer than leakMinDistinct distinct byte values (zero padding with a
-// stray 1, a line of spaces) carries no image content and is not counted:
-// JPEG headers and SQLite's -shm index both hold such runs.
+// extended both ways; a run is counted once however long it is. A run
+// with fewer than minDistinct different byte values (a JPEG's zero
+// padding meeting a file's empty pages) identifies nothing and is not
+// counted.
 func Leaks(files map[string][]byte, secret []byte) map[string]int {
 	const block = LeakWindow / 2
 	at := make(map[[block]byte][]int, len(secret))
@@ -31,7 +31,7 @@ func Leaks(files map[string][]byte, secret []byte) map[string]int {
 				for j+hi < len(b) && p+hi < len(secret) && b[j+hi] == secret[p+hi] {
 					hi++
 				}
-				if lo+hi >= LeakWindow && j+hi > lastEnd && distinct(b[j-lo:j+hi]) >= leakMinDistinct {
+				if lo+hi >= LeakWindow && j+hi > lastEnd && distinct(secret[p-lo:p+hi]) >= minDistinct {
 					out[name]++
 					lastEnd = j + hi
 				}
@@ -41,19 +41,17 @@ func Leaks(files map[string][]byte, secret []byte) map[string]int {
 	return out
 }
 
-// leakMinDistinct is the fewest distinct byte values a counted run has.
-const leakMinDistinct = 4
+// minDistinct is the fewest different byte values a shared run needs to
+// count as a leak: compressed image data has dozens in any 32 bytes.
+const minDistinct = 8
 
-// distinct counts b's distinct byte values, up to leakMinDistinct.
 func distinct(b []byte) int {
 	var seen [256]bool
 	n := 0
 	for _, c := range b {
 		if !seen[c] {
 			seen[c] = true
-			if n++; n >= leakMinDistinct {
-				return n
-			}
+			n++
 		}
 	}
 	return n

@@ -139,7 +139,8 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 		sessions[i], layouts[i], settings[i] = s, l, st
 	}
 	e.Detector = &Detector{sess: sessions[0], layout: layouts[0]}
-	e.Liveness = &Liveness{sess: sessions[1], layout: layouts[1], cropScale: settings[1].CropScale}
+	e.Liveness = &Liveness{sess: sessions[1], layout: layouts[1], cropScale: settings[1].CropScale,
+		crops: livenessCrops(cfg.LivenessCrops)}
 	e.Landmarker = &Landmarker{sess: sessions[2], layout: layouts[2], cropScale: settings[2].CropScale}
 	e.Embedder = &Embedder{sess: sessions[3], layout: layouts[3]}
 	if e.Liveness.cropScale <= 0 || e.Landmarker.cropScale <= 0 {
@@ -198,13 +199,17 @@ func (e *Engine) Config() inference.Config { return e.cfg }
 //
 // Liveness (opts.Liveness) and the aligned crop and embedding (opts.Embed)
 // are computed for the subject whenever there is one, also when the
-// decision is not OK, so tools can show them. The error is non-nil only
-// when the runtime fails or ctx is done.
+// decision is not OK, so tools can show them. With opts.Reference the image
+// is a partner's reference (turned, small faces; see analyzeReference). The
+// error is non-nil only when the runtime fails or ctx is done.
 func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Options) (inference.Analysis, error) {
 	t0 := time.Now()
 	an := inference.Analysis{Subject: -1}
 	if err := ctx.Err(); err != nil {
 		return an, err
+	}
+	if opts.Reference {
+		return e.analyzeReference(ctx, img, opts) // reference.go
 	}
 	if img == nil || img.Bounds().Empty() {
 		return an, fmt.Errorf("analyze: %w: empty image", inference.ErrDecode)
@@ -279,7 +284,7 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	an.Decision = e.decide(an.Faces)
 
 	if opts.Liveness {
-		p, err := e.Liveness.Score(rgba, dets[0].Box)
+		p, err := e.Liveness.Score(rgba, opts.LivenessJitter.Apply(dets[0].Box))
 		if err != nil {
 			return an, err
 		}

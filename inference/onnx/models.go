@@ -154,21 +154,39 @@ type Liveness struct {
 	layout    inference.TensorLayout
 	cropScale float64
 	rs        inference.Resizer // under sess.mu
+	// crops are the crops scored per face and fused (liveness_fusion.go);
+	// nil means the single crop at cropScale.
+	crops []livenessCrop
 }
 
-// Score returns the probability, 0–1, that the face in box of img is live.
+// Score returns the probability, 0–1, that the face in box of img is live:
+// the softmax of the mean logits over the configured crops
+// (inference.Config.LivenessCrops).
 func (l *Liveness) Score(img *image.RGBA, box inference.Box) (float64, error) {
 	l.sess.mu.Lock()
 	defer l.sess.mu.Unlock()
-	crop := squareAround(box, l.cropScale, img.Rect.Dx(), img.Rect.Dy(), true)
-	if err := l.rs.Resize(l.sess.in, img, crop, l.layout); err != nil {
-		return 0, fmt.Errorf("liveness: %w", err)
+	crops := l.crops
+	if len(crops) == 0 {
+		crops = singleCrop
 	}
-	if err := l.sess.run(); err != nil {
-		return 0, err
+	var sum [3]float32
+	for _, c := range crops {
+		sq := squareAround(c.shift(box), l.cropScale*c.scale, img.Rect.Dx(), img.Rect.Dy(), true)
+		if err := l.rs.Resize(l.sess.in, img, sq, l.layout); err != nil {
+			return 0, fmt.Errorf("liveness: %w", err)
+		}
+		if err := l.sess.run(); err != nil {
+			return 0, err
+		}
+		o := l.sess.outs[0]
+		for k := range sum {
+			sum[k] += o[k]
+		}
 	}
-	o := l.sess.outs[0]
-	return softmax0(o[:3]), nil
+	for k := range sum {
+		sum[k] /= float32(len(crops))
+	}
+	return softmax0(sum[:]), nil
 }
 
 // softmax0 is softmax(v)[0], computed stably.
