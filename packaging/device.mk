@@ -69,7 +69,7 @@ install: $(AGENT_BIN) ## install faceagent, its systemd unit, /etc/faceverify/ag
 		install -m 0644 "$$f" $(DESTDIR)$(MODELSDIR)/; \
 	done
 	@set -e; ort='$(ORT_DIR_$(DEB_ARCH))'; \
-	if [ -z "$$ort" ]; then echo "note: no pinned ONNX Runtime library for $(DEB_ARCH); set inference.ort_library"; \
+	if [ -z "$$ort" ]; then echo "note: no ONNX Runtime for $(DEB_ARCH): none installed, the agent runs the pure-Go inference engine"; \
 	elif [ -e $(MODELS_DIR)/$$ort/libonnxruntime.so.1 ]; then \
 		install -D -m 0644 $(MODELS_DIR)/$$ort/libonnxruntime.so.1 $(DESTDIR)$(MODELSDIR)/$$ort/libonnxruntime.so.1; \
 	else echo "note: $(MODELS_DIR)/$$ort/libonnxruntime.so.1 absent (run make models)"; fi
