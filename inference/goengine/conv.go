@@ -27,38 +27,56 @@ const (
 // apply runs the activation on the values of channel ch.
 func (a *act) apply(v []float32, ch int) {
 	switch a.kind {
+	case actNone:
 	case actRelu:
-		for i, x := range v {
-			if x < 0 {
-				v[i] = 0
-			}
+		relu(v)
+	default:
+		a.applyBias(v, ch, 0, false)
+	}
+}
+
+// applyBias adds bv to the values of channel ch (when add is set) and runs
+// the activation, in one pass. The selections are branch-free (sign-bit
+// masks, min/max): on activations about half of the signs are unpredictable.
+func (a *act) applyBias(v []float32, ch int, bv float32, add bool) {
+	if add {
+		for i := range v {
+			v[i] += bv
 		}
+	}
+	switch a.kind {
+	case actRelu:
+		relu(v)
 	case actClip:
 		lo, hi := a.lo, a.hi
 		for i, x := range v {
-			if x < lo {
-				v[i] = lo
-			} else if x > hi {
-				v[i] = hi
-			}
+			v[i] = min(max(x, lo), hi)
 		}
 	case actLeaky:
-		al := a.alpha
-		for i, x := range v {
-			if x < 0 {
-				v[i] = x * al
-			}
-		}
+		negScale(v, a.alpha)
 	case actPRelu:
 		s := a.slope[0]
 		if len(a.slope) > 1 {
 			s = a.slope[ch]
 		}
-		for i, x := range v {
-			if x < 0 {
-				v[i] = x * s
-			}
-		}
+		negScale(v, s)
+	}
+}
+
+// relu sets the negative values of v (and −0) to +0, without branches.
+func relu(v []float32) {
+	for i, x := range v {
+		u := math.Float32bits(x)
+		v[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+	}
+}
+
+// negScale multiplies the negative values of v by s, without branches.
+func negScale(v []float32, s float32) {
+	for i, x := range v {
+		u := math.Float32bits(x)
+		m := uint32(int32(u) >> 31)
+		v[i] = math.Float32frombits(math.Float32bits(x*s)&m | u&^m)
 	}
 }
 
@@ -142,18 +160,11 @@ func (k *convK) runRange(lo, hi int) {
 			i0, i1, j0, j1 = 0, k.mG, lo, hi
 		}
 		kd := k.kdim()
-		gemm(k.wG, kd, b, npix, k.outG, npix, kd, i0, i1, j0, j1)
-		for i := i0; i < i1; i++ {
-			row := k.outG[i*npix+j0 : i*npix+j1]
-			ch := k.chOff + i
-			if k.bias != nil {
-				bv := k.bias[ch]
-				for j := range row {
-					row[j] += bv
-				}
-			}
-			k.act.apply(row, ch)
+		var bias []float32
+		if k.bias != nil {
+			bias = k.bias[k.chOff : k.chOff+k.mG]
 		}
+		gemmAct(k.wG, kd, b, npix, k.outG, npix, kd, i0, i1, j0, j1, bias, &k.act, k.chOff)
 	case modeDepthwise:
 		for idx := lo; idx < hi; idx++ {
 			k.depthwiseChannel(idx/k.m, idx%k.m)

@@ -9,6 +9,45 @@ var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func sgemm4x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
 
+//go:noescape
+func sgemm4x16e(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, bias *float32, flags int)
+
+// gemmFastEpi is gemmFast with the epilogue of gemmAct fused into the
+// microkernel's store: bias[i] (when bias is non-nil; indexed by row of C)
+// added to row i, then ReLU when relu is set.
+func gemmFastEpi(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int, bias []float32, relu bool) (iEnd, jEnd int) {
+	if !useAVX2 || k == 0 {
+		return i0, j0
+	}
+	iEnd = i0 + (i1-i0)/4*4
+	jEnd = j0 + (j1-j0)/16*16
+	if iEnd == i0 || jEnd == j0 {
+		return i0, j0
+	}
+	_ = a[(iEnd-1)*lda+k-1]
+	_ = b[(k-1)*ldb+jEnd-1]
+	_ = c[(iEnd-1)*ldc+jEnd-1]
+	flags := 0
+	if relu {
+		flags |= 1
+	}
+	var zero [4]float32
+	bp := &zero[0]
+	if bias != nil {
+		_ = bias[iEnd-1]
+		flags |= 2
+	}
+	for j := j0; j < jEnd; j += 16 {
+		for i := i0; i < iEnd; i += 4 {
+			if bias != nil {
+				bp = &bias[i]
+			}
+			sgemm4x16e(k, &a[i*lda], lda, &b[j], ldb, &c[i*ldc+j], ldc, bp, flags)
+		}
+	}
+	return iEnd, jEnd
+}
+
 // gemmFast computes the part of gemm's C block that the microkernel covers
 // (whole 4×16 tiles from (i0, j0)) and returns where the pure-Go kernel must
 // continue: rows [i0, iEnd) are done for columns [j0, jEnd).
