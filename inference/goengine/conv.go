@@ -316,7 +316,12 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
 		}
 		if sw == 1 {
 			off := -k.pl
-			for ox := oxLo; ox < oxHi; ox++ {
+			ox0 := oxLo
+			if oxHi > oxLo {
+				ix := oxLo + off
+				ox0 += depthwiseRowFast(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv)
+			}
+			for ox := ox0; ox < oxHi; ox++ {
 				ix := ox + off
 				a, b, c := r0[ix:ix+3], r1[ix:ix+3], r2[ix:ix+3]
 				dst[ox] = bv + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]

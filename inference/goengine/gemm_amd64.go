@@ -71,3 +71,22 @@ func gemmFast(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, 
 	}
 	return iEnd, jEnd
 }
+
+//go:noescape
+func dw3x3s1(n int, r0, r1, r2, dst, w *float32, bias float32)
+
+// depthwiseRowFast computes the first n/8·8 outputs of a 3×3 stride-1
+// depthwise row (see dw3x3s1) and returns how many it did. r0, r1 and r2
+// start at the input column of dst[0]'s first tap.
+func depthwiseRowFast(r0, r1, r2, dst, w []float32, bias float32) int {
+	n := len(dst) / 8 * 8
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	_ = r0[n+1]
+	_ = r1[n+1]
+	_ = r2[n+1]
+	_ = w[8]
+	dw3x3s1(n, &r0[0], &r1[0], &r2[0], &dst[0], &w[0], bias)
+	return n
+}

@@ -165,3 +165,60 @@ storee:
 	VMOVUPS Y7, 32(DX)
 	VZEROUPPER
 	RET
+
+// func dw3x3s1(n int, r0, r1, r2, dst, w *float32, bias float32)
+//
+// One row of a 3×3 stride-1 depthwise convolution, 8 outputs per step:
+// dst[x] = bias + Σ_{ky,kx} w[3·ky+kx]·r_ky[x+kx] for x in [0, n), n a
+// multiple of 8 (AVX2 + FMA). Each r_ky must hold n+2 values.
+TEXT ·dw3x3s1(SB), NOSPLIT, $0-52
+	MOVQ n+0(FP), CX
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), R11
+	MOVQ r2+24(FP), R12
+	MOVQ dst+32(FP), DX
+	MOVQ w+40(FP), DI
+	VBROADCASTSS bias+48(FP), Y9
+	VBROADCASTSS (DI), Y0
+	VBROADCASTSS 4(DI), Y1
+	VBROADCASTSS 8(DI), Y2
+	VBROADCASTSS 12(DI), Y3
+	VBROADCASTSS 16(DI), Y4
+	VBROADCASTSS 20(DI), Y5
+	VBROADCASTSS 24(DI), Y6
+	VBROADCASTSS 28(DI), Y7
+	VBROADCASTSS 32(DI), Y8
+	SHRQ $3, CX
+	JEQ  dwdone
+
+dwloop:
+	VMOVAPS     Y9, Y10
+	VMOVUPS     (SI), Y11
+	VFMADD231PS Y11, Y0, Y10
+	VMOVUPS     4(SI), Y12
+	VFMADD231PS Y12, Y1, Y10
+	VMOVUPS     8(SI), Y13
+	VFMADD231PS Y13, Y2, Y10
+	VMOVUPS     (R11), Y11
+	VFMADD231PS Y11, Y3, Y10
+	VMOVUPS     4(R11), Y12
+	VFMADD231PS Y12, Y4, Y10
+	VMOVUPS     8(R11), Y13
+	VFMADD231PS Y13, Y5, Y10
+	VMOVUPS     (R12), Y11
+	VFMADD231PS Y11, Y6, Y10
+	VMOVUPS     4(R12), Y12
+	VFMADD231PS Y12, Y7, Y10
+	VMOVUPS     8(R12), Y13
+	VFMADD231PS Y13, Y8, Y10
+	VMOVUPS     Y10, (DX)
+	ADDQ        $32, SI
+	ADDQ        $32, R11
+	ADDQ        $32, R12
+	ADDQ        $32, DX
+	DECQ        CX
+	JNE         dwloop
+
+dwdone:
+	VZEROUPPER
+	RET
