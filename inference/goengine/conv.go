@@ -233,14 +233,15 @@ func (k *convK) depthwiseChannel(b, oc int) {
 	if k.bias != nil {
 		bv = k.bias[oc]
 	}
-	for i := range out {
-		out[i] = bv
-	}
 	w := k.w[oc*k.kh*k.kw : (oc+1)*k.kh*k.kw]
 	if k.kh == 3 && k.kw == 3 && k.dh == 1 && k.dw == 1 && k.zero != nil {
+		// writes every output pixel
 		k.depthwise3x3(plane, out, w, bv)
 		k.act.apply(out, oc)
 		return
+	}
+	for i := range out {
+		out[i] = bv
 	}
 	for ky := 0; ky < k.kh; ky++ {
 		for kx := 0; kx < k.kw; kx++ {
@@ -327,7 +328,12 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
 				dst[ox] = bv + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]
 			}
 		} else {
-			for ox := oxLo; ox < oxHi; ox++ {
+			ox0 := oxLo
+			if sw == 2 && oxHi > oxLo {
+				ix := oxLo*2 - k.pl
+				ox0 += depthwiseRowFastS2(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv)
+			}
+			for ox := ox0; ox < oxHi; ox++ {
 				ix := ox*sw - k.pl
 				a, b, c := r0[ix:ix+3], r1[ix:ix+3], r2[ix:ix+3]
 				dst[ox] = bv + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]

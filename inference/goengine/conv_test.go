@@ -7,12 +7,13 @@ import (
 )
 
 // TestDepthwise3x3 checks the one-pass 3×3 depthwise kernel against the
-// general tap-by-tap kernel over strides, paddings and odd sizes.
+// general tap-by-tap kernel over strides, paddings and odd sizes (rows
+// wide enough for the AVX2 row kernels where the CPU has them).
 func TestDepthwise3x3(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, sh := range []int{1, 2} {
 		for _, pad := range []int{0, 1, 2} {
-			for _, size := range [][2]int{{3, 3}, {5, 7}, {8, 8}, {13, 6}} {
+			for _, size := range [][2]int{{3, 3}, {5, 7}, {8, 8}, {13, 6}, {5, 21}, {4, 42}, {3, 77}} {
 				h, w := size[0], size[1]
 				oh := (h+2*pad-3)/sh + 1
 				ow := (w+2*pad-3)/sh + 1

@@ -90,3 +90,25 @@ func depthwiseRowFast(r0, r1, r2, dst, w []float32, bias float32) int {
 	dw3x3s1(n, &r0[0], &r1[0], &r2[0], &dst[0], &w[0], bias)
 	return n
 }
+
+//go:noescape
+func dw3x3s2(n int, r0, r1, r2, dst, w *float32, bias float32)
+
+// depthwiseRowFastS2 is depthwiseRowFast for stride 2: dst[x] reads
+// r_ky[2x+kx]. The kernel loads 18 values per 8 outputs, so it does as many
+// whole groups of 8 as the rows' lengths allow.
+func depthwiseRowFastS2(r0, r1, r2, dst, w []float32, bias float32) int {
+	n := len(dst) / 8 * 8
+	if avail := (min(len(r0), len(r1), len(r2)) - 2) / 16 * 8; n > avail {
+		n = avail
+	}
+	if !useAVX2 || n <= 0 {
+		return 0
+	}
+	_ = r0[2*n+1]
+	_ = r1[2*n+1]
+	_ = r2[2*n+1]
+	_ = w[8]
+	dw3x3s2(n, &r0[0], &r1[0], &r2[0], &dst[0], &w[0], bias)
+	return n
+}

@@ -222,3 +222,88 @@ dwloop:
 dwdone:
 	VZEROUPPER
 	RET
+
+// func dw3x3s2(n int, r0, r1, r2, dst, w *float32, bias float32)
+//
+// dw3x3s1 for stride 2: dst[x] = bias + Σ w[3·ky+kx]·r_ky[2x+kx], 8 outputs
+// per step from 16 (+2) inputs per row, deinterleaved into even and odd
+// columns with VSHUFPS + VPERMPD. Each r_ky must hold 2n+2 values.
+TEXT ·dw3x3s2(SB), NOSPLIT, $0-52
+	MOVQ n+0(FP), CX
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), R11
+	MOVQ r2+24(FP), R12
+	MOVQ dst+32(FP), DX
+	MOVQ w+40(FP), DI
+	VBROADCASTSS bias+48(FP), Y9
+	VBROADCASTSS (DI), Y0
+	VBROADCASTSS 4(DI), Y1
+	VBROADCASTSS 8(DI), Y2
+	VBROADCASTSS 12(DI), Y3
+	VBROADCASTSS 16(DI), Y4
+	VBROADCASTSS 20(DI), Y5
+	VBROADCASTSS 24(DI), Y6
+	VBROADCASTSS 28(DI), Y7
+	VBROADCASTSS 32(DI), Y8
+	SHRQ $3, CX
+	JEQ  s2done
+
+s2loop:
+	VMOVAPS Y9, Y10
+
+	// row 0
+	VMOVUPS     (SI), Y11
+	VMOVUPS     32(SI), Y12
+	VSHUFPS     $0x88, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y0, Y10
+	VSHUFPS     $0xDD, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y1, Y10
+	VMOVUPS     8(SI), Y11
+	VMOVUPS     40(SI), Y12
+	VSHUFPS     $0x88, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y2, Y10
+
+	// row 1
+	VMOVUPS     (R11), Y11
+	VMOVUPS     32(R11), Y12
+	VSHUFPS     $0x88, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y3, Y10
+	VSHUFPS     $0xDD, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y4, Y10
+	VMOVUPS     8(R11), Y11
+	VMOVUPS     40(R11), Y12
+	VSHUFPS     $0x88, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y5, Y10
+
+	// row 2
+	VMOVUPS     (R12), Y11
+	VMOVUPS     32(R12), Y12
+	VSHUFPS     $0x88, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y6, Y10
+	VSHUFPS     $0xDD, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y7, Y10
+	VMOVUPS     8(R12), Y11
+	VMOVUPS     40(R12), Y12
+	VSHUFPS     $0x88, Y12, Y11, Y13
+	VPERMPD     $0xD8, Y13, Y13
+	VFMADD231PS Y13, Y8, Y10
+
+	VMOVUPS Y10, (DX)
+	ADDQ    $64, SI
+	ADDQ    $64, R11
+	ADDQ    $64, R12
+	ADDQ    $32, DX
+	DECQ    CX
+	JNE     s2loop
+
+s2done:
+	VZEROUPPER
+	RET

@@ -15,3 +15,5 @@ func gemmFastEpi(a []float32, lda int, b []float32, ldb int, c []float32, ldc in
 }
 
 func depthwiseRowFast(r0, r1, r2, dst, w []float32, bias float32) int { return 0 }
+
+func depthwiseRowFastS2(r0, r1, r2, dst, w []float32, bias float32) int { return 0 }
