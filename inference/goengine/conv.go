@@ -235,9 +235,8 @@ func (k *convK) depthwiseChannel(b, oc int) {
 	}
 	w := k.w[oc*k.kh*k.kw : (oc+1)*k.kh*k.kw]
 	if k.kh == 3 && k.kw == 3 && k.dh == 1 && k.dw == 1 && k.zero != nil {
-		// writes every output pixel
-		k.depthwise3x3(plane, out, w, bv)
-		k.act.apply(out, oc)
+		// writes every output pixel and runs the activation row by row
+		k.depthwise3x3(plane, out, w, bv, oc)
 		return
 	}
 	for i := range out {
@@ -279,8 +278,9 @@ func (k *convK) depthwiseChannel(b, oc int) {
 // depthwise3x3 is depthwiseChannel for 3×3 undilated kernels: each output
 // pixel is summed in registers from three input rows (a padded row reads
 // k.zero) in one pass; columns whose taps cross the left or right edge take
-// the bounds-checked path.
-func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
+// the bounds-checked path. The activation (as channel oc) runs on each row
+// while it is in cache.
+func (k *convK) depthwise3x3(plane, out, w []float32, bv float32, oc int) {
 	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
 	wd, sw := k.wd, k.sw
 	// interior: ix = ox·sw − pl ≥ 0 and ix + 2 ≤ wd − 1
@@ -342,6 +342,7 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
 		for ox := oxHi; ox < k.ow; ox++ {
 			edge(ox)
 		}
+		k.act.apply(dst, oc)
 	}
 }
 
