@@ -15,17 +15,20 @@ func sgemm4x16e(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc
 // gemmFastEpi is gemmFast with the epilogue of gemmAct fused into the
 // microkernel's store: bias[i] (when bias is non-nil; indexed by row of C)
 // added to row i, then ReLU when relu is set. Unlike gemmFast it also runs
-// the partial tiles at the bottom and right edges through the microkernel,
-// into a tile on the stack that is then copied into C: a row tail one row
-// at a time (lda 0 reads that row four times), a column tail only where
-// B's last row holds 16 values from the tile's first column. It returns
-// the block it did: rows [i0, iEnd) (always i1) × columns [j0, jEnd).
+// the edges through the microkernel: a column tail as the 16 columns ending
+// at j1 (overlapping the previous tile, whose values it rewrites
+// unchanged) when the block is at least 16 wide, otherwise into a tile on
+// the stack where B's last row holds 16 values from the tail's first
+// column; a row tail one row at a time (lda 0 reads that row four times)
+// into the stack tile. It returns the block it did: rows [i0, iEnd)
+// (always i1) × columns [j0, jEnd).
 func gemmFastEpi(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int, bias []float32, relu bool) (iEnd, jEnd int) {
 	if !useAVX2 || k == 0 || i0 >= i1 || j0 >= j1 {
 		return i0, j0
 	}
-	jEnd = j0 + (j1-j0)/16*16
-	if jEnd < j1 && (k-1)*ldb+jEnd+16 <= len(b) {
+	jFull := j0 + (j1-j0)/16*16
+	jEnd = jFull
+	if jFull < j1 && (j1-j0 >= 16 || (k-1)*ldb+jFull+16 <= len(b)) {
 		jEnd = j1
 	}
 	if jEnd == j0 {
@@ -34,43 +37,58 @@ func gemmFastEpi(a []float32, lda int, b []float32, ldb int, c []float32, ldc in
 	_ = a[(i1-1)*lda+k-1]
 	_ = b[(k-1)*ldb+jEnd-1]
 	_ = c[(i1-1)*ldc+jEnd-1]
+	if bias != nil {
+		_ = bias[i1-1]
+	}
+	for j := j0; j < jFull; j += 16 {
+		gemmColumnTile(a, lda, b, ldb, c, ldc, k, i0, i1, j, 16, bias, relu)
+	}
+	if jEnd > jFull {
+		if j1-j0 >= 16 {
+			gemmColumnTile(a, lda, b, ldb, c, ldc, k, i0, i1, j1-16, 16, bias, relu)
+		} else {
+			gemmColumnTile(a, lda, b, ldb, c, ldc, k, i0, i1, jFull, j1-jFull, bias, relu)
+		}
+	}
+	return i1, jEnd
+}
+
+// gemmColumnTile runs the microkernel with its epilogue on rows [i0, i1)
+// and columns [j, j+w) of C, w ≤ 16; B must hold 16 values from column j
+// in every row. Partial tiles go through a tile on the stack.
+func gemmColumnTile(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j, w int, bias []float32, relu bool) {
 	flags := 0
 	if relu {
 		flags |= 1
 	}
+	if bias != nil {
+		flags |= 2
+	}
 	var zero, rowBias [4]float32
 	var tile [64]float32
 	bp := &zero[0]
-	if bias != nil {
-		_ = bias[i1-1]
-		flags |= 2
-	}
 	iFull := i0 + (i1-i0)/4*4
-	for j := j0; j < jEnd; j += 16 {
-		w := min(16, jEnd-j)
-		for i := i0; i < iFull; i += 4 {
-			if bias != nil {
-				bp = &bias[i]
-			}
-			if w == 16 {
-				sgemm4x16e(k, &a[i*lda], lda, &b[j], ldb, &c[i*ldc+j], ldc, bp, flags)
-				continue
-			}
-			sgemm4x16e(k, &a[i*lda], lda, &b[j], ldb, &tile[0], 16, bp, flags)
-			for r := 0; r < 4; r++ {
-				copy(c[(i+r)*ldc+j:(i+r)*ldc+j+w], tile[r*16:r*16+w])
-			}
+	for i := i0; i < iFull; i += 4 {
+		if bias != nil {
+			bp = &bias[i]
 		}
-		for i := iFull; i < i1; i++ {
-			if bias != nil {
-				rowBias = [4]float32{bias[i], bias[i], bias[i], bias[i]}
-				bp = &rowBias[0]
-			}
-			sgemm4x16e(k, &a[i*lda], 0, &b[j], ldb, &tile[0], 16, bp, flags)
-			copy(c[i*ldc+j:i*ldc+j+w], tile[:w])
+		if w == 16 {
+			sgemm4x16e(k, &a[i*lda], lda, &b[j], ldb, &c[i*ldc+j], ldc, bp, flags)
+			continue
+		}
+		sgemm4x16e(k, &a[i*lda], lda, &b[j], ldb, &tile[0], 16, bp, flags)
+		for r := 0; r < 4; r++ {
+			copy(c[(i+r)*ldc+j:(i+r)*ldc+j+w], tile[r*16:r*16+w])
 		}
 	}
-	return i1, jEnd
+	for i := iFull; i < i1; i++ {
+		if bias != nil {
+			rowBias = [4]float32{bias[i], bias[i], bias[i], bias[i]}
+			bp = &rowBias[0]
+		}
+		sgemm4x16e(k, &a[i*lda], 0, &b[j], ldb, &tile[0], 16, bp, flags)
+		copy(c[i*ldc+j:i*ldc+j+w], tile[:w])
+	}
 }
 
 // gemmFast computes the part of gemm's C block that the microkernel covers
