@@ -297,9 +297,16 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32, oc int) {
 		}
 		return plane[iy*wd : (iy+1)*wd]
 	}
+	// A ReLU is fused into the row kernels (values below lo = 0 are
+	// raised); the other activations run on the whole row afterwards.
+	lo, fused := float32(math.Inf(-1)), k.act.kind == actRelu
+	if fused {
+		lo = 0
+	}
 	for oy := 0; oy < k.oh; oy++ {
 		iy := oy*k.sh - k.pt
 		r0, r1, r2 := row(iy), row(iy+1), row(iy+2)
+		ox0 := oxLo // the row kernels did [oxLo, ox0)
 		dst := out[oy*k.ow : (oy+1)*k.ow]
 		edge := func(ox int) {
 			s := bv
@@ -317,10 +324,9 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32, oc int) {
 		}
 		if sw == 1 {
 			off := -k.pl
-			ox0 := oxLo
 			if oxHi > oxLo {
 				ix := oxLo + off
-				ox0 += depthwiseRowFast(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv)
+				ox0 += depthwiseRowFast(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv, lo)
 			}
 			for ox := ox0; ox < oxHi; ox++ {
 				ix := ox + off
@@ -328,10 +334,9 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32, oc int) {
 				dst[ox] = bv + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]
 			}
 		} else {
-			ox0 := oxLo
 			if sw == 2 && oxHi > oxLo {
 				ix := oxLo*2 - k.pl
-				ox0 += depthwiseRowFastS2(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv)
+				ox0 += depthwiseRowFastS2(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv, lo)
 			}
 			for ox := ox0; ox < oxHi; ox++ {
 				ix := ox*sw - k.pl
@@ -342,7 +347,12 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32, oc int) {
 		for ox := oxHi; ox < k.ow; ox++ {
 			edge(ox)
 		}
-		k.act.apply(dst, oc)
+		if fused {
+			relu(dst[:oxLo])
+			relu(dst[ox0:])
+		} else {
+			k.act.apply(dst, oc)
+		}
 	}
 }
 

@@ -116,12 +116,13 @@ func gemmFast(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, 
 }
 
 //go:noescape
-func dw3x3s1(n int, r0, r1, r2, dst, w *float32, bias float32)
+func dw3x3s1(n int, r0, r1, r2, dst, w *float32, bias, lo float32)
 
 // depthwiseRowFast computes the first n/8·8 outputs of a 3×3 stride-1
-// depthwise row (see dw3x3s1) and returns how many it did. r0, r1 and r2
+// depthwise row (see dw3x3s1; values below lo are raised to lo) and returns
+// how many it did. r0, r1 and r2
 // start at the input column of dst[0]'s first tap.
-func depthwiseRowFast(r0, r1, r2, dst, w []float32, bias float32) int {
+func depthwiseRowFast(r0, r1, r2, dst, w []float32, bias, lo float32) int {
 	n := len(dst) / 8 * 8
 	if !useAVX2 || n == 0 {
 		return 0
@@ -130,17 +131,17 @@ func depthwiseRowFast(r0, r1, r2, dst, w []float32, bias float32) int {
 	_ = r1[n+1]
 	_ = r2[n+1]
 	_ = w[8]
-	dw3x3s1(n, &r0[0], &r1[0], &r2[0], &dst[0], &w[0], bias)
+	dw3x3s1(n, &r0[0], &r1[0], &r2[0], &dst[0], &w[0], bias, lo)
 	return n
 }
 
 //go:noescape
-func dw3x3s2(n int, r0, r1, r2, dst, w *float32, bias float32)
+func dw3x3s2(n int, r0, r1, r2, dst, w *float32, bias, lo float32)
 
 // depthwiseRowFastS2 is depthwiseRowFast for stride 2: dst[x] reads
 // r_ky[2x+kx]. The kernel loads 18 values per 8 outputs, so it does as many
 // whole groups of 8 as the rows' lengths allow.
-func depthwiseRowFastS2(r0, r1, r2, dst, w []float32, bias float32) int {
+func depthwiseRowFastS2(r0, r1, r2, dst, w []float32, bias, lo float32) int {
 	n := len(dst) / 8 * 8
 	if avail := (min(len(r0), len(r1), len(r2)) - 2) / 16 * 8; n > avail {
 		n = avail
@@ -152,6 +153,6 @@ func depthwiseRowFastS2(r0, r1, r2, dst, w []float32, bias float32) int {
 	_ = r1[2*n+1]
 	_ = r2[2*n+1]
 	_ = w[8]
-	dw3x3s2(n, &r0[0], &r1[0], &r2[0], &dst[0], &w[0], bias)
+	dw3x3s2(n, &r0[0], &r1[0], &r2[0], &dst[0], &w[0], bias, lo)
 	return n
 }

@@ -166,12 +166,13 @@ storee:
 	VZEROUPPER
 	RET
 
-// func dw3x3s1(n int, r0, r1, r2, dst, w *float32, bias float32)
+// func dw3x3s1(n int, r0, r1, r2, dst, w *float32, bias float32, lo float32)
 //
 // One row of a 3×3 stride-1 depthwise convolution, 8 outputs per step:
 // dst[x] = bias + Σ_{ky,kx} w[3·ky+kx]·r_ky[x+kx] for x in [0, n), n a
-// multiple of 8 (AVX2 + FMA). Each r_ky must hold n+2 values.
-TEXT ·dw3x3s1(SB), NOSPLIT, $0-52
+// multiple of 8 (AVX2 + FMA), then dst[x] = max(dst[x], lo) (lo = 0 fuses
+// a ReLU, −Inf none). Each r_ky must hold n+2 values.
+TEXT ·dw3x3s1(SB), NOSPLIT, $0-56
 	MOVQ n+0(FP), CX
 	MOVQ r0+8(FP), SI
 	MOVQ r1+16(FP), R11
@@ -179,6 +180,7 @@ TEXT ·dw3x3s1(SB), NOSPLIT, $0-52
 	MOVQ dst+32(FP), DX
 	MOVQ w+40(FP), DI
 	VBROADCASTSS bias+48(FP), Y9
+	VBROADCASTSS lo+52(FP), Y14
 	VBROADCASTSS (DI), Y0
 	VBROADCASTSS 4(DI), Y1
 	VBROADCASTSS 8(DI), Y2
@@ -211,6 +213,7 @@ dwloop:
 	VFMADD231PS Y12, Y7, Y10
 	VMOVUPS     8(R12), Y13
 	VFMADD231PS Y13, Y8, Y10
+	VMAXPS  Y14, Y10, Y10
 	VMOVUPS     Y10, (DX)
 	ADDQ        $32, SI
 	ADDQ        $32, R11
@@ -223,12 +226,12 @@ dwdone:
 	VZEROUPPER
 	RET
 
-// func dw3x3s2(n int, r0, r1, r2, dst, w *float32, bias float32)
+// func dw3x3s2(n int, r0, r1, r2, dst, w *float32, bias float32, lo float32)
 //
 // dw3x3s1 for stride 2: dst[x] = bias + Σ w[3·ky+kx]·r_ky[2x+kx], 8 outputs
 // per step from 16 (+2) inputs per row, deinterleaved into even and odd
 // columns with VSHUFPS + VPERMPD. Each r_ky must hold 2n+2 values.
-TEXT ·dw3x3s2(SB), NOSPLIT, $0-52
+TEXT ·dw3x3s2(SB), NOSPLIT, $0-56
 	MOVQ n+0(FP), CX
 	MOVQ r0+8(FP), SI
 	MOVQ r1+16(FP), R11
@@ -236,6 +239,7 @@ TEXT ·dw3x3s2(SB), NOSPLIT, $0-52
 	MOVQ dst+32(FP), DX
 	MOVQ w+40(FP), DI
 	VBROADCASTSS bias+48(FP), Y9
+	VBROADCASTSS lo+52(FP), Y14
 	VBROADCASTSS (DI), Y0
 	VBROADCASTSS 4(DI), Y1
 	VBROADCASTSS 8(DI), Y2
@@ -296,6 +300,7 @@ s2loop:
 	VPERMPD     $0xD8, Y13, Y13
 	VFMADD231PS Y13, Y8, Y10
 
+	VMAXPS  Y14, Y10, Y10
 	VMOVUPS Y10, (DX)
 	ADDQ    $64, SI
 	ADDQ    $64, R11

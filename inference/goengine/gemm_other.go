@@ -14,6 +14,6 @@ func gemmFastEpi(a []float32, lda int, b []float32, ldb int, c []float32, ldc in
 	return i0, j0
 }
 
-func depthwiseRowFast(r0, r1, r2, dst, w []float32, bias float32) int { return 0 }
+func depthwiseRowFast(r0, r1, r2, dst, w []float32, bias, lo float32) int { return 0 }
 
-func depthwiseRowFastS2(r0, r1, r2, dst, w []float32, bias float32) int { return 0 }
+func depthwiseRowFastS2(r0, r1, r2, dst, w []float32, bias, lo float32) int { return 0 }
