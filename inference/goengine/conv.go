@@ -327,6 +327,12 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32, oc int) {
 			if oxHi > oxLo {
 				ix := oxLo + off
 				ox0 += depthwiseRowFast(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv, lo)
+				// the tail as the 8 outputs ending at oxHi, rewriting
+				// some already done with the same values
+				if t := oxHi - 8; ox0 < oxHi && t >= oxLo &&
+					depthwiseRowFast(r0[t+off:], r1[t+off:], r2[t+off:], dst[t:oxHi], w, bv, lo) == 8 {
+					ox0 = oxHi
+				}
 			}
 			for ox := ox0; ox < oxHi; ox++ {
 				ix := ox + off
@@ -337,6 +343,12 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32, oc int) {
 			if sw == 2 && oxHi > oxLo {
 				ix := oxLo*2 - k.pl
 				ox0 += depthwiseRowFastS2(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv, lo)
+				if t := oxHi - 8; ox0 < oxHi && t >= oxLo {
+					it := t*2 - k.pl
+					if depthwiseRowFastS2(r0[it:], r1[it:], r2[it:], dst[t:oxHi], w, bv, lo) == 8 {
+						ox0 = oxHi
+					}
+				}
 			}
 			for ox := ox0; ox < oxHi; ox++ {
 				ix := ox*sw - k.pl
