@@ -23,13 +23,11 @@ func gemm(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i
 // gemmAct is gemm followed, on the same block of C, by the epilogue of a
 // convolution: C[i,j] = act(C[i,j] + bias[i]) with bias indexed by row of C
 // (nil: no bias) and ac run as channel chOff+i. Where the microkernel runs
-// and the activation is ReLU or none, the epilogue is applied to its
-// registers before the store; elsewhere in a second pass over the rows.
+// and the activation is none, ReLU, LeakyRelu or PRelu, the epilogue is
+// applied to its registers before the store; elsewhere (Clip, and on CPUs
+// without the microkernel) in a second pass over the rows.
 func gemmAct(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int, bias []float32, ac *act, chOff int) {
-	iEnd, jEnd := i0, j0
-	if ac.kind == actNone || ac.kind == actRelu {
-		iEnd, jEnd = gemmFastEpi(a, lda, b, ldb, c, ldc, k, i0, i1, j0, j1, bias, ac.kind == actRelu)
-	}
+	iEnd, jEnd := gemmFastEpi(a, lda, b, ldb, c, ldc, k, i0, i1, j0, j1, bias, ac, chOff)
 	if jEnd > j0 {
 		gemmGo(a, lda, b, ldb, c, ldc, k, iEnd, i1, j0, jEnd)
 		gemmGo(a, lda, b, ldb, c, ldc, k, i0, i1, jEnd, j1)

@@ -101,12 +101,14 @@ store:
 	VZEROUPPER
 	RET
 
-// func sgemm4x16e(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, bias *float32, flags int)
+// func sgemm4x16e(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, bias *float32, flags int, slope *float32)
 //
 // sgemm4x16 with an epilogue on the registers before the store: flags bit 1
 // adds bias[r] to row r of the tile (bias points at 4 values), bit 0 then
-// sets negative values (and −0) to +0 (ReLU).
-TEXT ·sgemm4x16e(SB), NOSPLIT, $0-72
+// sets negative values (and −0) to +0 (ReLU), bit 2 (instead) multiplies
+// the negative values of row r by slope[r] (PRelu, LeakyRelu: max(x, 0) +
+// slope·min(x, 0), one rounding as x·slope).
+TEXT ·sgemm4x16e(SB), NOSPLIT, $0-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -206,6 +208,41 @@ epilogue:
 	VADDPS       Y13, Y7, Y7
 
 relu:
+	TESTQ $4, R15
+	JEQ   relu0
+	MOVQ  slope+72(FP), R14
+	VXORPS Y15, Y15, Y15
+	VBROADCASTSS (R14), Y10
+	VMINPS       Y15, Y0, Y8
+	VMINPS       Y15, Y1, Y9
+	VMAXPS       Y15, Y0, Y0
+	VMAXPS       Y15, Y1, Y1
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 4(R14), Y11
+	VMINPS       Y15, Y2, Y8
+	VMINPS       Y15, Y3, Y9
+	VMAXPS       Y15, Y2, Y2
+	VMAXPS       Y15, Y3, Y3
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 8(R14), Y12
+	VMINPS       Y15, Y4, Y8
+	VMINPS       Y15, Y5, Y9
+	VMAXPS       Y15, Y4, Y4
+	VMAXPS       Y15, Y5, Y5
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 12(R14), Y13
+	VMINPS       Y15, Y6, Y8
+	VMINPS       Y15, Y7, Y9
+	VMAXPS       Y15, Y6, Y6
+	VMAXPS       Y15, Y7, Y7
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	JMP          storee
+
+relu0:
 	TESTQ $1, R15
 	JEQ   storee
 	VXORPS Y15, Y15, Y15

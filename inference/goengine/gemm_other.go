@@ -10,7 +10,7 @@ func gemmFast(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, 
 	return i0, j0
 }
 
-func gemmFastEpi(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int, bias []float32, relu bool) (iEnd, jEnd int) {
+func gemmFastEpi(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int, bias []float32, ac *act, chOff int) (iEnd, jEnd int) {
 	return i0, j0
 }
 

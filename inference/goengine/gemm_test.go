@@ -82,7 +82,8 @@ func BenchmarkGemm(b *testing.B) {
 
 // TestGemmAct checks gemmAct (microkernel with the fused epilogue and its
 // edge tiles, where the CPU has it) against the pure-Go kernel followed by
-// the separate epilogue, for ReLU, none and PRelu, with and without bias.
+// the separate epilogue, for every activation (PRelu with one and with
+// per-channel slopes), with and without bias.
 func TestGemmAct(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, tc := range []struct{ m, n, k, i0, i1, j0, j1 int }{
@@ -101,8 +102,12 @@ func TestGemmAct(t *testing.T) {
 				v[i] = rng.Float32()*2 - 1
 			}
 		}
-		slope := []float32{0.25}
-		for _, ac := range []act{{kind: actNone}, {kind: actRelu}, {kind: actPRelu, slope: slope}} {
+		perChannel := make([]float32, tc.m)
+		for i := range perChannel {
+			perChannel[i] = rng.Float32()
+		}
+		for _, ac := range []act{{kind: actNone}, {kind: actRelu}, {kind: actPRelu, slope: []float32{0.25}},
+			{kind: actPRelu, slope: perChannel}, {kind: actLeaky, alpha: 0.1}, {kind: actClip, lo: -0.5, hi: 0.5}} {
 			for _, bs := range [][]float32{nil, bias} {
 				want := make([]float32, tc.m*tc.n)
 				got := make([]float32, tc.m*tc.n)
