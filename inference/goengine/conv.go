@@ -236,7 +236,11 @@ func (k *convK) depthwiseChannel(b, oc int) {
 	w := k.w[oc*k.kh*k.kw : (oc+1)*k.kh*k.kw]
 	if k.kh == 3 && k.kw == 3 && k.dh == 1 && k.dw == 1 && k.zero != nil {
 		// writes every output pixel and runs the activation row by row
-		k.depthwise3x3(plane, out, w, bv, oc)
+		if useAVX2 && (k.sw == 1 || k.sw == 2) && 2*(k.pl+k.wd+2) <= dwSmallW {
+			k.depthwise3x3Small(plane, out, w, bv, oc)
+		} else {
+			k.depthwise3x3(plane, out, w, bv, oc)
+		}
 		return
 	}
 	for i := range out {
@@ -421,6 +425,54 @@ func (k *poolK) runRange(lo, hi int) {
 				}
 				out[oy*k.ow+ox] = acc
 			}
+		}
+	}
+}
+
+// dwSmallW is the padded row buffer of depthwise3x3Small, in values.
+const dwSmallW = 96
+
+// depthwise3x3Small is depthwise3x3 for narrow rows (2·(pl+W+2) ≤
+// dwSmallW) and strides 1 and 2 on CPUs with the row kernels: the three
+// input rows of each output row are copied into zero-padded buffers on the
+// stack, so the row kernels compute every output pixel (the last group of 8
+// overlapping the previous one, or through a stack tile when the row is
+// narrower than 8) with no edge cases.
+func (k *convK) depthwise3x3Small(plane, out, w []float32, bv float32, oc int) {
+	var buf [3][dwSmallW]float32
+	var tile [8]float32
+	lo, fused := float32(math.Inf(-1)), k.act.kind == actRelu
+	if fused {
+		lo = 0
+	}
+	wd, sw, ow := k.wd, k.sw, k.ow
+	for oy := 0; oy < k.oh; oy++ {
+		for r := range buf {
+			row := buf[r][:]
+			clear(row)
+			if iy := oy*k.sh - k.pt + r; iy >= 0 && iy < k.h {
+				copy(row[k.pl:], plane[iy*wd:(iy+1)*wd])
+			}
+		}
+		dst := out[oy*ow : (oy+1)*ow]
+		var done int
+		if sw == 1 {
+			done = depthwiseRowFast(buf[0][:], buf[1][:], buf[2][:], dst, w, bv, lo)
+		} else {
+			done = depthwiseRowFastS2(buf[0][:], buf[1][:], buf[2][:], dst, w, bv, lo)
+		}
+		if done < ow {
+			start := max(ow-8, 0)
+			o := start * sw
+			if sw == 1 {
+				depthwiseRowFast(buf[0][o:], buf[1][o:], buf[2][o:], tile[:], w, bv, lo)
+			} else {
+				depthwiseRowFastS2(buf[0][o:], buf[1][o:], buf[2][o:], tile[:], w, bv, lo)
+			}
+			copy(dst[start:], tile[:ow-start])
+		}
+		if !fused {
+			k.act.apply(dst, oc)
 		}
 	}
 }
