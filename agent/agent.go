@@ -11,6 +11,11 @@
 // (never blocking the camera). Timers come from the injected clock. All
 // goroutines belong to a run group in Run and stop when its context ends.
 //
+// Its neighbours hold the rest of the daemon: agent/config (the
+// configuration), agent/control (the launch request and the command table
+// served on the loopback API and as MQTT commands, commands.go), agent/health
+// (component health and metrics) and agent/host (systemd and sysfs).
+//
 // Use:
 //
 //	a, err := agent.New(cfg, agent.Deps{Source: src, Analyzer: an, Gateway: gw, Publisher: pub})
@@ -32,6 +37,10 @@ import (
 
 	"github.com/oklog/run"
 
+	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/control"
+	"github.com/faceverify/faceverify/agent/health"
+	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/capture"
@@ -39,7 +48,6 @@ import (
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/internal/clock"
 	"github.com/faceverify/faceverify/uplink"
-	"github.com/faceverify/faceverify/uplink/spool"
 )
 
 // DefaultLivenessModel is reported as device_liveness.model.
@@ -47,31 +55,31 @@ const DefaultLivenessModel = "fr_liveness.onnx"
 
 // Deps are the agent's collaborators, each set once.
 type Deps struct {
-	Source    capture.Source     // required: the camera
-	Analyzer  inference.Analyzer // required: face analysis (liveness on)
-	Gateway   uplink.Gateway     // required: the gateway's device API
-	Publisher uplink.Publisher   // progress events; uplink.Discard if nil
-	LEDs      led.LEDs           // status lights; the log driver if nil
-	Service   ServiceNotifier    // systemd readiness and watchdog (systemd.go); none if nil
-	Clock     clock.Clock        // time; the wall clock if nil
-	Logger    *slog.Logger       // slog.Default() if nil
+	Source    capture.Source       // required: the camera
+	Analyzer  inference.Analyzer   // required: face analysis (liveness on)
+	Gateway   uplink.Gateway       // required: the gateway's device API
+	Publisher uplink.Publisher     // progress events; uplink.Discard if nil
+	LEDs      led.LEDs             // status lights; the log driver if nil
+	Service   host.ServiceNotifier // systemd readiness and watchdog (host.Systemd); none if nil
+	Clock     clock.Clock          // time; the wall clock if nil
+	Logger    *slog.Logger         // slog.Default() if nil
 	// LivenessModel is reported with each submission (DefaultLivenessModel
 	// if empty).
 	LivenessModel string
 	// NewSessionID makes session ids (random hex if nil).
 	NewSessionID func() string
 	// Spool stores uploads the gateway cannot take now and delivers them
-	// later (uplink/spool); uploads go straight to Gateway if nil. Run runs
-	// its delivery loop.
-	Spool *spool.Spool
-	// Health collects component health for /healthz (health.go); a new
+	// later (uplink/spool.Spool); uploads go straight to Gateway if nil.
+	// Run runs its delivery loop.
+	Spool Spool
+	// Health collects component health for /healthz (agent/health); a new
 	// registry if nil.
-	Health *HealthRegistry
+	Health *health.Registry
 }
 
 // Agent runs verification sessions. Make one with New and call Run.
 type Agent struct {
-	cfg    Config
+	cfg    config.Config
 	policy session.Config
 	d      Deps
 	log    *slog.Logger
@@ -93,9 +101,9 @@ type Agent struct {
 	tracks     roundTracker // faces confirmed in the current capture round
 	uploads    atomic.Uint64
 
-	// Device wiring (spool_wiring.go, metrics.go, health.go).
-	metrics     *agentMetrics
-	health      *HealthRegistry
+	// Device wiring (spool_wiring.go, metrics_wiring.go, health_wiring.go).
+	metrics     *health.Metrics
+	health      *health.Registry
 	clockFloor  time.Time
 	queuedKeys  sync.Map     // idempotency key → session id, while spooled
 	metricsAddr atomic.Value // string
@@ -106,7 +114,7 @@ type Agent struct {
 
 // New checks cfg and deps and returns an Agent. cfg must have passed
 // Validate (Load does it).
-func New(cfg Config, d Deps) (*Agent, error) {
+func New(cfg config.Config, d Deps) (*Agent, error) {
 	switch {
 	case d.Source == nil:
 		return nil, errors.New("agent: Deps.Source is nil")
@@ -236,7 +244,7 @@ func (a *Agent) APIAddr() string {
 // Launch starts a session for req after validating it. Errors: a
 // *RequestError naming the bad field, ErrBusy while a session runs,
 // ErrStopped after Run ended, or ctx.Err().
-func (a *Agent) Launch(ctx context.Context, req LaunchRequest) (SessionView, error) {
+func (a *Agent) Launch(ctx context.Context, req control.LaunchRequest) (SessionView, error) {
 	if err := req.Validate(a.gatewayHosts()); err != nil {
 		return SessionView{}, err
 	}
@@ -254,7 +262,7 @@ func (a *Agent) send(ctx context.Context, c command) (SessionView, error) {
 	select {
 	case a.cmds <- c:
 	case <-a.stopped:
-		return SessionView{}, ErrStopped
+		return SessionView{}, control.ErrStopped
 	case <-ctx.Done():
 		return SessionView{}, ctx.Err()
 	}
@@ -275,7 +283,7 @@ const (
 
 type command struct {
 	kind   cmdKind
-	launch LaunchRequest
+	launch control.LaunchRequest
 	reply  chan commandResult
 }
 
@@ -304,14 +312,15 @@ type analyzeJob struct {
 }
 
 type uplinkJob struct {
-	ctx     context.Context
-	sid     string
-	base    string
-	token   string
-	upload  *session.Upload // nil: status poll
-	wait    time.Duration   // status poll: the long-poll wait (0: plain)
-	corr    string
-	attempt int
+	ctx          context.Context
+	sid          string
+	base         string
+	token        string
+	tokenExpires time.Time       // zero: unknown
+	upload       *session.Upload // nil: status poll
+	wait         time.Duration   // status poll: the long-poll wait (0: plain)
+	corr         string
+	attempt      int
 }
 
 type taggedFrame struct {
@@ -418,6 +427,7 @@ type executor struct {
 	timers map[session.TimerKind]time.Time
 
 	token, baseURL string
+	tokenExpires   time.Time // the launch's expires_at; zero when not given
 	sessCtx        context.Context
 	sessCancel     context.CancelFunc
 	roundCancel    context.CancelFunc
@@ -429,9 +439,9 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 	switch c.kind {
 	case cmdLaunch:
 		if x.state.Active() {
-			return commandResult{err: ErrBusy}
+			return commandResult{err: control.ErrBusy}
 		}
-		x.token, x.baseURL = c.launch.Token, c.launch.BaseURL
+		x.token, x.baseURL, x.tokenExpires = c.launch.Token, c.launch.BaseURL, c.launch.TokenExpires
 		x.lastGuide = ""
 		x.a.ui.launched(c.launch) // theme and locale of the screens (ui.go)
 		x.sessCtx, x.sessCancel = context.WithCancel(ctx)
@@ -441,7 +451,7 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 		x.apply(session.Start{ID: id, CorrelationID: c.launch.CorrelationID})
 	case cmdCancel:
 		if !x.state.Active() {
-			return commandResult{err: ErrNoSession}
+			return commandResult{err: control.ErrNoSession}
 		}
 		x.apply(session.Cancel{})
 	}
@@ -513,7 +523,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 		}
 	case session.Upload:
 		u := act
-		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, upload: &u, corr: s.CorrelationID, attempt: s.Round})
+		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, tokenExpires: x.tokenExpires, upload: &u, corr: s.CorrelationID, attempt: s.Round})
 	case session.PollStatus:
 		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, wait: act.Wait, corr: s.CorrelationID})
 	case session.SetTimer:
@@ -548,7 +558,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 
 // endSession forgets the credentials and stops the session's work.
 func (x *executor) endSession() {
-	x.token, x.baseURL = "", ""
+	x.token, x.baseURL, x.tokenExpires = "", "", time.Time{}
 	if x.roundCancel != nil {
 		x.roundCancel()
 		x.roundCancel = nil
@@ -627,7 +637,7 @@ func (a *Agent) stream(ctx context.Context, job cameraJob) {
 			return
 		}
 		last = f.Seq
-		a.metrics.frame()
+		a.metrics.Frame()
 		a.ui.preview.put(f) // live preview for the kiosk screens (ui_preview.go)
 		tf := taggedFrame{gen: job.gen, frame: f}
 		select {
@@ -683,7 +693,7 @@ func (a *Agent) analyzeOne(ctx context.Context, job analyzeJob) {
 		return
 	}
 	a.analyzed.Add(1)
-	a.metrics.analysis(an, err)
+	a.metrics.Analysis(an, err)
 	if err != nil {
 		a.log.Warn("analyze failed", "err", err)
 	}
@@ -718,9 +728,9 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 		}
 		u := job.upload
 		if u.Key != cacheKey {
-			crop, err := CropFace(u.Candidate.Frame.Image, u.Candidate.Face.Box, a.cfg.Session.CropScale, a.cfg.Session.CropMaxSide)
+			crop, err := inference.CropFace(u.Candidate.Frame.Image, u.Candidate.Face.Box, a.cfg.Session.CropScale, a.cfg.Session.CropMaxSide)
 			if err == nil {
-				cacheJPEG, err = EncodeJPEG(crop, a.cfg.Session.JPEGQuality)
+				cacheJPEG, err = inference.EncodeJPEG(crop, a.cfg.Session.JPEGQuality)
 			}
 			if err != nil {
 				log.Error("crop failed", "err", err)

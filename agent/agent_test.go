@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/capture/capturetest"
 	"github.com/faceverify/faceverify/gateway/api"
@@ -32,8 +33,8 @@ var (
 
 const token = "user-token-SECRET-123"
 
-func testCfg() Config {
-	c := DefaultConfig()
+func testCfg() config.Config {
+	c := config.DefaultConfig()
 	c.Device.ID = "kiosk-test"
 	c.API.Listen = "127.0.0.1:0"
 	c.MQTT.Broker = ""
@@ -66,7 +67,7 @@ type harness struct {
 	runErr chan error
 }
 
-func start(t *testing.T, cfg Config, src *capturetest.Source, an *agenttest.Analyzer, gw *agenttest.Gateway, pub uplink.Publisher) *harness {
+func start(t *testing.T, cfg config.Config, src *capturetest.Source, an *agenttest.Analyzer, gw *agenttest.Gateway, pub uplink.Publisher) *harness {
 	t.Helper()
 	h := &harness{t: t, gw: gw, src: src, an: an, leds: &led.Recorder{}, runErr: make(chan error, 1)}
 	if pub == nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
+	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/capture/capturetest"
 	"github.com/faceverify/faceverify/inference"
@@ -92,7 +93,7 @@ func TestDaemonCameraAbsentLostAndBack(t *testing.T) {
 	}
 	launch := func() SessionView {
 		t.Helper()
-		v, err := a.Launch(ctx, LaunchRequest{Token: token, CorrelationID: "corr-1", BaseURL: gw.URL()})
+		v, err := a.Launch(ctx, control.LaunchRequest{Token: token, CorrelationID: "corr-1", BaseURL: gw.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}

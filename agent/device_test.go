@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
+	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/internal/clock"
@@ -24,39 +26,6 @@ import (
 	"github.com/faceverify/faceverify/uplink/spool"
 	"github.com/faceverify/faceverify/uplink/uplinktest"
 )
-
-func TestHealthRegistry(t *testing.T) {
-	cases := []struct {
-		name        string
-		set         func(h *HealthRegistry)
-		wantStatus  string
-		wantReasons []string
-	}{
-		{"empty is ok", func(h *HealthRegistry) {}, HealthOK, []string{}},
-		{"all ok", func(h *HealthRegistry) {
-			h.Set("camera", true, "ignored")
-			h.Probe("clock", func() (bool, string) { return true, "clock_unsynced" })
-		}, HealthOK, []string{}},
-		{"one pushed failure", func(h *HealthRegistry) { h.Set("camera", false, "camera_absent"); h.Set("gpio", true, "") }, HealthDegraded, []string{"camera_absent"}},
-		{"reason defaults to the component", func(h *HealthRegistry) { h.Set("gpio", false, "") }, HealthDegraded, []string{"gpio"}},
-		{"probe and push, sorted and unique", func(h *HealthRegistry) {
-			h.Set("camera", false, "camera")
-			h.Set("camera2", false, "camera")
-			h.Probe("clock", func() (bool, string) { return false, "clock_unsynced" })
-		}, HealthDegraded, []string{"camera", "clock_unsynced"}},
-		{"recovery clears the reason", func(h *HealthRegistry) { h.Set("camera", false, "camera_absent"); h.Set("camera", true, "") }, HealthOK, []string{}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			h := NewHealthRegistry()
-			tc.set(h)
-			r := h.Report()
-			if r.Status != tc.wantStatus || !slices.Equal(r.Reasons, tc.wantReasons) {
-				t.Errorf("report %+v, want %s %v", r, tc.wantStatus, tc.wantReasons)
-			}
-		})
-	}
-}
 
 // timedAnalyzer reports fixed stage timings, as the ONNX engine does.
 type timedAnalyzer struct{ *agenttest.Analyzer }
@@ -68,7 +37,7 @@ func (a timedAnalyzer) Analyze(ctx context.Context, img image.Image, o inference
 }
 
 // startDeps runs an agent built from cfg and d until the test ends.
-func startDeps(t *testing.T, cfg Config, d Deps) *harness {
+func startDeps(t *testing.T, cfg config.Config, d Deps) *harness {
 	t.Helper()
 	h := &harness{t: t, runErr: make(chan error, 1)}
 	if d.Publisher == nil {
@@ -242,7 +211,7 @@ func TestHealthClockUnsynced(t *testing.T) {
 		}
 		return h
 	}
-	if h := get(); h.Status != HealthDegraded || !slices.Contains(h.Reasons, "clock_unsynced") {
+	if h := get(); h.Status != health.Degraded || !slices.Contains(h.Reasons, "clock_unsynced") {
 		t.Errorf("1970 clock: %+v", h)
 	}
 	clk.Advance(cfg.Clock.MinValid.Sub(clk.Now()) + time.Minute)
@@ -250,42 +219,8 @@ func TestHealthClockUnsynced(t *testing.T) {
 		t.Errorf("synced clock: %+v", h)
 	}
 	a.Health().Set("gpio", false, "gpio")
-	if h := get(); h.Status != HealthDegraded || !slices.Contains(h.Reasons, "gpio") {
+	if h := get(); h.Status != health.Degraded || !slices.Contains(h.Reasons, "gpio") {
 		t.Errorf("gpio down: %+v", h)
-	}
-}
-
-func TestDeviceTablesValidate(t *testing.T) {
-	cases := []struct {
-		name   string
-		mutate func(*Config)
-		want   string
-	}{
-		{"spool dir", func(c *Config) { c.Spool.Dir = "" }, "spool.dir:"},
-		{"key inside spool dir", func(c *Config) { c.Spool.KeyFile = filepath.Join(c.Spool.Dir, "k") }, "spool.key_file:"},
-		{"tiny spool", func(c *Config) { c.Spool.MaxBytes = 10 }, "spool.max_bytes:"},
-		{"max age", func(c *Config) { c.Spool.MaxAge = time.Second }, "spool.max_age:"},
-		{"retry max", func(c *Config) { c.Spool.RetryMax = time.Millisecond }, "spool.retry_max:"},
-		{"clock floor", func(c *Config) { c.Clock.MinValid = time.Unix(0, 0).UTC() }, "clock.min_valid:"},
-		{"metrics public", func(c *Config) { c.Metrics.Listen = "0.0.0.0:9470" }, "metrics.listen:"},
-		{"metrics bad", func(c *Config) { c.Metrics.Listen = "9470" }, "metrics.listen:"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := testCfg()
-			tc.mutate(&c)
-			if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-				t.Errorf("Validate() = %v, want %q", err, tc.want)
-			}
-		})
-	}
-	c := testCfg()
-	c.Spool.Enabled, c.Spool.Dir = false, ""
-	if err := c.Validate(); err != nil {
-		t.Errorf("disabled spool needs no dir: %v", err)
-	}
-	if f := DefaultConfig().ClockFloor(); f.Year() < 2026 {
-		t.Errorf("build floor %v", f)
 	}
 }
 

@@ -8,13 +8,16 @@ import (
 	"image"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/control"
+	"github.com/faceverify/faceverify/agent/health"
+	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/capture"
@@ -46,9 +49,8 @@ type fleetState struct {
 	live atomic.Pointer[liveConfig]
 	led  atomic.Value // led.State last set by the session loop
 
-	mu        sync.Mutex
-	providers []func(*mqtt.Telemetry)
-	latency   map[string]latencySnap // per stage, at the previous report
+	mu      sync.Mutex
+	latency map[string]latencySnap // per stage, at the previous report
 }
 
 // liveConfig is the part of the configuration reload-config can change
@@ -80,18 +82,9 @@ func (a *Agent) gatewayHosts() []string {
 	return a.cfg.Session.GatewayHosts
 }
 
-// AddTelemetry registers f to add readings to each MQTT telemetry report
-// (e.g. a component's own gauges). f runs on the telemetry goroutine, must
-// not block, and sets only the fields it knows.
-func (a *Agent) AddTelemetry(f func(*mqtt.Telemetry)) {
-	a.fleet.mu.Lock()
-	defer a.fleet.mu.Unlock()
-	a.fleet.providers = append(a.fleet.providers, f)
-}
-
 // NewMQTTClient builds the fleet client from cfg.MQTT and cfg.Device; nil
 // (and no error) when mqtt.broker is empty.
-func NewMQTTClient(cfg Config, version string, logger *slog.Logger) (*mqtt.Client, error) {
+func NewMQTTClient(cfg config.Config, version string, logger *slog.Logger) (*mqtt.Client, error) {
 	m := cfg.MQTT
 	if m.Broker == "" {
 		return nil, nil
@@ -115,9 +108,20 @@ func NewMQTTClient(cfg Config, version string, logger *slog.Logger) (*mqtt.Clien
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	if len(m.CommandSecret) == 0 {
-		logger.Warn("mqtt: no command secret (" + EnvMQTTCommandSecret + " or mqtt.command_secret_file): remote commands are refused")
+		logger.Warn("mqtt: no command secret (" + config.EnvMQTTCommandSecret + " or mqtt.command_secret_file): remote commands are refused")
 	}
 	return c, nil
+}
+
+// FleetClient is the MQTT client as the fleet interface drives it
+// (*mqtt.Client): commands, telemetry and the retained status.
+type FleetClient interface {
+	control.Registrar
+	// SetTelemetry sets the function that fills each telemetry report.
+	SetTelemetry(fill func(*mqtt.Telemetry))
+	// SetDegraded publishes the retained status degraded with reason, or
+	// online when reason is "".
+	SetDegraded(reason string)
 }
 
 // ServeFleet registers the agent's commands (verify, cancel, self-test,
@@ -125,7 +129,7 @@ func NewMQTTClient(cfg Config, version string, logger *slog.Logger) (*mqtt.Clien
 // returned function mirrors the agent's health into mc's retained status
 // (degraded with the health reasons, or online) until ctx ends; run it
 // alongside mc.Run.
-func (a *Agent) ServeFleet(mc *mqtt.Client, o FleetOptions) func(context.Context) error {
+func (a *Agent) ServeFleet(mc FleetClient, o FleetOptions) func(context.Context) error {
 	if o.SysfsRoot == "" {
 		o.SysfsRoot = "/sys"
 	}
@@ -135,11 +139,7 @@ func (a *Agent) ServeFleet(mc *mqtt.Client, o FleetOptions) func(context.Context
 	if o.IdentifyDuration <= 0 {
 		o.IdentifyDuration = 10 * time.Second
 	}
-	mc.HandleCommand(mqtt.CmdVerify, a.fleetVerify)
-	mc.HandleCommand(mqtt.CmdCancel, a.fleetCancel)
-	mc.HandleCommand(mqtt.CmdIdentify, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetIdentify(cmd, o) })
-	mc.HandleCommand(mqtt.CmdSelfTest, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetSelfTest(ctx, o) })
-	mc.HandleCommand(mqtt.CmdReloadConfig, func(ctx context.Context, cmd mqtt.Command) mqtt.Reply { return a.fleetReload(o) })
+	control.Register(mc, a.commands(o), a.log) // commands.go
 	mc.SetTelemetry(func(t *mqtt.Telemetry) { a.fillTelemetry(t, o) })
 	return func(ctx context.Context) error {
 		tick := time.NewTicker(o.HealthInterval)
@@ -163,7 +163,7 @@ func (a *Agent) degradedReason() string {
 		return ""
 	}
 	r := a.health.Report()
-	if r.Status != HealthDegraded {
+	if r.Status != health.Degraded {
 		return ""
 	}
 	seen := map[string]bool{}
@@ -205,47 +205,6 @@ func statusReason(s string) string {
 	return string(b)
 }
 
-// commandError turns an agent error into a reply.
-func commandError(err error) mqtt.Reply {
-	var re *RequestError
-	if errors.As(err, &re) {
-		return mqtt.Reply{Error: &mqtt.ReplyError{Code: re.Code, Message: re.Error(), Field: re.Field}}
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return mqtt.ErrorReply("busy", "the agent did not answer in time")
-	}
-	return mqtt.ErrorReply("internal", err.Error())
-}
-
-type sessionResult struct {
-	Session SessionView `json:"session"`
-}
-
-// fleetVerify starts a session from a signed verify command: the body is
-// a launch request (token, correlation_id, base_url) plus the signature
-// header, which DecodeLaunch ignores.
-func (a *Agent) fleetVerify(ctx context.Context, cmd mqtt.Command) mqtt.Reply {
-	req, err := DecodeLaunch(cmd.Body)
-	if err == nil {
-		req.RequestID = cmd.RequestID
-		var v SessionView
-		if v, err = a.Launch(ctx, req); err == nil {
-			return mqtt.ResultReply(sessionResult{v})
-		}
-	}
-	r := commandError(err)
-	a.log.Warn("verify command refused", "request_id", cmd.RequestID, "code", r.Error.Code, "err", r.Error.Message)
-	return r
-}
-
-func (a *Agent) fleetCancel(ctx context.Context, cmd mqtt.Command) mqtt.Reply {
-	v, err := a.Cancel(ctx)
-	if err != nil {
-		return commandError(err)
-	}
-	return mqtt.ResultReply(sessionResult{v})
-}
-
 // IdentifyResult is the result of identify.
 type IdentifyResult struct {
 	// Effect is "blinking" when the LED driver shows its identify pattern,
@@ -255,19 +214,21 @@ type IdentifyResult struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-func (a *Agent) fleetIdentify(cmd mqtt.Command, o FleetOptions) mqtt.Reply {
-	var in struct {
+// fleetIdentify blinks the identify pattern for the body's duration_ms
+// (1000–120000, default FleetOptions.IdentifyDuration).
+func (a *Agent) fleetIdentify(in control.Input, o FleetOptions) (IdentifyResult, error) {
+	var body struct {
 		DurationMS *int64 `json:"duration_ms"`
 	}
-	if err := json.Unmarshal(cmd.Body, &in); err != nil {
-		return mqtt.Reply{Error: &mqtt.ReplyError{Code: "bad_request", Message: "body: " + err.Error()}}
+	if err := json.Unmarshal(in.Body, &body); err != nil {
+		return IdentifyResult{}, &control.RequestError{Code: "bad_request", Message: "body: " + err.Error()}
 	}
 	d := o.IdentifyDuration
-	if in.DurationMS != nil {
-		if *in.DurationMS < 1000 || *in.DurationMS > 120000 {
-			return mqtt.Reply{Error: &mqtt.ReplyError{Code: "bad_request", Field: "duration_ms", Message: "duration_ms must be in [1000,120000]"}}
+	if body.DurationMS != nil {
+		if *body.DurationMS < 1000 || *body.DurationMS > 120000 {
+			return IdentifyResult{}, control.BadField("duration_ms", "must be in [1000,120000], got %d", *body.DurationMS)
 		}
-		d = time.Duration(*in.DurationMS) * time.Millisecond
+		d = time.Duration(*body.DurationMS) * time.Millisecond
 	}
 	res := IdentifyResult{Effect: "logged", DurationMS: d.Milliseconds()}
 	if id, ok := a.d.LEDs.(led.Identifier); ok {
@@ -277,8 +238,8 @@ func (a *Agent) fleetIdentify(cmd mqtt.Command, o FleetOptions) mqtt.Reply {
 			res.Effect = "logged"
 		}
 	}
-	a.log.Info("identify", "source", cmd.Source, "duration", d, "effect", res.Effect)
-	return mqtt.ResultReply(res)
+	a.log.Info("identify", "source", in.Source, "duration", d, "effect", res.Effect)
+	return res, nil
 }
 
 // SelfTestResult is the result of self-test.
@@ -307,7 +268,7 @@ var selfTestImage = func() image.Image {
 // fleetSelfTest runs the self checks: the agent runs, the analyzer answers
 // on a blank frame, the camera and the other components are healthy, the
 // MQTT state directory is writable and the CPU is not overheating.
-func (a *Agent) fleetSelfTest(ctx context.Context, o FleetOptions) mqtt.Reply {
+func (a *Agent) fleetSelfTest(ctx context.Context, o FleetOptions) SelfTestResult {
 	res := SelfTestResult{Passed: true}
 	check := func(name string, f func() error) {
 		start := time.Now()
@@ -357,16 +318,16 @@ func (a *Agent) fleetSelfTest(ctx context.Context, o FleetOptions) mqtt.Reply {
 			return os.Remove(f.Name())
 		})
 	}
-	if temp, ok := CPUTemperature(o.SysfsRoot); ok {
+	if temp, ok := host.CPUTemperature(o.SysfsRoot); ok {
 		check("cpu_temperature", func() error {
-			if temp >= CPUHotC {
-				return fmt.Errorf("%.1f °C ≥ %.0f °C", temp, CPUHotC)
+			if temp >= host.CPUHotC {
+				return fmt.Errorf("%.1f °C ≥ %.0f °C", temp, host.CPUHotC)
 			}
 			return nil
 		})
 	}
 	a.log.Info("self-test", "passed", res.Passed)
-	return mqtt.ResultReply(res)
+	return res
 }
 
 // ReloadResult is the result of reload-config.
@@ -390,16 +351,15 @@ var reloadMu sync.Mutex
 // session policy, the allowed gateway hosts and (with FleetOptions.LogLevel)
 // the log level; other changes are reported as needing a restart. An
 // invalid file changes nothing.
-func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
+func (a *Agent) fleetReload(o FleetOptions) (ReloadResult, error) {
 	if o.ConfigPath == "" {
-		return mqtt.ErrorReply("unsupported", "the agent was started without a config file")
+		return ReloadResult{}, &control.RequestError{Code: "unsupported", Message: "the agent was started without a config file"}
 	}
 	reloadMu.Lock()
 	defer reloadMu.Unlock()
-	next, err := Load(o.ConfigPath)
+	next, err := config.Load(o.ConfigPath)
 	if err != nil {
-		a.log.Warn("reload-config refused", "err", err)
-		return mqtt.ErrorReply("invalid_config", err.Error())
+		return ReloadResult{}, &control.RequestError{Code: "invalid_config", Message: err.Error()}
 	}
 	cur := a.cfg
 	if l := a.fleet.live.Load(); l != nil {
@@ -417,7 +377,7 @@ func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
 		cur.Log.Level = strings.ToLower(o.LogLevel.Level().String())
 	}
 	res := ReloadResult{Applied: []string{}, RestartRequired: []string{}}
-	for _, k := range ConfigDiff(cur, next) {
+	for _, k := range config.ConfigDiff(cur, next) {
 		switch {
 		case liveKeys[k]:
 			res.Applied = append(res.Applied, k)
@@ -435,7 +395,7 @@ func (a *Agent) fleetReload(o FleetOptions) mqtt.Reply {
 		}
 	}
 	a.log.Info("config reloaded", "applied", strings.Join(res.Applied, ","), "restart_required", strings.Join(res.RestartRequired, ","))
-	return mqtt.ResultReply(res)
+	return res, nil
 }
 
 // fillTelemetry adds the agent's readings to a telemetry report.
@@ -457,13 +417,13 @@ func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
 		default:
 		}
 	}
-	if temp, ok := CPUTemperature(o.SysfsRoot); ok {
+	if temp, ok := host.CPUTemperature(o.SysfsRoot); ok {
 		t.CPUTempC = &temp
 	}
 	dropped, analyzed := a.dropFrames.Load(), a.analyzed.Load()
 	t.Camera = &mqtt.CameraTelemetry{FramesDropped: &dropped, FramesAnalyzed: &analyzed}
-	if a.metrics != nil && a.metrics.fps != nil {
-		fps := a.metrics.fps.rate()
+	if a.metrics != nil {
+		fps := a.metrics.FPS()
 		t.Camera.FPS = &fps
 	}
 	t.Models = a.modelLatency()
@@ -472,28 +432,22 @@ func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
 		b := st.Bytes
 		t.Spool = &mqtt.SpoolTelemetry{Depth: st.Records, Bytes: &b}
 	}
-	a.fleet.mu.Lock()
-	providers := append([]func(*mqtt.Telemetry){}, a.fleet.providers...)
-	a.fleet.mu.Unlock()
-	for _, f := range providers {
-		f(t)
-	}
 }
 
 // modelLatency reads the analysis stage histograms of the agent's metrics
 // registry and returns each model stage's mean over the calls since the
 // previous report (stages without calls are omitted).
 func (a *Agent) modelLatency() map[string]mqtt.ModelLatency {
-	if a.metrics == nil || a.metrics.reg == nil {
+	if a.metrics == nil {
 		return nil
 	}
-	mfs, err := a.metrics.reg.Gather()
+	mfs, err := a.metrics.Registry().Gather()
 	if err != nil {
 		return nil
 	}
 	now := map[string]latencySnap{}
 	for _, mf := range mfs {
-		if mf.GetName() != metricsNamespace+"_analyze_duration_seconds" {
+		if mf.GetName() != health.Namespace+"_analyze_duration_seconds" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -525,39 +479,6 @@ func (a *Agent) modelLatency() map[string]mqtt.ModelLatency {
 		return nil
 	}
 	return out
-}
-
-// CPUHotC is the CPU temperature, °C, at which self-test fails (the
-// Raspberry Pi firmware starts throttling at 85 °C).
-const CPUHotC = 85.0
-
-// CPUTemperature reads the CPU temperature in °C from
-// <sysfsRoot>/class/thermal/thermal_zone*/temp (millidegrees): the zone
-// whose type names the CPU or SoC (cpu-thermal, x86_pkg_temp, soc_thermal),
-// else the first readable zone. ok is false when none is readable.
-func CPUTemperature(sysfsRoot string) (float64, bool) {
-	zones, _ := filepath.Glob(filepath.Join(sysfsRoot, "class", "thermal", "thermal_zone*"))
-	best, found := 0.0, false
-	for _, z := range zones {
-		b, err := os.ReadFile(filepath.Join(z, "temp"))
-		if err != nil {
-			continue
-		}
-		var milli int64
-		if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &milli); err != nil || milli < -50000 || milli > 200000 {
-			continue
-		}
-		c := float64(milli) / 1000
-		typ, _ := os.ReadFile(filepath.Join(z, "type"))
-		t := strings.ToLower(strings.TrimSpace(string(typ)))
-		if strings.Contains(t, "cpu") || strings.Contains(t, "x86_pkg") || strings.Contains(t, "soc") {
-			return c, true
-		}
-		if !found {
-			best, found = c, true
-		}
-	}
-	return best, found
 }
 
 // mqttHealthProbe is the mqtt component's health: ok while c is

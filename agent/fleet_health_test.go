@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
@@ -37,7 +38,7 @@ func TestMQTTHealthProbe(t *testing.T) {
 		{"publisher without failure reasons", onlyConnected{}, false, "mqtt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := NewHealthRegistry()
+			h := health.NewRegistry()
 			h.Probe("mqtt", mqttHealthProbe(tc.c))
 			r := h.Report()
 			if got := r.Components["mqtt"]; got.OK != tc.wantOK || got.Reason != tc.wantReason {
@@ -68,7 +69,7 @@ func TestMQTTHealthReasonFromClient(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	h := NewHealthRegistry()
+	h := health.NewRegistry()
 	h.Probe("mqtt", mqttHealthProbe(c))
 	deadline := time.Now().Add(10 * time.Second)
 	for {

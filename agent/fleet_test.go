@@ -22,6 +22,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
+	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink/mqtt"
@@ -437,50 +439,21 @@ func TestFleetBrokerRestartMidSession(t *testing.T) {
 	}
 }
 
-func TestCPUTemperature(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		zones map[string][2]string // dir → type, temp
-		want  float64
-		ok    bool
-	}{
-		{"cpu zone preferred", map[string][2]string{"thermal_zone0": {"acpitz", "30000"}, "thermal_zone1": {"x86_pkg_temp", "61250"}}, 61.25, true},
-		{"first readable zone", map[string][2]string{"thermal_zone0": {"acpitz", "30000"}}, 30, true},
-		{"garbage skipped", map[string][2]string{"thermal_zone0": {"cpu-thermal", "hot"}, "thermal_zone1": {"gpu", "40000"}}, 40, true},
-		{"absurd value", map[string][2]string{"thermal_zone0": {"cpu-thermal", "999999"}}, 0, false},
-		{"no thermal zones", nil, 0, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			for dir, v := range tc.zones {
-				z := filepath.Join(root, "class", "thermal", dir)
-				os.MkdirAll(z, 0o755)
-				os.WriteFile(filepath.Join(z, "type"), []byte(v[0]+"\n"), 0o644)
-				os.WriteFile(filepath.Join(z, "temp"), []byte(v[1]+"\n"), 0o644)
-			}
-			got, ok := CPUTemperature(root)
-			if ok != tc.ok || got != tc.want {
-				t.Errorf("CPUTemperature = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-}
-
 func TestConfigDiff(t *testing.T) {
-	a := DefaultConfig()
-	b := DefaultConfig()
+	a := config.DefaultConfig()
+	b := config.DefaultConfig()
 	b.Session.Timeout = time.Minute
 	b.Session.GatewayHosts = []string{"gw.example.com"}
 	b.MQTT.Password = "changed secret"
 	b.MQTT.CommandSecret = []byte("changed too")
 	b.MQTT.HADiscovery = !a.MQTT.HADiscovery
 	b.Inference.ModelsDir = "/elsewhere"
-	got := ConfigDiff(a, b)
+	got := config.ConfigDiff(a, b)
 	want := []string{"inference.models_dir", "mqtt.ha_discovery", "session.gateway_hosts", "session.timeout"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ConfigDiff = %v, want %v", got, want)
 	}
-	if d := ConfigDiff(a, a); len(d) != 0 {
+	if d := config.ConfigDiff(a, a); len(d) != 0 {
 		t.Errorf("no change gave %v", d)
 	}
 }
@@ -517,14 +490,14 @@ func deadlineOf(t *testing.T) time.Time {
 func TestDegradedReason(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		set  func(h *HealthRegistry)
+		set  func(h *health.Registry)
 		want string
 	}{
-		{"healthy", func(h *HealthRegistry) { h.Set("camera", true, "") }, ""},
-		{"mqtt alone is not reported over mqtt", func(h *HealthRegistry) {
+		{"healthy", func(h *health.Registry) { h.Set("camera", true, "") }, ""},
+		{"mqtt alone is not reported over mqtt", func(h *health.Registry) {
 			h.Probe("mqtt", func() (bool, string) { return false, "mqtt" })
 		}, ""},
-		{"sorted, lower case, unique", func(h *HealthRegistry) {
+		{"sorted, lower case, unique", func(h *health.Registry) {
 			h.Set("led", false, ReasonLEDUnavailable)
 			h.Set("camera", false, "CAMERA_ABSENT")
 			h.Set("camera2", false, "CAMERA_ABSENT")
@@ -532,7 +505,7 @@ func TestDegradedReason(t *testing.T) {
 		}, "camera_absent,led_unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &Agent{health: NewHealthRegistry()}
+			a := &Agent{health: health.NewRegistry()}
 			tc.set(a.health)
 			if got := a.degradedReason(); got != tc.want {
 				t.Errorf("degradedReason = %q, want %q", got, tc.want)

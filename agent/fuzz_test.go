@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
+	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/capture/capturetest"
 	"github.com/faceverify/faceverify/uplink/uplinktest"
 )
@@ -22,33 +22,6 @@ var launchSeeds = []string{
 	`{"token":"t","correlation_id":"a","correlationId":"b","base_url":"https://g"}`,
 	`{"request_id":"x","token":5}`,
 	`[]`, `null`, `{"base_url":"http://[::1]:80/"}`, `{} {}`, "{\"token\":\"\u0000\"}",
-}
-
-// FuzzDecodeLaunch is the MQTT verify command decoder: it must never panic,
-// and anything it accepts and validates obeys the documented rules.
-func FuzzDecodeLaunch(f *testing.F) {
-	for _, s := range launchSeeds {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		req, err := DecodeLaunch(b)
-		if err != nil {
-			if _, ok := err.(*RequestError); !ok {
-				t.Fatalf("error %T %v, want *RequestError", err, err)
-			}
-			return
-		}
-		if req.Validate(nil) != nil {
-			return
-		}
-		if req.Token == "" || !ValidCorrelationID(req.CorrelationID) || len(req.Token) > 4096 {
-			t.Fatalf("validated %+v", req)
-		}
-		u, err := url.Parse(req.BaseURL)
-		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
-			t.Fatalf("validated base_url %q", req.BaseURL)
-		}
-	})
 }
 
 // FuzzAPIVerifyBody posts arbitrary bodies to the loopback API of a
@@ -78,7 +51,7 @@ func FuzzAPIVerifyBody(f *testing.F) {
 		if rec.Code < 400 {
 			t.Fatalf("status %d for %q", rec.Code, body)
 		}
-		var p ErrorPayload
+		var p control.ErrorPayload
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Code == "" {
 			t.Fatalf("answer %q is not an error payload", rec.Body.String())
 		}

@@ -28,7 +28,8 @@ func TestMain(m *testing.M) {
 var muxPattern = regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+) (/[^"]*)"`)
 
 // TestOpenAPIRoutes: the routes this package registers (read from its
-// source, as ServeMux cannot list them) and the document name the same
+// source, as ServeMux cannot list them, and from its command table) and
+// the document name the same
 // operations; a ServeMux subtree "/ui/" is the document's "/ui/{asset}".
 func TestOpenAPIRoutes(t *testing.T) {
 	var registered []string
@@ -38,6 +39,12 @@ func TestOpenAPIRoutes(t *testing.T) {
 			path += "{asset}"
 		}
 		registered = append(registered, m[1]+" "+path)
+	}
+	// The command table's routes (control.Mount registers them).
+	for _, c := range (&Agent{}).commands(FleetOptions{}) {
+		if c.Path != "" {
+			registered = append(registered, c.Method+" "+c.Path)
+		}
 	}
 	if len(registered) < 5 {
 		t.Fatalf("found %d registered routes (%v): the pattern no longer matches how Handler registers them", len(registered), registered)

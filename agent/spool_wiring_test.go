@@ -36,7 +36,7 @@ type countingSubmitter struct {
 	fn submitterFunc
 }
 
-func (c *countingSubmitter) Submit(context.Context, string, string, api.SubmissionRequest) (api.SubmissionResponse, error) {
+func (c *countingSubmitter) Submit(context.Context, string, string, api.SubmissionRequest, uplink.SubmitInfo) (api.SubmissionResponse, error) {
 	return c.fn(int(c.n.Add(1)))
 }
 
@@ -95,7 +95,7 @@ func TestSpoolOutcomeBeforeSubmitReturns(t *testing.T) {
 	defer func() { cancel(); <-runDone }()
 
 	// An older record keeps Run parked on the clock.
-	if _, err := sp.Submit(ctx, "http://127.0.0.1:1", "tok", api.SubmissionRequest{IdempotencyKey: "older-key"}); !errors.Is(err, spool.ErrQueued) {
+	if _, err := sp.Submit(ctx, "http://127.0.0.1:1", "tok", api.SubmissionRequest{IdempotencyKey: "older-key"}, uplink.SubmitInfo{}); !errors.Is(err, spool.ErrQueued) {
 		t.Fatalf("older record: %v", err)
 	}
 	a, err = New(testCfg(), Deps{Source: source(green), Analyzer: &agenttest.Analyzer{}, Gateway: gateway.New(gateway.Options{}),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent/agenttest"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
@@ -51,7 +52,7 @@ func TestFirstStatusCallIsALongPollRightAfterUpload(t *testing.T) {
 	}
 	cfg := testCfg()
 	cfg.Session.PassFrames = 1 // one analysis: nothing waits on the clock before the upload
-	cfg.Session.PollInitial = DefaultConfig().Session.PollInitial
+	cfg.Session.PollInitial = config.DefaultConfig().Session.PollInitial
 	cfg.Session.StatusWait = 20 * time.Second
 	an := &agenttest.Analyzer{ByColor: map[color.RGBA]inference.Analysis{green: agenttest.OneFace(faceBox, true)}}
 	a, err := New(cfg, Deps{

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faceverify/faceverify/agent/control"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/agent/ui"
 	"github.com/faceverify/faceverify/capture"
@@ -47,7 +48,7 @@ func (u *uiState) changed() {
 }
 
 // launched records the theme and locale of a new session.
-func (u *uiState) launched(req LaunchRequest) {
+func (u *uiState) launched(req control.LaunchRequest) {
 	u.mu.Lock()
 	u.theme, u.locale, u.set = ui.DefaultTheme(), ui.DefaultLocale, true
 	if req.Theme != nil {

@@ -169,7 +169,7 @@ func TestCallbackSecretsNotInTOML(t *testing.T) {
 client_id = "acme"
 callback_secrets = [{ id = "k1", secret = "in-the-file-0123456789" }]
 `))
-	if err == nil || !strings.Contains(err.Error(), `"partners.callback_secrets.secret"`) {
+	if err == nil || !strings.Contains(err.Error(), "unknown key partners.callback_secrets.secret") {
 		t.Fatalf("DecodeConfig = %v, want unknown key partners.callback_secrets.secret", err)
 	}
 }

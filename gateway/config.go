@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/gateway/broker"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/conf"
 	"github.com/faceverify/faceverify/internal/validate"
 )
 
@@ -45,7 +44,7 @@ type Config struct {
 	TLSKey                 string `toml:"tls_key"`
 	InsecureAllowPlaintext bool   `toml:"insecure_allow_plaintext"`
 	// ShutdownTimeout bounds the graceful HTTP shutdown.
-	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout" gt:"0s"`
 
 	Database     DatabaseConfig     `toml:"database"`
 	Tokens       TokensConfig       `toml:"tokens"`
@@ -93,43 +92,49 @@ type DatabaseConfig struct {
 
 // TokensConfig sets bearer-token lifetimes.
 type TokensConfig struct {
-	PartnerTTL time.Duration `toml:"partner_ttl"` // partner tokens from POST /v1/token
-	UserTTL    time.Duration `toml:"user_ttl"`    // user tokens from POST /v1/flows
+	PartnerTTL time.Duration `toml:"partner_ttl" min:"1m"` // partner tokens from POST /v1/token
+	UserTTL    time.Duration `toml:"user_ttl" min:"1m"`    // user tokens from POST /v1/flows
 }
 
 // VerificationConfig sets the flow rules.
 type VerificationConfig struct {
 	// MaxAttempts is the number of selfies a flow may submit.
-	MaxAttempts int `toml:"max_attempts"`
+	MaxAttempts int `toml:"max_attempts" min:"1" max:"20"`
 	// RetryAfterMS is the status-poll interval advised while processing,
 	// in milliseconds (StatusResponse.RetryAfterMS).
-	RetryAfterMS int `toml:"retry_after_ms"`
+	RetryAfterMS int `toml:"retry_after_ms" min:"50" max:"60000"`
 }
 
 // ProcessingConfig sizes the submission worker pool.
 type ProcessingConfig struct {
 	// Workers is the number of submissions analysed concurrently.
-	Workers int `toml:"workers"`
+	Workers int `toml:"workers" min:"1" max:"64"`
 	// Lease is how long a claimed submission stays with its worker; after
 	// it, another worker (or replica, or this one after a restart) takes it.
-	Lease time.Duration `toml:"lease"`
+	Lease time.Duration `toml:"lease" min:"1s"`
 	// PollInterval is how often idle workers look for work left by
 	// restarts or other replicas (new submissions wake them at once).
-	PollInterval time.Duration `toml:"poll_interval"`
+	PollInterval time.Duration `toml:"poll_interval" gt:"0s"`
 	// MaxClaims gives up on a submission claimed this many times without a
 	// result (reason PROCESSING_ERROR, the device may retry).
-	MaxClaims int `toml:"max_claims"`
+	MaxClaims int `toml:"max_claims" min:"1"`
 	// ExpiryInterval is how often the gateway closes flows whose user
 	// token expired without a final decision (status EXPIRED).
-	ExpiryInterval time.Duration `toml:"expiry_interval"`
+	ExpiryInterval time.Duration `toml:"expiry_interval" min:"1s"`
 }
 
 // ReferenceConfig bounds fetches from partners' reference-image APIs.
 type ReferenceConfig struct {
-	Timeout      time.Duration `toml:"timeout"`       // per HTTP request
-	MaxBytes     int64         `toml:"max_bytes"`     // response body limit
-	Retries      int           `toml:"retries"`       // extra tries after a failed fetch (5xx, timeout, network)
-	RetryBackoff time.Duration `toml:"retry_backoff"` // wait before the first retry; doubles each time
+	Timeout      time.Duration `toml:"timeout" gt:"0s"`          // per HTTP request
+	MaxBytes     int64         `toml:"max_bytes" gt:"0"`         // response body limit
+	Retries      int           `toml:"retries" min:"0" max:"10"` // extra tries after a failed fetch (5xx, timeout, network)
+	RetryBackoff time.Duration `toml:"retry_backoff" min:"0s"`   // wait before the first retry; doubles each time
+	// Prefetch is how many references are fetched and analysed at once in
+	// the background when flows are initiated (default 2), so the selfie
+	// meets an analysed reference; 0 fetches each reference at its flow's
+	// first submission instead. Either way one fetch and one analysis
+	// serve every attempt of the flow (refcache.go).
+	Prefetch int `toml:"prefetch" min:"0" max:"64"`
 }
 
 // CallbackConfig configures completion callbacks.
@@ -142,12 +147,12 @@ type CallbackConfig struct {
 	Secret     string `toml:"-"`
 	SecretFile string `toml:"secret_file"`
 	// Timeout is per delivery attempt.
-	Timeout time.Duration `toml:"timeout"`
+	Timeout time.Duration `toml:"timeout" gt:"0s"`
 	// MaxAttempts is the number of deliveries tried before giving up.
-	MaxAttempts int `toml:"max_attempts"`
+	MaxAttempts int `toml:"max_attempts" min:"1"`
 	// InitialBackoff is the wait after the first failure; it doubles up to
 	// MaxBackoff.
-	InitialBackoff time.Duration `toml:"initial_backoff"`
+	InitialBackoff time.Duration `toml:"initial_backoff" gt:"0s"`
 	MaxBackoff     time.Duration `toml:"max_backoff"`
 }
 
@@ -155,9 +160,9 @@ type CallbackConfig struct {
 type LimitsConfig struct {
 	// MaxSelfieBytes is the largest accepted selfie (decoded from base64);
 	// larger is 413.
-	MaxSelfieBytes int64 `toml:"max_selfie_bytes"`
+	MaxSelfieBytes int64 `toml:"max_selfie_bytes" min:"1024"`
 	// MaxJSONBytes bounds every other JSON request body.
-	MaxJSONBytes int64 `toml:"max_json_bytes"`
+	MaxJSONBytes int64 `toml:"max_json_bytes" min:"1024"`
 	// MaxSelfiePixels bounds a selfie's width×height (413 above it), or
 	// inference.max_pixels when lower; the reference image has
 	// inference.max_pixels. See config_limits.go.
@@ -233,6 +238,7 @@ func DefaultConfig() Config {
 			MaxBytes:     10 << 20,
 			Retries:      5,
 			RetryBackoff: time.Second,
+			Prefetch:     2,
 		},
 		Callback: CallbackConfig{
 			Timeout:        10 * time.Second,
@@ -251,24 +257,25 @@ func DefaultConfig() Config {
 	}
 }
 
-// DecodeConfig decodes TOML over DefaultConfig. Keys the Config does not
-// know are an error naming them (e.g. `unknown key "partners.passkey"`).
+// DecodeConfig decodes TOML over DefaultConfig strictly (internal/conf):
+// keys and tables the Config does not know are an error naming each with
+// its line and, for a near miss, the key meant ("decode config: unknown key
+// tokens.user_tll (line 2; did you mean tokens.user_ttl?)"); a duration
+// written as a bare number is refused with the string to write instead.
 // Partner flows default to both kinds. Secrets are not resolved.
 func DecodeConfig(r io.Reader) (Config, error) {
-	cfg := DefaultConfig()
-	md, err := toml.NewDecoder(r).Decode(&cfg)
+	text, err := io.ReadAll(r)
 	if err != nil {
 		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = fmt.Sprintf("%q", k.String())
-			if k.String() == "partners.passkey_file" || k.String() == "partners.passkey" {
-				return Config{}, fmt.Errorf("decode config: %q: plaintext passkeys are no longer read; put the output of `facegateway partners hash-passkey` in partners[].passkey_hashes", k.String())
-			}
-		}
-		return Config{}, fmt.Errorf("decode config: unknown key %s", strings.Join(keys, ", "))
+	cfg := DefaultConfig()
+	const plaintext = "plaintext passkeys are no longer read; put the output of `facegateway partners hash-passkey` in partners[].passkey_hashes"
+	if _, err := conf.Decode(string(text), &cfg, conf.Options{
+		Program: "gateway",
+		Hints: map[string]string{"partners.passkey_file": plaintext, "partners.passkey": plaintext,
+			"database.password": "the database password comes from " + EnvDatabasePassword},
+	}); err != nil {
+		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
 	for i := range cfg.Partners {
 		if cfg.Partners[i].Flows == nil {
@@ -352,8 +359,13 @@ func errField(field, format string, args ...any) error {
 }
 
 // Validate reports the first invalid setting, named by its dotted TOML path,
-// e.g. "partners[0].reference_url: must be an absolute http(s) URL, got ...".
+// e.g. "partners[0].reference_url: must be an absolute http(s) URL, got ...":
+// the limits declared on the fields (conf.Check), then the rules that
+// relate fields or parse values.
 func (c Config) Validate() error {
+	if err := conf.Check(c, ""); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return errField("listen", "must be host:port, got %q", c.Listen)
 	}
@@ -363,71 +375,14 @@ func (c Config) Validate() error {
 	if c.TLSCert == "" && !c.InsecureAllowPlaintext && !validate.LoopbackListenAddr(c.Listen) {
 		return errField("listen", "non-loopback address %q needs tls_cert and tls_key (or insecure_allow_plaintext = true behind a TLS proxy)", c.Listen)
 	}
-	if c.ShutdownTimeout <= 0 {
-		return errField("shutdown_timeout", "must be > 0, got %v", c.ShutdownTimeout)
-	}
 	if err := c.Database.validate(); err != nil {
 		return err
-	}
-	if c.Tokens.PartnerTTL < time.Minute {
-		return errField("tokens.partner_ttl", "must be ≥ 1m, got %v", c.Tokens.PartnerTTL)
-	}
-	if c.Tokens.UserTTL < time.Minute {
-		return errField("tokens.user_ttl", "must be ≥ 1m, got %v", c.Tokens.UserTTL)
-	}
-	if c.Verification.MaxAttempts < 1 || c.Verification.MaxAttempts > 20 {
-		return errField("verification.max_attempts", "must be in [1,20], got %d", c.Verification.MaxAttempts)
-	}
-	if c.Verification.RetryAfterMS < 50 || c.Verification.RetryAfterMS > 60_000 {
-		return errField("verification.retry_after_ms", "must be in [50,60000], got %d", c.Verification.RetryAfterMS)
-	}
-	if c.Processing.Workers < 1 || c.Processing.Workers > 64 {
-		return errField("processing.workers", "must be in [1,64], got %d", c.Processing.Workers)
-	}
-	if c.Processing.Lease < time.Second {
-		return errField("processing.lease", "must be ≥ 1s, got %v", c.Processing.Lease)
-	}
-	if c.Processing.PollInterval <= 0 {
-		return errField("processing.poll_interval", "must be > 0, got %v", c.Processing.PollInterval)
 	}
 	if budget := c.Reference.budget(); c.Processing.Lease <= budget {
 		return errField("processing.lease", "must exceed the reference fetch budget (%v: (retries+1)×timeout plus backoff), got %v", budget, c.Processing.Lease)
 	}
-	if c.Processing.MaxClaims < 1 {
-		return errField("processing.max_claims", "must be ≥ 1, got %d", c.Processing.MaxClaims)
-	}
-	if c.Processing.ExpiryInterval < time.Second {
-		return errField("processing.expiry_interval", "must be ≥ 1s, got %v", c.Processing.ExpiryInterval)
-	}
-	if c.Reference.Timeout <= 0 {
-		return errField("reference.timeout", "must be > 0, got %v", c.Reference.Timeout)
-	}
-	if c.Reference.MaxBytes <= 0 {
-		return errField("reference.max_bytes", "must be > 0, got %d", c.Reference.MaxBytes)
-	}
-	if c.Reference.Retries < 0 || c.Reference.Retries > 10 {
-		return errField("reference.retries", "must be in [0,10], got %d", c.Reference.Retries)
-	}
-	if c.Reference.RetryBackoff < 0 {
-		return errField("reference.retry_backoff", "must be ≥ 0, got %v", c.Reference.RetryBackoff)
-	}
-	if c.Callback.Timeout <= 0 {
-		return errField("callback.timeout", "must be > 0, got %v", c.Callback.Timeout)
-	}
-	if c.Callback.MaxAttempts < 1 {
-		return errField("callback.max_attempts", "must be ≥ 1, got %d", c.Callback.MaxAttempts)
-	}
-	if c.Callback.InitialBackoff <= 0 {
-		return errField("callback.initial_backoff", "must be > 0, got %v", c.Callback.InitialBackoff)
-	}
 	if c.Callback.MaxBackoff < c.Callback.InitialBackoff {
 		return errField("callback.max_backoff", "must be ≥ callback.initial_backoff (%v), got %v", c.Callback.InitialBackoff, c.Callback.MaxBackoff)
-	}
-	if c.Limits.MaxSelfieBytes < 1024 {
-		return errField("limits.max_selfie_bytes", "must be ≥ 1024, got %d", c.Limits.MaxSelfieBytes)
-	}
-	if c.Limits.MaxJSONBytes < 1024 {
-		return errField("limits.max_json_bytes", "must be ≥ 1024, got %d", c.Limits.MaxJSONBytes)
 	}
 	if err := c.Limits.Rate.validate(); err != nil {
 		return err

@@ -113,7 +113,8 @@ dsn = "postgres://facegateway@127.0.0.1:5432/facegateway?sslmode=disable"
 	if cfg.Database.Driver != DriverPostgres || cfg.Database.Password != "pw" || !strings.HasPrefix(cfg.Database.DSN, "postgres://facegateway@") {
 		t.Errorf("Database = %+v", cfg.Database)
 	}
-	if _, err := DecodeConfig(strings.NewReader("[database]\npassword = \"pw\"\n")); err == nil || !strings.Contains(err.Error(), `"database.password"`) {
+	if _, err := DecodeConfig(strings.NewReader("[database]\npassword = \"pw\"\n")); err == nil || !strings.Contains(err.Error(), "unknown key database.password (line 2)") ||
+		!strings.Contains(err.Error(), EnvDatabasePassword) {
 		t.Errorf("password in the file: %v, want unknown key", err)
 	}
 }

@@ -167,9 +167,9 @@ reference_url = "https://partner.example/reference"
 
 func TestDecodeConfigRejectsUnknownKeys(t *testing.T) {
 	tests := []struct{ toml, key string }{
-		{"listen_addr = \"x\"", `"listen_addr"`},
-		{"[tokens]\nuser_tll = \"1m\"", `"tokens.user_tll"`},
-		{"[inference]\nmatch = 0.3", `"inference.match"`},
+		{"listen_addr = \"x\"", `listen_addr (line 1)`},
+		{"[tokens]\nuser_tll = \"1m\"", `tokens.user_tll (line 2; did you mean tokens.user_ttl?)`},
+		{"[inference]\nmatch = 0.3", `inference.match (line 2)`},
 	}
 	for _, tt := range tests {
 		_, err := DecodeConfig(strings.NewReader(tt.toml))
@@ -212,7 +212,8 @@ func TestResolveSecrets(t *testing.T) {
 func TestPlaintextPasskeyKeysRefused(t *testing.T) {
 	for _, key := range []string{"passkey", "passkey_file"} {
 		_, err := DecodeConfig(strings.NewReader("[[partners]]\nclient_id = \"a\"\n" + key + " = \"x\""))
-		if err == nil || !strings.Contains(err.Error(), `"partners.`+key+`": plaintext passkeys are no longer read`) ||
+		if err == nil || !strings.Contains(err.Error(), "partners."+key+" (line 3") ||
+			!strings.Contains(err.Error(), "plaintext passkeys are no longer read") ||
 			!strings.Contains(err.Error(), "facegateway partners hash-passkey") {
 			t.Errorf("%s: %v", key, err)
 		}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"image"
@@ -110,10 +111,10 @@ func (g *Gateway) decodeImage(ctx context.Context, data []byte, maxPixels int) (
 func (g *Gateway) checkSelfie(ctx context.Context, selfie []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Limits.DecodeWait)
 	defer cancel()
-	_, release, err := g.decodeImage(ctx, selfie, g.cfg.selfiePixels())
-	release()
+	img, release, err := g.decodeImage(ctx, selfie, g.cfg.selfiePixels())
 	switch {
 	case err == nil:
+		g.decoded.put(sha256.Sum256(selfie), img, release) // for the worker (decodeonce.go)
 		return nil
 	case errors.Is(err, errDecodeBusy):
 		return &retryAfterError{&httpError{http.StatusServiceUnavailable, api.CodeServerBusy,

@@ -98,6 +98,8 @@ type Gateway struct {
 	// partnerClients are the default outbound clients by client id.
 	partnerClients map[string]*http.Client
 	replay         *replayGuard
+	refs           *refCache // analysed references of open flows (refcache.go)
+	decoded        *decodedSelfies
 	waits          *statusWaits // status long polls (statuswait.go)
 
 	wakeWork     chan struct{} // a submission was accepted
@@ -159,6 +161,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.owner = host + "-" + hex.EncodeToString(b[:])
 	}
 	g.metrics = newMetrics(g.reg)
+	g.refs = newRefCache(g.reg)
+	g.decoded = newDecodedSelfies(cfg.Processing.Workers + 2)
 	g.budget = newDecodeBudget(cfg.Limits.DecodeMemory, g.reg)
 	devices, err := newDeviceAuth(cfg.Devices, deps.Devices, deps.Store, g.reg, g.log)
 	if err != nil {
@@ -260,6 +264,10 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 	for i := range g.cfg.Processing.Workers {
 		wctx, cancel := context.WithCancel(ctx)
 		grp.Add(func() error { g.worker(wctx, i); return nil }, func(error) { cancel() })
+	}
+	for range g.cfg.Reference.Prefetch {
+		rctx, cancel := context.WithCancel(ctx)
+		grp.Add(func() error { g.prefetcher(rctx); return nil }, func(error) { cancel() })
 	}
 	{
 		octx, cancel := context.WithCancel(ctx)

@@ -594,9 +594,19 @@ func TestVerified(t *testing.T) {
 	if d.Attempts[0].ProcessedAt == nil || d.Attempts[0].ProcessedAt.Before(d.Attempts[0].SubmittedAt) {
 		t.Errorf("attempt timestamps %+v", d.Attempts[0])
 	}
-	// The reference was analysed without liveness, the selfie with.
+	// The reference (prefetched at initiation, so in either order) was
+	// analysed without liveness, the selfie with.
 	calls := e.analyzer.Calls()
-	if len(calls) != 2 || !calls[0].Options.Liveness || !calls[0].Options.Embed || calls[1].Options.Liveness || !calls[1].Options.Embed {
+	var selfieCalls, refCalls int
+	for _, c := range calls {
+		switch {
+		case c.Color == gatewaytest.Red && c.Options.Liveness && c.Options.Embed:
+			selfieCalls++
+		case c.Color == gatewaytest.Green && !c.Options.Liveness && c.Options.Embed:
+			refCalls++
+		}
+	}
+	if len(calls) != 2 || selfieCalls != 1 || refCalls != 1 {
 		t.Errorf("analyzer calls %+v", calls)
 	}
 
@@ -730,7 +740,8 @@ func TestSubmissionRefusals(t *testing.T) {
 }
 
 func TestRetryUntilExhausted(t *testing.T) {
-	e := newEnv(t)
+	// Without prefetch a reference is fetched only when a selfie needs it.
+	e := newEnv(t, func(c *gateway.Config) { c.Reference.Prefetch = 0 })
 	e.analyzer.Set(gatewaytest.Red, gatewaytest.Spoof(gatewaytest.E(1)))
 	e.partner.serveImage(gatewaytest.PNG(gatewaytest.Green))
 	tok, cid := e.initiate("mallory")
@@ -843,7 +854,8 @@ func TestReference(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// The lease outlasts the retries (3 × the 300 ms timeout) on a
 			// loaded machine, so no second claim fetches the reference again.
-			mutate := []func(*gateway.Config){func(c *gateway.Config) { c.Processing.Lease = time.Minute }}
+			// Without prefetch, so the calls counted are the worker's.
+			mutate := []func(*gateway.Config){func(c *gateway.Config) { c.Processing.Lease = time.Minute; c.Reference.Prefetch = 0 }}
 			if tt.cfg != nil {
 				mutate = append(mutate, tt.cfg)
 			}
@@ -934,7 +946,10 @@ func TestRestartResumesClaimedSubmission(t *testing.T) {
 	keys := t.TempDir()
 	e := newEnv(t, func(c *gateway.Config) { c.Erasure.KeyDir = keys })
 	started := make(chan struct{}, 1)
-	e.analyzer.Hook = func(ctx context.Context, _ color.RGBA, _ inference.Options) error {
+	e.analyzer.Hook = func(ctx context.Context, c color.RGBA, _ inference.Options) error {
+		if c != gatewaytest.Red {
+			return nil // the reference, prefetched at initiation
+		}
 		select {
 		case started <- struct{}{}:
 		default:

@@ -256,6 +256,13 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
+	// reference_check: the reference is fetched and analysed before the
+	// flow exists, so an unusable one creates nothing (refcheck.go).
+	checked, err := g.checkReference(r.Context(), p, req)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	now := g.now().UTC()
 	flow, created, err := g.store.CreateFlow(r.Context(), Flow{
 		ID:                newID("flw_"),
@@ -294,12 +301,18 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 	if !created {
 		code = http.StatusOK
 	}
+	if checked != nil {
+		g.storeCheckedReference(r.Context(), flow, *checked)
+	} else {
+		g.prefetchReference(flow, p)
+	}
 	g.log.Info("flow initiated", "client_id", p.ClientID, "correlation_id", flow.CorrelationID, "flow", flow.Kind, "new", created)
 	writeJSON(w, code, api.InitiateResponse{
-		UserToken:     tok,
-		ExpiresAt:     exp,
-		CorrelationID: flow.CorrelationID,
-		MaxAttempts:   g.cfg.Verification.MaxAttempts,
+		UserToken:        tok,
+		ExpiresAt:        exp,
+		CorrelationID:    flow.CorrelationID,
+		MaxAttempts:      g.cfg.Verification.MaxAttempts,
+		ReferenceChecked: checked != nil,
 	})
 }
 
@@ -413,6 +426,9 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		err = &httpError{http.StatusConflict, api.CodeIdempotencyConflict, "idempotency key already used with a different selfie"}
 	case err != nil:
 		err = fmt.Errorf("create submission: %w", err)
+	}
+	if err != nil || dup {
+		g.decoded.drop(fp) // no worker will analyse this upload
 	}
 	if err != nil {
 		g.refused(w, r, err)

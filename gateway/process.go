@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"log/slog"
 	"strings"
 	"time"
@@ -239,8 +238,12 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	// Decodes hold their estimated memory of the decode budget until the
 	// image is analysed; the worker waits for budget (the submission is
 	// already accepted), bounded only by shutdown.
-	img, release, err := g.decodeImage(ctx, sub.Selfie, g.cfg.selfiePixels())
-	g.metrics.stage.WithLabelValues("decode").Observe(time.Since(t).Seconds())
+	img, release, kept := g.decoded.take(sub.Selfie) // decoded at upload (decodeonce.go)
+	var err error
+	if !kept {
+		img, release, err = g.decodeImage(ctx, sub.Selfie, g.cfg.selfiePixels())
+		g.metrics.stage.WithLabelValues("decode").Observe(time.Since(t).Seconds())
+	}
 	if errors.Is(err, errDecodeBusy) {
 		o.runtimeErr = fmt.Errorf("decode selfie: %w", err)
 		return o
@@ -294,72 +297,34 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 		return o
 	}
 
+	// The reference was analysed when the flow was initiated (or by an
+	// earlier attempt); otherwise it is loaded now (refcache.go).
 	t = time.Now()
-	raw, err := g.fetchReference(ctx, partner, flow)
-	g.metrics.stage.WithLabelValues("reference_fetch").Observe(time.Since(t).Seconds())
-	if err == nil {
-		var refImg image.Image
-		refImg, release, err = g.decodeImage(ctx, raw, g.cfg.Inference.MaxPixels)
-		switch {
-		case errors.Is(err, errDecodeBusy):
-			o.runtimeErr = fmt.Errorf("decode reference: %w", err)
-			return o
-		case errors.Is(err, inference.ErrTooLarge):
-			err = refErr(err, "reference image too large: %s", tooLargeMessage(err))
-		case err != nil:
-			err = refErr(err, "reference image cannot be decoded (not a JPEG or PNG, or corrupt)")
-		default:
-			t = time.Now()
-			var ra inference.Analysis
-			ra, err = g.analyzer.Analyze(ctx, refImg, ReferenceOptions)
-			// The replay check realigns the reference's mirror image
-			// from the decoded image: before its memory is released.
-			var ev replayEvidence
-			evOK := false
-			if rf, ok := subject(ra); err == nil && ok {
-				ev, evOK = referenceEvidence(face, rf, refImg)
-			}
-			release()
-			refImg = nil
-			g.metrics.stage.WithLabelValues("reference").Observe(time.Since(t).Seconds())
-			if err != nil {
-				o.runtimeErr = fmt.Errorf("analyze reference: %w", err)
-				return o
-			}
-			rface, ok := subject(ra)
-			if ra.Decision != inference.DecisionOK || !ok || len(rface.Embedding) == 0 {
-				o.referenceErr = refErr(errReferenceUnusable, "no usable face in the reference image (%s)", ra.Decision)
-				o.detail = referenceDetail(o.referenceErr)
-				g.log.Warn("reference unusable", "correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "decision", string(ra.Decision))
-				return o
-			}
-			sim := inference.Cosine(face.Embedding, rface.Embedding)
-			o.similarity = &sim
-			if evOK {
-				o.referenceReplay, o.replaySignals = ev.copied()
-				if o.referenceReplay {
-					o.detail = "selfie is a copy of the reference image (" + strings.Join(o.replaySignals, ", ") + ")"
-				}
-				g.log.Debug("reference replay evidence", "submission_id", sub.ID, "phash_distance", ev.Distance,
-					"correlation", ev.Correlation, "similarity", ev.Cosine, "replay", o.referenceReplay)
-			}
-			return o
-		}
-	}
-	if ctx.Err() != nil {
+	ref, err := g.referenceFor(ctx, flow, partner, false)
+	g.metrics.stage.WithLabelValues("reference_ready").Observe(time.Since(t).Seconds())
+	switch {
+	case err != nil && (ctx.Err() != nil || errors.Is(err, errReferenceRuntime)):
 		o.runtimeErr = err
 		return o
+	case err != nil:
+		o.referenceErr = err
+		o.detail = referenceDetail(err)
+		return o
+	case ref.Unusable:
+		o.referenceErr = refErr(errReferenceUnusable, "%s", ref.Detail)
+		o.detail = ref.Detail
+		return o
 	}
-	o.referenceErr = err
-	o.detail = referenceDetail(err)
-	// The log names the rule and, for the operator, the refused address;
-	// never the request URL (its query names the user).
-	args := []any{"correlation_id", flow.CorrelationID, "client_id", partner.ClientID, "detail", o.detail, "err", err}
-	var ar *AddressRefusedError
-	if errors.As(err, &ar) {
-		args = append(args, "rule", ar.Rule, "host", ar.Host, "addr", ar.Addr.String())
+	sim := inference.Cosine(face.Embedding, ref.Embedding)
+	o.similarity = &sim
+	if ev, ok := ref.evidence(face); ok {
+		o.referenceReplay, o.replaySignals = ev.copied()
+		if o.referenceReplay {
+			o.detail = "selfie is a copy of the reference image (" + strings.Join(o.replaySignals, ", ") + ")"
+		}
+		g.log.Debug("reference replay evidence", "submission_id", sub.ID, "phash_distance", ev.Distance,
+			"correlation", ev.Correlation, "similarity", ev.Cosine, "replay", o.referenceReplay)
 	}
-	g.log.Warn("reference unavailable", args...)
 	return o
 }
 

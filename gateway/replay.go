@@ -121,26 +121,10 @@ func newFaceprint(f inference.Face) (faceprint, bool) {
 // face found in refImg. ok is false when either face lacks an aligned crop
 // or an embedding (nothing to compare).
 func referenceEvidence(selfie, ref inference.Face, refImg image.Image) (replayEvidence, bool) {
-	s, ok1 := newFaceprint(selfie)
-	r, ok2 := newFaceprint(ref)
-	if !ok1 || !ok2 || len(selfie.Embedding) == 0 || len(selfie.Embedding) != len(ref.Embedding) {
+	if len(ref.Embedding) == 0 {
 		return replayEvidence{}, false
 	}
-	e := replayEvidence{
-		Distance:    min(s.hash.Distance(r.hash), s.hash.Distance(r.mirrored)),
-		Correlation: max(inference.Correlation(s.luma, r.luma), inference.Correlation(s.luma, r.luma.Mirror())),
-		Cosine:      inference.Cosine(selfie.Embedding, ref.Embedding),
-	}
-	if refImg != nil && len(ref.Landmarks) == 68 {
-		realigned := image.NewRGBA(image.Rect(0, 0, inference.ArcFaceSize, inference.ArcFaceSize))
-		if inference.AlignMirroredFace(realigned, inference.ToOpaqueRGBA(refImg, nil), ref.Landmarks) == nil {
-			if m, ok := newFaceprint(inference.Face{Aligned: realigned}); ok {
-				e.Distance = min(e.Distance, s.hash.Distance(m.hash))
-				e.Correlation = max(e.Correlation, inference.Correlation(s.luma, m.luma))
-			}
-		}
-	}
-	return e, true
+	return newRefProfile(ref, refImg).evidence(selfie)
 }
 
 // ReplayConfig is the [replay] table.

@@ -172,7 +172,8 @@ func TestSubmissionReplay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
+			// Without prefetch a reference is fetched only when a selfie needs it.
+			e := newEnv(t, func(c *gateway.Config) { c.Reference.Prefetch = 0 })
 			e.analyzer.Set(gatewaytest.Green, liveWithCrop(gatewaytest.E(1), crop(99, 0, 0)))
 			e.partner.serveImage(gatewaytest.PNG(gatewaytest.Green))
 			firstCrop := first

@@ -18,11 +18,12 @@ import (
 )
 
 // Submitter uploads one selfie attempt. Submit sends req to
-// baseURL+api.PathSubmissions with "Authorization: Bearer <token>". The
+// baseURL+api.PathSubmissions with "Authorization: Bearer <token>"; info
+// says which flow it belongs to and how long the token is good for. The
 // request's IdempotencyKey identifies the attempt: resending the same key
 // (after a timeout, say) is counted once by the gateway.
 type Submitter interface {
-	Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest) (api.SubmissionResponse, error)
+	Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest, info SubmitInfo) (api.SubmissionResponse, error)
 }
 
 // StatusPoller reads the status of the verification bound to token from

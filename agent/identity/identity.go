@@ -6,7 +6,7 @@
 // Use:
 //
 //	id, created, err := identity.LoadOrCreate("/var/lib/faceverify/device.key", cfg.Device.ID)
-//	client := gateway.New(gateway.Options{Transport: id.Transport(nil, clk.Now)})
+//	client := gateway.New(gateway.Options{Signer: id, Now: clk.Now})
 package identity
 
 import (
@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
-	"github.com/faceverify/faceverify/uplink"
 )
 
 // Identity is a device id and its signing key. It is safe for concurrent
@@ -158,60 +157,6 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// Transport returns an http.RoundTripper that signs every POST to
-// api.PathSubmissions passing through base (http.DefaultTransport if nil)
-// with the time from now (time.Now if nil) and the correlation id of the
-// request context's uplink.SubmitInfo. Other requests pass unchanged.
-func (id *Identity) Transport(base http.RoundTripper, now func() time.Time) http.RoundTripper {
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &signer{id: id, base: base, now: now}
-}
-
-type signer struct {
-	id   *Identity
-	base http.RoundTripper
-	now  func() time.Time
-}
-
-func (s *signer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, api.PathSubmissions) {
-		return s.base.RoundTrip(req)
-	}
-	var body []byte
-	if req.Body != nil && req.Body != http.NoBody {
-		rc := req.Body
-		if req.GetBody != nil {
-			var err error
-			if rc, err = req.GetBody(); err != nil {
-				return nil, fmt.Errorf("sign submission: %w", err)
-			}
-		}
-		var err error
-		body, err = io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("sign submission: %w", err)
-		}
-		if req.GetBody == nil {
-			req.Body.Close()
-		}
-	}
-	info, _ := uplink.SubmitInfoFrom(req.Context())
-	out := req.Clone(req.Context())
-	for k, v := range s.id.Sign(info.CorrelationID, s.now(), body) {
-		out.Header[k] = v
-	}
-	out.Body = io.NopCloser(bytes.NewReader(body))
-	out.ContentLength = int64(len(body))
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return s.base.RoundTrip(out)
 }
 
 // EnrollError is a refused enrollment.

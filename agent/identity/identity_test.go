@@ -81,7 +81,7 @@ func TestLoadRefusesBadKeyFiles(t *testing.T) {
 
 // submitter is the agent's gateway client signing with id at now.
 func submitter(id *Identity, now func() time.Time) uplink.Submitter {
-	return gwclient.New(gwclient.Options{Transport: id.Transport(nil, now)})
+	return gwclient.New(gwclient.Options{Signer: id, Now: now})
 }
 
 func selfie(key string) api.SubmissionRequest {
@@ -128,7 +128,7 @@ func TestGatewayVerifiesDeviceSignatures(t *testing.T) {
 		{name: "signed for another flow", sub: submitter(good, nil), corr: "other-flow", code: api.CodeBadSignature, status: 401},
 		{name: "clock 10 minutes behind", sub: submitter(good, func() time.Time { return time.Now().Add(-10 * time.Minute) }), code: api.CodeClockSkew, status: 401},
 		{name: "body device differs", sub: submitter(good, nil), req: func(r api.SubmissionRequest) api.SubmissionRequest { r.DeviceID = "kiosk-2"; return r }, code: api.CodeBadSignature, status: 401},
-		{name: "body changed after signing", sub: gwclient.New(gwclient.Options{Transport: good.Transport(tamper{}, nil)}), code: api.CodeBadSignature, status: 401},
+		{name: "body changed after signing", sub: gwclient.New(gwclient.Options{Signer: good, Transport: tamper{}}), code: api.CodeBadSignature, status: 401},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,8 +141,7 @@ func TestGatewayVerifiesDeviceSignatures(t *testing.T) {
 			if tc.req != nil {
 				req = tc.req(req)
 			}
-			ctx := uplink.WithSubmitInfo(context.Background(), uplink.SubmitInfo{CorrelationID: corr})
-			_, err := tc.sub.Submit(ctx, srv.URL, tok, req)
+			_, err := tc.sub.Submit(context.Background(), srv.URL, tok, req, uplink.SubmitInfo{CorrelationID: corr})
 			n := len(srv.Submissions(flowID))
 			if tc.code == "" {
 				if err != nil || n != 1 {
@@ -223,12 +222,12 @@ func TestEnrollment(t *testing.T) {
 func TestUnsignedAcceptedWhenNotRequired(t *testing.T) {
 	srv := testserver.Start(t, "", func(c *gateway.Config) { c.Devices.RequireSignature = false })
 	tok, flowID := srv.Flow("c1")
-	if _, err := gwclient.New(gwclient.Options{}).Submit(context.Background(), srv.URL, tok, selfie("k")); err != nil {
+	if _, err := gwclient.New(gwclient.Options{}).Submit(context.Background(), srv.URL, tok, selfie("k"), uplink.SubmitInfo{}); err != nil {
 		t.Fatal(err)
 	}
 	// A present but invalid signature is refused even then.
 	tok2, flow2 := srv.Flow("c2")
-	_, err := submitter(newID(t, "kiosk-1"), nil).Submit(uplink.WithSubmitInfo(context.Background(), uplink.SubmitInfo{CorrelationID: "c2"}), srv.URL, tok2, selfie("k"))
+	_, err := submitter(newID(t, "kiosk-1"), nil).Submit(context.Background(), srv.URL, tok2, selfie("k"), uplink.SubmitInfo{CorrelationID: "c2"})
 	var ue *uplink.Error
 	if !errors.As(err, &ue) || ue.Code != api.CodeUnknownDevice {
 		t.Errorf("unknown device with require_signature=false: %v", err)

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/faceverify/faceverify/agent"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/capture/v4l2"
 )
@@ -312,7 +312,7 @@ func cameraSelfTest(ctx context.Context, args []string, stdout, stderr io.Writer
 // newV4L2Source builds the supervised V4L2 camera of capture.source =
 // "v4l2": absent at start or unplugged later, the agent runs on degraded
 // and the camera is reopened when it comes back.
-func newV4L2Source(cfg agent.Config, logger *slog.Logger) (capture.Source, error) {
+func newV4L2Source(cfg config.Config, logger *slog.Logger) (capture.Source, error) {
 	c := cfg.Capture
 	var formats []v4l2.FourCC
 	for i, s := range c.Formats {

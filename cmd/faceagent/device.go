@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/agent"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/identity"
 	"github.com/faceverify/faceverify/uplink/gateway"
 	"github.com/faceverify/faceverify/uplink/spool"
@@ -24,7 +25,7 @@ const EnvEnrollToken = "FACEAGENT_ENROLL_TOKEN"
 // newUplink builds the gateway client (signing uploads with the device key
 // of identity.key_file, created on first start) and, when spool.enabled,
 // the offline spool in front of it.
-func newUplink(cfg agent.Config, logger *slog.Logger) (*gateway.Client, *spool.Spool, error) {
+func newUplink(cfg config.Config, logger *slog.Logger) (*gateway.Client, agent.Spool, error) {
 	opts := gateway.Options{
 		SubmitTimeout: cfg.Session.UploadTimeout,
 		StatusTimeout: cfg.Session.StatusTimeout,
@@ -41,7 +42,7 @@ func newUplink(cfg agent.Config, logger *slog.Logger) (*gateway.Client, *spool.S
 		} else {
 			logger.Info("device key loaded", "fingerprint", id.Fingerprint())
 		}
-		opts.Transport = id.Transport(nil, nil)
+		opts.Signer = id
 	} else {
 		logger.Warn("identity.key_file is empty: uploads are not signed")
 	}
@@ -104,7 +105,7 @@ func enrollMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "faceagent enroll: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	cfg, err := agent.Load(*configPath)
+	cfg, err := config.Load(*configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "faceagent enroll:", err)
 		return 2

@@ -3,7 +3,7 @@ package main
 import (
 	"log/slog"
 
-	"github.com/faceverify/faceverify/agent"
+	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/led/gpioled"
 )
@@ -12,7 +12,7 @@ import (
 // driver that cannot open (no chip, permission, missing line) is replaced
 // by the log driver, whose Health carries the reason; the agent runs on.
 // The returned func turns the lights off and releases the lines.
-func newLEDs(c agent.LEDConfig, logger *slog.Logger) (led.LEDs, func()) {
+func newLEDs(c config.LEDConfig, logger *slog.Logger) (led.LEDs, func()) {
 	if c.Driver != led.DriverGPIO {
 		l, err := led.New(c.Driver, logger)
 		if err != nil { // Validate accepted the name, so this is "log"

@@ -23,6 +23,8 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/faceverify/faceverify/agent"
+	"github.com/faceverify/faceverify/agent/config"
+	"github.com/faceverify/faceverify/agent/host"
 	"github.com/faceverify/faceverify/capture"
 	"github.com/faceverify/faceverify/capture/replay"
 	"github.com/faceverify/faceverify/inference"
@@ -113,35 +115,40 @@ func runMain(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "faceagent run: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	cfg, err := agent.Load(*configPath)
+	cfg, err := config.Load(*configPath)
 	configFile = *configPath
 	if err != nil {
 		fmt.Fprintln(stderr, "faceagent run:", err)
 		return 2
 	}
-	logger := newLogger(cfg.Log, stderr)
+	logger, level := newLogger(cfg.Log, stderr)
 	ctx, stop := sigctx.New("faceagent", stderr)
 	defer stop()
-	if err := runAgent(ctx, cfg, logger); err != nil {
+	if err := runAgent(ctx, cfg, logger, level); err != nil {
 		logger.Error("faceagent stopped", "err", err)
 		return exitCode(err) // 2 for a setup error from the configuration (exitcode.go)
 	}
 	return 0
 }
 
-func newLogger(c agent.LogConfig, w io.Writer) *slog.Logger {
+// newLogger is the daemon's logger at log.level and log.format; the level
+// is a LevelVar so that reload-config can change it live.
+func newLogger(c config.LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(strings.ToUpper(c.Level)))
-	opts := &slog.HandlerOptions{Level: lvl}
+	level := new(slog.LevelVar)
+	level.Set(lvl)
+	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
-// runAgent wires the agent from cfg and runs it until ctx ends.
+// runAgent wires the agent from cfg and runs it until ctx ends; level is
+// the logger's level, which reload-config changes (log.level).
 // Cancellation is not an error.
-func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error {
+func runAgent(ctx context.Context, cfg config.Config, logger *slog.Logger, level *slog.LevelVar) error {
 	logger.Info("faceagent starting", "version", versionString(), "device_id", cfg.Device.ID)
 
 	engine, err := onnx.New(cfg.Inference, logger.With("component", "inference"))
@@ -174,7 +181,7 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 
 	a, err := agent.New(cfg, agent.Deps{
 		Source: src, Analyzer: engine, Gateway: gw, Publisher: pub, LEDs: leds, Logger: logger,
-		Service: agent.NewSystemd(logger), Spool: sp,
+		Service: host.NewSystemd(logger), Spool: sp,
 	})
 	if err != nil {
 		return setupError(err)
@@ -191,7 +198,7 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 		return a.Run(actx)
 	}, func(error) { acancel() })
 	if mc != nil {
-		health := a.ServeFleet(mc, agent.FleetOptions{ConfigPath: configFile}) // commands, telemetry, status
+		health := a.ServeFleet(mc, agent.FleetOptions{ConfigPath: configFile, LogLevel: level}) // commands, telemetry, status
 		g.Add(func() error { return health(actx) }, func(error) { acancel() })
 		mctx, mcancel := context.WithCancel(context.Background())
 		defer mcancel()
@@ -208,7 +215,7 @@ func runAgent(ctx context.Context, cfg agent.Config, logger *slog.Logger) error 
 }
 
 // newSource builds the camera named by capture.source.
-func newSource(cfg agent.Config, logger *slog.Logger) (capture.Source, error) {
+func newSource(cfg config.Config, logger *slog.Logger) (capture.Source, error) {
 	switch cfg.Capture.Source {
 	case "replay":
 		maxPixels, maxBytes := cfg.Inference.MaxPixels, cfg.Inference.MaxBytes

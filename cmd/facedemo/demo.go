@@ -356,7 +356,8 @@ func verify(ctx context.Context, sc scenario, photos, scene, partnerURL, agentUR
 		return result{}, fmt.Errorf("partner: start session: %w", err)
 	}
 	// The kiosk app launches the agent with what the partner handed it.
-	launch := map[string]string{"token": sess.Token, "correlationId": sess.CorrelationID, "baseURL": sess.BaseURL}
+	launch := map[string]string{"token": sess.Token, "correlationId": sess.CorrelationID, "baseURL": sess.BaseURL,
+		"expiresAt": sess.ExpiresAt.Format(time.RFC3339)}
 	if err := postJSON(ctx, agentURL+"/v1/verify", launch, nil); err != nil {
 		return result{}, fmt.Errorf("agent: launch: %w", err)
 	}

@@ -3,6 +3,7 @@
 //	facegateway serve   -config facegateway.toml   run the gateway
 //	facegateway partner -references DIR ...        run the sample partner backend
 //	facegateway match   --json IMAGE_A IMAGE_B     compare two photos
+//	facegateway bench   [-workers N] [-postgres DSN -replicas N]  load-test on loopback
 //	facegateway eval    --out DIR SET_DIR          error rates on a labelled set
 //	facegateway broker-user add NAME ROLE          an embedded broker account
 //	facegateway callbacks list|redeliver ...        the callback outbox
@@ -26,6 +27,7 @@ commands:
   serve    run the verification gateway (HTTP API, workers, callbacks)
   partner  run the sample partner backend (reference photos, callbacks, sessions)
   match    compare the faces of two images
+  bench    measure verifications/s, latency, RSS and CPU per verification on loopback
   eval     error rates of matching and liveness on a labelled set (DET, APCER/BPCER)
   devices  register, revoke and list the kiosks allowed to submit
   callbacks  list the callback outbox, redeliver a callback
@@ -57,6 +59,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return partnerMain(ctx, args[1:], stdout, stderr)
 	case "match":
 		return matchMain(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return benchMain(ctx, args[1:], stdout, stderr) // bench.go
 	case "eval":
 		return evalMain(ctx, args[1:], stdout, stderr) // eval.go
 	case "devices":

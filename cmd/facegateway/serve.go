@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/oklog/run"
 
@@ -80,6 +81,7 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 		return err
 	}
 	defer store.Close()
+	cfg.Inference.IntraOpThreads = gatewayThreads(cfg.Inference.IntraOpThreads, cfg.Processing.Workers)
 	engine, err := onnx.New(cfg.Inference, log)
 	if err != nil {
 		return fmt.Errorf("inference engine: %w", err)
@@ -114,4 +116,15 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 		return nil
 	}, func(error) { close(done) })
 	return g.Run()
+}
+
+// gatewayThreads is the ONNX Runtime intra-op thread count of a gateway
+// with workers processing workers: the configured count, or for 0 each
+// worker's share of the cores, max(1, GOMAXPROCS ÷ workers), so that
+// workers × threads does not oversubscribe the machine.
+func gatewayThreads(configured, workers int) int {
+	if configured > 0 {
+		return configured
+	}
+	return max(1, runtime.GOMAXPROCS(0)/max(1, workers))
 }

@@ -90,6 +90,16 @@ type InitiateRequest struct {
 	PartnerUserIDType string `json:"partner_user_id_type"` // e.g. "account", "msisdn", "nik"
 	Flow              string `json:"flow"`                 // FlowSelfie or FlowKTP
 	CorrelationID     string `json:"correlation_id"`       // the partner's session id, unique per partner
+	// ReferenceCheck asks the gateway to fetch and analyse the user's
+	// reference image now, before answering: a reference without one
+	// usable face (or that the partner's reference API refuses) is
+	// answered 422 CodeReferenceUnusable with the reason in message, and
+	// a reference API that cannot be reached after its retries 502
+	// CodeReferenceUnavailable; neither creates the flow or a token.
+	// Without it the reference is fetched in the background and an
+	// unusable one rejects the first live selfie as
+	// REFERENCE_UNAVAILABLE.
+	ReferenceCheck bool `json:"reference_check,omitempty"`
 }
 
 // InitiateResponse carries the short-lived user token handed to the kiosk.
@@ -98,6 +108,9 @@ type InitiateResponse struct {
 	ExpiresAt     time.Time `json:"expires_at"`
 	CorrelationID string    `json:"correlation_id"`
 	MaxAttempts   int       `json:"max_attempts"`
+	// ReferenceChecked is true when the request asked for reference_check
+	// and the reference has one usable face.
+	ReferenceChecked bool `json:"reference_checked,omitempty"`
 }
 
 // DeviceLiveness is the agent's own passive-liveness result for the selfie.
@@ -278,6 +291,15 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: body is not application/json
 	CodeInternal             = "internal"               // 500
 	CodeServerBusy           = "server_busy"            // 503: image decoding, passkey-check or status-wait capacity exhausted; retry after Retry-After
+	// CodeReferenceUnusable (422): reference_check found no usable
+	// reference: the partner's reference API refused it (e.g. 404), it is
+	// not a JPEG/PNG, too large, or has no single usable face; the message
+	// says which. The same reference would end the flow as
+	// REFERENCE_UNAVAILABLE.
+	CodeReferenceUnusable = "reference_unusable"
+	// CodeReferenceUnavailable (502): reference_check could not reach the
+	// partner's reference API (timeouts, 5xx after the retries); try again.
+	CodeReferenceUnavailable = "reference_unavailable"
 	// CodeIdempotencyKeyRequired (400): a signed submission without
 	// idempotency_key in its (signed) body.
 	CodeIdempotencyKeyRequired = "idempotency_key_required"

@@ -8,7 +8,10 @@ const LeakWindow = 32
 // Leaks counts, per file, the runs of at least LeakWindow bytes shared with
 // secret. Every such run covers a 16-byte block of the file at a multiple
 // of 16, so only those blocks are looked up in an index of secret, then
-// extended both ways; a run is counted once however long it is.
+// extended both ways; a run is counted once however long it is. A run
+// with fewer than minDistinct different byte values (a JPEG's zero
+// padding meeting a file's empty pages) identifies nothing and is not
+// counted.
 func Leaks(files map[string][]byte, secret []byte) map[string]int {
 	const block = LeakWindow / 2
 	at := make(map[[block]byte][]int, len(secret))
@@ -28,7 +31,7 @@ func Leaks(files map[string][]byte, secret []byte) map[string]int {
 				for j+hi < len(b) && p+hi < len(secret) && b[j+hi] == secret[p+hi] {
 					hi++
 				}
-				if lo+hi >= LeakWindow && j+hi > lastEnd {
+				if lo+hi >= LeakWindow && j+hi > lastEnd && distinct(secret[p-lo:p+hi]) >= minDistinct {
 					out[name]++
 					lastEnd = j + hi
 				}
@@ -36,4 +39,20 @@ func Leaks(files map[string][]byte, secret []byte) map[string]int {
 		}
 	}
 	return out
+}
+
+// minDistinct is the fewest different byte values a shared run needs to
+// count as a leak: compressed image data has dozens in any 32 bytes.
+const minDistinct = 8
+
+func distinct(b []byte) int {
+	var seen [256]bool
+	n := 0
+	for _, c := range b {
+		if !seen[c] {
+			seen[c] = true
+			n++
+		}
+	}
+	return n
 }

@@ -131,7 +131,7 @@ CREATE TABLE devices (
 ALTER TABLE devices ADD COLUMN replaced_at timestamptz;
 `, privacySchema, `
 ALTER TABLE submissions ADD COLUMN detail text NOT NULL DEFAULT '';
-`, replaySchema, callbacksSchema, userLocksSchema}
+`, replaySchema, callbacksSchema, userLocksSchema, referencesSchema}
 
 // Open connects to the database named by dsn (a libpq URL or key=value
 // string; pgxpool settings such as pool_max_conns are honoured) and brings

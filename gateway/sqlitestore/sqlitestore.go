@@ -89,7 +89,7 @@ CREATE TABLE callbacks (
 	delivered_at INTEGER
 );
 CREATE INDEX callbacks_due ON callbacks(state, next_at);
-`, devicesSchema, devicesReplacedSchema, privacySchema, submissionDetailSchema, replaySchema, callbacksSchema, userLocksSchema}
+`, devicesSchema, devicesReplacedSchema, privacySchema, submissionDetailSchema, replaySchema, callbacksSchema, userLocksSchema, referencesSchema}
 
 // Open opens (creating if needed) the database file at path and brings its
 // schema up to date. The file, its -wal and -shm are FileMode (0600)

@@ -69,6 +69,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EraseUserReplay", testEraseUserReplay},
 		{"FailedAttempts", testFailedAttempts}, // lockout.go
 		{"UserLocks", testUserLocks},
+		{"References", testReferences}, // reference.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

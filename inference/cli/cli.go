@@ -15,32 +15,30 @@ import (
 	"os"
 	"strings"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/conf"
 )
 
 // LoadConfig returns inference.DefaultConfig overlaid with the [inference]
 // table of the TOML file at path (other tables are ignored, so the agent's
 // and the gateway's config files both work). An empty path returns the
-// defaults. Unknown keys in [inference] and invalid values are errors naming
+// defaults. The table is decoded strictly (internal/conf): unknown keys are
+// errors naming the dotted key and its line, invalid values errors naming
 // the dotted field.
 func LoadConfig(path string) (inference.Config, error) {
 	cfg := inference.DefaultConfig()
 	if path == "" {
 		return cfg, nil
 	}
-	doc := struct {
-		Inference *inference.Config `toml:"inference"`
-	}{Inference: &cfg}
-	md, err := toml.DecodeFile(path, &doc)
+	text, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
-	for _, k := range md.Undecoded() {
-		if len(k) > 0 && k[0] == "inference" {
-			return cfg, fmt.Errorf("config %s: unknown key %q", path, k.String())
-		}
+	doc := struct {
+		Inference *inference.Config `toml:"inference"`
+	}{Inference: &cfg}
+	if _, err := conf.Decode(string(text), &doc, conf.Options{Only: []string{"inference"}}); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)

@@ -84,7 +84,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, c := range []struct{ toml, want string }{
 		{"[inference]\nliveness_threshold = 1.5\n", "inference.liveness_threshold"},
-		{"[inference]\nmatch = 0.3\n", `"inference.match"`},
+		{"[inference]\nmatch = 0.3\n", "unknown key inference.match (line 2)"},
 		{"[inference\n", "c.toml"},
 	} {
 		if _, err := LoadConfig(write(c.toml)); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -26,6 +26,8 @@ export interface LaunchOptions {
   token: string;
   correlationId: string;
   baseURL: string;
+  /** The token's expires_at from the partner (RFC 3339); an upload kept offline is dropped when it passes. */
+  expiresAt?: string;
   theme?: Theme;
   locale?: "en" | "id";
   onCompletion?: (result: Completion) => void;

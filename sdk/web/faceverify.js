@@ -24,9 +24,10 @@ export function initialise(opts = {}) {
  * Rejects with an Error carrying .code and .field when the agent refuses
  * the launch (e.g. field "theme.colors.text" for a low-contrast theme).
  */
-export async function launchSelfieVerification({ token, correlationId, baseURL, theme, locale, onCompletion } = {}) {
+export async function launchSelfieVerification({ token, correlationId, baseURL, expiresAt, theme, locale, onCompletion } = {}) {
   if (!agent) initialise();
   const body = { token, correlation_id: correlationId, base_url: baseURL };
+  if (expiresAt) body.expires_at = expiresAt;
   if (theme) body.theme = theme;
   if (locale) body.locale = locale;
   const resp = await fetch(agent + "/v1/verify", {

@@ -42,8 +42,8 @@ func TestReferenceAnswersNotFollowed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s.Fake.SetReference(t, tc.handler)
 			user, selfie := s.Genuine(t)
+			hits := s.Fake.ReferenceHits() // the reference is fetched from initiation on
 			f := s.InitiateFlowAs(t, PartnerB, user, NewCorrelation("ssrf"))
-			hits := s.Fake.ReferenceHits()
 			if r := s.SignedSubmit(t, s.Device, f, selfie); r.Code != http.StatusAccepted {
 				t.Fatalf("submit: %s", r)
 			}

@@ -81,8 +81,8 @@ func TestReplayedImages(t *testing.T) {
 			t.Fatalf("the original: %s/%s, want VERIFIED", d.Status, d.Reason)
 		}
 		// The same bytes, in a flow of another user at the other partner.
-		again := s.InitiateFlowAs(t, PartnerB, "person_c", NewCorrelation("replay-again"))
 		hits := s.Fake.ReferenceHits()
+		again := s.InitiateFlowAs(t, PartnerB, "person_c", NewCorrelation("replay-again"))
 		if r := s.SignedSubmit(t, s.Device, again, selfie); r.Code != http.StatusAccepted {
 			t.Fatalf("submit: %s", r)
 		}
@@ -90,8 +90,10 @@ func TestReplayedImages(t *testing.T) {
 		if d.Status != api.StatusRejected || d.Reason != api.ReasonSubmissionReplay || len(d.Attempts) != 1 {
 			t.Errorf("replayed selfie: %s/%s with %d attempts, want %s/%s with 1", d.Status, d.Reason, len(d.Attempts), api.StatusRejected, api.ReasonSubmissionReplay)
 		}
-		if s.Fake.ReferenceHits() != hits {
-			t.Error("the reference was fetched for a replayed selfie")
+		// Fetched once at initiation (in the background), never again
+		// for the replayed selfie.
+		if n := s.Fake.ReferenceHits() - hits; n > 1 {
+			t.Errorf("the reference was fetched %d times for a flow whose selfie was replayed, want at most 1 (at initiation)", n)
 		}
 	})
 

@@ -31,6 +31,18 @@ type Options struct {
 	UserAgent string
 	// Transport overrides the HTTP transport (tests, custom TLS roots).
 	Transport http.RoundTripper
+	// Signer, when set, signs each submission body with the flow's
+	// correlation id (agent/identity.Identity); nil sends unsigned
+	// submissions.
+	Signer Signer
+	// Now is the clock of the signature timestamps (time.Now if nil).
+	Now func() time.Time
+}
+
+// Signer makes the device signature headers of a submission body for the
+// flow correlationID at time t (api.SignDevice).
+type Signer interface {
+	Sign(correlationID string, t time.Time, body []byte) http.Header
 }
 
 // Client implements uplink.Gateway over HTTP. It is safe for concurrent use.
@@ -58,6 +70,9 @@ func New(opts Options) *Client {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "faceagent"
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	tr := opts.Transport
 	if tr == nil {
 		tr = http.DefaultTransport
@@ -71,9 +86,10 @@ func New(opts Options) *Client {
 }
 
 // Submit posts req as JSON to baseURL+api.PathSubmissions with the user
-// token and the Idempotency-Key header set to req.IdempotencyKey. It
+// token, the Idempotency-Key header set to req.IdempotencyKey and, with a
+// Signer, the device signature over the body and info.CorrelationID. It
 // expects 200, 201 or 202 with an api.SubmissionResponse.
-func (c *Client) Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest) (api.SubmissionResponse, error) {
+func (c *Client) Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest, info uplink.SubmitInfo) (api.SubmissionResponse, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return api.SubmissionResponse{}, &uplink.Error{Op: "submit", Err: err}
@@ -82,6 +98,11 @@ func (c *Client) Submit(ctx context.Context, baseURL, token string, req api.Subm
 	h := http.Header{"Content-Type": {"application/json"}}
 	if req.IdempotencyKey != "" {
 		h.Set("Idempotency-Key", req.IdempotencyKey)
+	}
+	if c.opts.Signer != nil {
+		for k, v := range c.opts.Signer.Sign(info.CorrelationID, c.opts.Now(), body) {
+			h[k] = v
+		}
 	}
 	err = c.do(ctx, "submit", http.MethodPost, baseURL, api.PathSubmissions, token, h, body, c.opts.SubmitTimeout, &out)
 	return out, err

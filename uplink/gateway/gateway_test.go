@@ -28,7 +28,7 @@ func TestSubmitSendsTokenKeyAndBody(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := New(Options{})
-	resp, err := c.Submit(context.Background(), srv.URL+"/", "tok", api.SubmissionRequest{Selfie: []byte{0xff, 0xd8}, DeviceID: "k1", IdempotencyKey: "s-1"})
+	resp, err := c.Submit(context.Background(), srv.URL+"/", "tok", api.SubmissionRequest{Selfie: []byte{0xff, 0xd8}, DeviceID: "k1", IdempotencyKey: "s-1"}, uplink.SubmitInfo{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestFirstRetryWaitsBackoff(t *testing.T) {
 			// iteration, so once it waits on the clock it stays parked
 			// there (no Now/After pair can straddle an Advance).
 			runSpool(t, s)
-			if _, err := s.Submit(withInfo("c"), "u", "t", req("k")); !errors.Is(err, ErrQueued) {
+			if _, err := s.Submit(context.Background(), "u", "t", req("k"), info("c")); !errors.Is(err, ErrQueued) {
 				t.Fatalf("Submit = %v, want queued", err)
 			}
 			// Run parks on the clock for the retry instead of sending now.
@@ -114,7 +114,7 @@ func TestOnQueuedBeforeDelivery(t *testing.T) {
 		mu.Unlock()
 		note("on-queued")
 	}}
-	_, err := s.Submit(uplink.WithSubmitInfo(context.Background(), info), "u", "t", req("k"))
+	_, err := s.Submit(context.Background(), "u", "t", req("k"), info)
 	note("submit-returned")
 	var qe *QueuedError
 	if !errors.As(err, &qe) || qe.Key != "k" {
@@ -132,11 +132,11 @@ func TestOnQueuedBeforeDelivery(t *testing.T) {
 	info.OnQueued = func(string) { calls++ }
 	testHook = nil
 	ok := newSpool(t, t.TempDir(), &fakeNext{fn: func(int) (api.SubmissionResponse, error) { return api.SubmissionResponse{}, nil }})
-	if _, err := ok.Submit(uplink.WithSubmitInfo(context.Background(), info), "u", "t", req("k2")); err != nil || calls != 0 {
+	if _, err := ok.Submit(context.Background(), "u", "t", req("k2"), info); err != nil || calls != 0 {
 		t.Errorf("delivered at once: err %v, OnQueued called %d times, want 0", err, calls)
 	}
 	unsynced := newSpool(t, t.TempDir(), &fakeNext{fn: down}, func(o *Options) { o.Clock, o.ClockFloor = clock.NewFake(time.Unix(0, 0)), floor })
-	if _, err := unsynced.Submit(uplink.WithSubmitInfo(context.Background(), info), "u", "t", req("k3")); !errors.Is(err, ErrQueued) || calls != 1 {
+	if _, err := unsynced.Submit(context.Background(), "u", "t", req("k3"), info); !errors.Is(err, ErrQueued) || calls != 1 {
 		t.Errorf("clock not synced: err %v, OnQueued called %d times, want 1", err, calls)
 	}
 }

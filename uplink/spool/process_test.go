@@ -41,7 +41,7 @@ func signedClient(t testing.TB, dir string) (*gwclient.Client, *identity.Identit
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gwclient.New(gwclient.Options{Transport: id.Transport(nil, nil)}), id
+	return gwclient.New(gwclient.Options{Signer: id}), id
 }
 
 // TestSpoolChild is the agent side of TestKill9; it runs only as a child
@@ -55,12 +55,12 @@ func TestSpoolChild(t *testing.T) {
 	dir := os.Getenv(envDir)
 	client, _ := signedClient(t, dir)
 	calls := 0
-	next := submitFunc(func(ctx context.Context, base, token string, req api.SubmissionRequest) (api.SubmissionResponse, error) {
+	next := submitFunc(func(ctx context.Context, base, token string, req api.SubmissionRequest, info uplink.SubmitInfo) (api.SubmissionResponse, error) {
 		calls++
 		if calls == 1 { // the gateway is unreachable when the session uploads
 			return api.SubmissionResponse{}, errDown
 		}
-		return client.Submit(ctx, base, token, req)
+		return client.Submit(ctx, base, token, req, info)
 	})
 	testHook = func(p string) {
 		if p == point {
@@ -73,8 +73,7 @@ func TestSpoolChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := uplink.WithSubmitInfo(context.Background(), uplink.SubmitInfo{CorrelationID: os.Getenv(envCorr)})
-	_, err = s.Submit(ctx, os.Getenv(envURL), os.Getenv(envToken), req("sess-kill9-1"))
+	_, err = s.Submit(context.Background(), os.Getenv(envURL), os.Getenv(envToken), req("sess-kill9-1"), uplink.SubmitInfo{CorrelationID: os.Getenv(envCorr)})
 	if !errors.Is(err, ErrQueued) {
 		t.Fatalf("Submit = %v, want queued", err)
 	}
@@ -82,10 +81,10 @@ func TestSpoolChild(t *testing.T) {
 	t.Fatal("Run returned")
 }
 
-type submitFunc func(ctx context.Context, base, token string, req api.SubmissionRequest) (api.SubmissionResponse, error)
+type submitFunc func(ctx context.Context, base, token string, req api.SubmissionRequest, info uplink.SubmitInfo) (api.SubmissionResponse, error)
 
-func (f submitFunc) Submit(ctx context.Context, base, token string, req api.SubmissionRequest) (api.SubmissionResponse, error) {
-	return f(ctx, base, token, req)
+func (f submitFunc) Submit(ctx context.Context, base, token string, req api.SubmissionRequest, info uplink.SubmitInfo) (api.SubmissionResponse, error) {
+	return f(ctx, base, token, req, info)
 }
 
 // TestKill9 kills the agent (SIGKILL) at three points of a spooled

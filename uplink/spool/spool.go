@@ -362,9 +362,9 @@ func (s *Spool) find(key string) *entry {
 // refusal). A request without an idempotency key is never queued: it could
 // be counted twice. Other errors are returned as Next returned them; when
 // storing fails, the delivery error is returned wrapped with the storage
-// error (still classified as temporary). ctx may carry uplink.SubmitInfo
-// (correlation id and token expiry), which is stored with the record.
-func (s *Spool) Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest) (api.SubmissionResponse, error) {
+// error (still classified as temporary). info's correlation id and token
+// expiry are stored with the record; info.OnQueued runs once it is stored.
+func (s *Spool) Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest, info uplink.SubmitInfo) (api.SubmissionResponse, error) {
 	key := req.IdempotencyKey
 	if key != "" && s.Pending(key) {
 		// Already spooled (a retry of the same attempt): never twice.
@@ -372,17 +372,17 @@ func (s *Spool) Submit(ctx context.Context, baseURL, token string, req api.Submi
 	}
 	now := s.clk.Now()
 	if key != "" && !s.plausible(now) {
-		if err := s.store(ctx, baseURL, token, req, now, nil); err != nil {
+		if err := s.store(baseURL, token, req, info, now, nil); err != nil {
 			return api.SubmissionResponse{}, &uplink.Error{Op: "submit", Temporary: true,
 				Err: fmt.Errorf("clock not synced and the spool cannot store the submission: %w", err)}
 		}
 		return api.SubmissionResponse{}, &QueuedError{Key: key, Reason: ReasonClockUnsynced}
 	}
-	resp, err := s.opts.Next.Submit(ctx, baseURL, token, req)
+	resp, err := s.opts.Next.Submit(ctx, baseURL, token, req, info)
 	if err == nil || key == "" || !retryable(err) || ctx.Err() != nil {
 		return resp, err
 	}
-	if serr := s.store(ctx, baseURL, token, req, now, err); serr != nil {
+	if serr := s.store(baseURL, token, req, info, now, err); serr != nil {
 		return api.SubmissionResponse{}, fmt.Errorf("%w (not spooled: %w)", err, serr)
 	}
 	return api.SubmissionResponse{}, &QueuedError{Key: key, Reason: ReasonUnreachable, Cause: err}
@@ -403,10 +403,9 @@ func retryable(err error) bool {
 // the bounds. A failed write leaves every stored record in place. failed
 // is the error of the delivery just tried (nil: none was): the record's
 // first retry then waits backoff(1), or the gateway's Retry-After if
-// longer, like any later one. SubmitInfo.OnQueued runs once the record is
-// on disk and before Run can see it.
-func (s *Spool) store(ctx context.Context, baseURL, token string, req api.SubmissionRequest, now time.Time, failed error) error {
-	info, _ := uplink.SubmitInfoFrom(ctx)
+// longer, like any later one. info.OnQueued runs once the record is on
+// disk and before Run can see it.
+func (s *Spool) store(baseURL, token string, req api.SubmissionRequest, info uplink.SubmitInfo, now time.Time, failed error) error {
 	r := Record{BaseURL: baseURL, Token: token, CorrelationID: info.CorrelationID, Request: req}
 	if s.plausible(now) {
 		r.Created = now.UTC()
@@ -638,8 +637,7 @@ func (s *Spool) deliver(ctx context.Context, e *entry) {
 		done(Delivery{Key: e.key, CorrelationID: e.corr, Err: ErrExpired}, &s.stats.Expired)
 		return
 	}
-	sctx := uplink.WithSubmitInfo(ctx, uplink.SubmitInfo{CorrelationID: r.CorrelationID, TokenExpires: r.Expires})
-	resp, err := s.opts.Next.Submit(sctx, r.BaseURL, r.Token, r.Request)
+	resp, err := s.opts.Next.Submit(ctx, r.BaseURL, r.Token, r.Request, uplink.SubmitInfo{CorrelationID: r.CorrelationID, TokenExpires: r.Expires})
 	switch {
 	case err == nil:
 		hook("delivered")

@@ -34,7 +34,7 @@ type fakeNext struct {
 	fn    func(n int) (api.SubmissionResponse, error)
 }
 
-func (f *fakeNext) Submit(ctx context.Context, base, token string, req api.SubmissionRequest) (api.SubmissionResponse, error) {
+func (f *fakeNext) Submit(ctx context.Context, base, token string, req api.SubmissionRequest, info uplink.SubmitInfo) (api.SubmissionResponse, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, req)
 	n, fn := len(f.calls), f.fn
@@ -66,8 +66,8 @@ func req(key string) api.SubmissionRequest {
 		DeviceLiveness: api.DeviceLiveness{Score: 0.9, Live: true, Model: "fr_liveness.onnx"}, CapturedAt: time.Now().UTC().Truncate(time.Millisecond)}
 }
 
-func withInfo(corr string) context.Context {
-	return uplink.WithSubmitInfo(context.Background(), uplink.SubmitInfo{CorrelationID: corr})
+func info(corr string) uplink.SubmitInfo {
+	return uplink.SubmitInfo{CorrelationID: corr}
 }
 
 func records(t *testing.T, dir string) []string {
@@ -124,13 +124,13 @@ func TestGatewayDownThenBack(t *testing.T) {
 	dir := t.TempDir()
 	s := newSpool(t, dir, gwclient.New(gwclient.Options{}))
 
-	_, err := s.Submit(withInfo("corr-down"), front.URL, tok, req("sess-1-1"))
+	_, err := s.Submit(context.Background(), front.URL, tok, req("sess-1-1"), info("corr-down"))
 	var qe *QueuedError
 	if !errors.Is(err, ErrQueued) || !errors.As(err, &qe) || qe.Reason != ReasonUnreachable {
 		t.Fatalf("Submit while down = %v, want queued", err)
 	}
 	// The session retries the same attempt: it is not stored twice.
-	if _, err := s.Submit(withInfo("corr-down"), front.URL, tok, req("sess-1-1")); !errors.Is(err, ErrQueued) {
+	if _, err := s.Submit(context.Background(), front.URL, tok, req("sess-1-1"), info("corr-down")); !errors.Is(err, ErrQueued) {
 		t.Fatalf("second Submit = %v", err)
 	}
 	if got := len(records(t, dir)); got != 1 {
@@ -163,7 +163,7 @@ func TestDeliveredNowIsNotSpooled(t *testing.T) {
 	next := &fakeNext{fn: func(int) (api.SubmissionResponse, error) { return api.SubmissionResponse{SubmissionID: "s1"}, nil }}
 	dir := t.TempDir()
 	s := newSpool(t, dir, next)
-	resp, err := s.Submit(context.Background(), "u", "t", req("k"))
+	resp, err := s.Submit(context.Background(), "u", "t", req("k"), uplink.SubmitInfo{})
 	if err != nil || resp.SubmissionID != "s1" || len(records(t, dir)) != 0 {
 		t.Fatalf("resp %+v err %v files %v", resp, err, records(t, dir))
 	}
@@ -184,7 +184,7 @@ func TestNotQueued(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := newSpool(t, dir, &fakeNext{fn: func(int) (api.SubmissionResponse, error) { return api.SubmissionResponse{}, tc.err }})
-			_, err := s.Submit(context.Background(), "u", "t", req(tc.key))
+			_, err := s.Submit(context.Background(), "u", "t", req(tc.key), uplink.SubmitInfo{})
 			if errors.Is(err, ErrQueued) || !errors.Is(err, tc.err) || len(records(t, dir)) != 0 {
 				t.Errorf("err %v, files %v; want the error as is and nothing spooled", err, records(t, dir))
 			}
@@ -224,11 +224,11 @@ func TestDiskFull(t *testing.T) {
 	fsys := &failFS{}
 	dir := t.TempDir()
 	s := newSpool(t, dir, next, func(o *Options) { o.FS = fsys })
-	if _, err := s.Submit(context.Background(), "u", "t", req("first")); !errors.Is(err, ErrQueued) {
+	if _, err := s.Submit(context.Background(), "u", "t", req("first"), uplink.SubmitInfo{}); !errors.Is(err, ErrQueued) {
 		t.Fatal(err)
 	}
 	fsys.full.Store(true)
-	_, err := s.Submit(context.Background(), "u", "t", req("second"))
+	_, err := s.Submit(context.Background(), "u", "t", req("second"), uplink.SubmitInfo{})
 	if errors.Is(err, ErrQueued) || !errors.Is(err, ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Submit on a full disk = %v, want ErrWrite wrapping ENOSPC", err)
 	}
@@ -260,7 +260,7 @@ func TestDiskFull(t *testing.T) {
 
 	// A record larger than the whole spool is refused without evicting.
 	small := newSpool(t, t.TempDir(), &fakeNext{fn: down}, func(o *Options) { o.MaxBytes = 200 })
-	if _, err := small.Submit(context.Background(), "u", "t", req("big")); !errors.Is(err, ErrTooLarge) {
+	if _, err := small.Submit(context.Background(), "u", "t", req("big"), uplink.SubmitInfo{}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("tiny max_bytes: %v, want ErrTooLarge", err)
 	}
 }
@@ -293,7 +293,7 @@ func TestTamperedRecordsAreRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := newSpool(t, dir, &fakeNext{fn: down})
-			if _, err := s.Submit(context.Background(), "u", "t", req("k")); !errors.Is(err, ErrQueued) {
+			if _, err := s.Submit(context.Background(), "u", "t", req("k"), uplink.SubmitInfo{}); !errors.Is(err, ErrQueued) {
 				t.Fatal(err)
 			}
 			p := filepath.Join(dir, "0000000000000001.rec")
@@ -319,7 +319,7 @@ func TestTamperedRecordsAreRefused(t *testing.T) {
 	clk := clock.NewFake(floor.Add(time.Hour))
 	s := newSpool(t, dir, next, func(o *Options) { o.Clock, o.RetryInitial, o.RetryMax = clk, time.Hour, time.Hour })
 	runSpool(t, s) // idle first, so it parks once on the clock (see TestFirstRetryWaitsBackoff)
-	s.Submit(context.Background(), "u", "t", req("k"))
+	s.Submit(context.Background(), "u", "t", req("k"), uplink.SubmitInfo{})
 	p := filepath.Join(dir, "0000000000000001.rec")
 	data, _ := os.ReadFile(p)
 	data[headerLen] ^= 1
@@ -347,7 +347,7 @@ func TestEvictionOldestFirst(t *testing.T) {
 	dir := t.TempDir()
 	s := newSpool(t, dir, &fakeNext{fn: down}, func(o *Options) { o.MaxCount = 3 })
 	for i := 1; i <= 5; i++ {
-		if _, err := s.Submit(context.Background(), "u", "t", req(fmt.Sprintf("k%d", i))); !errors.Is(err, ErrQueued) {
+		if _, err := s.Submit(context.Background(), "u", "t", req(fmt.Sprintf("k%d", i)), uplink.SubmitInfo{}); !errors.Is(err, ErrQueued) {
 			t.Fatal(err)
 		}
 	}
@@ -374,12 +374,12 @@ func TestEvictionOldestFirst(t *testing.T) {
 	one := int64(0)
 	{
 		probe := newSpool(t, t.TempDir(), &fakeNext{fn: down})
-		probe.Submit(context.Background(), "u", "t", req("a"))
+		probe.Submit(context.Background(), "u", "t", req("a"), uplink.SubmitInfo{})
 		one = probe.Stats().Bytes
 	}
 	s2 := newSpool(t, dir2, &fakeNext{fn: down}, func(o *Options) { o.MaxBytes = 2*one + one/2 })
 	for _, k := range []string{"a", "b", "c"} {
-		s2.Submit(context.Background(), "u", "t", req(k))
+		s2.Submit(context.Background(), "u", "t", req(k), uplink.SubmitInfo{})
 	}
 	if d := waitDelivery(t, s2); d.Key != "a" || !errors.Is(d.Err, ErrDiscarded) {
 		t.Errorf("byte bound evicted %+v, want a", d)
@@ -398,7 +398,7 @@ func TestClockUnsynced(t *testing.T) {
 	next := &fakeNext{fn: func(int) (api.SubmissionResponse, error) { return api.SubmissionResponse{SubmissionID: "s"}, nil }}
 	dir := t.TempDir()
 	s := newSpool(t, dir, next, func(o *Options) { o.Clock, o.ClockFloor, o.MaxAge = clk, floor, 10*time.Minute })
-	_, err := s.Submit(withInfo("c"), "u", "t", req("k"))
+	_, err := s.Submit(context.Background(), "u", "t", req("k"), info("c"))
 	var qe *QueuedError
 	if !errors.As(err, &qe) || qe.Reason != ReasonClockUnsynced || next.n() != 0 {
 		t.Fatalf("Submit with a 1970 clock = %v, %d sends", err, next.n())
@@ -433,8 +433,7 @@ func TestExpiryAndRejection(t *testing.T) {
 		s := newSpool(t, t.TempDir(), next, func(o *Options) {
 			o.Clock, o.RetryInitial, o.RetryMax = clk, time.Second, time.Second
 		})
-		ctx := uplink.WithSubmitInfo(context.Background(), uplink.SubmitInfo{CorrelationID: "c", TokenExpires: clk.Now().Add(3 * time.Second)})
-		s.Submit(ctx, "u", "t", req("k"))
+		s.Submit(context.Background(), "u", "t", req("k"), uplink.SubmitInfo{CorrelationID: "c", TokenExpires: clk.Now().Add(3 * time.Second)})
 		runSpool(t, s)
 		var d Delivery
 		for got := false; !got; {
@@ -459,7 +458,7 @@ func TestExpiryAndRejection(t *testing.T) {
 			return api.SubmissionResponse{}, perm
 		}}
 		s := newSpool(t, t.TempDir(), next)
-		s.Submit(context.Background(), "u", "t", req("k"))
+		s.Submit(context.Background(), "u", "t", req("k"), uplink.SubmitInfo{})
 		runSpool(t, s)
 		if d := waitDelivery(t, s); !errors.Is(d.Err, uplink.ErrUnauthorized) || s.Stats().Rejected != 1 || s.Stats().Records != 0 {
 			t.Errorf("outcome %+v stats %+v", d, s.Stats())
@@ -474,7 +473,7 @@ func TestExpiryAndRejection(t *testing.T) {
 			return api.SubmissionResponse{SubmissionID: "s"}, nil
 		}}
 		s := newSpool(t, t.TempDir(), next)
-		if _, err := s.Submit(context.Background(), "u", "t", req("k")); !errors.Is(err, ErrQueued) {
+		if _, err := s.Submit(context.Background(), "u", "t", req("k"), uplink.SubmitInfo{}); !errors.Is(err, ErrQueued) {
 			t.Fatal(err)
 		}
 		runSpool(t, s)
@@ -487,7 +486,7 @@ func TestExpiryAndRejection(t *testing.T) {
 func TestDiscard(t *testing.T) {
 	dir := t.TempDir()
 	s := newSpool(t, dir, &fakeNext{fn: down})
-	s.Submit(context.Background(), "u", "t", req("k"))
+	s.Submit(context.Background(), "u", "t", req("k"), uplink.SubmitInfo{})
 	if !s.Discard("k") || s.Discard("k") || len(records(t, dir)) != 0 || s.Stats().Discarded != 1 {
 		t.Errorf("discard: files %v stats %+v", records(t, dir), s.Stats())
 	}
@@ -499,7 +498,7 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	s := newSpool(t, dir, &fakeNext{fn: down})
 	r := req("idem-key-visible?")
-	s.Submit(withInfo("corr-visible?"), "https://gw.example", "secret-user-token", r)
+	s.Submit(context.Background(), "https://gw.example", "secret-user-token", r, info("corr-visible?"))
 	data, err := os.ReadFile(filepath.Join(dir, "0000000000000001.rec"))
 	if err != nil {
 		t.Fatal(err)
@@ -616,7 +615,7 @@ func BenchmarkStore(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				r.IdempotencyKey = fmt.Sprintf("k%d", i)
-				if err := s.store(context.Background(), "https://gw", "token", r, time.Now(), nil); err != nil {
+				if err := s.store("https://gw", "token", r, uplink.SubmitInfo{}, time.Now(), nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -33,8 +33,8 @@ func (g *Gateway) StatusWait(ctx context.Context, baseURL, token string, wait ti
 	return g.StatusWaitFunc(ctx, baseURL, token, wait)
 }
 
-// Submit calls SubmitFunc.
-func (g *Gateway) Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest) (api.SubmissionResponse, error) {
+// Submit calls SubmitFunc (info is not passed on).
+func (g *Gateway) Submit(ctx context.Context, baseURL, token string, req api.SubmissionRequest, _ uplink.SubmitInfo) (api.SubmissionResponse, error) {
 	if g.SubmitFunc == nil {
 		return api.SubmissionResponse{}, errors.New("uplinktest: Submit not set")
 	}

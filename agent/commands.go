@@ -1,0 +1,60 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/faceverify/faceverify/agent/control"
+	"github.com/faceverify/faceverify/uplink/mqtt"
+)
+
+// commands is the agent's command table, served on the loopback HTTP API
+// (control.Mount: the entries with a Path) and as MQTT commands
+// (control.Register: the entries with a Name); errors map to replies
+// through control.FailureOf on both. o configures the MQTT-only commands.
+func (a *Agent) commands(o FleetOptions) []control.Command {
+	return []control.Command{
+		{
+			// A launch body (control.DecodeLaunch) → 202 SessionView; over
+			// MQTT the signed body, request_id taken from the command.
+			Name: mqtt.CmdVerify, Method: http.MethodPost, Path: "/v1/verify",
+			Status: http.StatusAccepted, Location: "/v1/session", ResultKey: "session",
+			Run: func(ctx context.Context, in control.Input) (any, error) {
+				req, err := control.DecodeLaunch(in.Body)
+				if err != nil {
+					return nil, err
+				}
+				if in.MQTT {
+					req.RequestID = in.RequestID
+				}
+				return a.Launch(ctx, req)
+			},
+		},
+		{
+			Name: mqtt.CmdCancel, Method: http.MethodPost, Path: "/v1/cancel", ResultKey: "session",
+			Run: func(ctx context.Context, _ control.Input) (any, error) { return a.Cancel(ctx) },
+		},
+		{
+			Method: http.MethodGet, Path: "/v1/session",
+			Run: func(context.Context, control.Input) (any, error) {
+				v, ok := a.Session()
+				if !ok {
+					return nil, control.ErrNoSessionYet
+				}
+				return v, nil
+			},
+		},
+		{
+			Name: mqtt.CmdIdentify,
+			Run:  func(_ context.Context, in control.Input) (any, error) { return a.fleetIdentify(in, o) },
+		},
+		{
+			Name: mqtt.CmdSelfTest,
+			Run:  func(ctx context.Context, _ control.Input) (any, error) { return a.fleetSelfTest(ctx, o), nil },
+		},
+		{
+			Name: mqtt.CmdReloadConfig,
+			Run:  func(context.Context, control.Input) (any, error) { return a.fleetReload(o) },
+		},
+	}
+}
