@@ -135,6 +135,11 @@ type ReferenceConfig struct {
 	// first submission instead. Either way one fetch and one analysis
 	// serve every attempt of the flow (refcache.go).
 	Prefetch int `toml:"prefetch" min:"0" max:"64"`
+	// CheckDeadline bounds a reference_check on flow initiation: fetch,
+	// retries and analysis (default 20s, under the 30 s idle timeout of
+	// common load balancers). A check that runs out answers 502
+	// reference_unavailable and creates no flow.
+	CheckDeadline time.Duration `toml:"check_deadline" gt:"0s"`
 }
 
 // CallbackConfig configures completion callbacks.
@@ -234,11 +239,12 @@ func DefaultConfig() Config {
 			ExpiryInterval: 30 * time.Second,
 		},
 		Reference: ReferenceConfig{
-			Timeout:      10 * time.Second,
-			MaxBytes:     10 << 20,
-			Retries:      5,
-			RetryBackoff: time.Second,
-			Prefetch:     2,
+			Timeout:       10 * time.Second,
+			MaxBytes:      10 << 20,
+			Retries:       5,
+			RetryBackoff:  time.Second,
+			Prefetch:      2,
+			CheckDeadline: 20 * time.Second,
 		},
 		Callback: CallbackConfig{
 			Timeout:        10 * time.Second,

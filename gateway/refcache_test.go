@@ -239,29 +239,37 @@ func TestReferenceCheck(t *testing.T) {
 		wantErr   string
 		wantMsg   string // in the error message
 		wantCalls int
+		deadline  time.Duration // reference.check_deadline; 0: the default
 	}{
 		{"usable", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "image/png")
 			w.Write(gatewaytest.PNG(gatewaytest.Green))
-		}, http.StatusCreated, "", "", 1},
+		}, http.StatusCreated, "", "", 1, 0},
 		{"no face", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "image/png")
 			w.Write(gatewaytest.PNG(gatewaytest.Grey))
-		}, http.StatusUnprocessableEntity, api.CodeReferenceUnusable, "no usable face in the reference image (NO_FACE)", 1},
+		}, http.StatusUnprocessableEntity, api.CodeReferenceUnusable, "no usable face in the reference image (NO_FACE)", 1, 0},
 		{"not found", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "no such user", http.StatusNotFound)
-		}, http.StatusUnprocessableEntity, api.CodeReferenceUnusable, "reference API answered 404", 1},
+		}, http.StatusUnprocessableEntity, api.CodeReferenceUnusable, "reference API answered 404", 1, 0},
 		{"not an image", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "image/jpeg")
 			w.Write([]byte("nope"))
-		}, http.StatusUnprocessableEntity, api.CodeReferenceUnusable, "cannot be decoded", 1},
+		}, http.StatusUnprocessableEntity, api.CodeReferenceUnusable, "cannot be decoded", 1, 0},
 		{"server error", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "boom", http.StatusInternalServerError)
-		}, http.StatusBadGateway, api.CodeReferenceUnavailable, "reference API answered 500", 3},
+		}, http.StatusBadGateway, api.CodeReferenceUnavailable, "reference API answered 500", 3, 0},
+		{"hangs past the check deadline", func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done() // answers only when the gateway gives up
+		}, http.StatusBadGateway, api.CodeReferenceUnavailable, "did not finish within 100ms", 1, 100 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnv(t, func(c *gateway.Config) {
+				if tt.deadline > 0 {
+					c.Reference.CheckDeadline = tt.deadline
+				}
+			})
 			e.analyzer.Set(gatewaytest.Green, gatewaytest.Live(gatewaytest.E(1)))
 			e.analyzer.Set(gatewaytest.Red, gatewaytest.Live(gatewaytest.E(1)))
 			e.analyzer.Set(gatewaytest.Grey, gatewaytest.NoFace())

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/faceverify/faceverify/gateway/api"
@@ -14,7 +15,8 @@ import (
 //
 //	reference refused by the partner's API, not an image, too large,
 //	no single usable face                        422 reference_unusable
-//	reference API unreachable after the retries  502 reference_unavailable
+//	reference API unreachable after the retries,
+//	or no answer within reference.check_deadline 502 reference_unavailable
 //	decode budget or analyzer failure            503 server_busy
 //
 // The message of a 422 or 502 is the partner-safe reason (the Detail that
@@ -26,10 +28,15 @@ func (g *Gateway) checkReference(ctx context.Context, p PartnerConfig, req api.I
 	}
 	flow := Flow{PartnerID: p.ClientID, CorrelationID: req.CorrelationID, PartnerUserID: req.PartnerUserID,
 		PartnerUserIDType: req.PartnerUserIDType, Kind: req.Flow}
-	prof, err := g.loadReference(ctx, flow, p)
+	cctx, cancel := context.WithTimeout(ctx, g.cfg.Reference.CheckDeadline)
+	defer cancel()
+	prof, err := g.loadReference(cctx, flow, p)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, err
+	case err != nil && cctx.Err() != nil:
+		return nil, &httpError{http.StatusBadGateway, api.CodeReferenceUnavailable,
+			fmt.Sprintf("the reference check did not finish within %s", g.cfg.Reference.CheckDeadline)}
 	case errors.Is(err, errReferenceRuntime):
 		g.log.Warn("reference check failed", "correlation_id", req.CorrelationID, "client_id", p.ClientID, "err", err)
 		return nil, &httpError{http.StatusServiceUnavailable, api.CodeServerBusy, "the reference could not be analysed now; try again"}
