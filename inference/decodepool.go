@@ -14,8 +14,8 @@ import (
 // Pixel buffers of decoded images are recycled by size class: a server that
 // decodes one reference (≈ 4 MiB of RGBA for 910×1137) and one selfie per
 // verification otherwise allocates, zeroes and collects those megabytes on
-// every request. Classes are eighths of a power of two, so a buffer wastes
-// at most 1/8 of its size.
+// every request. Classes step by an eighth of the power of two below the
+// size, so a buffer wastes at most 1/8 of the size it holds.
 var rgbaPools sync.Map // class size (bytes) → *sync.Pool of *[]byte
 
 // pixClass is the capacity, in bytes, of the pooled buffers that hold n bytes.
@@ -23,7 +23,7 @@ func pixClass(n int) int {
 	if n <= 64<<10 {
 		return n // small images: not pooled
 	}
-	step := 1 << (bits.Len(uint(n-1)) - 3)
+	step := 1 << (bits.Len(uint(n-1)) - 4) // an eighth of the power of two below n
 	return (n + step - 1) / step * step
 }
 
