@@ -59,10 +59,12 @@ func newDecodeBudget(total int64, reg prometheus.Registerer) *decodeBudget {
 //     budget → an error wrapping inference.ErrTooLarge, at once;
 //  3. the cost is acquired from the budget, waiting until ctx ends →
 //     an error wrapping errDecodeBusy (and ctx's error);
-//  4. the image is decoded with Deps.Decode.
+//  4. the image is decoded with Deps.Decode or, when that is unset, with
+//     inference.DecodePooled (the same pixels in a recycled buffer).
 //
 // On success release must be called once the image is no longer used:
-// its memory counts against the budget until then. release is a no-op on
+// its memory counts against the budget until then, and a pooled buffer is
+// zeroed and reused by the next decode after it. release is a no-op on
 // error and may be called more than once.
 func (g *Gateway) decodeImage(ctx context.Context, data []byte, maxPixels int) (img image.Image, release func(), err error) {
 	release = func() {}
@@ -92,7 +94,19 @@ func (g *Gateway) decodeImage(ctx context.Context, data []byte, maxPixels int) (
 			g.budget.sem.Release(cost.Bytes)
 		}
 	}
-	img, err = g.decode(bytes.NewReader(data), maxPixels)
+	if g.pooled {
+		// inference.Decode's result with its pixels from a pool: they go
+		// back (zeroed) when the caller releases the image.
+		var put func()
+		img, put, err = inference.DecodePooled(bytes.NewReader(data), inference.Limits{
+			MaxPixels: maxPixels, MaxBytes: inference.DefaultMaxBytes, MaxDecodedBytes: inference.DefaultMaxDecodedBytes})
+		if err == nil {
+			budget := release
+			release = func() { put(); budget() }
+		}
+	} else {
+		img, err = g.decode(bytes.NewReader(data), maxPixels)
+	}
 	if err != nil {
 		release()
 		return nil, func() {}, err

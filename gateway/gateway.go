@@ -83,6 +83,7 @@ type Gateway struct {
 	store    Store
 	analyzer inference.Analyzer
 	decode   DecodeFunc
+	pooled   bool // decode is the default: decodeImage recycles pixel buffers
 	log      *slog.Logger
 	client   *http.Client
 	now      func() time.Time
@@ -133,6 +134,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	if g.decode == nil {
 		g.decode = inference.Decode
+		g.pooled = true
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)

@@ -69,22 +69,9 @@ func DecodeLimits(r io.Reader, maxPixels int, maxBytes int64) (image.Image, erro
 //
 // The result is always fully opaque (A=255), so RGBA and NRGBA coincide.
 func DecodeWith(r io.Reader, l Limits) (image.Image, error) {
-	data, err := io.ReadAll(io.LimitReader(r, l.MaxBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read image: %w", err)
-	}
-	if int64(len(data)) > l.MaxBytes {
-		return nil, fmt.Errorf("image longer than %d bytes: %w", l.MaxBytes, ErrTooLarge)
-	}
-	cost, err := EstimateDecode(data)
+	data, cost, err := readLimited(r, l)
 	if err != nil {
 		return nil, err
-	}
-	if int64(cost.Width)*int64(cost.Height) > int64(l.MaxPixels) {
-		return nil, fmt.Errorf("%dx%d exceeds %d pixels: %w", cost.Width, cost.Height, l.MaxPixels, ErrTooLarge)
-	}
-	if l.MaxDecodedBytes > 0 && cost.Bytes > l.MaxDecodedBytes {
-		return nil, fmt.Errorf("%dx%d %s needs %d bytes to decode, limit %d: %w", cost.Width, cost.Height, cost.Format, cost.Bytes, l.MaxDecodedBytes, ErrTooLarge)
 	}
 	var img image.Image
 	if cost.Format == "jpeg" {
@@ -100,6 +87,28 @@ func DecodeWith(r io.Reader, l Limits) (image.Image, error) {
 	}
 	rgba := ToOpaqueRGBA(img, nil)
 	return Orient(rgba, ExifOrientation(data)), nil
+}
+
+// readLimited reads r and checks its header against l (see DecodeWith).
+func readLimited(r io.Reader, l Limits) ([]byte, DecodeCost, error) {
+	data, err := io.ReadAll(io.LimitReader(r, l.MaxBytes+1))
+	if err != nil {
+		return nil, DecodeCost{}, fmt.Errorf("read image: %w", err)
+	}
+	if int64(len(data)) > l.MaxBytes {
+		return nil, DecodeCost{}, fmt.Errorf("image longer than %d bytes: %w", l.MaxBytes, ErrTooLarge)
+	}
+	cost, err := EstimateDecode(data)
+	if err != nil {
+		return nil, cost, err
+	}
+	if int64(cost.Width)*int64(cost.Height) > int64(l.MaxPixels) {
+		return nil, cost, fmt.Errorf("%dx%d exceeds %d pixels: %w", cost.Width, cost.Height, l.MaxPixels, ErrTooLarge)
+	}
+	if l.MaxDecodedBytes > 0 && cost.Bytes > l.MaxDecodedBytes {
+		return nil, cost, fmt.Errorf("%dx%d %s needs %d bytes to decode, limit %d: %w", cost.Width, cost.Height, cost.Format, cost.Bytes, l.MaxDecodedBytes, ErrTooLarge)
+	}
+	return data, cost, nil
 }
 
 // ToOpaqueRGBA converts img to an opaque RGBA image with bounds starting at

@@ -25,8 +25,9 @@ const benchUsage = `usage: facegateway bench [flags]
 Starts the gateway in this process on 127.0.0.1 (SQLite in a temporary
 directory, or replicas on PostgreSQL) with a partner reference API on
 loopback, and drives it like kiosks: per verification a flow, a selfie
-signed with a registered device key, status polls to the decision. Prints
-verifications/s (closed loop), p50/p99 at 50 % of that rate, peak RSS, and
+signed with a registered device key, status long polls to the decision.
+Prints verifications/s (closed loop), p50/p99 at 50 % of that rate, peak
+RSS, and
 the process's CPU time (user + system, all cores) per verification beside
 the wall time spent in model calls. CPU time, unlike wall time, is not
 inflated by other load on a shared machine; it includes the load
@@ -44,6 +45,8 @@ generator's small share (JSON, base64, signing, polling).
   -n N              closed-loop verifications (default 60)
   -latency-n N      verifications at 50 % of the sustained rate (default 40; 0 skips)
   -walk D           initiation → selfie delay in the latency phase (default 1s)
+  -status-wait D    long poll of each status call, GET /v1/status?wait=D, as faceagent's
+                    session.status_wait (default 20s); 0s polls every 10 ms instead
   -postgres DSN     run on this PostgreSQL database (its tables are created)
   -replicas N       gateway replicas on the PostgreSQL database (default 1)
   -json             one JSON object instead of lines
@@ -73,6 +76,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	asJSON := fs.Bool("json", false, "")
 	rawSelfie := fs.Bool("raw-selfie", false, "")
 	cpuProfile := fs.String("cpuprofile", "", "")
+	statusWait := fs.Duration("status-wait", 20*time.Second, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -107,6 +111,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			err = runBench(ctx, cfg, selfieBytes, !*rawSelfie, refBytes, loadtest.Options{
 				PostgresDSN: *dsn, Replicas: *replicas, Clients: *clients, Verifications: *n,
 				LatencyVerifications: *latencyN, LatencyOff: *latencyN == 0, Walk: *walk,
+				StatusWait: *statusWait,
 			}, *asJSON, stdout, stderr)
 		}
 	}

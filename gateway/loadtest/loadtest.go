@@ -32,6 +32,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -80,8 +81,13 @@ type Options struct {
 	// closed loop submits at once.
 	Walk time.Duration
 	// Poll is the status poll interval (default 10 ms), which bounds the
-	// latency's resolution.
+	// latency's resolution. It applies when StatusWait is 0.
 	Poll time.Duration
+	// StatusWait, when positive, makes each status call a long poll
+	// (GET /v1/status?wait=StatusWait), as faceagent's session.status_wait
+	// does: the gateway answers when the decision is recorded, and a call
+	// that ends still PROCESSING is repeated at once. 0 polls every Poll.
+	StatusWait time.Duration
 }
 
 // Report is what a run measured. Times are milliseconds.
@@ -111,7 +117,8 @@ type Report struct {
 	// per flow).
 	AnalyzeCalls float64 `json:"analyze_calls_per_verification"`
 	// Polls is the status calls per closed-loop verification (every
-	// Options.Poll until the decision); their cost is in CoreMS.
+	// Options.Poll, or long polls of Options.StatusWait, until the
+	// decision); their cost is in CoreMS.
 	Polls float64 `json:"status_polls_per_verification"`
 	// Latency at half the sustained rate: from the selfie's upload to the
 	// status call that saw the decision.
@@ -500,6 +507,11 @@ func (r *run) verify(ctx context.Context, i int, walk time.Duration) (time.Durat
 	})
 	dev, ts, sig := api.SignDevice(r.key, benchDevice, cid, time.Now(), sub)
 	hdr := http.Header{api.DeviceHeader: {dev}, api.DeviceTimestampHeader: {ts}, api.DeviceSignatureHeader: {sig}}
+	statusURL, poll := kioskURL+api.PathStatus, r.opts.Poll
+	if r.opts.StatusWait > 0 {
+		statusURL += "?" + url.Values{api.ParamWait: {r.opts.StatusWait.String()}}.Encode()
+		poll = 0
+	}
 	start := time.Now()
 	if err := r.do(ctx, http.MethodPost, kioskURL+api.PathSubmissions, ir.UserToken, sub, hdr, nil); err != nil {
 		return 0, err
@@ -507,7 +519,7 @@ func (r *run) verify(ctx context.Context, i int, walk time.Duration) (time.Durat
 	for {
 		var st api.StatusResponse
 		r.polls.Add(1)
-		if err := r.do(ctx, http.MethodGet, kioskURL+api.PathStatus, ir.UserToken, nil, nil, &st); err != nil {
+		if err := r.do(ctx, http.MethodGet, statusURL, ir.UserToken, nil, nil, &st); err != nil {
 			return 0, err
 		}
 		if st.Status != api.StatusProcessing {
@@ -523,7 +535,7 @@ func (r *run) verify(ctx context.Context, i int, walk time.Duration) (time.Durat
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(r.opts.Poll):
+		case <-time.After(poll):
 		}
 	}
 }

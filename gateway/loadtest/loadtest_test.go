@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/gatewaytest"
@@ -52,5 +53,31 @@ func TestTinyRun(t *testing.T) {
 		if !bytes.Contains(b, []byte(key)) {
 			t.Errorf("JSON lacks %s: %s", key, b)
 		}
+	}
+}
+
+// TestLongPollRun: with StatusWait each status call is a long poll that
+// the gateway answers when the decision is recorded, so the run never
+// falls back to Poll (an hour here: it would not finish) and needs few
+// status calls.
+func TestLongPollRun(t *testing.T) {
+	an := gatewaytest.NewAnalyzer()
+	an.Set(gatewaytest.Red, gatewaytest.Live(gatewaytest.E(1)))
+	an.Set(gatewaytest.Green, gatewaytest.Live(gatewaytest.E(1)))
+	cfg := gateway.DefaultConfig()
+	cfg.Processing.Workers = 1
+	rep, err := loadtest.Run(context.Background(), loadtest.Options{
+		Analyzer: an, Selfie: gatewaytest.PNG(gatewaytest.Red), Reference: gatewaytest.PNG(gatewaytest.Green),
+		Config: &cfg, Dir: t.TempDir(), Clients: 2, Verifications: 4, LatencyOff: true,
+		Poll: time.Hour, StatusWait: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verifications != 4 || rep.Decisions["VERIFIED"] != 4 {
+		t.Errorf("decisions %v, want 4 VERIFIED", rep.Decisions)
+	}
+	if rep.Polls < 1 || rep.Polls > 2 {
+		t.Errorf("%.2f status calls per verification, want 1–2 long polls", rep.Polls)
 	}
 }
