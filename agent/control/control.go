@@ -47,7 +47,7 @@ type Input struct {
 	MQTT bool
 	// RequestID is the MQTT command's request id ("" over HTTP).
 	RequestID string
-	// Source is where an MQTT command came from (mqtt.Command.Source).
+	// Source is where an MQTT command came from (mqttapi.Command.Source).
 	Source string
 }
 

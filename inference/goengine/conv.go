@@ -82,7 +82,7 @@ type convK struct {
 	// state of the current parallel phase
 	mode      int
 	inG, outG []float32
-	wG, biasG []float32
+	wG        []float32
 	mG, chOff int
 	wg        sync.WaitGroup
 }

@@ -247,10 +247,3 @@ func (o *outbox) close() error {
 func writeFileAtomic(path string, b []byte) error {
 	return atomicfile.Write(path, b, atomicfile.Options{NoSync: true})
 }
-
-// writeFileSynced is writeFileAtomic that also syncs the file before the
-// rename and the directory after it, so the new content survives a power
-// loss once it returns.
-func writeFileSynced(path string, b []byte) error {
-	return atomicfile.WriteFile(path, b)
-}
