@@ -110,7 +110,7 @@ func openOutbox(dir string, max int, log *slog.Logger) (*outbox, error) {
 }
 
 // removeTempFiles removes the temporary files of writes cut short
-// (".tmp-*", from writeFileAtomic and writeFileSynced) in dir itself: the
+// (".tmp-*", from writeFileAtomic and atomicfile.WriteFile) in dir itself: the
 // sequence and nonce files are written there. Those under dir/outbox are
 // removed while the outbox is read.
 func removeTempFiles(dir string) error {
