@@ -18,7 +18,7 @@ import (
 // loopback API, one with a Name an MQTT command; verify and cancel are
 // both.
 type Command struct {
-	// Name is the MQTT command name (mqtt.CmdVerify, ...); "" serves the
+	// Name is the MQTT command name (mqttapi.CmdVerify, ...); "" serves the
 	// command on HTTP only.
 	Name string
 	// Method and Path are the HTTP route ("POST", "/v1/verify"); "" serves
