@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/faceverify/faceverify/agent/control"
-	"github.com/faceverify/faceverify/uplink/mqtt"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
 // commands is the agent's command table, served on the loopback HTTP API
@@ -17,7 +17,7 @@ func (a *Agent) commands(o FleetOptions) []control.Command {
 		{
 			// A launch body (control.DecodeLaunch) → 202 SessionView; over
 			// MQTT the signed body, request_id taken from the command.
-			Name: mqtt.CmdVerify, Method: http.MethodPost, Path: "/v1/verify",
+			Name: mqttapi.CmdVerify, Method: http.MethodPost, Path: "/v1/verify",
 			Status: http.StatusAccepted, Location: "/v1/session", ResultKey: "session",
 			Run: func(ctx context.Context, in control.Input) (any, error) {
 				req, err := control.DecodeLaunch(in.Body)
@@ -31,7 +31,7 @@ func (a *Agent) commands(o FleetOptions) []control.Command {
 			},
 		},
 		{
-			Name: mqtt.CmdCancel, Method: http.MethodPost, Path: "/v1/cancel", ResultKey: "session",
+			Name: mqttapi.CmdCancel, Method: http.MethodPost, Path: "/v1/cancel", ResultKey: "session",
 			Run: func(ctx context.Context, _ control.Input) (any, error) { return a.Cancel(ctx) },
 		},
 		{
@@ -45,15 +45,15 @@ func (a *Agent) commands(o FleetOptions) []control.Command {
 			},
 		},
 		{
-			Name: mqtt.CmdIdentify,
+			Name: mqttapi.CmdIdentify,
 			Run:  func(_ context.Context, in control.Input) (any, error) { return a.fleetIdentify(in, o) },
 		},
 		{
-			Name: mqtt.CmdSelfTest,
+			Name: mqttapi.CmdSelfTest,
 			Run:  func(ctx context.Context, _ control.Input) (any, error) { return a.fleetSelfTest(ctx, o), nil },
 		},
 		{
-			Name: mqtt.CmdReloadConfig,
+			Name: mqttapi.CmdReloadConfig,
 			Run:  func(context.Context, control.Input) (any, error) { return a.fleetReload(o) },
 		},
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/faceverify/faceverify/agent/led"
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
@@ -118,7 +119,7 @@ func NewMQTTClient(cfg config.Config, version string, logger *slog.Logger) (*mqt
 type FleetClient interface {
 	control.Registrar
 	// SetTelemetry sets the function that fills each telemetry report.
-	SetTelemetry(fill func(*mqtt.Telemetry))
+	SetTelemetry(fill func(*mqttapi.Telemetry))
 	// SetDegraded publishes the retained status degraded with reason, or
 	// online when reason is "".
 	SetDegraded(reason string)
@@ -140,7 +141,7 @@ func (a *Agent) ServeFleet(mc FleetClient, o FleetOptions) func(context.Context)
 		o.IdentifyDuration = 10 * time.Second
 	}
 	control.Register(mc, a.commands(o), a.log) // commands.go
-	mc.SetTelemetry(func(t *mqtt.Telemetry) { a.fillTelemetry(t, o) })
+	mc.SetTelemetry(func(t *mqttapi.Telemetry) { a.fillTelemetry(t, o) })
 	return func(ctx context.Context) error {
 		tick := time.NewTicker(o.HealthInterval)
 		defer tick.Stop()
@@ -399,7 +400,7 @@ func (a *Agent) fleetReload(o FleetOptions) (ReloadResult, error) {
 }
 
 // fillTelemetry adds the agent's readings to a telemetry report.
-func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
+func (a *Agent) fillTelemetry(t *mqttapi.Telemetry, o FleetOptions) {
 	t.Session = "idle"
 	if v, ok := a.Session(); ok {
 		if v.FinishedAt == nil {
@@ -421,7 +422,7 @@ func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
 		t.CPUTempC = &temp
 	}
 	dropped, analyzed := a.dropFrames.Load(), a.analyzed.Load()
-	t.Camera = &mqtt.CameraTelemetry{FramesDropped: &dropped, FramesAnalyzed: &analyzed}
+	t.Camera = &mqttapi.CameraTelemetry{FramesDropped: &dropped, FramesAnalyzed: &analyzed}
 	if a.metrics != nil {
 		fps := a.metrics.FPS()
 		t.Camera.FPS = &fps
@@ -430,14 +431,14 @@ func (a *Agent) fillTelemetry(t *mqtt.Telemetry, o FleetOptions) {
 	if sp := a.d.Spool; sp != nil {
 		st := sp.Stats()
 		b := st.Bytes
-		t.Spool = &mqtt.SpoolTelemetry{Depth: st.Records, Bytes: &b}
+		t.Spool = &mqttapi.SpoolTelemetry{Depth: st.Records, Bytes: &b}
 	}
 }
 
 // modelLatency reads the analysis stage histograms of the agent's metrics
 // registry and returns each model stage's mean over the calls since the
 // previous report (stages without calls are omitted).
-func (a *Agent) modelLatency() map[string]mqtt.ModelLatency {
+func (a *Agent) modelLatency() map[string]mqttapi.ModelLatency {
 	if a.metrics == nil {
 		return nil
 	}
@@ -466,14 +467,14 @@ func (a *Agent) modelLatency() map[string]mqtt.ModelLatency {
 	prev := a.fleet.latency
 	a.fleet.latency = now
 	a.fleet.mu.Unlock()
-	out := map[string]mqtt.ModelLatency{}
+	out := map[string]mqttapi.ModelLatency{}
 	for stage, s := range now {
 		p := prev[stage]
 		if s.count <= p.count {
 			continue
 		}
 		n := s.count - p.count
-		out[stage] = mqtt.ModelLatency{MeanMS: (s.sum - p.sum) * 1000 / float64(n), Count: n}
+		out[stage] = mqttapi.ModelLatency{MeanMS: (s.sum - p.sum) * 1000 / float64(n), Count: n}
 	}
 	if len(out) == 0 {
 		return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/faceverify/faceverify/agent/config"
 	"github.com/faceverify/faceverify/agent/health"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
@@ -100,25 +101,25 @@ func (tp *tap) wait(t *testing.T, topic string, ok func(captured) bool) captured
 }
 
 // send publishes a signed command and returns its reply.
-func (tp *tap) send(t *testing.T, mc *mqtt.Client, name, requestID string, args any) mqtt.Reply {
+func (tp *tap) send(t *testing.T, mc *mqtt.Client, name, requestID string, args any) mqttapi.Reply {
 	t.Helper()
-	p, err := mqtt.SignCommand(fleetSecret, mc.CommandTopic(name), requestID, time.Now(), args)
+	p, err := mqttapi.SignCommand(fleetSecret, mc.CommandTopic(name), requestID, time.Now(), args)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tp.sendRaw(t, mc, name, requestID, p)
 }
 
-func (tp *tap) sendRaw(t *testing.T, mc *mqtt.Client, name, requestID string, payload []byte) mqtt.Reply {
+func (tp *tap) sendRaw(t *testing.T, mc *mqtt.Client, name, requestID string, payload []byte) mqttapi.Reply {
 	t.Helper()
 	if tok := tp.c.Publish(mc.CommandTopic(name), 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	c := tp.wait(t, mc.ReplyTopic(name), func(c captured) bool {
-		var r mqtt.Reply
+		var r mqttapi.Reply
 		return json.Unmarshal(c.payload, &r) == nil && r.RequestID == requestID
 	})
-	var r mqtt.Reply
+	var r mqttapi.Reply
 	json.Unmarshal(c.payload, &r)
 	return r
 }
@@ -247,7 +248,7 @@ func TestFleetOverMQTT(t *testing.T) {
 	tel := tp.wait(t, mc.TelemetryTopic(), func(c captured) bool {
 		return strings.Contains(string(c.payload), `"last_outcome":"verified"`)
 	})
-	var tm mqtt.Telemetry
+	var tm mqttapi.Telemetry
 	json.Unmarshal(tel.payload, &tm)
 	if tm.CPUTempC == nil || *tm.CPUTempC != 47.5 || tm.Session != "idle" || tm.LED == "" || tm.Camera == nil || tm.Camera.FramesAnalyzed == nil || *tm.Camera.FramesAnalyzed == 0 {
 		t.Errorf("telemetry after the session: %s", tel.payload)
@@ -298,7 +299,7 @@ func TestFleetOverMQTT(t *testing.T) {
 			}
 			continue
 		case mqtttest.SchemaEvent:
-			var ev mqtt.EventMessage
+			var ev mqttapi.EventMessage
 			json.Unmarshal(c.payload, &ev)
 			lat = append(lat, c.at.Sub(ev.Time))
 		}
@@ -401,13 +402,13 @@ func TestFleetBrokerRestartMidSession(t *testing.T) {
 	// (state "capturing" with a guidance code) come as often as the
 	// analysed frames change their code, so only the state changes are
 	// compared.
-	seen := map[uint64]mqtt.EventMessage{}
+	seen := map[uint64]mqttapi.EventMessage{}
 	dups := 0
 	for _, c := range append(tp.messages(), tp2.messages()...) {
 		if c.topic != mc.EventsTopic() {
 			continue
 		}
-		var ev mqtt.EventMessage
+		var ev mqttapi.EventMessage
 		if json.Unmarshal(c.payload, &ev) != nil {
 			t.Fatalf("event %s", c.payload)
 		}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/faceverify/faceverify/agent/agenttest"
 	"github.com/faceverify/faceverify/agent/control"
-	"github.com/faceverify/faceverify/uplink/mqtt"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
 // TestBadCorrelationIDNeverOpensTheCamera: the loopback API and the MQTT
@@ -28,12 +28,12 @@ func TestBadCorrelationIDNeverOpensTheCamera(t *testing.T) {
 
 	var verify control.Command
 	for _, c := range h.a.commands(FleetOptions{}) {
-		if c.Name == mqtt.CmdVerify {
+		if c.Name == mqttapi.CmdVerify {
 			verify = c
 		}
 	}
 	payload := `{"request_id":"r-1","token":"` + token + `","correlation_id":"order 17/b","base_url":"` + gw.URL() + `"}`
-	reply := verify.MQTTHandler(nil)(context.Background(), mqtt.Command{Name: mqtt.CmdVerify, RequestID: "r-1", Body: json.RawMessage(payload), Source: mqtt.SourceSigned})
+	reply := verify.MQTTHandler(nil)(context.Background(), mqttapi.Command{Name: mqttapi.CmdVerify, RequestID: "r-1", Body: json.RawMessage(payload), Source: mqttapi.SourceSigned})
 	if reply.OK || reply.Error == nil || reply.Error.Field != "correlation_id" || reply.RequestID != "r-1" {
 		t.Errorf("MQTT reply %+v (error %+v), want a refusal naming correlation_id", reply, reply.Error)
 	}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
@@ -108,9 +107,11 @@ const (
 )
 
 // Classify maps err to its Class. Errors not made by a Gateway are
-// temporary when they are network errors or timeouts, permanent otherwise.
+// temporary when they are network errors (a net.Error, matched by its
+// methods so this package links no socket code) or timeouts, permanent
+// otherwise.
 func Classify(err error) Class {
-	var ne net.Error
+	var ne netError
 	var e *Error
 	switch {
 	case err == nil:
@@ -132,6 +133,13 @@ func Classify(err error) Class {
 		return ClassTemporary
 	}
 	return ClassPermanent
+}
+
+// netError is the method set of net.Error.
+type netError interface {
+	error
+	Timeout() bool
+	Temporary() bool
 }
 
 // ErrorCode returns the gateway's error code (api.Error.Code, e.g.

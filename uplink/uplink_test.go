@@ -3,6 +3,7 @@ package uplink
 import (
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 )
 
@@ -20,6 +21,8 @@ func TestErrorCode(t *testing.T) {
 		{"device refused", &Error{StatusCode: 403, Code: "unknown_device", Err: ErrUnauthorized}, "unknown_device", ClassUnauthorized},
 		{"network error", &Error{Op: "submit", Temporary: true, Err: errors.New("connection refused")}, "", ClassTemporary},
 		{"not a gateway error", errors.New("boom"), "", ClassPermanent},
+		{"bare net.Error", fmt.Errorf("post: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), "", ClassTemporary},
+		{"bare DNS error", &net.DNSError{Err: "no such host", Name: "gw.example"}, "", ClassTemporary},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

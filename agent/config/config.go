@@ -320,11 +320,6 @@ func DeviceIDFromHostname() string {
 	return id
 }
 
-// ValidDeviceID reports whether id is 1–64 of [A-Za-z0-9._-].
-func ValidDeviceID(id string) bool {
-	return validate.IDChars(id, 64)
-}
-
 // Validate reports the first invalid field by its dotted name, its value
 // and the rule, e.g. "mqtt.keepalive: must be ≥ 5s, got 0s": first the
 // limits declared on the fields (conf.Check), then the rules that relate
@@ -333,7 +328,7 @@ func (c Config) Validate() error {
 	if err := conf.Check(c, ""); err != nil {
 		return err
 	}
-	if !ValidDeviceID(c.Device.ID) {
+	if !validate.IDChars(c.Device.ID, 64) {
 		return conf.Errorf("device.id", "must be 1–64 characters of [A-Za-z0-9._-], got %q", c.Device.ID)
 	}
 	if err := c.API.validate(); err != nil {

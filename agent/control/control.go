@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
@@ -17,7 +18,7 @@ import (
 // loopback API, one with a Name an MQTT command; verify and cancel are
 // both.
 type Command struct {
-	// Name is the MQTT command name (mqtt.CmdVerify, ...); "" serves the
+	// Name is the MQTT command name (mqttapi.CmdVerify, ...); "" serves the
 	// command on HTTP only.
 	Name string
 	// Method and Path are the HTTP route ("POST", "/v1/verify"); "" serves
@@ -46,7 +47,7 @@ type Input struct {
 	MQTT bool
 	// RequestID is the MQTT command's request id ("" over HTTP).
 	RequestID string
-	// Source is where an MQTT command came from (mqtt.Command.Source).
+	// Source is where an MQTT command came from (mqttapi.Command.Source).
 	Source string
 }
 
@@ -180,19 +181,19 @@ func Register(r Registrar, cmds []Command, log *slog.Logger) {
 
 // MQTTHandler is the command as an MQTT command handler.
 func (c Command) MQTTHandler(log *slog.Logger) mqtt.Handler {
-	return func(ctx context.Context, cmd mqtt.Command) mqtt.Reply {
+	return func(ctx context.Context, cmd mqttapi.Command) mqttapi.Reply {
 		res, err := c.Run(ctx, Input{Body: cmd.Body, MQTT: true, RequestID: cmd.RequestID, Source: cmd.Source})
 		if err != nil {
 			f := FailureOf(err)
 			if log != nil {
 				log.Warn(c.Name+" command refused", "request_id", cmd.RequestID, "code", f.Code, "err", f.Message)
 			}
-			return mqtt.Reply{RequestID: cmd.RequestID, Error: &mqtt.ReplyError{Code: f.Code, Message: f.Message, Field: f.Field}}
+			return mqttapi.Reply{RequestID: cmd.RequestID, Error: &mqttapi.ReplyError{Code: f.Code, Message: f.Message, Field: f.Field}}
 		}
 		if c.ResultKey != "" {
 			res = map[string]any{c.ResultKey: res}
 		}
-		r := mqtt.ResultReply(res)
+		r := mqttapi.ResultReply(res)
 		r.RequestID = cmd.RequestID
 		return r
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
 
@@ -98,7 +99,7 @@ func TestRegister(t *testing.T) {
 	if want := []string{"echo", "fail", "mqttOnly"}; !slices.Equal(names, want) {
 		t.Fatalf("registered %v, want %v", names, want)
 	}
-	rep := r["echo"](context.Background(), mqtt.Command{Name: "echo", RequestID: "r-9", Body: json.RawMessage(`{"long body, no HTTP limit":1}`)})
+	rep := r["echo"](context.Background(), mqttapi.Command{Name: "echo", RequestID: "r-9", Body: json.RawMessage(`{"long body, no HTTP limit":1}`)})
 	var res struct {
 		Echo struct {
 			Body      string `json:"body"`
@@ -109,7 +110,7 @@ func TestRegister(t *testing.T) {
 	if !rep.OK || rep.RequestID != "r-9" || json.Unmarshal(rep.Result, &res) != nil || !res.Echo.MQTT || res.Echo.RequestID != "r-9" {
 		t.Errorf("echo reply %+v %s", rep, rep.Result)
 	}
-	rep = r["fail"](context.Background(), mqtt.Command{Name: "fail", RequestID: "r-10"})
+	rep = r["fail"](context.Background(), mqttapi.Command{Name: "fail", RequestID: "r-10"})
 	if rep.OK || rep.Error == nil || rep.Error.Code != "bad_request" || rep.Error.Field != "token" || rep.RequestID != "r-10" {
 		t.Errorf("fail reply %+v", rep)
 	}

@@ -184,7 +184,7 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 // Validate checks a decoded request. gatewayHosts, when non-empty, lists
 // the hosts (host or host:port) base_url may name. Rules: token 1–4096
 // visible ASCII characters; correlation_id 1–128 characters of
-// [A-Za-z0-9._-] (the gateway's rule, see ValidCorrelationID);
+// [A-Za-z0-9._-] other than "." and ".." (the gateway's rule);
 // request_id at most 128 characters without control characters or
 // surrounding spaces; base_url an absolute https URL without credentials, query or
 // fragment — http is allowed only to a loopback host. Errors are
@@ -204,7 +204,7 @@ func (r LaunchRequest) Validate(gatewayHosts []string) error {
 	switch {
 	case r.CorrelationID == "":
 		return BadField("correlation_id", "is required")
-	case !ValidCorrelationID(r.CorrelationID):
+	case !validate.ID(r.CorrelationID, MaxCorrelationIDLen): // the gateway refuses "." and ".." path segments too
 		return BadField("correlation_id", "must be 1–%d characters of [A-Za-z0-9._-] (as the gateway requires)", MaxCorrelationIDLen)
 	}
 	if err := checkID("request_id", r.RequestID, false); err != nil {
@@ -242,17 +242,10 @@ func (r LaunchRequest) Validate(gatewayHosts []string) error {
 }
 
 // MaxCorrelationIDLen is the longest correlation id the gateway accepts
-// (gateway/http.go, initiate: correlation_id).
+// (gateway/http.go, initiate: correlation_id). A launch with a longer id,
+// or one outside [A-Za-z0-9._-], is refused before the camera opens, since
+// the gateway would never have issued a flow for it.
 const MaxCorrelationIDLen = 128
-
-// ValidCorrelationID reports whether id is a correlation id the gateway
-// accepts: 1–MaxCorrelationIDLen bytes of [A-Za-z0-9._-], other than "."
-// and "..". A launch with any
-// other id is refused before the camera opens, since the gateway would
-// never have issued a flow for it.
-func ValidCorrelationID(id string) bool {
-	return validate.ID(id, MaxCorrelationIDLen) // the gateway refuses "." and ".." path segments too
-}
 
 func checkID(field, v string, required bool) error {
 	if v == "" {

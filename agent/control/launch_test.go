@@ -35,7 +35,7 @@ func FuzzDecodeLaunch(f *testing.F) {
 		if req.Validate(nil) != nil {
 			return
 		}
-		if req.Token == "" || !ValidCorrelationID(req.CorrelationID) || len(req.Token) > 4096 {
+		if req.Token == "" || !validate.ID(req.CorrelationID, MaxCorrelationIDLen) || len(req.Token) > 4096 {
 			t.Fatalf("validated %+v", req)
 		}
 		u, err := url.Parse(req.BaseURL)
@@ -45,7 +45,7 @@ func FuzzDecodeLaunch(f *testing.F) {
 	})
 }
 
-func TestValidCorrelationID(t *testing.T) {
+func TestLaunchCorrelationID(t *testing.T) {
 	cases := []struct {
 		name string
 		id   string
@@ -68,8 +68,9 @@ func TestValidCorrelationID(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ValidCorrelationID(tc.id); got != tc.want {
-				t.Errorf("ValidCorrelationID(%q) = %v, want %v", tc.id, got, tc.want)
+			req := LaunchRequest{Token: "t", CorrelationID: tc.id, BaseURL: "https://gw.example.com"}
+			if err := req.Validate(nil); (err == nil) != tc.want {
+				t.Errorf("Validate with correlation_id %q = %v, want accepted %v", tc.id, err, tc.want)
 			}
 		})
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 func TestCheckEnrollURL(t *testing.T) {
@@ -147,7 +149,7 @@ func FuzzCheckEnrollURL(f *testing.F) {
 		if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			t.Fatalf("accepted %q", raw)
 		}
-		if u.Scheme != "https" && !(u.Scheme == "http" && loopbackHost(u.Hostname())) {
+		if u.Scheme != "https" && !(u.Scheme == "http" && validate.LoopbackHost(u.Hostname())) {
 			t.Fatalf("accepted %q over %s", raw, u.Scheme)
 		}
 	})

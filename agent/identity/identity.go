@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,6 +30,8 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/atomicfile"
+	"github.com/faceverify/faceverify/internal/validate"
 )
 
 // Identity is a device id and its signing key. It is safe for concurrent
@@ -95,7 +96,8 @@ func LoadOrCreate(path, deviceID string) (id *Identity, created bool, err error)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, false, fmt.Errorf("device key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	err = atomicfile.CreateExclusive(path, pemKey, 0o600)
 	if errors.Is(err, fs.ErrExist) { // created concurrently
 		key, err := readKey(path)
 		if err != nil {
@@ -104,20 +106,6 @@ func LoadOrCreate(path, deviceID string) (id *Identity, created bool, err error)
 		return &Identity{deviceID: deviceID, key: key}, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("device key: %w", err)
-	}
-	err = pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(path)
 		return nil, false, fmt.Errorf("device key %s: %w", path, err)
 	}
 	return &Identity{deviceID: deviceID, key: key}, true, nil
@@ -148,15 +136,6 @@ func readKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("device key %s: %T, want an Ed25519 key", path, k)
 	}
 	return key, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // EnrollError is a refused enrollment.
@@ -196,21 +175,11 @@ func CheckEnrollURL(baseURL string) error {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && loopbackHost(u.Hostname()):
+	case u.Scheme == "http" && validate.LoopbackHost(u.Hostname()):
 	default:
 		return fmt.Errorf("%w: got %s://%s", ErrInsecureEnrollURL, u.Scheme, u.Host)
 	}
 	return nil
-}
-
-// loopbackHost reports whether host (no port) is "localhost" or a
-// loopback IP.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // enrollClient is client (a new one if nil) that never follows a redirect

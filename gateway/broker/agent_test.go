@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 )
@@ -38,9 +39,9 @@ func TestAgentReporterFitsKioskRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	identified := make(chan struct{}, 4)
-	mc.HandleCommand(mqtt.CmdIdentify, func(context.Context, mqtt.Command) mqtt.Reply {
+	mc.HandleCommand(mqttapi.CmdIdentify, func(context.Context, mqttapi.Command) mqttapi.Reply {
 		identified <- struct{}{}
-		return mqtt.ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
+		return mqttapi.ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -66,8 +67,8 @@ func TestAgentReporterFitsKioskRole(t *testing.T) {
 	mc.Publish(uplink.Event{SessionID: "s1", CorrelationID: "c1", State: "capturing", Attempt: 1})
 	waitPrefix(inOp, "faceverify/kiosk.lobby/events ")
 
-	topic := mc.CommandTopic(mqtt.CmdIdentify)
-	payload, err := mqtt.SignCommand(secret, topic, "r-1", time.Now(), nil)
+	topic := mc.CommandTopic(mqttapi.CmdIdentify)
+	payload, err := mqttapi.SignCommand(secret, topic, "r-1", time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestAgentReporterFitsKioskRole(t *testing.T) {
 	}
 	waitPrefix(inOp, "faceverify/kiosk.lobby/cmd/identify/reply ")
 
-	publish(t, ha, mc.HATopic(mqtt.CmdIdentify), 1, mqtt.HAPayloadPress)
+	publish(t, ha, mc.HATopic(mqttapi.CmdIdentify), 1, mqttapi.HAPayloadPress)
 	select {
 	case <-identified:
 	case <-time.After(10 * time.Second):

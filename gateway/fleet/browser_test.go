@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/mqtt"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
@@ -124,15 +125,15 @@ func TestFleetPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	fps := 9.8
-	mc.SetTelemetry(func(tm *mqtt.Telemetry) {
+	mc.SetTelemetry(func(tm *mqttapi.Telemetry) {
 		tm.Session, tm.LED = "idle", "idle"
-		tm.Camera = &mqtt.CameraTelemetry{FPS: &fps}
-		tm.Spool = &mqtt.SpoolTelemetry{Depth: 0}
+		tm.Camera = &mqttapi.CameraTelemetry{FPS: &fps}
+		tm.Spool = &mqttapi.SpoolTelemetry{Depth: 0}
 	})
 	identified := make(chan struct{}, 1)
-	mc.HandleCommand(mqtt.CmdIdentify, func(context.Context, mqtt.Command) mqtt.Reply {
+	mc.HandleCommand(mqttapi.CmdIdentify, func(context.Context, mqttapi.Command) mqttapi.Reply {
 		identified <- struct{}{}
-		return mqtt.ResultReply(map[string]any{"effect": "blinking", "duration_ms": 10000})
+		return mqttapi.ResultReply(map[string]any{"effect": "blinking", "duration_ms": 10000})
 	})
 	mctx, mcancel := context.WithCancel(ctx)
 	mdone := make(chan struct{})

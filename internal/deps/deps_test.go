@@ -75,9 +75,17 @@ func TestViolationsNamesTheChain(t *testing.T) {
 				{ImportPath: m("gateway/mqttapi"), Imports: []string{m("internal/atomicfile")}},
 				{ImportPath: m("internal/atomicfile"), Imports: []string{"os"}},
 				{ImportPath: m("agent/session"), Imports: []string{m("uplink"), "time"}},
-				{ImportPath: m("uplink"), Imports: []string{"net"}},
+				{ImportPath: m("uplink"), Imports: []string{"errors"}},
 				{ImportPath: "net/http", DepOnly: true}, {ImportPath: "os", DepOnly: true},
 			},
+		},
+		{
+			name: "session reaches package net through uplink",
+			pkgs: []Package{
+				{ImportPath: m("agent/session"), Imports: []string{m("uplink")}},
+				{ImportPath: m("uplink"), Imports: []string{"net"}},
+			},
+			want: []string{"agent/session → uplink → net"},
 		},
 		{
 			name: "gateway reaches the device client through a helper",

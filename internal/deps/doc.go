@@ -96,10 +96,10 @@ var Rules = []Rule{
 		Forbidden: Any(Under("uplink"), Under("agent")),
 	},
 	{
-		Name: "agent/session does no I/O: no network, process, database, MQTT, camera or model runtime package, " +
-			"no uplink, capture or inference implementation",
+		Name: "agent/session does no I/O: no network (not even package net), process, database, MQTT, camera " +
+			"or model runtime package, no uplink, capture or inference implementation",
 		From: Is("agent/session"),
-		Forbidden: Any(ioPackages, Below("uplink"), Below("capture"), Below("inference"),
+		Forbidden: Any(ioPackages, Is("net"), Below("uplink"), Below("capture"), Below("inference"),
 			Under("models"), Under("gateway/broker"), Under("gateway/fleet")),
 	},
 	{

@@ -1,10 +1,12 @@
 // Package validate holds the identifier and address rules that the agent,
 // the gateway, the broker and the partner sample share, so each rule is
-// written once. It is a leaf: standard library only.
+// written once. It is a leaf: standard library only, and no package that
+// opens sockets (net/netip, not net), so the pure session state machine may
+// reach it through the contract packages.
 package validate
 
 import (
-	"net"
+	"net/netip"
 	"strings"
 )
 
@@ -57,8 +59,8 @@ func LoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.IsLoopback()
 }
 
 // LoopbackHostPort reports whether hostport ("host:port", or a bare host
@@ -66,7 +68,7 @@ func LoopbackHost(host string) bool {
 // LoopbackHost).
 func LoopbackHostPort(hostport string) bool {
 	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
+	if h, ok := splitHost(hostport); ok {
 		host = h
 	}
 	return LoopbackHost(host)
@@ -76,6 +78,30 @@ func LoopbackHostPort(hostport string) bool {
 // only loopback. An address without a host (":8080") binds every interface
 // and is not loopback; neither is one that does not parse.
 func LoopbackListenAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	return err == nil && LoopbackHost(host)
+	host, ok := splitHost(addr)
+	return ok && LoopbackHost(host)
+}
+
+// splitHost returns the host of "host:port", "[host]:port" or
+// "[host%zone]:port" and whether hostport has that form: the host that
+// net.SplitHostPort returns where it returns no error.
+func splitHost(hostport string) (string, bool) {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 {
+		return "", false // missing port
+	}
+	host, j, k := hostport[:i], 0, 0
+	if hostport[0] == '[' {
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 || end+1 != i { // "]" must stand right before the last ":"
+			return "", false
+		}
+		host, j, k = hostport[1:end], 1, end+1
+	} else if strings.IndexByte(host, ':') >= 0 {
+		return "", false // too many colons
+	}
+	if strings.IndexByte(hostport[j:], '[') >= 0 || strings.IndexByte(hostport[k:], ']') >= 0 {
+		return "", false
+	}
+	return host, true
 }

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -86,6 +87,25 @@ func FuzzID(f *testing.F) {
 		}
 		if Token(s, 128) && !ID(s, 128) {
 			t.Fatalf("Token accepted %q that ID refuses", s)
+		}
+	})
+}
+
+// FuzzSplitHost: splitHost agrees with net.SplitHostPort on every input,
+// and LoopbackHost with net.ParseIP's IsLoopback on every IP literal.
+func FuzzSplitHost(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:80", "[::1]:8080", "[fe80::1%eth0]:1", ":8080", "localhost", "::1",
+		"a:b:c", "[::1]", "[::1]:", "[a]b:1", "a]:1", "[[a]]:1", "x:[1", "::ffff:127.0.0.1", "::1%lo", "127.000.0.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		host, ok := splitHost(s)
+		wantHost, _, err := net.SplitHostPort(s)
+		if ok != (err == nil) || ok && host != wantHost {
+			t.Errorf("splitHost(%q) = %q, %v; net.SplitHostPort: %q, %v", s, host, ok, wantHost, err)
+		}
+		if ip := net.ParseIP(s); ip != nil && LoopbackHost(s) != ip.IsLoopback() {
+			t.Errorf("LoopbackHost(%q) = %v, net.ParseIP(%q).IsLoopback() = %v", s, LoopbackHost(s), s, ip.IsLoopback())
 		}
 	})
 }

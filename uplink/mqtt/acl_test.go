@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
 )
@@ -84,7 +85,7 @@ func TestMosquittoACLRules(t *testing.T) {
 		}
 	})
 
-	p := DefaultPrefix
+	p := mqttapi.DefaultPrefix
 	writes := []struct {
 		name, user, topic string
 		allowed           bool
@@ -183,7 +184,7 @@ func TestMosquittoACLWithAgent(t *testing.T) {
 	haw := watchAs(t, broker, login("homeassistant"), "homeassistant/+/+/+/config")
 
 	agentOpts := func(device, user string) Options {
-		o := testOptions(broker, device, DefaultPrefix)
+		o := testOptions(broker, device, mqttapi.DefaultPrefix)
 		a := login(user)
 		o.Username, o.Password, o.HADiscovery, o.StateDir = a.user, a.pass, true, t.TempDir()
 		return o
@@ -192,17 +193,17 @@ func TestMosquittoACLWithAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handled := make(chan Command, 4)
-	c.HandleCommand(CmdIdentify, func(_ context.Context, cmd Command) Reply {
+	handled := make(chan mqttapi.Command, 4)
+	c.HandleCommand(mqttapi.CmdIdentify, func(_ context.Context, cmd mqttapi.Command) mqttapi.Reply {
 		handled <- cmd
-		return ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
+		return mqttapi.ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
 	})
 	runClient(t, c, true)
 
 	// Subscribed after the kiosk announced itself: the status comes retained.
-	operator := watchAs(t, broker, login("fleet-operator"), fleetFilters(DefaultPrefix)...)
+	operator := watchAs(t, broker, login("fleet-operator"), fleetFilters(mqttapi.DefaultPrefix)...)
 	st := operator.nextOn(t, c.StatusTopic())
-	if s := statusOf(t, st.Payload()); !st.Retained() || s.State != StateOnline {
+	if s := statusOf(t, st.Payload()); !st.Retained() || s.State != mqttapi.StateOnline {
 		t.Fatalf("status under the ACL: retained=%v %+v", st.Retained(), s)
 	}
 	disc := c.Discovery()
@@ -224,18 +225,18 @@ func TestMosquittoACLWithAgent(t *testing.T) {
 
 	// Another kiosk's account publishes a correctly signed command; then
 	// the operator does. Only the operator's is run and answered.
-	topic := c.CommandTopic(CmdIdentify)
-	forged, err := SignCommand(testSecret, topic, "r-from-kiosk-b", time.Now(), nil)
+	topic := c.CommandTopic(mqttapi.CmdIdentify)
+	forged, err := mqttapi.SignCommand(testSecret, topic, "r-from-kiosk-b", time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	watchAs(t, broker, login("kiosk-b")).publish(t, topic, forged)
-	legit, err := SignCommand(testSecret, topic, "r-operator", time.Now(), nil)
+	legit, err := mqttapi.SignCommand(testSecret, topic, "r-operator", time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	operator.publish(t, topic, legit)
-	if r := replyOf(t, operator.nextOn(t, c.ReplyTopic(CmdIdentify))); !r.OK || r.RequestID != "r-operator" {
+	if r := replyOf(t, operator.nextOn(t, c.ReplyTopic(mqttapi.CmdIdentify))); !r.OK || r.RequestID != "r-operator" {
 		t.Fatalf("first reply %+v, want the operator's r-operator", r)
 	}
 	if cmd := <-handled; cmd.RequestID != "r-operator" {
@@ -243,11 +244,11 @@ func TestMosquittoACLWithAgent(t *testing.T) {
 	}
 	// Home Assistant's unsigned button is allowed on ha/identify.
 	haClient := watchAs(t, broker, login("homeassistant"))
-	haClient.publish(t, c.HATopic(CmdIdentify), []byte(HAPayloadPress))
-	if r := replyOf(t, operator.nextOn(t, c.ReplyTopic(CmdIdentify))); !r.OK {
+	haClient.publish(t, c.HATopic(mqttapi.CmdIdentify), []byte(mqttapi.HAPayloadPress))
+	if r := replyOf(t, operator.nextOn(t, c.ReplyTopic(mqttapi.CmdIdentify))); !r.OK {
 		t.Fatalf("reply to the Home Assistant button %+v", r)
 	}
-	if cmd := <-handled; cmd.Source != SourceHA {
+	if cmd := <-handled; cmd.Source != mqttapi.SourceHA {
 		t.Fatalf("second command %+v, want the Home Assistant button", cmd)
 	}
 	select {
@@ -267,7 +268,7 @@ func TestMosquittoACLWithAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		runClient(t, x, true) // status and discovery acknowledged by now
-		msgs := operator.until(t, obs, DefaultPrefix+"/marker/status")
+		msgs := operator.until(t, obs, mqttapi.DefaultPrefix+"/marker/status")
 		for _, m := range msgs {
 			if strings.Contains(m.Topic(), "/kiosk-x/") {
 				t.Fatalf("%s from a kiosk logged in under another name reached the operator", m.Topic())
@@ -289,7 +290,7 @@ func TestMosquittoACLWithAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		runClient(t, d, true)
-		if s := statusOf(t, operator.nextOn(t, d.StatusTopic()).Payload()); s.State != StateOnline {
+		if s := statusOf(t, operator.nextOn(t, d.StatusTopic()).Payload()); s.State != mqttapi.StateOnline {
 			t.Fatalf("status of kiosk.lobby: %+v", s)
 		}
 		for _, m := range haw.until(t, obs, "homeassistant/sensor/marker/y/config") {

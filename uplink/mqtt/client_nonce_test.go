@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 )
 
 // TestClientNoncesSurviveRestart: a Client with a state dir refuses, after
@@ -19,22 +21,22 @@ func TestClientNoncesSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topic := c1.CommandTopic(CmdIdentify)
-	p, err := SignCommand(testSecret, topic, "r1", time.Now(), nil)
+	topic := c1.CommandTopic(mqttapi.CmdIdentify)
+	p, err := mqttapi.SignCommand(testSecret, topic, "r1", time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c1.verifier.Verify(topic, p); err != nil {
 		t.Fatalf("first delivery: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(state, "kiosk-nonce", NonceFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(state, "kiosk-nonce", mqttapi.NonceFile)); err != nil {
 		t.Fatalf("nonce file: %v", err)
 	}
 	c2, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c2.verifier.Verify(topic, p); !errors.Is(err, ErrReplayed) {
+	if _, _, err := c2.verifier.Verify(topic, p); !errors.Is(err, mqttapi.ErrReplayed) {
 		t.Errorf("replay after the restart: err = %v, want ErrReplayed", err)
 	}
 }
@@ -50,7 +52,7 @@ func TestOpenOutboxRemovesStrayTempFiles(t *testing.T) {
 		filepath.Join(dir, ".tmp-seq-cut"),
 		filepath.Join(dir, outboxDir, ".tmp-789"),
 	}
-	keep := []string{filepath.Join(dir, "install-id"), filepath.Join(dir, NonceFile)}
+	keep := []string{filepath.Join(dir, "install-id"), filepath.Join(dir, mqttapi.NonceFile)}
 	for _, p := range append(append([]string{}, strays...), keep...) {
 		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
 			t.Fatal(err)

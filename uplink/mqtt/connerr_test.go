@@ -22,6 +22,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
 )
@@ -349,8 +350,8 @@ func TestRestartGapOnFirstEventAfterUncleanStop(t *testing.T) {
 			t.Errorf("seq %d before the restart has gap %q", e.Seq, e.Gap)
 		}
 	}
-	if want := first[1].Seq + UncleanSeqJump + 1; got[0].Seq != want || got[0].Gap != GapRestart {
-		t.Errorf("first event after the unclean stop: seq %d gap %q, want %d %q", got[0].Seq, got[0].Gap, want, GapRestart)
+	if want := first[1].Seq + mqttapi.UncleanSeqJump + 1; got[0].Seq != want || got[0].Gap != mqttapi.GapRestart {
+		t.Errorf("first event after the unclean stop: seq %d gap %q, want %d %q", got[0].Seq, got[0].Gap, want, mqttapi.GapRestart)
 	}
 	if got[1].Seq != got[0].Seq+1 || got[1].Gap != "" {
 		t.Errorf("second event after the unclean stop: seq %d gap %q, want %d and no gap", got[1].Seq, got[1].Gap, got[0].Seq+1)

@@ -18,6 +18,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
 )
@@ -73,8 +74,8 @@ func TestLastWillOnKill9(t *testing.T) {
 	if err != nil || strings.TrimSpace(line) != "connected" {
 		t.Fatalf("child said %q, %v", line, err)
 	}
-	var st Status
-	if m := w.next(t); json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOnline {
+	var st mqttapi.Status
+	if m := w.next(t); json.Unmarshal(m.Payload(), &st) != nil || st.State != mqttapi.StateOnline {
 		t.Fatalf("status %s, want online", m.Payload())
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -83,22 +84,22 @@ func TestLastWillOnKill9(t *testing.T) {
 	cmd.Wait()
 	m := w.next(t)
 	mqtttest.Validate(t, mqtttest.SchemaStatus, m.Payload())
-	if json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOffline || st.Reason != ReasonConnectionLost {
+	if json.Unmarshal(m.Payload(), &st) != nil || st.State != mqttapi.StateOffline || st.Reason != mqttapi.ReasonConnectionLost {
 		t.Fatalf("after kill -9 status %s, want the offline will", m.Payload())
 	}
 	// A newcomer sees the will as the retained status.
 	m = watch(t, broker, statusTopic).next(t)
-	if json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOffline || !m.Retained() {
+	if json.Unmarshal(m.Payload(), &st) != nil || st.State != mqttapi.StateOffline || !m.Retained() {
 		t.Errorf("retained status %s retained=%v, want offline", m.Payload(), m.Retained())
 	}
 }
 
 // collectEvents reads n distinct events (dropping duplicate seqs) and
 // returns them in arrival order with the number of duplicates.
-func collectEvents(t *testing.T, w *watcher, n int) ([]EventMessage, int) {
+func collectEvents(t *testing.T, w *watcher, n int) ([]mqttapi.EventMessage, int) {
 	t.Helper()
 	seen := map[uint64]bool{}
-	var out []EventMessage
+	var out []mqttapi.EventMessage
 	dups := 0
 	deadline := time.After(30 * time.Second)
 	for len(out) < n {
@@ -137,10 +138,10 @@ func TestOutageOutboxAndResubscribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancels := make(chan Command, 1)
-	c.HandleCommand(CmdCancel, func(_ context.Context, cmd Command) Reply {
+	cancels := make(chan mqttapi.Command, 1)
+	c.HandleCommand(mqttapi.CmdCancel, func(_ context.Context, cmd mqttapi.Command) mqttapi.Reply {
 		cancels <- cmd
-		return ErrorReply("no_session", "no verification session is running")
+		return mqttapi.ErrorReply("no_session", "no verification session is running")
 	})
 	runClient(t, c, true)
 
@@ -173,7 +174,7 @@ func TestOutageOutboxAndResubscribe(t *testing.T) {
 	// The broker comes back empty; a consumer subscribes, then the kiosk
 	// is let through.
 	mq.Start()
-	w2 := watch(t, mq.URL(), c.EventsTopic(), c.ReplyTopic(CmdCancel))
+	w2 := watch(t, mq.URL(), c.EventsTopic(), c.ReplyTopic(mqttapi.CmdCancel))
 	gate.set(false)
 	evs, dups := collectEvents(t, w2, 50)
 	for i, ev := range evs {
@@ -192,8 +193,8 @@ func TestOutageOutboxAndResubscribe(t *testing.T) {
 
 	// A command after the restart reaches the handler.
 	waitConnected(t, c)
-	p, _ := SignCommand(testSecret, c.CommandTopic(CmdCancel), "after-restart", time.Now(), nil)
-	w2.publish(t, c.CommandTopic(CmdCancel), p)
+	p, _ := mqttapi.SignCommand(testSecret, c.CommandTopic(mqttapi.CmdCancel), "after-restart", time.Now(), nil)
+	w2.publish(t, c.CommandTopic(mqttapi.CmdCancel), p)
 	select {
 	case cmd := <-cancels:
 		if cmd.RequestID != "after-restart" {
@@ -202,7 +203,7 @@ func TestOutageOutboxAndResubscribe(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("command after the broker restart not handled (not resubscribed?)")
 	}
-	if r := replyOf(t, w2.nextOn(t, c.ReplyTopic(CmdCancel))); r.OK || r.Error.Code != "no_session" || r.RequestID != "after-restart" {
+	if r := replyOf(t, w2.nextOn(t, c.ReplyTopic(mqttapi.CmdCancel))); r.OK || r.Error.Code != "no_session" || r.RequestID != "after-restart" {
 		t.Errorf("reply %+v", r)
 	}
 }
@@ -217,14 +218,14 @@ func TestHADiscoveryBirthAndButtons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	identify := make(chan Command, 2)
-	c.HandleCommand(CmdIdentify, func(_ context.Context, cmd Command) Reply {
+	identify := make(chan mqttapi.Command, 2)
+	c.HandleCommand(mqttapi.CmdIdentify, func(_ context.Context, cmd mqttapi.Command) mqttapi.Reply {
 		identify <- cmd
-		return ResultReply(map[string]any{"effect": "logged", "duration_ms": 10000})
+		return mqttapi.ResultReply(map[string]any{"effect": "logged", "duration_ms": 10000})
 	})
-	c.HandleCommand(CmdVerify, func(_ context.Context, cmd Command) Reply {
+	c.HandleCommand(mqttapi.CmdVerify, func(_ context.Context, cmd mqttapi.Command) mqttapi.Reply {
 		t.Errorf("verify reached through Home Assistant: %+v", cmd)
-		return ResultReply(nil)
+		return mqttapi.ResultReply(nil)
 	})
 	disc := c.Discovery()
 	var topics []string
@@ -265,7 +266,7 @@ func TestHADiscoveryBirthAndButtons(t *testing.T) {
 		}
 	}
 	btn := first[ha+"/button/faceverify_kiosk-ha/identify/config"]
-	if btn == nil || btn["command_topic"] != c.HATopic(CmdIdentify) {
+	if btn == nil || btn["command_topic"] != c.HATopic(mqttapi.CmdIdentify) {
 		t.Errorf("identify button %v", btn)
 	}
 
@@ -281,19 +282,19 @@ func TestHADiscoveryBirthAndButtons(t *testing.T) {
 	}
 
 	// Buttons: identify works unsigned on the HA topic; verify does not.
-	rw := watch(t, broker, c.ReplyTopic(CmdIdentify))
-	w.publish(t, c.HATopic(CmdVerify), []byte(HAPayloadPress))
-	w.publish(t, c.HATopic(CmdIdentify), []byte("something else"))
-	w.publish(t, c.HATopic(CmdIdentify), []byte(HAPayloadPress))
+	rw := watch(t, broker, c.ReplyTopic(mqttapi.CmdIdentify))
+	w.publish(t, c.HATopic(mqttapi.CmdVerify), []byte(mqttapi.HAPayloadPress))
+	w.publish(t, c.HATopic(mqttapi.CmdIdentify), []byte("something else"))
+	w.publish(t, c.HATopic(mqttapi.CmdIdentify), []byte(mqttapi.HAPayloadPress))
 	select {
 	case cmd := <-identify:
-		if cmd.Source != SourceHA {
+		if cmd.Source != mqttapi.SourceHA {
 			t.Errorf("identify source %q", cmd.Source)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("identify button not handled")
 	}
-	if r := replyOf(t, rw.next(t)); !r.OK || r.Command != CmdIdentify {
+	if r := replyOf(t, rw.next(t)); !r.OK || r.Command != mqttapi.CmdIdentify {
 		t.Errorf("identify reply %+v", r)
 	}
 	select {
@@ -316,10 +317,10 @@ func TestTelemetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	fps := 9.5
-	c.SetTelemetry(func(tm *Telemetry) {
+	c.SetTelemetry(func(tm *mqttapi.Telemetry) {
 		tm.Session, tm.LED = "idle", "idle"
-		tm.Camera = &CameraTelemetry{FPS: &fps}
-		tm.Spool = &SpoolTelemetry{Depth: 2}
+		tm.Camera = &mqttapi.CameraTelemetry{FPS: &fps}
+		tm.Spool = &mqttapi.SpoolTelemetry{Depth: 2}
 		tm.DeviceID = "spoofed" // the Client owns the envelope
 	})
 	runClient(t, c, true)
@@ -329,7 +330,7 @@ func TestTelemetry(t *testing.T) {
 		m := w.next(t)
 		mqtttest.Validate(t, mqtttest.SchemaTelemetry, m.Payload())
 		mqtttest.AssertNoSecrets(t, m.Topic(), m.Payload(), string(testSecret))
-		var tm Telemetry
+		var tm mqttapi.Telemetry
 		json.Unmarshal(m.Payload(), &tm)
 		if tm.V != 1 || tm.DeviceID != "kiosk-tel" || tm.Version != "9.9.9" || tm.Camera == nil || *tm.Camera.FPS != 9.5 ||
 			tm.Spool == nil || tm.Spool.Depth != 2 || tm.MQTT == nil || tm.CPUTempC != nil {
@@ -410,7 +411,7 @@ func TestOutboxOnDisk(t *testing.T) {
 			add(o, 3)
 			o, _ = openOutbox(dir, 10, log)
 			return o
-		}, []uint64{1, 2, 3}, 3 + UncleanSeqJump + 1, GapRestart},
+		}, []uint64{1, 2, 3}, 3 + mqttapi.UncleanSeqJump + 1, mqttapi.GapRestart},
 		{"unclean restart of an empty outbox has no jump", 10, func(t *testing.T, dir string) *outbox {
 			openOutbox(dir, 10, log) // never closed, nothing queued
 			o, _ := openOutbox(dir, 10, log)

@@ -76,11 +76,11 @@ func (c *Client) Discovery() []DiscoveryMessage {
 		}},
 		{"button", "identify", avail(map[string]any{
 			"name": "Identify", "device_class": "identify",
-			"command_topic": c.HATopic(CmdIdentify), "payload_press": HAPayloadPress,
+			"command_topic": c.HATopic(mqttapi.CmdIdentify), "payload_press": mqttapi.HAPayloadPress,
 		})},
 		{"button", "self_test", avail(map[string]any{
 			"name": "Self-test", "icon": "mdi:stethoscope", "entity_category": "diagnostic",
-			"command_topic": c.HATopic(CmdSelfTest), "payload_press": HAPayloadPress,
+			"command_topic": c.HATopic(mqttapi.CmdSelfTest), "payload_press": mqttapi.HAPayloadPress,
 		})},
 	}
 	out := make([]DiscoveryMessage, 0, len(ents))

@@ -129,7 +129,7 @@ type Stats struct {
 // Handler answers one authenticated command. It runs on the Client's
 // command goroutine with a deadline (Options.CommandTimeout); the Client
 // fills the Reply's envelope fields.
-type Handler func(ctx context.Context, cmd Command) Reply
+type Handler func(ctx context.Context, cmd mqttapi.Command) mqttapi.Reply
 
 // Client is the MQTT fleet interface of one device; it implements
 // uplink.Publisher. Make one with New, register handlers with
@@ -141,12 +141,12 @@ type Client struct {
 	tls      *tls.Config
 	outbox   *outbox
 	store    *resumeStore
-	verifier *Verifier
+	verifier *mqttapi.Verifier
 	started  time.Time
 
 	mu        sync.Mutex
 	handlers  map[string]Handler
-	telemetry func(*Telemetry)
+	telemetry func(*mqttapi.Telemetry)
 	state     string // StateOnline or StateDegraded
 	reason    string
 	running   bool
@@ -179,19 +179,19 @@ func New(opts Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("mqtt broker %q: unsupported scheme %q", opts.Broker, u.Scheme)
 	}
-	if !ValidTopicLevel(opts.DeviceID) {
+	if !mqttapi.ValidTopicLevel(opts.DeviceID) {
 		return nil, fmt.Errorf("mqtt device id %q: must be a non-empty topic level without '/', '+', '#'", opts.DeviceID)
 	}
 	if opts.Prefix == "" {
-		opts.Prefix = DefaultPrefix
+		opts.Prefix = mqttapi.DefaultPrefix
 	}
-	if !TopicPrefixValid(opts.Prefix) {
+	if !mqttapi.TopicPrefixValid(opts.Prefix) {
 		return nil, fmt.Errorf("mqtt prefix %q: must be topic levels without wildcards, leading/trailing '/' or '$'", opts.Prefix)
 	}
 	if opts.HADiscoveryPrefix == "" {
-		opts.HADiscoveryPrefix = DefaultHADiscoveryPrefix
+		opts.HADiscoveryPrefix = mqttapi.DefaultHADiscoveryPrefix
 	}
-	if !TopicPrefixValid(opts.HADiscoveryPrefix) {
+	if !mqttapi.TopicPrefixValid(opts.HADiscoveryPrefix) {
 		return nil, fmt.Errorf("mqtt home assistant prefix %q: not a valid topic prefix", opts.HADiscoveryPrefix)
 	}
 	if opts.QoS > 2 {
@@ -234,10 +234,10 @@ func New(opts Options) (*Client, error) {
 		opts:      opts,
 		clientID:  opts.ClientID,
 		logger:    logger,
-		verifier:  NewVerifier(opts.CommandSecret, opts.CommandWindow, nil),
+		verifier:  mqttapi.NewVerifier(opts.CommandSecret, opts.CommandWindow, nil),
 		started:   time.Now(),
 		handlers:  map[string]Handler{},
-		state:     StateOnline,
+		state:     mqttapi.StateOnline,
 		connected: make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		telNow:    make(chan struct{}, 1),
@@ -283,10 +283,10 @@ func New(opts Options) (*Client, error) {
 	}
 	if dir != "" {
 		// Used nonces survive a restart (sign.go); the outbox made dir.
-		c.verifier = OpenVerifier(opts.CommandSecret, opts.CommandWindow, nil, filepath.Join(dir, NonceFile))
+		c.verifier = mqttapi.OpenVerifier(opts.CommandSecret, opts.CommandWindow, nil, filepath.Join(dir, mqttapi.NonceFile))
 		if f := c.verifier.Floor(); !f.IsZero() {
 			logger.Warn("mqtt: command nonce file unreadable; commands signed before now are refused",
-				"path", filepath.Join(dir, NonceFile), "floor", f.UTC())
+				"path", filepath.Join(dir, mqttapi.NonceFile), "floor", f.UTC())
 		}
 	}
 	return c, nil
@@ -330,7 +330,7 @@ func (c *Client) HandleCommand(name string, h Handler) {
 // SetTelemetry sets the function that fills each telemetry report with the
 // readings it knows (the Client sets v, device_id, time, uptime, version
 // and mqtt). It is called from the telemetry goroutine and must not block.
-func (c *Client) SetTelemetry(fill func(*Telemetry)) {
+func (c *Client) SetTelemetry(fill func(*mqttapi.Telemetry)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.telemetry = fill
@@ -341,9 +341,9 @@ func (c *Client) SetTelemetry(fill func(*Telemetry)) {
 // change is published at once when connected, else on the next connect.
 func (c *Client) SetDegraded(reason string) {
 	c.mu.Lock()
-	state := StateOnline
+	state := mqttapi.StateOnline
 	if reason != "" {
-		state = StateDegraded
+		state = mqttapi.StateDegraded
 	}
 	changed := state != c.state || reason != c.reason
 	c.state, c.reason = state, reason
@@ -366,7 +366,7 @@ func (c *Client) Publish(ev uplink.Event) {
 	ev.Time = ev.Time.UTC()
 	_, dropped := c.outbox.add(func(seq uint64, gap string) []byte {
 		ev.Seq = seq
-		b, _ := json.Marshal(EventMessage{V: Version, Event: ev, Gap: gap})
+		b, _ := json.Marshal(mqttapi.EventMessage{V: mqttapi.Version, Event: ev, Gap: gap})
 		return b
 	})
 	c.queued.Add(1)
@@ -402,7 +402,7 @@ func (c *Client) Stats() Stats {
 func (c *Client) Connected() bool { return c.isConnected.Load() }
 
 func (c *Client) statusPayload(state, reason string, withTime bool) []byte {
-	s := Status{V: Version, DeviceID: c.opts.DeviceID, State: state, Reason: reason, Version: c.opts.Version}
+	s := mqttapi.Status{V: mqttapi.Version, DeviceID: c.opts.DeviceID, State: state, Reason: reason, Version: c.opts.Version}
 	if withTime {
 		now := time.Now().UTC()
 		s.Time = &now
@@ -446,7 +446,7 @@ func (c *Client) Run(ctx context.Context) error {
 		SetMaxReconnectInterval(c.opts.MaxReconnectInterval).
 		SetOrderMatters(false).
 		SetDefaultPublishHandler(c.route). // messages of the persistent session arrive before Subscribe returns
-		SetBinaryWill(c.StatusTopic(), c.statusPayload(StateOffline, ReasonConnectionLost, false), c.qosForStatus(), true).
+		SetBinaryWill(c.StatusTopic(), c.statusPayload(mqttapi.StateOffline, mqttapi.ReasonConnectionLost, false), c.qosForStatus(), true).
 		SetConnectionNotificationHandler(c.onConnectionNotification).
 		SetOnConnectHandler(func(paho.Client) {
 			if n := c.connTrack.connected(); n > 0 {
@@ -492,7 +492,7 @@ func (c *Client) Run(ctx context.Context) error {
 	defer cancel()
 	if c.isConnected.Load() {
 		c.flush(drain, cl)
-		t := cl.Publish(c.StatusTopic(), c.qosForStatus(), true, c.statusPayload(StateOffline, ReasonShutdown, true))
+		t := cl.Publish(c.StatusTopic(), c.qosForStatus(), true, c.statusPayload(mqttapi.StateOffline, mqttapi.ReasonShutdown, true))
 		waitToken(drain, t, time.Second)
 	}
 	cl.Disconnect(250)
@@ -701,10 +701,10 @@ func (c *Client) telemetryLoop(ctx context.Context, cl paho.Client) {
 }
 
 // Telemetry returns a report as it would be sent now.
-func (c *Client) Telemetry() Telemetry {
+func (c *Client) Telemetry() mqttapi.Telemetry {
 	now := time.Now()
-	t := Telemetry{
-		V: Version, DeviceID: c.opts.DeviceID, Time: now.UTC(),
+	t := mqttapi.Telemetry{
+		V: mqttapi.Version, DeviceID: c.opts.DeviceID, Time: now.UTC(),
 		UptimeS: float64(now.Sub(c.started).Milliseconds()) / 1000, Version: c.opts.Version,
 	}
 	c.mu.Lock()
@@ -714,9 +714,9 @@ func (c *Client) Telemetry() Telemetry {
 		fill(&t)
 	}
 	// The envelope is the Client's, whatever fill did.
-	t.V, t.DeviceID = Version, c.opts.DeviceID
+	t.V, t.DeviceID = mqttapi.Version, c.opts.DeviceID
 	s := c.Stats()
-	t.MQTT = &MQTTTelemetry{OutboxDepth: s.OutboxDepth, Dropped: s.Dropped, Reconnects: s.Reconnects}
+	t.MQTT = &mqttapi.MQTTTelemetry{OutboxDepth: s.OutboxDepth, Dropped: s.Dropped, Reconnects: s.Reconnects}
 	return t
 }
 
@@ -756,26 +756,26 @@ func (c *Client) handler(name string) Handler {
 // command verifies and runs one signed command and publishes its reply.
 func (c *Client) command(ctx context.Context, cl paho.Client, name, topic string, payload []byte) {
 	log := c.logger.With("command", name)
-	if !ValidTopicLevel(name) || len(name) > 64 {
+	if !mqttapi.ValidTopicLevel(name) || len(name) > 64 {
 		return
 	}
 	body, hdr, err := c.verifier.Verify(topic, payload)
 	if err != nil {
 		c.refused.Add(1)
 		log.Warn("mqtt: command refused", "request_id", hdr.RequestID, "err", err)
-		c.reply(ctx, cl, name, hdr.RequestID, Reply{Error: &ReplyError{Code: ReplyCode(err), Message: err.Error()}})
+		c.reply(ctx, cl, name, hdr.RequestID, mqttapi.Reply{Error: &mqttapi.ReplyError{Code: mqttapi.ReplyCode(err), Message: err.Error()}})
 		return
 	}
 	h := c.handler(name)
 	if h == nil {
 		c.refused.Add(1)
-		c.reply(ctx, cl, name, hdr.RequestID, ErrorReply("unsupported", fmt.Sprintf("unknown command %q", name)))
+		c.reply(ctx, cl, name, hdr.RequestID, mqttapi.ErrorReply("unsupported", fmt.Sprintf("unknown command %q", name)))
 		return
 	}
 	c.commands.Add(1)
 	log.Info("mqtt: command", "request_id", hdr.RequestID)
 	hctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
-	r := h(hctx, Command{Name: name, RequestID: hdr.RequestID, Body: body, Source: SourceSigned})
+	r := h(hctx, mqttapi.Command{Name: name, RequestID: hdr.RequestID, Body: body, Source: mqttapi.SourceSigned})
 	cancel()
 	c.reply(ctx, cl, name, hdr.RequestID, r)
 }
@@ -783,26 +783,26 @@ func (c *Client) command(ctx context.Context, cl paho.Client, name, topic string
 // haCommand runs an unsigned Home Assistant button press.
 func (c *Client) haCommand(ctx context.Context, cl paho.Client, name string, payload []byte) {
 	h := c.handler(name)
-	if !mqttapi.HACommand(name) || h == nil || string(payload) != HAPayloadPress {
+	if !mqttapi.HACommand(name) || h == nil || string(payload) != mqttapi.HAPayloadPress {
 		c.refused.Add(1)
 		c.logger.Warn("mqtt: home assistant command refused", "command", name)
 		return
 	}
 	c.commands.Add(1)
-	c.logger.Info("mqtt: command", "command", name, "source", SourceHA)
+	c.logger.Info("mqtt: command", "command", name, "source", mqttapi.SourceHA)
 	hctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
-	r := h(hctx, Command{Name: name, Body: json.RawMessage("{}"), Source: SourceHA})
+	r := h(hctx, mqttapi.Command{Name: name, Body: json.RawMessage("{}"), Source: mqttapi.SourceHA})
 	cancel()
 	c.reply(ctx, cl, name, "", r)
 }
 
-func (c *Client) reply(ctx context.Context, cl paho.Client, name, requestID string, r Reply) {
-	r.V, r.Command, r.DeviceID, r.Time = Version, name, c.opts.DeviceID, time.Now().UTC()
+func (c *Client) reply(ctx context.Context, cl paho.Client, name, requestID string, r mqttapi.Reply) {
+	r.V, r.Command, r.DeviceID, r.Time = mqttapi.Version, name, c.opts.DeviceID, time.Now().UTC()
 	if r.RequestID == "" {
 		r.RequestID = requestID
 	}
 	if !r.OK && r.Error == nil {
-		r.Error = &ReplyError{Code: "internal", Message: "the command failed without a reason"}
+		r.Error = &mqttapi.ReplyError{Code: "internal", Message: "the command failed without a reason"}
 	}
 	b, _ := json.Marshal(r)
 	t := cl.Publish(c.ReplyTopic(name), c.opts.QoS, false, b)

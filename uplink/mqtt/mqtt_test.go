@@ -17,6 +17,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
 )
@@ -155,9 +156,9 @@ func waitConnected(t testing.TB, c *Client) {
 	}
 }
 
-func decodeEvent(t testing.TB, m paho.Message) EventMessage {
+func decodeEvent(t testing.TB, m paho.Message) mqttapi.EventMessage {
 	t.Helper()
-	var ev EventMessage
+	var ev mqttapi.EventMessage
 	if err := json.Unmarshal(m.Payload(), &ev); err != nil {
 		t.Fatalf("event %q: %v", m.Payload(), err)
 	}
@@ -207,10 +208,10 @@ func TestRetainedOnlineDegradedThenOfflineOnCleanStop(t *testing.T) {
 	c, stop := startClient(t, o)
 	defer clearRetained(t, broker, c.StatusTopic())
 
-	status := func(m paho.Message) Status {
+	status := func(m paho.Message) mqttapi.Status {
 		t.Helper()
 		mqtttest.Validate(t, mqtttest.SchemaStatus, m.Payload())
-		var st Status
+		var st mqttapi.Status
 		if err := json.Unmarshal(m.Payload(), &st); err != nil {
 			t.Fatal(err)
 		}
@@ -219,24 +220,24 @@ func TestRetainedOnlineDegradedThenOfflineOnCleanStop(t *testing.T) {
 	// A subscriber arriving after the fact gets the retained status.
 	w := watch(t, broker, c.StatusTopic())
 	m := w.next(t)
-	if st := status(m); !m.Retained() || st.State != StateOnline || st.DeviceID != "kiosk-2" || st.Version != "1.2.3" || st.Time == nil {
+	if st := status(m); !m.Retained() || st.State != mqttapi.StateOnline || st.DeviceID != "kiosk-2" || st.Version != "1.2.3" || st.Time == nil {
 		t.Fatalf("status %s retained=%v, want retained online", m.Payload(), m.Retained())
 	}
 	c.SetDegraded("camera_lost")
-	if st := status(w.next(t)); st.State != StateDegraded || st.Reason != "camera_lost" {
+	if st := status(w.next(t)); st.State != mqttapi.StateDegraded || st.Reason != "camera_lost" {
 		t.Fatalf("after SetDegraded: %+v", st)
 	}
 	c.SetDegraded("")
-	if st := status(w.next(t)); st.State != StateOnline || st.Reason != "" {
+	if st := status(w.next(t)); st.State != mqttapi.StateOnline || st.Reason != "" {
 		t.Fatalf("after clearing: %+v", st)
 	}
 	stop()
-	if st := status(w.next(t)); st.State != StateOffline || st.Reason != ReasonShutdown {
+	if st := status(w.next(t)); st.State != mqttapi.StateOffline || st.Reason != mqttapi.ReasonShutdown {
 		t.Fatalf("after clean stop status %+v, want offline/shutdown", st)
 	}
 	w2 := watch(t, broker, c.StatusTopic())
 	m = w2.next(t)
-	if st := status(m); !m.Retained() || st.State != StateOffline {
+	if st := status(m); !m.Retained() || st.State != mqttapi.StateOffline {
 		t.Errorf("retained after stop %s retained=%v, want offline", m.Payload(), m.Retained())
 	}
 }
@@ -284,27 +285,27 @@ func TestLastWillOfflineWhenConnectionDrops(t *testing.T) {
 	defer stop()
 	defer clearRetained(t, broker, c.StatusTopic())
 	w := watch(t, broker, c.StatusTopic())
-	var st Status
-	if m := w.next(t); json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOnline {
+	var st mqttapi.Status
+	if m := w.next(t); json.Unmarshal(m.Payload(), &st) != nil || st.State != mqttapi.StateOnline {
 		t.Fatalf("first status %s, want online", m.Payload())
 	}
 
 	gate.set(true)
 	m := w.next(t)
 	mqtttest.Validate(t, mqtttest.SchemaStatus, m.Payload())
-	if json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOffline || st.Reason != ReasonConnectionLost {
+	if json.Unmarshal(m.Payload(), &st) != nil || st.State != mqttapi.StateOffline || st.Reason != mqttapi.ReasonConnectionLost {
 		t.Fatalf("after the drop status %s, want the offline will", m.Payload())
 	}
 	w2 := watch(t, broker, c.StatusTopic())
 	m = w2.next(t)
-	if json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOffline || !m.Retained() {
+	if json.Unmarshal(m.Payload(), &st) != nil || st.State != mqttapi.StateOffline || !m.Retained() {
 		t.Errorf("retained after drop %s retained=%v, want offline", m.Payload(), m.Retained())
 	}
 
 	// The network comes back: the client reconnects and is online again.
 	gate.set(false)
 	m = w.next(t)
-	if json.Unmarshal(m.Payload(), &st) != nil || st.State != StateOnline {
+	if json.Unmarshal(m.Payload(), &st) != nil || st.State != mqttapi.StateOnline {
 		t.Errorf("after reconnect status %s, want online", m.Payload())
 	}
 	waitConnected(t, c)
@@ -314,10 +315,10 @@ func TestLastWillOfflineWhenConnectionDrops(t *testing.T) {
 }
 
 // replyOf decodes and schema-checks a reply.
-func replyOf(t testing.TB, m paho.Message) Reply {
+func replyOf(t testing.TB, m paho.Message) mqttapi.Reply {
 	t.Helper()
 	mqtttest.Validate(t, mqtttest.SchemaReply, m.Payload())
-	var r Reply
+	var r mqttapi.Reply
 	if err := json.Unmarshal(m.Payload(), &r); err != nil {
 		t.Fatalf("reply %q: %v", m.Payload(), err)
 	}
@@ -331,47 +332,47 @@ func TestSignedCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan Command, 10)
-	c.HandleCommand(CmdIdentify, func(ctx context.Context, cmd Command) Reply {
+	got := make(chan mqttapi.Command, 10)
+	c.HandleCommand(mqttapi.CmdIdentify, func(ctx context.Context, cmd mqttapi.Command) mqttapi.Reply {
 		got <- cmd
-		return ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
+		return mqttapi.ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
 	})
 	runClient(t, c, true)
 	defer clearRetained(t, broker, c.StatusTopic())
 	w := watch(t, broker, c.topic("cmd/+/reply"))
-	topic := c.CommandTopic(CmdIdentify)
+	topic := c.CommandTopic(mqttapi.CmdIdentify)
 
-	good, err := SignCommand(testSecret, topic, "r-good", time.Now(), nil)
+	good, err := mqttapi.SignCommand(testSecret, topic, "r-good", time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mqtttest.Validate(t, mqtttest.SchemaCommand, good)
-	var env CommandEnvelope
+	var env mqttapi.CommandEnvelope
 	json.Unmarshal(good, &env)
-	mqtttest.Validate(t, mqtttest.SchemaCommandBody(CmdIdentify), env.Body)
+	mqtttest.Validate(t, mqtttest.SchemaCommandBody(mqttapi.CmdIdentify), env.Body)
 
 	w.publish(t, topic, good)
-	r := replyOf(t, w.nextOn(t, c.ReplyTopic(CmdIdentify)))
-	if !r.OK || r.RequestID != "r-good" || r.Command != CmdIdentify || r.DeviceID != "kiosk-4" {
+	r := replyOf(t, w.nextOn(t, c.ReplyTopic(mqttapi.CmdIdentify)))
+	if !r.OK || r.RequestID != "r-good" || r.Command != mqttapi.CmdIdentify || r.DeviceID != "kiosk-4" {
 		t.Fatalf("good command reply %+v", r)
 	}
 	select {
 	case cmd := <-got:
-		if cmd.Source != SourceSigned || cmd.RequestID != "r-good" {
+		if cmd.Source != mqttapi.SourceSigned || cmd.RequestID != "r-good" {
 			t.Errorf("handler got %+v", cmd)
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("handler not called")
 	}
 
-	otherDevice, _ := SignCommand(testSecret, prefix+"/kiosk-other/cmd/identify", "r-other", time.Now(), nil)
-	wrongKey, _ := SignCommand([]byte("not-the-secret-at-all-0123456789"), topic, "r-key", time.Now(), nil)
-	stale, _ := SignCommand(testSecret, topic, "r-stale", time.Now().Add(-10*time.Minute), nil)
-	var tampered CommandEnvelope
+	otherDevice, _ := mqttapi.SignCommand(testSecret, prefix+"/kiosk-other/cmd/identify", "r-other", time.Now(), nil)
+	wrongKey, _ := mqttapi.SignCommand([]byte("not-the-secret-at-all-0123456789"), topic, "r-key", time.Now(), nil)
+	stale, _ := mqttapi.SignCommand(testSecret, topic, "r-stale", time.Now().Add(-10*time.Minute), nil)
+	var tampered mqttapi.CommandEnvelope
 	json.Unmarshal(good, &tampered)
 	tampered.Body = json.RawMessage(strings.Replace(string(tampered.Body), "r-good", "r-evil", 1))
 	tamperedB, _ := json.Marshal(tampered)
-	unknown, _ := SignCommand(testSecret, c.CommandTopic("format-disk"), "r-unknown", time.Now(), nil)
+	unknown, _ := mqttapi.SignCommand(testSecret, c.CommandTopic("format-disk"), "r-unknown", time.Now(), nil)
 
 	for _, tc := range []struct {
 		name, topic string
@@ -417,12 +418,15 @@ func TestCommandsRefusedWithoutSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	called := make(chan struct{}, 1)
-	c.HandleCommand(CmdCancel, func(context.Context, Command) Reply { called <- struct{}{}; return ResultReply(nil) })
+	c.HandleCommand(mqttapi.CmdCancel, func(context.Context, mqttapi.Command) mqttapi.Reply {
+		called <- struct{}{}
+		return mqttapi.ResultReply(nil)
+	})
 	runClient(t, c, true)
 	defer clearRetained(t, broker, c.StatusTopic())
-	w := watch(t, broker, c.ReplyTopic(CmdCancel))
-	p, _ := SignCommand(testSecret, c.CommandTopic(CmdCancel), "r1", time.Now(), nil)
-	w.publish(t, c.CommandTopic(CmdCancel), p)
+	w := watch(t, broker, c.ReplyTopic(mqttapi.CmdCancel))
+	p, _ := mqttapi.SignCommand(testSecret, c.CommandTopic(mqttapi.CmdCancel), "r1", time.Now(), nil)
+	w.publish(t, c.CommandTopic(mqttapi.CmdCancel), p)
 	r := replyOf(t, w.next(t))
 	if r.OK || r.Error.Code != "unauthorized" || !strings.Contains(r.Error.Message, "no command secret") {
 		t.Errorf("reply %+v %+v", r, r.Error)

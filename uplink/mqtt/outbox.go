@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/internal/atomicfile"
 )
 
@@ -98,8 +99,8 @@ func openOutbox(dir string, max int, log *slog.Logger) (*outbox, error) {
 	if _, err := os.Stat(clean); err == nil {
 		os.Remove(clean)
 	} else if o.seq > 0 {
-		o.seq += UncleanSeqJump
-		o.gap = GapRestart
+		o.seq += mqttapi.UncleanSeqJump
+		o.gap = mqttapi.GapRestart
 		log.Info("mqtt: previous run did not stop cleanly, event sequence jumps", "seq", o.seq)
 	}
 	for len(o.q) > o.max {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/uplink"
 	"github.com/faceverify/faceverify/uplink/mqtt/mqtttest"
 )
@@ -27,10 +28,10 @@ func tlsBroker(t *testing.T, ca *mqtttest.CA, extra string) (*mqtttest.Mosquitto
 }
 
 // statusOf decodes and validates a status message.
-func statusOf(t *testing.T, payload []byte) Status {
+func statusOf(t *testing.T, payload []byte) mqttapi.Status {
 	t.Helper()
 	mqtttest.Validate(t, mqtttest.SchemaStatus, payload)
-	var s Status
+	var s mqttapi.Status
 	if err := json.Unmarshal(payload, &s); err != nil {
 		t.Fatalf("status %q: %v", payload, err)
 	}
@@ -70,13 +71,13 @@ func TestTLSBrokerCAFile(t *testing.T) {
 	m, broker := tlsBroker(t, ca, "")
 	good := &tls.Config{RootCAs: ca.CertPool(), MinVersion: tls.VersionTLS12}
 
-	o := testOptions(broker, "kiosk-tls", DefaultPrefix)
+	o := testOptions(broker, "kiosk-tls", mqttapi.DefaultPrefix)
 	o.CAFile, o.StateDir, o.Version = ca.CertFile, t.TempDir(), "1.0.0"
 	c, stop := startClient(t, o)
 	w := watchAs(t, broker, account{tls: good}, c.StatusTopic(), c.EventsTopic())
 
 	st := w.nextOn(t, c.StatusTopic())
-	if s := statusOf(t, st.Payload()); !st.Retained() || s.State != StateOnline || s.DeviceID != "kiosk-tls" {
+	if s := statusOf(t, st.Payload()); !st.Retained() || s.State != mqttapi.StateOnline || s.DeviceID != "kiosk-tls" {
 		t.Fatalf("status over TLS: retained=%v %+v", st.Retained(), s)
 	}
 	for _, state := range []string{"capturing", "verified"} {
@@ -90,7 +91,7 @@ func TestTLSBrokerCAFile(t *testing.T) {
 		}
 	}
 	stop()
-	if s := statusOf(t, w.nextOn(t, c.StatusTopic()).Payload()); s.State != StateOffline || s.Reason != ReasonShutdown {
+	if s := statusOf(t, w.nextOn(t, c.StatusTopic()).Payload()); s.State != mqttapi.StateOffline || s.Reason != mqttapi.ReasonShutdown {
 		t.Fatalf("status after a clean stop: %+v", s)
 	}
 
@@ -115,7 +116,7 @@ func TestTLSBrokerCAFile(t *testing.T) {
 		conn.Close()
 
 		// The agent's client with ca_file naming the other CA.
-		o := testOptions(broker, "kiosk-wrong-ca", DefaultPrefix)
+		o := testOptions(broker, "kiosk-wrong-ca", mqttapi.DefaultPrefix)
 		o.CAFile, o.ConnectTimeout = other.CertFile, 2*time.Second
 		bad, err := New(o)
 		if err != nil {
@@ -157,39 +158,39 @@ func TestTLSClientCertificates(t *testing.T) {
 		c.Certificates = []tls.Certificate{pair}
 		return c
 	}
-	operator := watchAs(t, broker, account{tls: withCert(t, ca, "fleet-operator")}, fleetFilters(DefaultPrefix)...)
+	operator := watchAs(t, broker, account{tls: withCert(t, ca, "fleet-operator")}, fleetFilters(mqttapi.DefaultPrefix)...)
 
 	crt, key := ca.IssueClient(t, "kiosk-7")
 	// mqtts:// is the same TLS listener under the other documented scheme.
-	o := testOptions(strings.Replace(broker, "ssl://", "mqtts://", 1), "kiosk-7", DefaultPrefix)
+	o := testOptions(strings.Replace(broker, "ssl://", "mqtts://", 1), "kiosk-7", mqttapi.DefaultPrefix)
 	o.CAFile, o.CertFile, o.KeyFile, o.StateDir = ca.CertFile, crt, key, t.TempDir()
 	c, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	identified := make(chan Command, 2)
-	c.HandleCommand(CmdIdentify, func(_ context.Context, cmd Command) Reply {
+	identified := make(chan mqttapi.Command, 2)
+	c.HandleCommand(mqttapi.CmdIdentify, func(_ context.Context, cmd mqttapi.Command) mqttapi.Reply {
 		identified <- cmd
-		return ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
+		return mqttapi.ResultReply(map[string]any{"effect": "logged", "duration_ms": 1000})
 	})
 	runClient(t, c, true)
 
-	if s := statusOf(t, operator.nextOn(t, c.StatusTopic()).Payload()); s.State != StateOnline {
+	if s := statusOf(t, operator.nextOn(t, c.StatusTopic()).Payload()); s.State != mqttapi.StateOnline {
 		t.Fatalf("status: %+v", s)
 	}
 	c.Publish(uplink.Event{SessionID: "s-cert", State: "capturing", Attempt: 1})
 	if ev := decodeEvent(t, operator.nextOn(t, c.EventsTopic())); ev.State != "capturing" || ev.DeviceID != "kiosk-7" {
 		t.Fatalf("event: %+v", ev)
 	}
-	cmd, err := SignCommand(testSecret, c.CommandTopic(CmdIdentify), "r-cert", time.Now(), map[string]any{"duration_ms": 1000})
+	cmd, err := mqttapi.SignCommand(testSecret, c.CommandTopic(mqttapi.CmdIdentify), "r-cert", time.Now(), map[string]any{"duration_ms": 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	operator.publish(t, c.CommandTopic(CmdIdentify), cmd)
-	if r := replyOf(t, operator.nextOn(t, c.ReplyTopic(CmdIdentify))); !r.OK || r.RequestID != "r-cert" {
+	operator.publish(t, c.CommandTopic(mqttapi.CmdIdentify), cmd)
+	if r := replyOf(t, operator.nextOn(t, c.ReplyTopic(mqttapi.CmdIdentify))); !r.OK || r.RequestID != "r-cert" {
 		t.Fatalf("reply: %+v", r)
 	}
-	if got := <-identified; got.RequestID != "r-cert" || got.Source != SourceSigned {
+	if got := <-identified; got.RequestID != "r-cert" || got.Source != mqttapi.SourceSigned {
 		t.Fatalf("handler got %+v", got)
 	}
 
@@ -212,7 +213,7 @@ func TestTLSClientCertificates(t *testing.T) {
 		})
 	}
 	t.Run("agent without a certificate", func(t *testing.T) {
-		o := testOptions(broker, "kiosk-8", DefaultPrefix)
+		o := testOptions(broker, "kiosk-8", mqttapi.DefaultPrefix)
 		o.CAFile, o.ConnectTimeout = ca.CertFile, 2*time.Second
 		bad, err := New(o)
 		if err != nil {
