@@ -11,6 +11,7 @@ import (
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // callbacksSchema is schema version 3: flow deadlines (expiry of the latest
@@ -62,7 +63,7 @@ func queueCallback(ctx context.Context, tx pgx.Tx, flowID, partnerID string, cb 
 
 // FlowsToExpire implements gateway.Store.
 func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+flowCols+` FROM flows f
+	rows, err := s.pool.Query(ctx, `SELECT `+storesql.FlowCols+` FROM flows f
 		WHERE status = '' AND expires_at <= $1
 		AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_id = f.id AND s.state <> 'done')
 		ORDER BY expires_at, id LIMIT $2`, at(now), limit)
@@ -70,18 +71,7 @@ func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]
 		return nil, fmt.Errorf("select flows to expire: %w", err)
 	}
 	defer rows.Close()
-	var out []gateway.Flow
-	for rows.Next() {
-		f, err := scanFlow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select flows to expire: %w", err)
-	}
-	return out, nil
+	return storesql.Collect(rows, "select flows to expire", dec.Flow)
 }
 
 // ExpireFlow implements gateway.Store. The flow row is locked first (FOR
@@ -129,24 +119,6 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 	return closed, nil
 }
 
-const callbackCols = `id, delivery_id, flow_id, partner_id, event, state, attempts, redeliveries, last_error,
-	created_at, next_at, delivered_at, body`
-
-func scanCallback(row pgx.Row) (gateway.CallbackRecord, error) {
-	var c gateway.CallbackRecord
-	var delivered *time.Time
-	err := row.Scan(&c.ID, &c.DeliveryID, &c.FlowID, &c.PartnerID, &c.Event, &c.State, &c.Attempts, &c.Redeliveries,
-		&c.LastError, &c.CreatedAt, &c.NextAt, &delivered, &c.Body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.CallbackRecord{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.CallbackRecord{}, fmt.Errorf("scan callback: %w", err)
-	}
-	c.CreatedAt, c.NextAt, c.DeliveredAt = c.CreatedAt.UTC(), c.NextAt.UTC(), fromTS(delivered)
-	return c, nil
-}
-
 // Callbacks implements gateway.Store.
 func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
 	var where []string
@@ -159,7 +131,7 @@ func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gate
 		args = append(args, f.State)
 		where = append(where, fmt.Sprintf("state = $%d", len(args)))
 	}
-	q := `SELECT ` + callbackCols + ` FROM callbacks`
+	q := `SELECT ` + storesql.CallbackCols + ` FROM callbacks`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -173,25 +145,14 @@ func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gate
 		return nil, fmt.Errorf("select callbacks: %w", err)
 	}
 	defer rows.Close()
-	var out []gateway.CallbackRecord
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select callbacks: %w", err)
-	}
-	return out, nil
+	return storesql.Collect(rows, "select callbacks", dec.Callback)
 }
 
 // RedeliverCallback implements gateway.Store.
 func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
-	c, err := scanCallback(s.pool.QueryRow(ctx, `UPDATE callbacks
+	c, err := dec.Callback(s.pool.QueryRow(ctx, `UPDATE callbacks
 		SET state = 'pending', next_at = $1, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
-		WHERE delivery_id = $2 AND length(body) > 0 RETURNING `+callbackCols, at(when), deliveryID))
+		WHERE delivery_id = $2 AND length(body) > 0 RETURNING `+storesql.CallbackCols, at(when), deliveryID))
 	if errors.Is(err, gateway.ErrNotFound) {
 		var exists bool
 		if s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM callbacks WHERE delivery_id = $1)`, deliveryID).Scan(&exists) == nil && exists {

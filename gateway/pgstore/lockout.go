@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // FailedAttempts implements gateway.Store. It reads the user's flows
@@ -25,11 +26,8 @@ ORDER BY s.processed_at DESC LIMIT $6`,
 	if err != nil {
 		return nil, mapErr("failed attempts", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (time.Time, error) {
-		var t time.Time
-		err := row.Scan(&t)
-		return t.UTC(), err
-	})
+	defer rows.Close()
+	out, err := storesql.Collect(rows, "failed attempts", storesql.ScanTime)
 	if err != nil {
 		return nil, mapErr("failed attempts", err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // Store is a gateway.Store and gateway.DeviceRegistry backed by a
@@ -226,12 +227,8 @@ func ts(t time.Time) any {
 	return at(t)
 }
 
-func fromTS(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
+// dec decodes rows; pgx.ErrNoRows is gateway.ErrNotFound.
+var dec = storesql.Decoder{NoRows: pgx.ErrNoRows}
 
 func nullString(s string) any {
 	if s == "" {
@@ -302,28 +299,11 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, 
 	return tag.RowsAffected(), nil
 }
 
-const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at, expires_at`
-
-func scanFlow(row pgx.Row) (gateway.Flow, error) {
-	var f gateway.Flow
-	var created, completed, expires *time.Time
-	err := row.Scan(&f.ID, &f.PartnerID, &f.CorrelationID, &f.PartnerUserID, &f.PartnerUserIDType,
-		&f.Kind, &f.Status, &f.Reason, &created, &completed, &expires)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.Flow{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Flow{}, fmt.Errorf("scan flow: %w", err)
-	}
-	f.CreatedAt, f.CompletedAt, f.ExpiresAt = fromTS(created), fromTS(completed), fromTS(expires)
-	return f, nil
-}
-
 // CreateFlow implements gateway.Store. The insert is ON CONFLICT DO
 // NOTHING: when a concurrent request opened the same correlation id first,
 // its flow is read back and compared.
 func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO flows (`+flowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO flows (`+storesql.FlowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT ON CONSTRAINT flows_correlation_key DO NOTHING`,
 		f.ID, f.PartnerID, f.CorrelationID, f.PartnerUserID, f.PartnerUserIDType, f.Kind, f.Status, f.Reason,
 		ts(f.CreatedAt), ts(f.CompletedAt), ts(f.ExpiresAt))
@@ -352,40 +332,13 @@ func truncate(t time.Time) time.Time {
 
 // FlowByID implements gateway.Store.
 func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
-	return scanFlow(s.pool.QueryRow(ctx, `SELECT `+flowCols+` FROM flows WHERE id = $1`, id))
+	return dec.Flow(s.pool.QueryRow(ctx, `SELECT `+storesql.FlowCols+` FROM flows WHERE id = $1`, id))
 }
 
 // FlowByCorrelation implements gateway.Store.
 func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
-	return scanFlow(s.pool.QueryRow(ctx,
-		`SELECT `+flowCols+` FROM flows WHERE partner_id = $1 AND correlation_id = $2`, partnerID, correlationID))
-}
-
-const subCols = `id, flow_id, attempt, idempotency_key, fingerprint, device_id, device_liveness, device_live,
-	device_model, captured_at, state, status, reason, similarity, liveness, liveness_threshold,
-	match_threshold, submitted_at, processed_at, lease_owner, claims, detail`
-
-func scanSubmission(row pgx.Row, extra ...any) (gateway.Submission, error) {
-	var sub gateway.Submission
-	var key *string
-	var captured, submitted, processed *time.Time
-	var state string
-	dest := []any{&sub.ID, &sub.FlowID, &sub.Attempt, &key, &sub.Fingerprint, &sub.DeviceID, &sub.DeviceLiveness, &sub.DeviceLive,
-		&sub.DeviceModel, &captured, &state, &sub.Status, &sub.Reason, &sub.Similarity, &sub.Liveness, &sub.LivenessThreshold,
-		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims, &sub.Detail}
-	err := row.Scan(append(dest, extra...)...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.Submission{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Submission{}, fmt.Errorf("scan submission: %w", err)
-	}
-	if key != nil {
-		sub.IdempotencyKey = *key
-	}
-	sub.CapturedAt, sub.SubmittedAt, sub.ProcessedAt = fromTS(captured), fromTS(submitted), fromTS(processed)
-	sub.State = gateway.SubmissionState(state)
-	return sub, nil
+	return dec.Flow(s.pool.QueryRow(ctx,
+		`SELECT `+storesql.FlowCols+` FROM flows WHERE partner_id = $1 AND correlation_id = $2`, partnerID, correlationID))
 }
 
 // CreateSubmission implements gateway.Store, deciding with gateway.Admit.
@@ -441,29 +394,18 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 }
 
 func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
-	return scanSubmission(a.tx.QueryRow(ctx,
-		`SELECT `+subCols+` FROM submissions WHERE flow_id = $1 AND idempotency_key = $2`, flowID, key))
+	return dec.Submission(a.tx.QueryRow(ctx,
+		`SELECT `+storesql.SubmissionCols+` FROM submissions WHERE flow_id = $1 AND idempotency_key = $2`, flowID, key))
 }
 
 // Submissions implements gateway.Store.
 func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+subCols+` FROM submissions WHERE flow_id = $1 ORDER BY attempt`, flowID)
+	rows, err := s.pool.Query(ctx, `SELECT `+storesql.SubmissionCols+` FROM submissions WHERE flow_id = $1 ORDER BY attempt`, flowID)
 	if err != nil {
 		return nil, fmt.Errorf("select submissions: %w", err)
 	}
 	defer rows.Close()
-	var out []gateway.Submission
-	for rows.Next() {
-		sub, err := scanSubmission(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sub)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select submissions: %w", err)
-	}
-	return out, nil
+	return storesql.Collect(rows, "select submissions", func(r storesql.Row) (gateway.Submission, error) { return dec.Submission(r) })
 }
 
 // ClaimSubmission implements gateway.Store: one UPDATE over a
@@ -471,13 +413,13 @@ func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submi
 // each take a different row without waiting for one another.
 func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUntil time.Time) (gateway.Submission, error) {
 	var selfie []byte
-	sub, err := scanSubmission(s.pool.QueryRow(ctx, `UPDATE submissions
+	sub, err := dec.Submission(s.pool.QueryRow(ctx, `UPDATE submissions
 		SET state = 'processing', lease_owner = $1, lease_until = $2, claims = claims + 1
 		WHERE id = (SELECT id FROM submissions
 			WHERE state <> 'done' AND lease_until <= $3
 			ORDER BY submitted_at, id LIMIT 1
 			FOR UPDATE SKIP LOCKED)
-		RETURNING `+subCols+`, selfie`,
+		RETURNING `+storesql.SubmissionCols+`, selfie`,
 		owner, at(leaseUntil), at(now)), &selfie)
 	if err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
@@ -539,21 +481,15 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 // ClaimCallback implements gateway.Store, with SKIP LOCKED as
 // ClaimSubmission.
 func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (gateway.CallbackJob, error) {
-	var j gateway.CallbackJob
-	err := s.pool.QueryRow(ctx, `UPDATE callbacks SET next_at = $1
+	j, err := dec.CallbackJob(s.pool.QueryRow(ctx, `UPDATE callbacks SET next_at = $1
 		WHERE id = (SELECT id FROM callbacks WHERE state = 'pending' AND next_at <= $2
 			ORDER BY next_at, id LIMIT 1
 			FOR UPDATE SKIP LOCKED)
-		RETURNING id, delivery_id, event, flow_id, partner_id, body, attempts, created_at`,
-		at(leaseUntil), at(now)).Scan(&j.ID, &j.DeliveryID, &j.Event, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &j.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.CallbackJob{}, gateway.ErrNotFound
-	}
-	if err != nil {
+		RETURNING `+storesql.CallbackJobCols, at(leaseUntil), at(now)))
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return gateway.CallbackJob{}, fmt.Errorf("claim callback: %w", err)
 	}
-	j.CreatedAt = j.CreatedAt.UTC()
-	return j, nil
+	return j, err
 }
 
 // CallbackDelivered implements gateway.Store.

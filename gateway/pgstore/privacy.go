@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // auditLock is the key of the advisory lock held while appending to the
@@ -177,22 +177,13 @@ func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway
 
 // AuditLog implements gateway.Store.
 func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, at, actor, action, subject, detail, prev_hash, hash
+	rows, err := s.pool.Query(ctx, `SELECT `+storesql.AuditCols+`
 		FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("select audit log: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.AuditEntry, error) {
-		var e gateway.AuditEntry
-		var t time.Time
-		err := row.Scan(&e.Seq, &t, &e.Actor, &e.Action, &e.Subject, &e.Detail, &e.PrevHash, &e.Hash)
-		e.At = t.UTC()
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan audit log: %w", err)
-	}
-	return out, nil
+	defer rows.Close()
+	return storesql.Collect(rows, "select audit log", dec.Audit)
 }
 
 // auditGuards are the audit log's append-only triggers and the function

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 	"github.com/faceverify/faceverify/inference"
 )
 
@@ -66,29 +67,17 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, replayLock); err != nil {
 			return fmt.Errorf("lock selfie hashes: %w", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT submission_id, flow_id, digest, face, seen_at FROM selfie_hashes
+		rows, err := tx.Query(ctx, `SELECT `+storesql.SelfieHashCols+` FROM selfie_hashes
 			WHERE seen_at >= $1 AND flow_id <> $2 AND (digest = $3
 				OR band0 = ANY($4) OR band1 = ANY($5) OR band2 = ANY($6) OR band3 = ANY($7))`,
 			at(since), h.FlowID, h.Digest, bands[0], bands[1], bands[2], bands[3])
 		if err != nil {
 			return fmt.Errorf("select selfie hashes: %w", err)
 		}
-		for rows.Next() {
-			var c gateway.SelfieHash
-			var face *int64
-			if err := rows.Scan(&c.SubmissionID, &c.FlowID, &c.Digest, &face, &c.SeenAt); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan selfie hash: %w", err)
-			}
-			if face != nil {
-				c.Face, c.HasFace = inference.PHash(*face), true
-			}
-			c.SeenAt = c.SeenAt.UTC()
-			out = append(out, c)
-		}
+		out, err = storesql.Collect(rows, "select selfie hashes", dec.SelfieHash)
 		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("select selfie hashes: %w", err)
+		if err != nil {
+			return err
 		}
 		var face *int64
 		var b [4]*int32

@@ -10,6 +10,7 @@ import (
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // callbacksSchema is schema version 4: flow deadlines (expiry of the latest
@@ -64,25 +65,14 @@ const noOpenSubmissions = `NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_
 
 // FlowsToExpire implements gateway.Store.
 func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+flowCols+` FROM flows
+	rows, err := s.db.QueryContext(ctx, `SELECT `+storesql.FlowCols+` FROM flows
 		WHERE status = '' AND expires_at IS NOT NULL AND expires_at <= ? AND `+noOpenSubmissions+`
 		ORDER BY expires_at, id LIMIT ?`, now.UnixMicro(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("select flows to expire: %w", err)
 	}
 	defer rows.Close()
-	var out []gateway.Flow
-	for rows.Next() {
-		f, err := scanFlow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select flows to expire: %w", err)
-	}
-	return out, nil
+	return storesql.Collect(rows, "select flows to expire", dec.Flow)
 }
 
 // ExpireFlow implements gateway.Store: one conditional UPDATE inside an
@@ -114,24 +104,6 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 	return closed, err
 }
 
-const callbackCols = `id, delivery_id, flow_id, partner_id, event, state, attempts, redeliveries, last_error,
-	created_at, next_at, delivered_at, body`
-
-func scanCallback(row scanner) (gateway.CallbackRecord, error) {
-	var c gateway.CallbackRecord
-	var created, next, delivered sql.NullInt64
-	err := row.Scan(&c.ID, &c.DeliveryID, &c.FlowID, &c.PartnerID, &c.Event, &c.State, &c.Attempts, &c.Redeliveries,
-		&c.LastError, &created, &next, &delivered, &c.Body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.CallbackRecord{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.CallbackRecord{}, fmt.Errorf("scan callback: %w", err)
-	}
-	c.CreatedAt, c.NextAt, c.DeliveredAt = fromTS(created), fromTS(next), fromTS(delivered)
-	return c, nil
-}
-
 // Callbacks implements gateway.Store.
 func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
 	var where []string
@@ -142,7 +114,7 @@ func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gate
 	if f.State != "" {
 		where, args = append(where, "state = ?"), append(args, f.State)
 	}
-	q := `SELECT ` + callbackCols + ` FROM callbacks`
+	q := `SELECT ` + storesql.CallbackCols + ` FROM callbacks`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -155,18 +127,7 @@ func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gate
 		return nil, fmt.Errorf("select callbacks: %w", err)
 	}
 	defer rows.Close()
-	var out []gateway.CallbackRecord
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select callbacks: %w", err)
-	}
-	return out, nil
+	return storesql.Collect(rows, "select callbacks", dec.Callback)
 }
 
 // RedeliverCallback implements gateway.Store.
@@ -174,9 +135,9 @@ func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, at tim
 	var c gateway.CallbackRecord
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = scanCallback(tx.QueryRowContext(ctx, `UPDATE callbacks
+		c, err = dec.Callback(tx.QueryRowContext(ctx, `UPDATE callbacks
 			SET state = 'pending', next_at = ?, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
-			WHERE delivery_id = ? AND length(body) > 0 RETURNING `+callbackCols, at.UnixMicro(), deliveryID))
+			WHERE delivery_id = ? AND length(body) > 0 RETURNING `+storesql.CallbackCols, at.UnixMicro(), deliveryID))
 		if errors.Is(err, gateway.ErrNotFound) {
 			var n int
 			if tx.QueryRowContext(ctx, `SELECT count(*) FROM callbacks WHERE delivery_id = ?`, deliveryID).Scan(&n) == nil && n > 0 {

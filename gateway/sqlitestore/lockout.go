@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // FailedAttempts implements gateway.Store. It reads the user's flows
@@ -32,18 +33,7 @@ ORDER BY s.processed_at DESC LIMIT ?`, args...)
 		return nil, fmt.Errorf("failed attempts: %w", err)
 	}
 	defer rows.Close()
-	var out []time.Time
-	for rows.Next() {
-		var t sql.NullInt64
-		if err := rows.Scan(&t); err != nil {
-			return nil, fmt.Errorf("failed attempts: %w", err)
-		}
-		out = append(out, fromTS(t))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("failed attempts: %w", err)
-	}
-	return out, nil
+	return storesql.Collect(rows, "failed attempts", storesql.ScanTime)
 }
 
 // userLocksSchema is the schema version that keeps a user's lockout

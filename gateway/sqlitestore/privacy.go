@@ -10,9 +10,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // FileMode is the mode of the database file and of its -wal and -shm
@@ -200,23 +200,13 @@ func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway
 
 // AuditLog implements gateway.Store.
 func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, actor, action, subject, detail, prev_hash, hash
+	rows, err := s.db.QueryContext(ctx, `SELECT `+storesql.AuditCols+`
 		FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("select audit log: %w", err)
 	}
 	defer rows.Close()
-	var out []gateway.AuditEntry
-	for rows.Next() {
-		var e gateway.AuditEntry
-		var at int64
-		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
-			return nil, fmt.Errorf("scan audit log: %w", err)
-		}
-		e.At = time.UnixMicro(at).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return storesql.Collect(rows, "select audit log", dec.Audit)
 }
 
 // auditTriggers are the audit log's append-only triggers, by name, with

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 	"github.com/faceverify/faceverify/inference"
 )
 
@@ -49,7 +50,7 @@ CREATE INDEX signature_uses_expires ON signature_uses(expires_at);
 // SQLite answers the OR with one index lookup per term.
 func bandQuery(h gateway.SelfieHash, probes []inference.PHash, since time.Time) (string, []any) {
 	var q strings.Builder
-	q.WriteString(`SELECT submission_id, flow_id, digest, face, seen_at FROM selfie_hashes
+	q.WriteString(`SELECT ` + storesql.SelfieHashCols + ` FROM selfie_hashes
 		WHERE seen_at >= ? AND flow_id != ? AND (digest = ?`)
 	args := []any{since.UnixMicro(), h.FlowID, h.Digest}
 	for b := range 4 {
@@ -76,19 +77,8 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 			return fmt.Errorf("select selfie hashes: %w", err)
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var c gateway.SelfieHash
-			var face sql.NullInt64
-			var seen int64
-			if err := rows.Scan(&c.SubmissionID, &c.FlowID, &c.Digest, &face, &seen); err != nil {
-				return fmt.Errorf("scan selfie hash: %w", err)
-			}
-			c.Face, c.HasFace = inference.PHash(face.Int64), face.Valid
-			c.SeenAt = time.UnixMicro(seen).UTC()
-			out = append(out, c)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("select selfie hashes: %w", err)
+		if out, err = storesql.Collect(rows, "select selfie hashes", dec.SelfieHash); err != nil {
+			return err
 		}
 		rows.Close()
 		var face, b0, b1, b2, b3 any

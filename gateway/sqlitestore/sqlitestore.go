@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // Store is a gateway.Store backed by SQLite.
@@ -167,26 +168,14 @@ func ts(t time.Time) any {
 	return t.UnixMicro()
 }
 
-func fromTS(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.UnixMicro(v.Int64).UTC()
-}
+// dec decodes rows; sql.ErrNoRows is gateway.ErrNotFound.
+var dec = storesql.Decoder{NoRows: sql.ErrNoRows}
 
 func nullFloat(p *float64) any {
 	if p == nil {
 		return nil
 	}
 	return *p
-}
-
-func fromFloat(v sql.NullFloat64) *float64 {
-	if !v.Valid {
-		return nil
-	}
-	f := v.Float64
-	return &f
 }
 
 func nullString(s string) any {
@@ -237,33 +226,13 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, 
 	return res.RowsAffected()
 }
 
-const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at, expires_at`
-
-type scanner interface{ Scan(...any) error }
-
-func scanFlow(row scanner) (gateway.Flow, error) {
-	var f gateway.Flow
-	var created sql.NullInt64
-	var completed, expires sql.NullInt64
-	err := row.Scan(&f.ID, &f.PartnerID, &f.CorrelationID, &f.PartnerUserID, &f.PartnerUserIDType,
-		&f.Kind, &f.Status, &f.Reason, &created, &completed, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.Flow{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Flow{}, fmt.Errorf("scan flow: %w", err)
-	}
-	f.CreatedAt, f.CompletedAt, f.ExpiresAt = fromTS(created), fromTS(completed), fromTS(expires)
-	return f, nil
-}
-
 // CreateFlow implements gateway.Store.
 func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, bool, error) {
 	var out gateway.Flow
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		old, err := scanFlow(tx.QueryRowContext(ctx,
-			`SELECT `+flowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, f.PartnerID, f.CorrelationID))
+		old, err := dec.Flow(tx.QueryRowContext(ctx,
+			`SELECT `+storesql.FlowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, f.PartnerID, f.CorrelationID))
 		switch {
 		case err == nil:
 			out, err = gateway.ReuseFlow(old, f)
@@ -271,7 +240,7 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 		case !errors.Is(err, gateway.ErrNotFound):
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO flows (`+storesql.FlowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.PartnerID, f.CorrelationID, f.PartnerUserID, f.PartnerUserIDType, f.Kind, f.Status, f.Reason,
 			ts(f.CreatedAt), ts(f.CompletedAt), ts(f.ExpiresAt))
 		if err != nil {
@@ -288,40 +257,13 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 
 // FlowByID implements gateway.Store.
 func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
-	return scanFlow(s.db.QueryRowContext(ctx, `SELECT `+flowCols+` FROM flows WHERE id = ?`, id))
+	return dec.Flow(s.db.QueryRowContext(ctx, `SELECT `+storesql.FlowCols+` FROM flows WHERE id = ?`, id))
 }
 
 // FlowByCorrelation implements gateway.Store.
 func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
-	return scanFlow(s.db.QueryRowContext(ctx,
-		`SELECT `+flowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, partnerID, correlationID))
-}
-
-const subCols = `id, flow_id, attempt, idempotency_key, fingerprint, device_id, device_liveness, device_live,
-	device_model, captured_at, state, status, reason, similarity, liveness, liveness_threshold,
-	match_threshold, submitted_at, processed_at, lease_owner, claims, detail`
-
-func scanSubmission(row scanner, extra ...any) (gateway.Submission, error) {
-	var sub gateway.Submission
-	var key sql.NullString
-	var devLive, sim, live sql.NullFloat64
-	var captured, submitted, processed sql.NullInt64
-	var state string
-	dest := []any{&sub.ID, &sub.FlowID, &sub.Attempt, &key, &sub.Fingerprint, &sub.DeviceID, &devLive, &sub.DeviceLive,
-		&sub.DeviceModel, &captured, &state, &sub.Status, &sub.Reason, &sim, &live, &sub.LivenessThreshold,
-		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims, &sub.Detail}
-	err := row.Scan(append(dest, extra...)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.Submission{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Submission{}, fmt.Errorf("scan submission: %w", err)
-	}
-	sub.IdempotencyKey = key.String
-	sub.DeviceLiveness, sub.Similarity, sub.Liveness = fromFloat(devLive), fromFloat(sim), fromFloat(live)
-	sub.CapturedAt, sub.SubmittedAt, sub.ProcessedAt = fromTS(captured), fromTS(submitted), fromTS(processed)
-	sub.State = gateway.SubmissionState(state)
-	return sub, nil
+	return dec.Flow(s.db.QueryRowContext(ctx,
+		`SELECT `+storesql.FlowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, partnerID, correlationID))
 }
 
 // CreateSubmission implements gateway.Store, deciding with gateway.Admit
@@ -374,29 +316,18 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 }
 
 func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
-	return scanSubmission(a.tx.QueryRowContext(ctx,
-		`SELECT `+subCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, flowID, key))
+	return dec.Submission(a.tx.QueryRowContext(ctx,
+		`SELECT `+storesql.SubmissionCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, flowID, key))
 }
 
 // Submissions implements gateway.Store.
 func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+subCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+storesql.SubmissionCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
 	if err != nil {
 		return nil, fmt.Errorf("select submissions: %w", err)
 	}
 	defer rows.Close()
-	var out []gateway.Submission
-	for rows.Next() {
-		sub, err := scanSubmission(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sub)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select submissions: %w", err)
-	}
-	return out, nil
+	return storesql.Collect(rows, "select submissions", func(r storesql.Row) (gateway.Submission, error) { return dec.Submission(r) })
 }
 
 // ClaimSubmission implements gateway.Store.
@@ -405,12 +336,12 @@ func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUnt
 	var selfie []byte
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sub, err = scanSubmission(tx.QueryRowContext(ctx, `UPDATE submissions
+		sub, err = dec.Submission(tx.QueryRowContext(ctx, `UPDATE submissions
 			SET state = 'processing', lease_owner = ?, lease_until = ?, claims = claims + 1
 			WHERE id = (SELECT id FROM submissions
 				WHERE state IN ('pending', 'processing') AND lease_until <= ?
 				ORDER BY submitted_at, id LIMIT 1)
-			RETURNING `+subCols+`, selfie`,
+			RETURNING `+storesql.SubmissionCols+`, selfie`,
 			owner, leaseUntil.UnixMicro(), now.UnixMicro()), &selfie)
 		return err
 	})
@@ -473,19 +404,14 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (gateway.CallbackJob, error) {
 	var j gateway.CallbackJob
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var created int64
-		err := tx.QueryRowContext(ctx, `UPDATE callbacks SET next_at = ?
+		var err error
+		j, err = dec.CallbackJob(tx.QueryRowContext(ctx, `UPDATE callbacks SET next_at = ?
 			WHERE id = (SELECT id FROM callbacks WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1)
-			RETURNING id, delivery_id, event, flow_id, partner_id, body, attempts, created_at`,
-			leaseUntil.UnixMicro(), now.UnixMicro()).Scan(&j.ID, &j.DeliveryID, &j.Event, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &created)
-		if errors.Is(err, sql.ErrNoRows) {
-			return gateway.ErrNotFound
-		}
-		if err != nil {
+			RETURNING `+storesql.CallbackJobCols, leaseUntil.UnixMicro(), now.UnixMicro()))
+		if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 			return fmt.Errorf("claim callback: %w", err)
 		}
-		j.CreatedAt = time.UnixMicro(created).UTC()
-		return nil
+		return err
 	})
 	return j, err
 }
