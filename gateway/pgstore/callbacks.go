@@ -63,15 +63,7 @@ func queueCallback(ctx context.Context, tx pgx.Tx, flowID, partnerID string, cb 
 
 // FlowsToExpire implements gateway.Store.
 func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+storesql.FlowCols+` FROM flows f
-		WHERE status = '' AND expires_at <= $1
-		AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_id = f.id AND s.state <> 'done')
-		ORDER BY expires_at, id LIMIT $2`, at(now), limit)
-	if err != nil {
-		return nil, fmt.Errorf("select flows to expire: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select flows to expire", dec.Flow)
+	return storesql.FlowsToExpire(ctx, conn{s.pool}, dec, now, limit)
 }
 
 // ExpireFlow implements gateway.Store. The flow row is locked first (FOR

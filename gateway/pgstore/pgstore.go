@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faceverify/faceverify/gateway"
@@ -250,13 +249,7 @@ var uniqueSentinels = map[string]error{
 // mapErr wraps err as "op: err", as the matching sentinel when err is a
 // unique violation of a constraint in uniqueSentinels.
 func mapErr(op string, err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		if sentinel, ok := uniqueSentinels[pe.ConstraintName]; ok {
-			return fmt.Errorf("%s: %w (%w)", op, sentinel, err)
-		}
-	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, sentinel(err))
 }
 
 // PutToken implements gateway.Store.
@@ -493,25 +486,11 @@ func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (g
 }
 
 // CallbackDelivered implements gateway.Store.
-func (s *Store) CallbackDelivered(ctx context.Context, id int64, t time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = '' WHERE id = $2`,
-		at(t), id)
-	if err != nil {
-		return fmt.Errorf("mark callback delivered: %w", err)
-	}
-	return nil
+func (s *Store) CallbackDelivered(ctx context.Context, id int64, at time.Time) error {
+	return storesql.CallbackDelivered(ctx, conn{s.pool}, id, at)
 }
 
 // CallbackFailed implements gateway.Store.
 func (s *Store) CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
-	state := "pending"
-	if giveUp {
-		state = "failed"
-	}
-	_, err := s.pool.Exec(ctx, `UPDATE callbacks SET state = $1, attempts = attempts + 1, next_at = $2, last_error = $3 WHERE id = $4`,
-		state, at(nextAt), lastErr, id)
-	if err != nil {
-		return fmt.Errorf("record callback failure: %w", err)
-	}
-	return nil
+	return storesql.CallbackFailed(ctx, conn{s.pool}, id, nextAt, lastErr, giveUp)
 }

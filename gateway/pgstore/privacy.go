@@ -157,16 +157,8 @@ func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLock); err != nil {
 			return fmt.Errorf("lock audit log: %w", err)
 		}
-		var seq int64
-		var prev []byte
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("read audit head: %w", err)
-		}
-		out = gateway.ChainAudit(key, seq, prev, e)
-		_, err = tx.Exec(ctx, `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, out.Seq, out.At, out.Actor, out.Action, out.Subject, out.Detail,
-			out.PrevHash, out.Hash)
+		var err error
+		out, err = storesql.AppendAudit(ctx, conn{tx}, key, e, pgx.ErrNoRows)
 		return err
 	})
 	if err != nil {
@@ -177,13 +169,7 @@ func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway
 
 // AuditLog implements gateway.Store.
 func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+storesql.AuditCols+`
-		FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("select audit log: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select audit log", dec.Audit)
+	return storesql.AuditLog(ctx, conn{s.pool}, dec, afterSeq, limit)
 }
 
 // auditGuards are the audit log's append-only triggers and the function

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 var _ gateway.ReferenceStore = (*Store)(nil)
@@ -56,29 +57,9 @@ func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, l
 		if err := lockOpenFlow(ctx, tx, flowID); err != nil {
 			return err
 		}
-		var until time.Time
-		err := tx.QueryRow(ctx, `SELECT sealed, lease_owner, lease_until FROM flow_references WHERE flow_id = $1`, flowID).
-			Scan(&ref.Sealed, &ref.LeaseOwner, &until)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			_, err = tx.Exec(ctx, `INSERT INTO flow_references (flow_id, lease_owner, lease_until) VALUES ($1, $2, $3)`,
-				flowID, owner, at(leaseUntil))
-		case err != nil:
-		case ref.Sealed != nil:
-			return nil
-		case !until.After(now):
-			_, err = tx.Exec(ctx, `UPDATE flow_references SET lease_owner = $1, lease_until = $2 WHERE flow_id = $3`,
-				owner, at(leaseUntil), flowID)
-		default:
-			ref.LeaseUntil = until.UTC()
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		claimed = true
-		ref = gateway.StoredReference{LeaseOwner: owner, LeaseUntil: at(leaseUntil)}
-		return nil
+		var err error
+		ref, claimed, err = storesql.ClaimReference(ctx, conn{tx}, dec, flowID, owner, now, leaseUntil)
+		return err
 	})
 	if err != nil {
 		return gateway.StoredReference{}, false, mapErr("claim reference", err)

@@ -105,11 +105,7 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 
 // PurgeSelfies implements gateway.ReplayStore.
 func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM selfie_hashes WHERE seen_at < $1`, at(before))
-	if err != nil {
-		return 0, fmt.Errorf("purge selfie hashes: %w", err)
-	}
-	return tag.RowsAffected(), nil
+	return storesql.PurgeSelfies(ctx, conn{s.pool}, before)
 }
 
 // UseSignature implements gateway.ReplayStore: an insert ON CONFLICT DO
@@ -140,11 +136,7 @@ func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gatew
 
 // PurgeSignatures implements gateway.ReplayStore.
 func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM signature_uses WHERE expires_at <= $1`, at(now))
-	if err != nil {
-		return 0, fmt.Errorf("purge signature uses: %w", err)
-	}
-	return tag.RowsAffected(), nil
+	return storesql.PurgeSignatures(ctx, conn{s.pool}, now)
 }
 
 // eraseReplayHashes deletes the selfie hashes and signature uses of the

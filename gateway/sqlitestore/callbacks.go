@@ -65,14 +65,7 @@ const noOpenSubmissions = `NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_
 
 // FlowsToExpire implements gateway.Store.
 func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+storesql.FlowCols+` FROM flows
-		WHERE status = '' AND expires_at IS NOT NULL AND expires_at <= ? AND `+noOpenSubmissions+`
-		ORDER BY expires_at, id LIMIT ?`, now.UnixMicro(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("select flows to expire: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select flows to expire", dec.Flow)
+	return storesql.FlowsToExpire(ctx, conn{s.db}, dec, now, limit)
 }
 
 // ExpireFlow implements gateway.Store: one conditional UPDATE inside an

@@ -2,10 +2,7 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
@@ -15,25 +12,7 @@ import (
 // FailedAttempts implements gateway.Store. It reads the user's flows
 // through index flows_user (privacySchema).
 func (s *Store) FailedAttempts(ctx context.Context, user gateway.UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error) {
-	if len(reasons) == 0 || limit <= 0 {
-		return nil, nil
-	}
-	args := []any{user.PartnerID, user.PartnerUserID, user.PartnerUserIDType, since.UnixMicro()}
-	for _, r := range reasons {
-		args = append(args, r)
-	}
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, `
-SELECT s.processed_at FROM submissions s JOIN flows f ON f.id = s.flow_id
-WHERE f.partner_id = ? AND f.partner_user_id = ? AND f.partner_user_id_type = ?
-  AND s.state = 'done' AND s.processed_at >= ?
-  AND s.reason IN (?`+strings.Repeat(", ?", len(reasons)-1)+`)
-ORDER BY s.processed_at DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("failed attempts: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "failed attempts", storesql.ScanTime)
+	return storesql.FailedAttempts(ctx, conn{s.db}, user, reasons, since, limit)
 }
 
 // userLocksSchema is the schema version that keeps a user's lockout
@@ -57,22 +36,10 @@ func (s *Store) HoldUserLock(ctx context.Context, ref []byte, until time.Time) e
 
 // UserLockUntil implements gateway.Store.
 func (s *Store) UserLockUntil(ctx context.Context, ref []byte, now time.Time) (time.Time, error) {
-	var until int64
-	err := s.db.QueryRowContext(ctx, `SELECT unlock_at FROM user_locks WHERE ref = ? AND unlock_at > ?`, ref, now.UnixMicro()).Scan(&until)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return time.Time{}, nil
-	case err != nil:
-		return time.Time{}, fmt.Errorf("user lock: %w", err)
-	}
-	return time.UnixMicro(until).UTC(), nil
+	return storesql.UserLockUntil(ctx, conn{s.db}, dec, ref, now)
 }
 
 // PurgeUserLocks implements gateway.Store.
 func (s *Store) PurgeUserLocks(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM user_locks WHERE unlock_at <= ?`, now.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("purge user locks: %w", err)
-	}
-	return res.RowsAffected()
+	return storesql.PurgeUserLocks(ctx, conn{s.db}, now)
 }

@@ -180,16 +180,8 @@ func (s *Store) Purge(ctx context.Context, p gateway.PurgePolicy) (gateway.Erase
 func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway.AuditEntry) (gateway.AuditEntry, error) {
 	var out gateway.AuditEntry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		var prev []byte
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("read audit head: %w", err)
-		}
-		out = gateway.ChainAudit(key, seq, prev, e)
-		_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, out.Seq, out.At.UnixMicro(), out.Actor, out.Action, out.Subject, out.Detail,
-			out.PrevHash, out.Hash)
+		var err error
+		out, err = storesql.AppendAudit(ctx, conn{tx}, key, e, sql.ErrNoRows)
 		return err
 	})
 	if err != nil {
@@ -200,13 +192,7 @@ func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway
 
 // AuditLog implements gateway.Store.
 func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+storesql.AuditCols+`
-		FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("select audit log: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select audit log", dec.Audit)
+	return storesql.AuditLog(ctx, conn{s.db}, dec, afterSeq, limit)
 }
 
 // auditTriggers are the audit log's append-only triggers, by name, with

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 var _ gateway.ReferenceStore = (*Store)(nil)
@@ -53,29 +54,9 @@ func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, l
 		if err := flowOpen(ctx, tx, flowID); err != nil {
 			return err
 		}
-		var until int64
-		err := tx.QueryRowContext(ctx, `SELECT sealed, lease_owner, lease_until FROM flow_references WHERE flow_id = ?`, flowID).
-			Scan(&ref.Sealed, &ref.LeaseOwner, &until)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, `INSERT INTO flow_references (flow_id, lease_owner, lease_until) VALUES (?, ?, ?)`,
-				flowID, owner, leaseUntil.UnixMicro())
-		case err != nil:
-		case ref.Sealed != nil:
-			return nil
-		case until <= now.UnixMicro():
-			_, err = tx.ExecContext(ctx, `UPDATE flow_references SET lease_owner = ?, lease_until = ? WHERE flow_id = ?`,
-				owner, leaseUntil.UnixMicro(), flowID)
-		default:
-			ref.LeaseUntil = time.UnixMicro(until).UTC()
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		claimed = true
-		ref = gateway.StoredReference{LeaseOwner: owner, LeaseUntil: time.UnixMicro(leaseUntil.UnixMicro()).UTC()}
-		return nil
+		var err error
+		ref, claimed, err = storesql.ClaimReference(ctx, conn{tx}, dec, flowID, owner, now, leaseUntil)
+		return err
 	})
 	if err != nil {
 		return gateway.StoredReference{}, false, fmt.Errorf("claim reference: %w", err)

@@ -102,11 +102,7 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 
 // PurgeSelfies implements gateway.ReplayStore.
 func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM selfie_hashes WHERE seen_at < ?`, before.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("purge selfie hashes: %w", err)
-	}
-	return res.RowsAffected()
+	return storesql.PurgeSelfies(ctx, conn{s.db}, before)
 }
 
 // UseSignature implements gateway.ReplayStore.
@@ -147,11 +143,7 @@ func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gatew
 
 // PurgeSignatures implements gateway.ReplayStore.
 func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM signature_uses WHERE expires_at <= ?`, now.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("purge signature uses: %w", err)
-	}
-	return res.RowsAffected()
+	return storesql.PurgeSignatures(ctx, conn{s.db}, now)
 }
 
 // eraseReplayHashes deletes the selfie hashes and signature uses of the

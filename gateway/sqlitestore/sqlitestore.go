@@ -418,24 +418,10 @@ func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (g
 
 // CallbackDelivered implements gateway.Store.
 func (s *Store) CallbackDelivered(ctx context.Context, id int64, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = '' WHERE id = ?`,
-		at.UnixMicro(), id)
-	if err != nil {
-		return fmt.Errorf("mark callback delivered: %w", err)
-	}
-	return nil
+	return storesql.CallbackDelivered(ctx, conn{s.db}, id, at)
 }
 
 // CallbackFailed implements gateway.Store.
 func (s *Store) CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
-	state := "pending"
-	if giveUp {
-		state = "failed"
-	}
-	_, err := s.db.ExecContext(ctx, `UPDATE callbacks SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?`,
-		state, nextAt.UnixMicro(), lastErr, id)
-	if err != nil {
-		return fmt.Errorf("record callback failure: %w", err)
-	}
-	return nil
+	return storesql.CallbackFailed(ctx, conn{s.db}, id, nextAt, lastErr, giveUp)
 }
