@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -113,43 +112,10 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 
 // Callbacks implements gateway.Store.
 func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
-	var where []string
-	var args []any
-	if f.PartnerID != "" {
-		args = append(args, f.PartnerID)
-		where = append(where, fmt.Sprintf("partner_id = $%d", len(args)))
-	}
-	if f.State != "" {
-		args = append(args, f.State)
-		where = append(where, fmt.Sprintf("state = $%d", len(args)))
-	}
-	q := `SELECT ` + storesql.CallbackCols + ` FROM callbacks`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, q+fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
-	if err != nil {
-		return nil, fmt.Errorf("select callbacks: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select callbacks", dec.Callback)
+	return storesql.Callbacks(ctx, conn{s.pool}, dec, f)
 }
 
 // RedeliverCallback implements gateway.Store.
 func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
-	c, err := dec.Callback(s.pool.QueryRow(ctx, `UPDATE callbacks
-		SET state = 'pending', next_at = $1, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
-		WHERE delivery_id = $2 AND length(body) > 0 RETURNING `+storesql.CallbackCols, at(when), deliveryID))
-	if errors.Is(err, gateway.ErrNotFound) {
-		var exists bool
-		if s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM callbacks WHERE delivery_id = $1)`, deliveryID).Scan(&exists) == nil && exists {
-			return gateway.CallbackRecord{}, gateway.ErrCallbackPurged
-		}
-	}
-	return c, err
+	return storesql.RedeliverCallback(ctx, conn{s.pool}, dec, deliveryID, when)
 }

@@ -13,9 +13,9 @@ import (
 )
 
 // conn is storesql.Conn over the pool or a pgx.Tx: "?" placeholders
-// rebound to "$n", time.Time arguments in UTC truncated to microseconds
-// (the zero time as NULL), unique violations of uniqueSentinels attached
-// to the error as their sentinel.
+// rebound to "$n", time.Time arguments in UTC truncated to microseconds,
+// unique violations of uniqueSentinels attached to the error as their
+// sentinel.
 type conn struct {
 	q interface {
 		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
@@ -26,14 +26,10 @@ type conn struct {
 
 var _ storesql.Conn = conn{}
 
-func encode(args []any) []any {
-	for i, a := range args {
-		if t, ok := a.(time.Time); ok {
-			args[i] = ts(t)
-		}
-	}
-	return args
-}
+func encode(args []any) []any { return storesql.EncodeTimes(args, timeArg) }
+
+// timeArg is a time as the columns hold it (see at).
+func timeArg(t time.Time) any { return at(t) }
 
 // sentinel attaches the sentinel of a unique violation in uniqueSentinels.
 func sentinel(err error) error {

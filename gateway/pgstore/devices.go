@@ -32,7 +32,7 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 
 // DeviceByID implements gateway.DeviceRegistry.
 func (s *Store) DeviceByID(ctx context.Context, id string) (gateway.Device, error) {
-	return dec.Device(s.pool.QueryRow(ctx, `SELECT `+storesql.DeviceCols+` FROM devices WHERE id = $1`, id))
+	return storesql.DeviceByID(ctx, conn{s.pool}, dec, id)
 }
 
 // RevokeDevice implements gateway.DeviceRegistry; the first revocation
@@ -50,10 +50,5 @@ func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.Public
 
 // Devices implements gateway.DeviceRegistry.
 func (s *Store) Devices(ctx context.Context) ([]gateway.Device, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+storesql.DeviceCols+` FROM devices ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("select devices: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select devices", dec.Device)
+	return storesql.Devices(ctx, conn{s.pool}, dec)
 }

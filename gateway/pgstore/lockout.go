@@ -26,11 +26,7 @@ CREATE TABLE user_locks (
 
 // HoldUserLock implements gateway.Store.
 func (s *Store) HoldUserLock(ctx context.Context, ref []byte, until time.Time) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO user_locks (ref, unlock_at) VALUES ($1, $2)
-		ON CONFLICT (ref) DO UPDATE SET unlock_at = greatest(user_locks.unlock_at, excluded.unlock_at)`, ref, at(until)); err != nil {
-		return mapErr("hold user lock", err)
-	}
-	return nil
+	return storesql.HoldUserLock(ctx, conn{s.pool}, ref, until)
 }
 
 // UserLockUntil implements gateway.Store.

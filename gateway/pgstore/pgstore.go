@@ -285,11 +285,7 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (
 
 // DeleteExpiredTokens implements gateway.Store.
 func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM tokens WHERE expires_at <= $1`, at(now))
-	if err != nil {
-		return 0, fmt.Errorf("delete tokens: %w", err)
-	}
-	return tag.RowsAffected(), nil
+	return storesql.DeleteExpiredTokens(ctx, conn{s.pool}, now)
 }
 
 // CreateFlow implements gateway.Store. The insert is ON CONFLICT DO
@@ -325,13 +321,12 @@ func truncate(t time.Time) time.Time {
 
 // FlowByID implements gateway.Store.
 func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
-	return dec.Flow(s.pool.QueryRow(ctx, `SELECT `+storesql.FlowCols+` FROM flows WHERE id = $1`, id))
+	return storesql.FlowByID(ctx, conn{s.pool}, dec, id)
 }
 
 // FlowByCorrelation implements gateway.Store.
 func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
-	return dec.Flow(s.pool.QueryRow(ctx,
-		`SELECT `+storesql.FlowCols+` FROM flows WHERE partner_id = $1 AND correlation_id = $2`, partnerID, correlationID))
+	return storesql.FlowByCorrelation(ctx, conn{s.pool}, dec, partnerID, correlationID)
 }
 
 // CreateSubmission implements gateway.Store, deciding with gateway.Admit.
@@ -387,18 +382,12 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 }
 
 func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
-	return dec.Submission(a.tx.QueryRow(ctx,
-		`SELECT `+storesql.SubmissionCols+` FROM submissions WHERE flow_id = $1 AND idempotency_key = $2`, flowID, key))
+	return storesql.SubmissionByKey(ctx, conn{a.tx}, dec, flowID, key)
 }
 
 // Submissions implements gateway.Store.
 func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+storesql.SubmissionCols+` FROM submissions WHERE flow_id = $1 ORDER BY attempt`, flowID)
-	if err != nil {
-		return nil, fmt.Errorf("select submissions: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select submissions", func(r storesql.Row) (gateway.Submission, error) { return dec.Submission(r) })
+	return storesql.Submissions(ctx, conn{s.pool}, dec, flowID)
 }
 
 // ClaimSubmission implements gateway.Store: one UPDATE over a
@@ -426,15 +415,7 @@ func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUnt
 
 // ReleaseSubmission implements gateway.Store.
 func (s *Store) ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE submissions SET state = 'pending', lease_owner = '', lease_until = $1
-		WHERE id = $2 AND lease_owner = $3 AND state = 'processing'`, at(retryAt), id, owner)
-	if err != nil {
-		return fmt.Errorf("release submission: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return gateway.ErrLeaseLost
-	}
-	return nil
+	return storesql.ReleaseSubmission(ctx, conn{s.pool}, id, owner, retryAt)
 }
 
 // CompleteSubmission implements gateway.Store.

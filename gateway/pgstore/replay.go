@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -79,23 +78,7 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 		if err != nil {
 			return err
 		}
-		var face *int64
-		var b [4]*int32
-		if h.HasFace {
-			f := int64(h.Face)
-			face = &f
-			for i, v := range h.Face.Bands() {
-				v32 := int32(v)
-				b[i] = &v32
-			}
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO selfie_hashes (submission_id, flow_id, digest, face, band0, band1, band2, band3, seen_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (submission_id) DO NOTHING`,
-			h.SubmissionID, h.FlowID, h.Digest, face, b[0], b[1], b[2], b[3], at(h.SeenAt))
-		if err != nil {
-			return fmt.Errorf("insert selfie hash: %w", err)
-		}
-		return nil
+		return storesql.InsertSelfieHash(ctx, conn{tx}, h)
 	})
 	if err != nil {
 		return nil, err
@@ -108,30 +91,9 @@ func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, erro
 	return storesql.PurgeSelfies(ctx, conn{s.pool}, before)
 }
 
-// UseSignature implements gateway.ReplayStore: an insert ON CONFLICT DO
-// NOTHING on the signature's hash, so exactly one of concurrent uses is
-// fresh; the others read it back.
+// UseSignature implements gateway.ReplayStore (storesql.UseSignature).
 func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO signature_uses (hash, flow_id, idempotency_key, expires_at)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`, u.Hash[:], u.FlowID, u.IdempotencyKey, at(u.ExpiresAt))
-	if err != nil {
-		return gateway.SignatureUse{}, false, fmt.Errorf("insert signature use: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		u.ExpiresAt = at(u.ExpiresAt)
-		return u, true, nil
-	}
-	out := gateway.SignatureUse{Hash: u.Hash}
-	err = s.pool.QueryRow(ctx, `SELECT flow_id, idempotency_key, expires_at FROM signature_uses WHERE hash = $1`, u.Hash[:]).
-		Scan(&out.FlowID, &out.IdempotencyKey, &out.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.SignatureUse{}, false, fmt.Errorf("signature use vanished: %w", gateway.ErrNotFound)
-	}
-	if err != nil {
-		return gateway.SignatureUse{}, false, fmt.Errorf("select signature use: %w", err)
-	}
-	out.ExpiresAt = out.ExpiresAt.UTC()
-	return out, false, nil
+	return storesql.UseSignature(ctx, conn{s.pool}, dec, u)
 }
 
 // PurgeSignatures implements gateway.ReplayStore.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
@@ -99,44 +98,15 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 
 // Callbacks implements gateway.Store.
 func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
-	var where []string
-	var args []any
-	if f.PartnerID != "" {
-		where, args = append(where, "partner_id = ?"), append(args, f.PartnerID)
-	}
-	if f.State != "" {
-		where, args = append(where, "state = ?"), append(args, f.State)
-	}
-	q := `SELECT ` + storesql.CallbackCols + ` FROM callbacks`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("select callbacks: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select callbacks", dec.Callback)
+	return storesql.Callbacks(ctx, conn{s.db}, dec, f)
 }
 
-// RedeliverCallback implements gateway.Store.
-func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, at time.Time) (gateway.CallbackRecord, error) {
+// RedeliverCallback implements gateway.Store, in one transaction.
+func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
 	var c gateway.CallbackRecord
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = dec.Callback(tx.QueryRowContext(ctx, `UPDATE callbacks
-			SET state = 'pending', next_at = ?, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
-			WHERE delivery_id = ? AND length(body) > 0 RETURNING `+storesql.CallbackCols, at.UnixMicro(), deliveryID))
-		if errors.Is(err, gateway.ErrNotFound) {
-			var n int
-			if tx.QueryRowContext(ctx, `SELECT count(*) FROM callbacks WHERE delivery_id = ?`, deliveryID).Scan(&n) == nil && n > 0 {
-				return gateway.ErrCallbackPurged
-			}
-		}
+		c, err = storesql.RedeliverCallback(ctx, conn{tx}, dec, deliveryID, when)
 		return err
 	})
 	return c, err

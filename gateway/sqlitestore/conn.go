@@ -9,8 +9,7 @@ import (
 )
 
 // conn is storesql.Conn over a *sql.DB or *sql.Tx: "?" placeholders as
-// they are, time.Time arguments as Unix microseconds (the zero time as
-// NULL).
+// they are, time.Time arguments as Unix microseconds.
 type conn struct {
 	q interface {
 		ExecContext(context.Context, string, ...any) (sql.Result, error)
@@ -21,14 +20,10 @@ type conn struct {
 
 var _ storesql.Conn = conn{}
 
-func encode(args []any) []any {
-	for i, a := range args {
-		if t, ok := a.(time.Time); ok {
-			args[i] = ts(t)
-		}
-	}
-	return args
-}
+func encode(args []any) []any { return storesql.EncodeTimes(args, timeArg) }
+
+// timeArg is a time as the columns hold it: Unix microseconds.
+func timeArg(t time.Time) any { return t.UnixMicro() }
 
 func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	res, err := c.q.ExecContext(ctx, query, encode(args)...)

@@ -57,7 +57,7 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 
 // DeviceByID implements gateway.DeviceRegistry.
 func (s *Store) DeviceByID(ctx context.Context, id string) (gateway.Device, error) {
-	return dec.Device(s.db.QueryRowContext(ctx, `SELECT `+storesql.DeviceCols+` FROM devices WHERE id = ?`, id))
+	return storesql.DeviceByID(ctx, conn{s.db}, dec, id)
 }
 
 // RevokeDevice implements gateway.DeviceRegistry.
@@ -91,10 +91,5 @@ func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.Public
 
 // Devices implements gateway.DeviceRegistry.
 func (s *Store) Devices(ctx context.Context) ([]gateway.Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+storesql.DeviceCols+` FROM devices ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("select devices: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select devices", dec.Device)
+	return storesql.Devices(ctx, conn{s.db}, dec)
 }

@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
@@ -27,11 +26,7 @@ CREATE TABLE user_locks (
 
 // HoldUserLock implements gateway.Store.
 func (s *Store) HoldUserLock(ctx context.Context, ref []byte, until time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO user_locks (ref, unlock_at) VALUES (?, ?)
-		ON CONFLICT (ref) DO UPDATE SET unlock_at = max(unlock_at, excluded.unlock_at)`, ref, until.UnixMicro()); err != nil {
-		return fmt.Errorf("hold user lock: %w", err)
-	}
-	return nil
+	return storesql.HoldUserLock(ctx, conn{s.db}, ref, until)
 }
 
 // UserLockUntil implements gateway.Store.

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -28,34 +27,18 @@ WHEN NEW.status <> ''
 BEGIN DELETE FROM flow_references WHERE flow_id = NEW.id; END;
 `
 
-// flowOpen returns ErrNotFound or ErrFlowFinal for a flow that cannot hold
-// a reference.
-func flowOpen(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, flowID string) error {
-	var status string
-	err := q.QueryRowContext(ctx, `SELECT status FROM flows WHERE id = ?`, flowID).Scan(&status)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return gateway.ErrNotFound
-	case err != nil:
-		return err
-	case status != "":
-		return gateway.ErrFlowFinal
-	}
-	return nil
-}
+// flowLock is the row lock storesql.FlowOpen takes on the flow.
+// The IMMEDIATE transaction holds the database's write lock, so no
+// row lock is taken.
+const flowLock = ""
 
 // ClaimReference implements gateway.ReferenceStore.
 func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, leaseUntil time.Time) (gateway.StoredReference, bool, error) {
 	var ref gateway.StoredReference
 	claimed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := flowOpen(ctx, tx, flowID); err != nil {
-			return err
-		}
 		var err error
-		ref, claimed, err = storesql.ClaimReference(ctx, conn{tx}, dec, flowID, owner, now, leaseUntil)
+		ref, claimed, err = storesql.ClaimReference(ctx, conn{tx}, dec, flowLock, flowID, owner, now, leaseUntil)
 		return err
 	})
 	if err != nil {
@@ -67,18 +50,7 @@ func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, l
 // PutReference implements gateway.ReferenceStore.
 func (s *Store) PutReference(ctx context.Context, flowID, owner string, sealed []byte) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE flow_references SET sealed = ?, lease_owner = '', lease_until = 0
-			WHERE flow_id = ? AND lease_owner = ? AND sealed IS NULL`, sealed, flowID, owner)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			return err
-		}
-		if err := flowOpen(ctx, tx, flowID); err != nil {
-			return err
-		}
-		return gateway.ErrLeaseLost
+		return storesql.PutReference(ctx, conn{tx}, dec, flowLock, flowID, owner, sealed)
 	})
 	if err != nil {
 		return fmt.Errorf("put reference: %w", err)
@@ -88,8 +60,5 @@ func (s *Store) PutReference(ctx context.Context, flowID, owner string, sealed [
 
 // ReleaseReference implements gateway.ReferenceStore.
 func (s *Store) ReleaseReference(ctx context.Context, flowID, owner string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM flow_references WHERE flow_id = ? AND lease_owner = ? AND sealed IS NULL`, flowID, owner); err != nil {
-		return fmt.Errorf("release reference: %w", err)
-	}
-	return nil
+	return storesql.ReleaseReference(ctx, conn{s.db}, flowID, owner)
 }

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -81,18 +80,7 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 			return err
 		}
 		rows.Close()
-		var face, b0, b1, b2, b3 any
-		if h.HasFace {
-			bands := h.Face.Bands()
-			face, b0, b1, b2, b3 = int64(h.Face), int64(bands[0]), int64(bands[1]), int64(bands[2]), int64(bands[3])
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO selfie_hashes (submission_id, flow_id, digest, face, band0, band1, band2, band3, seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (submission_id) DO NOTHING`,
-			h.SubmissionID, h.FlowID, h.Digest, face, b0, b1, b2, b3, h.SeenAt.UnixMicro())
-		if err != nil {
-			return fmt.Errorf("insert selfie hash: %w", err)
-		}
-		return nil
+		return storesql.InsertSelfieHash(ctx, conn{tx}, h)
 	})
 	if err != nil {
 		return nil, err
@@ -105,38 +93,18 @@ func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, erro
 	return storesql.PurgeSelfies(ctx, conn{s.db}, before)
 }
 
-// UseSignature implements gateway.ReplayStore.
+// UseSignature implements gateway.ReplayStore (storesql.UseSignature), in
+// one transaction.
 func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
 	var out gateway.SignatureUse
 	fresh := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO signature_uses (hash, flow_id, idempotency_key, expires_at)
-			VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`, u.Hash[:], u.FlowID, u.IdempotencyKey, u.ExpiresAt.UnixMicro())
-		if err != nil {
-			return fmt.Errorf("insert signature use: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			out, fresh = u, true
-			return nil
-		}
-		out.Hash = u.Hash
-		var exp int64
-		err = tx.QueryRowContext(ctx, `SELECT flow_id, idempotency_key, expires_at FROM signature_uses WHERE hash = ?`, u.Hash[:]).
-			Scan(&out.FlowID, &out.IdempotencyKey, &exp)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("signature use vanished: %w", gateway.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("select signature use: %w", err)
-		}
-		out.ExpiresAt = time.UnixMicro(exp).UTC()
-		return nil
+		var err error
+		out, fresh, err = storesql.UseSignature(ctx, conn{tx}, dec, u)
+		return err
 	})
 	if err != nil {
 		return gateway.SignatureUse{}, false, err
-	}
-	if fresh {
-		out.ExpiresAt = time.UnixMicro(u.ExpiresAt.UnixMicro()).UTC()
 	}
 	return out, fresh, nil
 }

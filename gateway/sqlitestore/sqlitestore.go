@@ -219,11 +219,7 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (
 
 // DeleteExpiredTokens implements gateway.Store.
 func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE expires_at <= ?`, now.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("delete tokens: %w", err)
-	}
-	return res.RowsAffected()
+	return storesql.DeleteExpiredTokens(ctx, conn{s.db}, now)
 }
 
 // CreateFlow implements gateway.Store.
@@ -257,13 +253,12 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 
 // FlowByID implements gateway.Store.
 func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
-	return dec.Flow(s.db.QueryRowContext(ctx, `SELECT `+storesql.FlowCols+` FROM flows WHERE id = ?`, id))
+	return storesql.FlowByID(ctx, conn{s.db}, dec, id)
 }
 
 // FlowByCorrelation implements gateway.Store.
 func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
-	return dec.Flow(s.db.QueryRowContext(ctx,
-		`SELECT `+storesql.FlowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, partnerID, correlationID))
+	return storesql.FlowByCorrelation(ctx, conn{s.db}, dec, partnerID, correlationID)
 }
 
 // CreateSubmission implements gateway.Store, deciding with gateway.Admit
@@ -316,18 +311,12 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 }
 
 func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
-	return dec.Submission(a.tx.QueryRowContext(ctx,
-		`SELECT `+storesql.SubmissionCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, flowID, key))
+	return storesql.SubmissionByKey(ctx, conn{a.tx}, dec, flowID, key)
 }
 
 // Submissions implements gateway.Store.
 func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+storesql.SubmissionCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
-	if err != nil {
-		return nil, fmt.Errorf("select submissions: %w", err)
-	}
-	defer rows.Close()
-	return storesql.Collect(rows, "select submissions", func(r storesql.Row) (gateway.Submission, error) { return dec.Submission(r) })
+	return storesql.Submissions(ctx, conn{s.db}, dec, flowID)
 }
 
 // ClaimSubmission implements gateway.Store.
@@ -354,15 +343,7 @@ func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUnt
 
 // ReleaseSubmission implements gateway.Store.
 func (s *Store) ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE submissions SET state = 'pending', lease_owner = '', lease_until = ?
-		WHERE id = ? AND lease_owner = ? AND state = 'processing'`, retryAt.UnixMicro(), id, owner)
-	if err != nil {
-		return fmt.Errorf("release submission: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return gateway.ErrLeaseLost
-	}
-	return nil
+	return storesql.ReleaseSubmission(ctx, conn{s.db}, id, owner, retryAt)
 }
 
 // CompleteSubmission implements gateway.Store.

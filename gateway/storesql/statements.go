@@ -13,7 +13,7 @@ import (
 // Conn is the I/O a store gives the shared statements: a database handle
 // or a transaction. Statements are written with "?" placeholders and
 // time.Time arguments; the Conn rebinds them to its dialect's placeholders
-// and encodes the times as its columns hold them (the zero time as NULL).
+// and encodes the times as its columns hold them (EncodeTimes).
 // Its errors are the driver's, with the store's unique-violation
 // sentinels attached where it has them.
 type Conn interface {
@@ -26,6 +26,18 @@ type Conn interface {
 type ResultSet interface {
 	Rows
 	Close()
+}
+
+// EncodeTimes replaces, in place, each time.Time of args by enc(t) (a
+// dialect's non-null time argument: SQLite Unix microseconds, PostgreSQL
+// UTC truncated to microseconds) and returns args.
+func EncodeTimes(args []any, enc func(time.Time) any) []any {
+	for i, a := range args {
+		if t, ok := a.(time.Time); ok {
+			args[i] = enc(t)
+		}
+	}
+	return args
 }
 
 // Rebind replaces the n-th "?" of query by "$n" (PostgreSQL's
@@ -170,12 +182,14 @@ func PurgeSignatures(ctx context.Context, c Conn, now time.Time) (int64, error) 
 }
 
 // ClaimReference is gateway.ReferenceStore.ClaimReference inside a
-// transaction c in which the store has already checked (and, where the
-// dialect can, locked) the open flow: a sealed reference is returned as
-// it is; otherwise owner takes the lease when there is none or it ended
-// at or before now, and a lease still held by another is returned with
-// claimed false.
-func ClaimReference(ctx context.Context, c Conn, d Decoder, flowID, owner string, now, leaseUntil time.Time) (ref gateway.StoredReference, claimed bool, err error) {
+// transaction c: FlowOpen(lock) first, then a sealed reference is returned
+// as it is; otherwise owner takes the lease when there is none or it
+// ended at or before now, and a lease still held by another is returned
+// with claimed false.
+func ClaimReference(ctx context.Context, c Conn, d Decoder, lock, flowID, owner string, now, leaseUntil time.Time) (ref gateway.StoredReference, claimed bool, err error) {
+	if err := FlowOpen(ctx, c, d, flowID, lock); err != nil {
+		return gateway.StoredReference{}, false, err
+	}
 	var until time.Time
 	err = c.QueryRow(ctx, `SELECT sealed, lease_owner, lease_until FROM flow_references WHERE flow_id = ?`, flowID).
 		Scan(&ref.Sealed, &ref.LeaseOwner, Time(&until))
@@ -197,4 +211,185 @@ func ClaimReference(ctx context.Context, c Conn, d Decoder, flowID, owner string
 		return gateway.StoredReference{}, false, err
 	}
 	return gateway.StoredReference{LeaseOwner: owner, LeaseUntil: leaseUntil.UTC().Truncate(time.Microsecond)}, true, nil
+}
+
+// HoldUserLock implements gateway.Store.HoldUserLock: the lock of ref
+// lasts until the later of its current end and until.
+func HoldUserLock(ctx context.Context, c Conn, ref []byte, until time.Time) error {
+	_, err := exec(ctx, c, "hold user lock", `INSERT INTO user_locks (ref, unlock_at) VALUES (?, ?)
+		ON CONFLICT (ref) DO UPDATE SET unlock_at = CASE WHEN excluded.unlock_at > user_locks.unlock_at
+			THEN excluded.unlock_at ELSE user_locks.unlock_at END`, ref, until)
+	return err
+}
+
+// UseSignature implements gateway.ReplayStore.UseSignature: an insert ON
+// CONFLICT DO NOTHING on the signature's hash, so exactly one of
+// concurrent uses is fresh; the others read the first use back.
+func UseSignature(ctx context.Context, c Conn, d Decoder, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
+	n, err := exec(ctx, c, "insert signature use", `INSERT INTO signature_uses (hash, flow_id, idempotency_key, expires_at)
+		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`, u.Hash[:], u.FlowID, u.IdempotencyKey, u.ExpiresAt)
+	if err != nil {
+		return gateway.SignatureUse{}, false, err
+	}
+	if n == 1 {
+		u.ExpiresAt = u.ExpiresAt.UTC().Truncate(time.Microsecond)
+		return u, true, nil
+	}
+	out := gateway.SignatureUse{Hash: u.Hash}
+	err = c.QueryRow(ctx, `SELECT flow_id, idempotency_key, expires_at FROM signature_uses WHERE hash = ?`, u.Hash[:]).
+		Scan(&out.FlowID, &out.IdempotencyKey, Time(&out.ExpiresAt))
+	if errors.Is(err, d.NoRows) {
+		return gateway.SignatureUse{}, false, fmt.Errorf("signature use vanished: %w", gateway.ErrNotFound)
+	}
+	if err != nil {
+		return gateway.SignatureUse{}, false, fmt.Errorf("select signature use: %w", err)
+	}
+	return out, false, nil
+}
+
+// InsertSelfieHash records h unless its submission has one already; a
+// hash without a face has NULL face and bands.
+func InsertSelfieHash(ctx context.Context, c Conn, h gateway.SelfieHash) error {
+	var face, b0, b1, b2, b3 any
+	if h.HasFace {
+		bands := h.Face.Bands()
+		face, b0, b1, b2, b3 = int64(h.Face), int64(bands[0]), int64(bands[1]), int64(bands[2]), int64(bands[3])
+	}
+	_, err := exec(ctx, c, "insert selfie hash", `INSERT INTO selfie_hashes (submission_id, flow_id, digest, face, band0, band1, band2, band3, seen_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (submission_id) DO NOTHING`,
+		h.SubmissionID, h.FlowID, h.Digest, face, b0, b1, b2, b3, h.SeenAt)
+	return err
+}
+
+// FlowOpen returns gateway.ErrNotFound or gateway.ErrFlowFinal for a
+// flow that cannot hold a reference. lock is appended to the SELECT (""
+// or " FOR UPDATE", which holds the flow's row until c's transaction ends).
+func FlowOpen(ctx context.Context, c Conn, d Decoder, flowID, lock string) error {
+	var status string
+	err := c.QueryRow(ctx, `SELECT status FROM flows WHERE id = ?`+lock, flowID).Scan(&status)
+	switch {
+	case errors.Is(err, d.NoRows):
+		return gateway.ErrNotFound
+	case err != nil:
+		return err
+	case status != "":
+		return gateway.ErrFlowFinal
+	}
+	return nil
+}
+
+// PutReference is gateway.ReferenceStore.PutReference inside a
+// transaction c: FlowOpen(lock) first, then gateway.ErrLeaseLost unless
+// owner holds the lease of the flow's unsealed reference.
+func PutReference(ctx context.Context, c Conn, d Decoder, lock, flowID, owner string, sealed []byte) error {
+	if err := FlowOpen(ctx, c, d, flowID, lock); err != nil {
+		return err
+	}
+	n, err := c.Exec(ctx, `UPDATE flow_references SET sealed = ?, lease_owner = '', lease_until = ?
+		WHERE flow_id = ? AND lease_owner = ? AND sealed IS NULL`, sealed, time.Unix(0, 0), flowID, owner)
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return gateway.ErrLeaseLost
+	}
+	return nil
+}
+
+// ReleaseReference implements gateway.ReferenceStore.ReleaseReference.
+func ReleaseReference(ctx context.Context, c Conn, flowID, owner string) error {
+	_, err := exec(ctx, c, "release reference",
+		`DELETE FROM flow_references WHERE flow_id = ? AND lease_owner = ? AND sealed IS NULL`, flowID, owner)
+	return err
+}
+
+// Callbacks implements gateway.Store.Callbacks: the callbacks matching f,
+// newest first, at most f.Limit (100 when not positive).
+func Callbacks(ctx context.Context, c Conn, d Decoder, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
+	var where []string
+	var args []any
+	if f.PartnerID != "" {
+		where, args = append(where, "partner_id = ?"), append(args, f.PartnerID)
+	}
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, f.State)
+	}
+	q := `SELECT ` + CallbackCols + ` FROM callbacks`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	return list(ctx, c, "select callbacks", d.Callback, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+}
+
+// RedeliverCallback implements gateway.Store.RedeliverCallback: the
+// callback is due again at when with its attempts reset;
+// gateway.ErrCallbackPurged when its body is gone, gateway.ErrNotFound
+// when there is no such delivery id.
+func RedeliverCallback(ctx context.Context, c Conn, d Decoder, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
+	rec, err := d.Callback(c.QueryRow(ctx, `UPDATE callbacks
+		SET state = 'pending', next_at = ?, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
+		WHERE delivery_id = ? AND length(body) > 0 RETURNING `+CallbackCols, when, deliveryID))
+	if errors.Is(err, gateway.ErrNotFound) {
+		var n int
+		if c.QueryRow(ctx, `SELECT count(*) FROM callbacks WHERE delivery_id = ?`, deliveryID).Scan(&n) == nil && n > 0 {
+			return gateway.CallbackRecord{}, gateway.ErrCallbackPurged
+		}
+	}
+	return rec, err
+}
+
+// Devices implements gateway.DeviceRegistry.Devices, by id.
+func Devices(ctx context.Context, c Conn, d Decoder) ([]gateway.Device, error) {
+	return list(ctx, c, "select devices", d.Device, `SELECT `+DeviceCols+` FROM devices ORDER BY id`)
+}
+
+// DeviceByID implements gateway.DeviceRegistry.DeviceByID.
+func DeviceByID(ctx context.Context, c Conn, d Decoder, id string) (gateway.Device, error) {
+	return d.Device(c.QueryRow(ctx, `SELECT `+DeviceCols+` FROM devices WHERE id = ?`, id))
+}
+
+// FlowByID implements gateway.Store.FlowByID.
+func FlowByID(ctx context.Context, c Conn, d Decoder, id string) (gateway.Flow, error) {
+	return d.Flow(c.QueryRow(ctx, `SELECT `+FlowCols+` FROM flows WHERE id = ?`, id))
+}
+
+// FlowByCorrelation implements gateway.Store.FlowByCorrelation.
+func FlowByCorrelation(ctx context.Context, c Conn, d Decoder, partnerID, correlationID string) (gateway.Flow, error) {
+	return d.Flow(c.QueryRow(ctx,
+		`SELECT `+FlowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, partnerID, correlationID))
+}
+
+// Submissions implements gateway.Store.Submissions, by attempt.
+func Submissions(ctx context.Context, c Conn, d Decoder, flowID string) ([]gateway.Submission, error) {
+	return list(ctx, c, "select submissions", func(r Row) (gateway.Submission, error) { return d.Submission(r) },
+		`SELECT `+SubmissionCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
+}
+
+// SubmissionByKey is gateway.AdmissionReader.SubmissionByKey.
+func SubmissionByKey(ctx context.Context, c Conn, d Decoder, flowID, key string) (gateway.Submission, error) {
+	return d.Submission(c.QueryRow(ctx,
+		`SELECT `+SubmissionCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, flowID, key))
+}
+
+// ReleaseSubmission implements gateway.Store.ReleaseSubmission:
+// gateway.ErrLeaseLost unless owner holds the submission's lease.
+func ReleaseSubmission(ctx context.Context, c Conn, id, owner string, retryAt time.Time) error {
+	n, err := exec(ctx, c, "release submission", `UPDATE submissions SET state = 'pending', lease_owner = '', lease_until = ?
+		WHERE id = ? AND lease_owner = ? AND state = 'processing'`, retryAt, id, owner)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return gateway.ErrLeaseLost
+	}
+	return nil
+}
+
+// DeleteExpiredTokens implements gateway.Store.DeleteExpiredTokens.
+func DeleteExpiredTokens(ctx context.Context, c Conn, now time.Time) (int64, error) {
+	return exec(ctx, c, "delete tokens", `DELETE FROM tokens WHERE expires_at <= ?`, now)
 }
