@@ -34,37 +34,6 @@ ALTER TABLE callbacks
 	ADD CONSTRAINT callbacks_delivery_key UNIQUE (delivery_id);
 `
 
-// extendFlow moves a user token's flow deadline to the token's expiry when
-// that is later.
-func extendFlow(ctx context.Context, tx pgx.Tx, t gateway.Token) error {
-	if t.Kind != gateway.TokenUser || t.FlowID == "" {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, `UPDATE flows SET expires_at = $1
-		WHERE id = $2 AND status = '' AND (expires_at IS NULL OR expires_at < $1)`, at(t.ExpiresAt), t.FlowID); err != nil {
-		return fmt.Errorf("extend flow deadline: %w", err)
-	}
-	return nil
-}
-
-// queueCallback inserts a pending callback due at `when`.
-func queueCallback(ctx context.Context, tx pgx.Tx, flowID, partnerID string, cb gateway.NewCallback, when time.Time) error {
-	if cb.DeliveryID == "" {
-		cb.DeliveryID = gateway.NewDeliveryID()
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO callbacks (delivery_id, event, flow_id, partner_id, body, state, next_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)`,
-		cb.DeliveryID, cb.Event, flowID, partnerID, cb.Body, at(when)); err != nil {
-		return mapErr("queue callback", err)
-	}
-	return nil
-}
-
-// FlowsToExpire implements gateway.Store.
-func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
-	return storesql.FlowsToExpire(ctx, conn{s.pool}, dec, now, limit)
-}
-
 // ExpireFlow implements gateway.Store. The flow row is locked first (FOR
 // UPDATE, which waits for CreateSubmission's FOR NO KEY UPDATE), then the
 // open submissions are counted in a new statement that sees every
@@ -102,17 +71,12 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 		if cb == nil {
 			return nil
 		}
-		return queueCallback(ctx, tx, id, partnerID, *cb, now)
+		return storesql.QueueCallback(ctx, conn{tx}, id, partnerID, *cb, now)
 	})
 	if err != nil {
 		return false, err
 	}
 	return closed, nil
-}
-
-// Callbacks implements gateway.Store.
-func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
-	return storesql.Callbacks(ctx, conn{s.pool}, dec, f)
 }
 
 // RedeliverCallback implements gateway.Store.

@@ -30,11 +30,6 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 	return old, false, err
 }
 
-// DeviceByID implements gateway.DeviceRegistry.
-func (s *Store) DeviceByID(ctx context.Context, id string) (gateway.Device, error) {
-	return storesql.DeviceByID(ctx, conn{s.pool}, dec, id)
-}
-
 // RevokeDevice implements gateway.DeviceRegistry; the first revocation
 // time is kept.
 func (s *Store) RevokeDevice(ctx context.Context, id string, t time.Time) (gateway.Device, error) {
@@ -46,9 +41,4 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, t time.Time) (gatew
 func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.PublicKey, t time.Time) (gateway.Device, error) {
 	return dec.Device(s.pool.QueryRow(ctx, `UPDATE devices SET public_key = $1, revoked_at = NULL, replaced_at = $2 WHERE id = $3
 		RETURNING `+storesql.DeviceCols, []byte(key), at(t), id))
-}
-
-// Devices implements gateway.DeviceRegistry.
-func (s *Store) Devices(ctx context.Context) ([]gateway.Device, error) {
-	return storesql.Devices(ctx, conn{s.pool}, dec)
 }

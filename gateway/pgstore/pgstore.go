@@ -38,7 +38,8 @@ import (
 // Store is a gateway.Store and gateway.DeviceRegistry backed by a
 // PostgreSQL connection pool. Safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	storesql.Statements // the statements both dialects share, on pool
+	pool                *pgxpool.Pool
 }
 
 var (
@@ -155,7 +156,7 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{Statements: storesql.Statements{C: conn{pool}, D: dec}, pool: pool}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %w", err)
@@ -261,7 +262,7 @@ func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
 		if err != nil {
 			return mapErr("insert token", err)
 		}
-		return extendFlow(ctx, tx, t)
+		return storesql.ExtendFlow(ctx, conn{tx}, t)
 	})
 }
 
@@ -281,11 +282,6 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (
 	t.Kind = gateway.TokenKind(kind)
 	t.ExpiresAt = t.ExpiresAt.UTC()
 	return t, nil
-}
-
-// DeleteExpiredTokens implements gateway.Store.
-func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
-	return storesql.DeleteExpiredTokens(ctx, conn{s.pool}, now)
 }
 
 // CreateFlow implements gateway.Store. The insert is ON CONFLICT DO
@@ -317,16 +313,6 @@ func truncate(t time.Time) time.Time {
 		return t
 	}
 	return at(t)
-}
-
-// FlowByID implements gateway.Store.
-func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
-	return storesql.FlowByID(ctx, conn{s.pool}, dec, id)
-}
-
-// FlowByCorrelation implements gateway.Store.
-func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
-	return storesql.FlowByCorrelation(ctx, conn{s.pool}, dec, partnerID, correlationID)
 }
 
 // CreateSubmission implements gateway.Store, deciding with gateway.Admit.
@@ -385,11 +371,6 @@ func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (g
 	return storesql.SubmissionByKey(ctx, conn{a.tx}, dec, flowID, key)
 }
 
-// Submissions implements gateway.Store.
-func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
-	return storesql.Submissions(ctx, conn{s.pool}, dec, flowID)
-}
-
 // ClaimSubmission implements gateway.Store: one UPDATE over a
 // FOR UPDATE SKIP LOCKED subquery, so concurrent claimers on any replica
 // each take a different row without waiting for one another.
@@ -413,11 +394,6 @@ func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUnt
 	return sub, nil
 }
 
-// ReleaseSubmission implements gateway.Store.
-func (s *Store) ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error {
-	return storesql.ReleaseSubmission(ctx, conn{s.pool}, id, owner, retryAt)
-}
-
 // CompleteSubmission implements gateway.Store.
 func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
@@ -436,19 +412,7 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 		if err != nil {
 			return fmt.Errorf("update submission: %w", err)
 		}
-		if !r.Final {
-			return nil
-		}
-		tag, err := tx.Exec(ctx, `UPDATE flows SET status = $1, reason = $2, completed_at = $3 WHERE id = $4 AND status = ''`,
-			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID)
-		if err != nil {
-			return fmt.Errorf("close flow: %w", err)
-		}
-		if tag.RowsAffected() == 0 || r.Callback == nil {
-			return nil // already closed (e.g. expired): its callback was queued then
-		}
-		return queueCallback(ctx, tx, flowID, partnerID, gateway.NewCallback{
-			DeliveryID: r.CallbackDeliveryID, Event: r.CallbackEvent, Body: r.Callback}, r.ProcessedAt)
+		return storesql.CloseFlow(ctx, conn{tx}, r, flowID, partnerID)
 	})
 }
 
@@ -464,14 +428,4 @@ func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (g
 		return gateway.CallbackJob{}, fmt.Errorf("claim callback: %w", err)
 	}
 	return j, err
-}
-
-// CallbackDelivered implements gateway.Store.
-func (s *Store) CallbackDelivered(ctx context.Context, id int64, at time.Time) error {
-	return storesql.CallbackDelivered(ctx, conn{s.pool}, id, at)
-}
-
-// CallbackFailed implements gateway.Store.
-func (s *Store) CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
-	return storesql.CallbackFailed(ctx, conn{s.pool}, id, nextAt, lastErr, giveUp)
 }

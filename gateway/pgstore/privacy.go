@@ -167,11 +167,6 @@ func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway
 	return out, nil
 }
 
-// AuditLog implements gateway.Store.
-func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	return storesql.AuditLog(ctx, conn{s.pool}, dec, afterSeq, limit)
-}
-
 // auditGuards are the audit log's append-only triggers and the function
 // each runs, as privacySchema creates them.
 var auditGuards = []struct{ trigger, function string }{

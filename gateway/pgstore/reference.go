@@ -61,8 +61,3 @@ func (s *Store) PutReference(ctx context.Context, flowID, owner string, sealed [
 	}
 	return nil
 }
-
-// ReleaseReference implements gateway.ReferenceStore.
-func (s *Store) ReleaseReference(ctx context.Context, flowID, owner string) error {
-	return storesql.ReleaseReference(ctx, conn{s.pool}, flowID, owner)
-}

@@ -86,19 +86,9 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 	return out, nil
 }
 
-// PurgeSelfies implements gateway.ReplayStore.
-func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, error) {
-	return storesql.PurgeSelfies(ctx, conn{s.pool}, before)
-}
-
 // UseSignature implements gateway.ReplayStore (storesql.UseSignature).
 func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
 	return storesql.UseSignature(ctx, conn{s.pool}, dec, u)
-}
-
-// PurgeSignatures implements gateway.ReplayStore.
-func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, error) {
-	return storesql.PurgeSignatures(ctx, conn{s.pool}, now)
 }
 
 // eraseReplayHashes deletes the selfie hashes and signature uses of the

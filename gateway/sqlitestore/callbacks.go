@@ -31,41 +31,9 @@ UPDATE callbacks SET delivery_id = 'dlv_legacy_' || id, event = 'flow.completed'
 CREATE UNIQUE INDEX callbacks_delivery ON callbacks(delivery_id);
 `
 
-// extendFlow moves a user token's flow deadline to the token's expiry when
-// that is later.
-func extendFlow(ctx context.Context, tx *sql.Tx, t gateway.Token) error {
-	if t.Kind != gateway.TokenUser || t.FlowID == "" {
-		return nil
-	}
-	exp := t.ExpiresAt.UnixMicro()
-	if _, err := tx.ExecContext(ctx, `UPDATE flows SET expires_at = ?
-		WHERE id = ? AND status = '' AND (expires_at IS NULL OR expires_at < ?)`, exp, t.FlowID, exp); err != nil {
-		return fmt.Errorf("extend flow deadline: %w", err)
-	}
-	return nil
-}
-
-// queueCallback inserts a pending callback due at `at`.
-func queueCallback(ctx context.Context, tx *sql.Tx, flowID, partnerID string, cb gateway.NewCallback, at time.Time) error {
-	if cb.DeliveryID == "" {
-		cb.DeliveryID = gateway.NewDeliveryID()
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (delivery_id, event, flow_id, partner_id, body, state, next_at, created_at)
-		VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-		cb.DeliveryID, cb.Event, flowID, partnerID, cb.Body, at.UnixMicro(), at.UnixMicro()); err != nil {
-		return fmt.Errorf("queue callback: %w", err)
-	}
-	return nil
-}
-
 // noOpenSubmissions is the condition "the flow has no submission pending
 // or processing" inside a statement on flows.
 const noOpenSubmissions = `NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_id = flows.id AND s.state != 'done')`
-
-// FlowsToExpire implements gateway.Store.
-func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
-	return storesql.FlowsToExpire(ctx, conn{s.db}, dec, now, limit)
-}
 
 // ExpireFlow implements gateway.Store: one conditional UPDATE inside an
 // IMMEDIATE transaction, so of two gateways expiring the same flow one
@@ -91,14 +59,9 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 		if cb == nil {
 			return nil
 		}
-		return queueCallback(ctx, tx, id, partnerID, *cb, now)
+		return storesql.QueueCallback(ctx, conn{tx}, id, partnerID, *cb, now)
 	})
 	return closed, err
-}
-
-// Callbacks implements gateway.Store.
-func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
-	return storesql.Callbacks(ctx, conn{s.db}, dec, f)
 }
 
 // RedeliverCallback implements gateway.Store, in one transaction.

@@ -55,11 +55,6 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 	return out, created, nil
 }
 
-// DeviceByID implements gateway.DeviceRegistry.
-func (s *Store) DeviceByID(ctx context.Context, id string) (gateway.Device, error) {
-	return storesql.DeviceByID(ctx, conn{s.db}, dec, id)
-}
-
 // RevokeDevice implements gateway.DeviceRegistry.
 func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (gateway.Device, error) {
 	var out gateway.Device
@@ -87,9 +82,4 @@ func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.Public
 		return err
 	})
 	return out, err
-}
-
-// Devices implements gateway.DeviceRegistry.
-func (s *Store) Devices(ctx context.Context) ([]gateway.Device, error) {
-	return storesql.Devices(ctx, conn{s.db}, dec)
 }

@@ -190,11 +190,6 @@ func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway
 	return out, nil
 }
 
-// AuditLog implements gateway.Store.
-func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	return storesql.AuditLog(ctx, conn{s.db}, dec, afterSeq, limit)
-}
-
 // auditTriggers are the audit log's append-only triggers, by name, with
 // their SQL as privacySchema creates it (whitespace-normalised).
 var auditTriggers = func() map[string]string {

@@ -88,11 +88,6 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 	return out, nil
 }
 
-// PurgeSelfies implements gateway.ReplayStore.
-func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, error) {
-	return storesql.PurgeSelfies(ctx, conn{s.db}, before)
-}
-
 // UseSignature implements gateway.ReplayStore (storesql.UseSignature), in
 // one transaction.
 func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
@@ -107,11 +102,6 @@ func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gatew
 		return gateway.SignatureUse{}, false, err
 	}
 	return out, fresh, nil
-}
-
-// PurgeSignatures implements gateway.ReplayStore.
-func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, error) {
-	return storesql.PurgeSignatures(ctx, conn{s.db}, now)
 }
 
 // eraseReplayHashes deletes the selfie hashes and signature uses of the

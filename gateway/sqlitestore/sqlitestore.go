@@ -21,7 +21,8 @@ import (
 
 // Store is a gateway.Store backed by SQLite.
 type Store struct {
-	db *sql.DB
+	storesql.Statements // the statements both dialects share, on db
+	db                  *sql.DB
 }
 
 var _ gateway.Store = (*Store)(nil)
@@ -112,7 +113,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	s := &Store{db: db}
+	s := &Store{Statements: storesql.Statements{C: conn{db}, D: dec}, db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -194,7 +195,7 @@ func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
 		if err != nil {
 			return fmt.Errorf("insert token: %w", err)
 		}
-		return extendFlow(ctx, tx, t)
+		return storesql.ExtendFlow(ctx, conn{tx}, t)
 	})
 }
 
@@ -215,11 +216,6 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (
 	t.Kind = gateway.TokenKind(kind)
 	t.ExpiresAt = time.UnixMicro(exp).UTC()
 	return t, nil
-}
-
-// DeleteExpiredTokens implements gateway.Store.
-func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
-	return storesql.DeleteExpiredTokens(ctx, conn{s.db}, now)
 }
 
 // CreateFlow implements gateway.Store.
@@ -249,16 +245,6 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 		return gateway.Flow{}, false, err
 	}
 	return out, created, nil
-}
-
-// FlowByID implements gateway.Store.
-func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
-	return storesql.FlowByID(ctx, conn{s.db}, dec, id)
-}
-
-// FlowByCorrelation implements gateway.Store.
-func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
-	return storesql.FlowByCorrelation(ctx, conn{s.db}, dec, partnerID, correlationID)
 }
 
 // CreateSubmission implements gateway.Store, deciding with gateway.Admit
@@ -314,11 +300,6 @@ func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (g
 	return storesql.SubmissionByKey(ctx, conn{a.tx}, dec, flowID, key)
 }
 
-// Submissions implements gateway.Store.
-func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
-	return storesql.Submissions(ctx, conn{s.db}, dec, flowID)
-}
-
 // ClaimSubmission implements gateway.Store.
 func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUntil time.Time) (gateway.Submission, error) {
 	var sub gateway.Submission
@@ -341,11 +322,6 @@ func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUnt
 	return sub, nil
 }
 
-// ReleaseSubmission implements gateway.Store.
-func (s *Store) ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error {
-	return storesql.ReleaseSubmission(ctx, conn{s.db}, id, owner, retryAt)
-}
-
 // CompleteSubmission implements gateway.Store.
 func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -365,19 +341,7 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 			r.MatchThreshold, ts(r.ProcessedAt), r.Detail, r.SubmissionID); err != nil {
 			return fmt.Errorf("update submission: %w", err)
 		}
-		if !r.Final {
-			return nil
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, reason = ?, completed_at = ? WHERE id = ? AND status = ''`,
-			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID)
-		if err != nil {
-			return fmt.Errorf("close flow: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 || r.Callback == nil {
-			return nil // already closed (e.g. expired): its callback was queued then
-		}
-		return queueCallback(ctx, tx, flowID, partnerID, gateway.NewCallback{
-			DeliveryID: r.CallbackDeliveryID, Event: r.CallbackEvent, Body: r.Callback}, r.ProcessedAt)
+		return storesql.CloseFlow(ctx, conn{tx}, r, flowID, partnerID)
 	})
 }
 
@@ -395,14 +359,4 @@ func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (g
 		return err
 	})
 	return j, err
-}
-
-// CallbackDelivered implements gateway.Store.
-func (s *Store) CallbackDelivered(ctx context.Context, id int64, at time.Time) error {
-	return storesql.CallbackDelivered(ctx, conn{s.db}, id, at)
-}
-
-// CallbackFailed implements gateway.Store.
-func (s *Store) CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
-	return storesql.CallbackFailed(ctx, conn{s.db}, id, nextAt, lastErr, giveUp)
 }

@@ -80,34 +80,45 @@ func exec(ctx context.Context, c Conn, op, query string, args ...any) (int64, er
 	return n, nil
 }
 
+// Statements are the methods of gateway.Store, gateway.DeviceRegistry and
+// gateway.ReplayStore whose SQL both dialects share, each one statement on
+// C, its rows decoded by D. A store embeds Statements over its database
+// handle, so they are its methods; what needs a transaction or a
+// dialect's own SQL it writes itself, with the functions of this package
+// that take a Conn.
+type Statements struct {
+	C Conn
+	D Decoder
+}
+
 // placeholders is "?, ?, …" for n arguments (n ≥ 1).
 func placeholders(n int) string { return "?" + strings.Repeat(", ?", n-1) }
 
 // FlowsToExpire implements gateway.Store.FlowsToExpire: up to limit open
 // flows whose deadline is at or before now and that have no submission
 // pending or processing, earliest deadline first.
-func FlowsToExpire(ctx context.Context, c Conn, d Decoder, now time.Time, limit int) ([]gateway.Flow, error) {
-	return list(ctx, c, "select flows to expire", d.Flow, `SELECT `+FlowCols+` FROM flows
+func (s Statements) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
+	return list(ctx, s.C, "select flows to expire", s.D.Flow, `SELECT `+FlowCols+` FROM flows
 		WHERE status = '' AND expires_at IS NOT NULL AND expires_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_id = flows.id AND s.state <> 'done')
 		ORDER BY expires_at, id LIMIT ?`, now, limit)
 }
 
 // CallbackDelivered implements gateway.Store.CallbackDelivered.
-func CallbackDelivered(ctx context.Context, c Conn, id int64, at time.Time) error {
-	_, err := exec(ctx, c, "mark callback delivered",
+func (s Statements) CallbackDelivered(ctx context.Context, id int64, at time.Time) error {
+	_, err := exec(ctx, s.C, "mark callback delivered",
 		`UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = '' WHERE id = ?`, at, id)
 	return err
 }
 
 // CallbackFailed implements gateway.Store.CallbackFailed: the callback is
 // due again at nextAt, or failed for good when giveUp.
-func CallbackFailed(ctx context.Context, c Conn, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
+func (s Statements) CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
 	state := "pending"
 	if giveUp {
 		state = "failed"
 	}
-	_, err := exec(ctx, c, "record callback failure",
+	_, err := exec(ctx, s.C, "record callback failure",
 		`UPDATE callbacks SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?`, state, nextAt, lastErr, id)
 	return err
 }
@@ -129,15 +140,15 @@ func AppendAudit(ctx context.Context, c Conn, key gateway.AuditKey, e gateway.Au
 }
 
 // AuditLog implements gateway.Store.AuditLog.
-func AuditLog(ctx context.Context, c Conn, d Decoder, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	return list(ctx, c, "select audit log", d.Audit, `SELECT `+AuditCols+`
+func (s Statements) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
+	return list(ctx, s.C, "select audit log", s.D.Audit, `SELECT `+AuditCols+`
 		FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
 }
 
 // FailedAttempts implements gateway.Store.FailedAttempts through index
 // flows_user: the processing times of the user's done submissions since
 // `since` whose reason is one of reasons, latest first.
-func FailedAttempts(ctx context.Context, c Conn, user gateway.UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error) {
+func (s Statements) FailedAttempts(ctx context.Context, user gateway.UserKey, reasons []string, since time.Time, limit int) ([]time.Time, error) {
 	if len(reasons) == 0 || limit <= 0 {
 		return nil, nil
 	}
@@ -145,7 +156,7 @@ func FailedAttempts(ctx context.Context, c Conn, user gateway.UserKey, reasons [
 	for _, r := range reasons {
 		args = append(args, r)
 	}
-	return list(ctx, c, "failed attempts", ScanTime, `
+	return list(ctx, s.C, "failed attempts", ScanTime, `
 SELECT s.processed_at FROM submissions s JOIN flows f ON f.id = s.flow_id
 WHERE f.partner_id = ? AND f.partner_user_id = ? AND f.partner_user_id_type = ?
   AND s.state = 'done' AND s.processed_at >= ?
@@ -155,10 +166,10 @@ ORDER BY s.processed_at DESC LIMIT ?`, append(args, limit)...)
 
 // UserLockUntil implements gateway.Store.UserLockUntil: the zero time when
 // ref holds no lock after now.
-func UserLockUntil(ctx context.Context, c Conn, d Decoder, ref []byte, now time.Time) (time.Time, error) {
-	t, err := ScanTime(c.QueryRow(ctx, `SELECT unlock_at FROM user_locks WHERE ref = ? AND unlock_at > ?`, ref, now))
+func (s Statements) UserLockUntil(ctx context.Context, ref []byte, now time.Time) (time.Time, error) {
+	t, err := ScanTime(s.C.QueryRow(ctx, `SELECT unlock_at FROM user_locks WHERE ref = ? AND unlock_at > ?`, ref, now))
 	switch {
-	case errors.Is(err, d.NoRows):
+	case errors.Is(err, s.D.NoRows):
 		return time.Time{}, nil
 	case err != nil:
 		return time.Time{}, fmt.Errorf("user lock: %w", err)
@@ -167,18 +178,18 @@ func UserLockUntil(ctx context.Context, c Conn, d Decoder, ref []byte, now time.
 }
 
 // PurgeUserLocks implements gateway.Store.PurgeUserLocks.
-func PurgeUserLocks(ctx context.Context, c Conn, now time.Time) (int64, error) {
-	return exec(ctx, c, "purge user locks", `DELETE FROM user_locks WHERE unlock_at <= ?`, now)
+func (s Statements) PurgeUserLocks(ctx context.Context, now time.Time) (int64, error) {
+	return exec(ctx, s.C, "purge user locks", `DELETE FROM user_locks WHERE unlock_at <= ?`, now)
 }
 
 // PurgeSelfies implements gateway.ReplayStore.PurgeSelfies.
-func PurgeSelfies(ctx context.Context, c Conn, before time.Time) (int64, error) {
-	return exec(ctx, c, "purge selfie hashes", `DELETE FROM selfie_hashes WHERE seen_at < ?`, before)
+func (s Statements) PurgeSelfies(ctx context.Context, before time.Time) (int64, error) {
+	return exec(ctx, s.C, "purge selfie hashes", `DELETE FROM selfie_hashes WHERE seen_at < ?`, before)
 }
 
 // PurgeSignatures implements gateway.ReplayStore.PurgeSignatures.
-func PurgeSignatures(ctx context.Context, c Conn, now time.Time) (int64, error) {
-	return exec(ctx, c, "purge signature uses", `DELETE FROM signature_uses WHERE expires_at <= ?`, now)
+func (s Statements) PurgeSignatures(ctx context.Context, now time.Time) (int64, error) {
+	return exec(ctx, s.C, "purge signature uses", `DELETE FROM signature_uses WHERE expires_at <= ?`, now)
 }
 
 // ClaimReference is gateway.ReferenceStore.ClaimReference inside a
@@ -215,8 +226,8 @@ func ClaimReference(ctx context.Context, c Conn, d Decoder, lock, flowID, owner 
 
 // HoldUserLock implements gateway.Store.HoldUserLock: the lock of ref
 // lasts until the later of its current end and until.
-func HoldUserLock(ctx context.Context, c Conn, ref []byte, until time.Time) error {
-	_, err := exec(ctx, c, "hold user lock", `INSERT INTO user_locks (ref, unlock_at) VALUES (?, ?)
+func (s Statements) HoldUserLock(ctx context.Context, ref []byte, until time.Time) error {
+	_, err := exec(ctx, s.C, "hold user lock", `INSERT INTO user_locks (ref, unlock_at) VALUES (?, ?)
 		ON CONFLICT (ref) DO UPDATE SET unlock_at = CASE WHEN excluded.unlock_at > user_locks.unlock_at
 			THEN excluded.unlock_at ELSE user_locks.unlock_at END`, ref, until)
 	return err
@@ -297,15 +308,15 @@ func PutReference(ctx context.Context, c Conn, d Decoder, lock, flowID, owner st
 }
 
 // ReleaseReference implements gateway.ReferenceStore.ReleaseReference.
-func ReleaseReference(ctx context.Context, c Conn, flowID, owner string) error {
-	_, err := exec(ctx, c, "release reference",
+func (s Statements) ReleaseReference(ctx context.Context, flowID, owner string) error {
+	_, err := exec(ctx, s.C, "release reference",
 		`DELETE FROM flow_references WHERE flow_id = ? AND lease_owner = ? AND sealed IS NULL`, flowID, owner)
 	return err
 }
 
 // Callbacks implements gateway.Store.Callbacks: the callbacks matching f,
 // newest first, at most f.Limit (100 when not positive).
-func Callbacks(ctx context.Context, c Conn, d Decoder, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
+func (s Statements) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
 	var where []string
 	var args []any
 	if f.PartnerID != "" {
@@ -322,7 +333,7 @@ func Callbacks(ctx context.Context, c Conn, d Decoder, f gateway.CallbackFilter)
 	if limit <= 0 {
 		limit = 100
 	}
-	return list(ctx, c, "select callbacks", d.Callback, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	return list(ctx, s.C, "select callbacks", s.D.Callback, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
 }
 
 // RedeliverCallback implements gateway.Store.RedeliverCallback: the
@@ -343,29 +354,29 @@ func RedeliverCallback(ctx context.Context, c Conn, d Decoder, deliveryID string
 }
 
 // Devices implements gateway.DeviceRegistry.Devices, by id.
-func Devices(ctx context.Context, c Conn, d Decoder) ([]gateway.Device, error) {
-	return list(ctx, c, "select devices", d.Device, `SELECT `+DeviceCols+` FROM devices ORDER BY id`)
+func (s Statements) Devices(ctx context.Context) ([]gateway.Device, error) {
+	return list(ctx, s.C, "select devices", s.D.Device, `SELECT `+DeviceCols+` FROM devices ORDER BY id`)
 }
 
 // DeviceByID implements gateway.DeviceRegistry.DeviceByID.
-func DeviceByID(ctx context.Context, c Conn, d Decoder, id string) (gateway.Device, error) {
-	return d.Device(c.QueryRow(ctx, `SELECT `+DeviceCols+` FROM devices WHERE id = ?`, id))
+func (s Statements) DeviceByID(ctx context.Context, id string) (gateway.Device, error) {
+	return s.D.Device(s.C.QueryRow(ctx, `SELECT `+DeviceCols+` FROM devices WHERE id = ?`, id))
 }
 
 // FlowByID implements gateway.Store.FlowByID.
-func FlowByID(ctx context.Context, c Conn, d Decoder, id string) (gateway.Flow, error) {
-	return d.Flow(c.QueryRow(ctx, `SELECT `+FlowCols+` FROM flows WHERE id = ?`, id))
+func (s Statements) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
+	return s.D.Flow(s.C.QueryRow(ctx, `SELECT `+FlowCols+` FROM flows WHERE id = ?`, id))
 }
 
 // FlowByCorrelation implements gateway.Store.FlowByCorrelation.
-func FlowByCorrelation(ctx context.Context, c Conn, d Decoder, partnerID, correlationID string) (gateway.Flow, error) {
-	return d.Flow(c.QueryRow(ctx,
+func (s Statements) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
+	return s.D.Flow(s.C.QueryRow(ctx,
 		`SELECT `+FlowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, partnerID, correlationID))
 }
 
 // Submissions implements gateway.Store.Submissions, by attempt.
-func Submissions(ctx context.Context, c Conn, d Decoder, flowID string) ([]gateway.Submission, error) {
-	return list(ctx, c, "select submissions", func(r Row) (gateway.Submission, error) { return d.Submission(r) },
+func (s Statements) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
+	return list(ctx, s.C, "select submissions", func(r Row) (gateway.Submission, error) { return s.D.Submission(r) },
 		`SELECT `+SubmissionCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
 }
 
@@ -377,8 +388,8 @@ func SubmissionByKey(ctx context.Context, c Conn, d Decoder, flowID, key string)
 
 // ReleaseSubmission implements gateway.Store.ReleaseSubmission:
 // gateway.ErrLeaseLost unless owner holds the submission's lease.
-func ReleaseSubmission(ctx context.Context, c Conn, id, owner string, retryAt time.Time) error {
-	n, err := exec(ctx, c, "release submission", `UPDATE submissions SET state = 'pending', lease_owner = '', lease_until = ?
+func (s Statements) ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error {
+	n, err := exec(ctx, s.C, "release submission", `UPDATE submissions SET state = 'pending', lease_owner = '', lease_until = ?
 		WHERE id = ? AND lease_owner = ? AND state = 'processing'`, retryAt, id, owner)
 	if err != nil {
 		return err
@@ -390,6 +401,53 @@ func ReleaseSubmission(ctx context.Context, c Conn, id, owner string, retryAt ti
 }
 
 // DeleteExpiredTokens implements gateway.Store.DeleteExpiredTokens.
-func DeleteExpiredTokens(ctx context.Context, c Conn, now time.Time) (int64, error) {
-	return exec(ctx, c, "delete tokens", `DELETE FROM tokens WHERE expires_at <= ?`, now)
+func (s Statements) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
+	return exec(ctx, s.C, "delete tokens", `DELETE FROM tokens WHERE expires_at <= ?`, now)
+}
+
+// NullTime is t as a nullable time argument: NULL for the zero time.
+func NullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// ExtendFlow moves a user token's flow deadline to the token's expiry
+// when that is later (gateway.Store.PutToken, in its transaction).
+func ExtendFlow(ctx context.Context, c Conn, t gateway.Token) error {
+	if t.Kind != gateway.TokenUser || t.FlowID == "" {
+		return nil
+	}
+	_, err := exec(ctx, c, "extend flow deadline", `UPDATE flows SET expires_at = ?
+		WHERE id = ? AND status = '' AND (expires_at IS NULL OR expires_at < ?)`, t.ExpiresAt, t.FlowID, t.ExpiresAt)
+	return err
+}
+
+// QueueCallback inserts a pending callback due at `when`, with a new
+// delivery id when cb has none.
+func QueueCallback(ctx context.Context, c Conn, flowID, partnerID string, cb gateway.NewCallback, when time.Time) error {
+	if cb.DeliveryID == "" {
+		cb.DeliveryID = gateway.NewDeliveryID()
+	}
+	_, err := exec(ctx, c, "queue callback", `INSERT INTO callbacks (delivery_id, event, flow_id, partner_id, body, state, next_at, created_at)
+		VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`, cb.DeliveryID, cb.Event, flowID, partnerID, cb.Body, when, when)
+	return err
+}
+
+// CloseFlow ends gateway.Store.CompleteSubmission once the submission is
+// done, in the same transaction: for a final result the flow takes r's
+// verdict and r's callback is queued, unless the flow was closed already
+// (e.g. expired, whose callback was queued then).
+func CloseFlow(ctx context.Context, c Conn, r gateway.Result, flowID, partnerID string) error {
+	if !r.Final {
+		return nil
+	}
+	n, err := exec(ctx, c, "close flow", `UPDATE flows SET status = ?, reason = ?, completed_at = ? WHERE id = ? AND status = ''`,
+		r.FlowStatus, r.FlowReason, NullTime(r.ProcessedAt), flowID)
+	if err != nil || n == 0 || r.Callback == nil {
+		return err
+	}
+	return QueueCallback(ctx, c, flowID, partnerID, gateway.NewCallback{
+		DeliveryID: r.CallbackDeliveryID, Event: r.CallbackEvent, Body: r.Callback}, r.ProcessedAt)
 }
