@@ -323,7 +323,7 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	dup := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, dup, err = gateway.Admit(ctx, admissionTx{tx}, sub, maxAttempts)
+		out, dup, err = gateway.Admit(ctx, newAdmissionTx(tx), sub, maxAttempts)
 		if err != nil || dup {
 			return err
 		}
@@ -348,7 +348,14 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 
 // admissionTx is gateway.AdmissionReader over a transaction; FlowAttempts
 // locks the flow row (FOR NO KEY UPDATE) until it ends.
-type admissionTx struct{ tx pgx.Tx }
+type admissionTx struct {
+	storesql.Admission
+	tx pgx.Tx
+}
+
+func newAdmissionTx(tx pgx.Tx) admissionTx {
+	return admissionTx{Admission: storesql.Admission{C: conn{tx}, D: dec}, tx: tx}
+}
 
 func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {
 	var f gateway.FlowAttempts
@@ -365,10 +372,6 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 		return f, fmt.Errorf("count submissions: %w", err)
 	}
 	return f, nil
-}
-
-func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
-	return storesql.SubmissionByKey(ctx, conn{a.tx}, dec, flowID, key)
 }
 
 // ClaimSubmission implements gateway.Store: one UPDATE over a

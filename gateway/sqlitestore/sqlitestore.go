@@ -254,7 +254,7 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	dup := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, dup, err = gateway.Admit(ctx, admissionTx{tx}, sub, maxAttempts)
+		out, dup, err = gateway.Admit(ctx, newAdmissionTx(tx), sub, maxAttempts)
 		if err != nil || dup {
 			return err
 		}
@@ -278,7 +278,14 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 
 // admissionTx is gateway.AdmissionReader over a write transaction (which
 // in SQLite holds the database's write lock).
-type admissionTx struct{ tx *sql.Tx }
+type admissionTx struct {
+	storesql.Admission
+	tx *sql.Tx
+}
+
+func newAdmissionTx(tx *sql.Tx) admissionTx {
+	return admissionTx{Admission: storesql.Admission{C: conn{tx}, D: dec}, tx: tx}
+}
 
 func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {
 	var f gateway.FlowAttempts
@@ -294,10 +301,6 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 		return f, fmt.Errorf("count submissions: %w", err)
 	}
 	return f, nil
-}
-
-func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
-	return storesql.SubmissionByKey(ctx, conn{a.tx}, dec, flowID, key)
 }
 
 // ClaimSubmission implements gateway.Store.

@@ -380,9 +380,17 @@ func (s Statements) Submissions(ctx context.Context, flowID string) ([]gateway.S
 		`SELECT `+SubmissionCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
 }
 
-// SubmissionByKey is gateway.AdmissionReader.SubmissionByKey.
-func SubmissionByKey(ctx context.Context, c Conn, d Decoder, flowID, key string) (gateway.Submission, error) {
-	return d.Submission(c.QueryRow(ctx,
+// Admission is the half of gateway.AdmissionReader whose SQL both
+// dialects share, over the admitting transaction C; a store's reader
+// embeds it and adds FlowAttempts.
+type Admission struct {
+	C Conn
+	D Decoder
+}
+
+// SubmissionByKey implements gateway.AdmissionReader.SubmissionByKey.
+func (a Admission) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
+	return a.D.Submission(a.C.QueryRow(ctx,
 		`SELECT `+SubmissionCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, flowID, key))
 }
 
