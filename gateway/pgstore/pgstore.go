@@ -230,13 +230,6 @@ func ts(t time.Time) any {
 // dec decodes rows; pgx.ErrNoRows is gateway.ErrNotFound.
 var dec = storesql.Decoder{NoRows: pgx.ErrNoRows}
 
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // uniqueSentinels maps the schema's unique constraints to the store's
 // errors. The statements avoid these violations (ON CONFLICT, row locks);
 // the mapping keeps errors.Is working should one still surface.
@@ -327,14 +320,8 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 		if err != nil || dup {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
-			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			out.ID, out.FlowID, out.Attempt, nullString(out.IdempotencyKey), out.Fingerprint, out.DeviceID,
-			out.DeviceLiveness, out.DeviceLive, out.DeviceModel, ts(out.CapturedAt), out.Selfie,
-			string(out.State), out.Status, at(out.SubmittedAt))
-		if err != nil {
-			return mapErr("insert submission", err)
+		if err := storesql.InsertSubmission(ctx, conn{tx}, out); err != nil {
+			return err
 		}
 		out.Selfie = nil
 		out.CapturedAt, out.SubmittedAt = truncate(out.CapturedAt), at(out.SubmittedAt)

@@ -179,13 +179,6 @@ func nullFloat(p *float64) any {
 	return *p
 }
 
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // PutToken implements gateway.Store.
 func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -258,14 +251,8 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 		if err != nil || dup {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
-			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			out.ID, out.FlowID, out.Attempt, nullString(out.IdempotencyKey), out.Fingerprint, out.DeviceID,
-			nullFloat(out.DeviceLiveness), out.DeviceLive, out.DeviceModel, ts(out.CapturedAt), out.Selfie,
-			string(out.State), out.Status, ts(out.SubmittedAt))
-		if err != nil {
-			return fmt.Errorf("insert submission: %w", err)
+		if err := storesql.InsertSubmission(ctx, conn{tx}, out); err != nil {
+			return err
 		}
 		out.Selfie = nil
 		return nil

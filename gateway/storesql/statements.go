@@ -459,3 +459,20 @@ func CloseFlow(ctx context.Context, c Conn, r gateway.Result, flowID, partnerID 
 	return QueueCallback(ctx, c, flowID, partnerID, gateway.NewCallback{
 		DeliveryID: r.CallbackDeliveryID, Event: r.CallbackEvent, Body: r.Callback}, r.ProcessedAt)
 }
+
+// InsertSubmission inserts the admitted submission sub, with its selfie,
+// in the admitting transaction c (after gateway.Admit). A "" idempotency
+// key is NULL, so keyless attempts never collide.
+func InsertSubmission(ctx context.Context, c Conn, sub gateway.Submission) error {
+	var key any
+	if sub.IdempotencyKey != "" {
+		key = sub.IdempotencyKey
+	}
+	_, err := exec(ctx, c, "insert submission", `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
+		device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sub.ID, sub.FlowID, sub.Attempt, key, sub.Fingerprint, sub.DeviceID,
+		sub.DeviceLiveness, sub.DeviceLive, sub.DeviceModel, NullTime(sub.CapturedAt), sub.Selfie,
+		string(sub.State), sub.Status, sub.SubmittedAt)
+	return err
+}
