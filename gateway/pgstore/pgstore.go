@@ -316,14 +316,10 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	dup := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, dup, err = gateway.Admit(ctx, newAdmissionTx(tx), sub, maxAttempts)
+		out, dup, err = newAdmission(tx).Create(ctx, sub, maxAttempts)
 		if err != nil || dup {
 			return err
 		}
-		if err := storesql.InsertSubmission(ctx, conn{tx}, out); err != nil {
-			return err
-		}
-		out.Selfie = nil
 		out.CapturedAt, out.SubmittedAt = truncate(out.CapturedAt), at(out.SubmittedAt)
 		return nil
 	})
@@ -333,15 +329,13 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	return out, dup, nil
 }
 
-// admissionTx is gateway.AdmissionReader over a transaction; FlowAttempts
-// locks the flow row (FOR NO KEY UPDATE) until it ends.
-type admissionTx struct {
-	storesql.Admission
-	tx pgx.Tx
-}
+// admissionTx counts a flow's attempts for storesql.Admission in a
+// transaction; FlowAttempts locks the flow row (FOR NO KEY UPDATE) until
+// it ends.
+type admissionTx struct{ tx pgx.Tx }
 
-func newAdmissionTx(tx pgx.Tx) admissionTx {
-	return admissionTx{Admission: storesql.Admission{C: conn{tx}, D: dec}, tx: tx}
+func newAdmission(tx pgx.Tx) storesql.Admission {
+	return storesql.Admission{C: conn{tx}, D: dec, Attempts: admissionTx{tx}.FlowAttempts}
 }
 
 func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {

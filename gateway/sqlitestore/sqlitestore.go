@@ -247,15 +247,8 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	dup := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, dup, err = gateway.Admit(ctx, newAdmissionTx(tx), sub, maxAttempts)
-		if err != nil || dup {
-			return err
-		}
-		if err := storesql.InsertSubmission(ctx, conn{tx}, out); err != nil {
-			return err
-		}
-		out.Selfie = nil
-		return nil
+		out, dup, err = newAdmission(tx).Create(ctx, sub, maxAttempts)
+		return err
 	})
 	if err != nil {
 		return gateway.Submission{}, false, err
@@ -263,15 +256,12 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	return out, dup, nil
 }
 
-// admissionTx is gateway.AdmissionReader over a write transaction (which
-// in SQLite holds the database's write lock).
-type admissionTx struct {
-	storesql.Admission
-	tx *sql.Tx
-}
+// admissionTx counts a flow's attempts for storesql.Admission in a write
+// transaction (which in SQLite holds the database's write lock).
+type admissionTx struct{ tx *sql.Tx }
 
-func newAdmissionTx(tx *sql.Tx) admissionTx {
-	return admissionTx{Admission: storesql.Admission{C: conn{tx}, D: dec}, tx: tx}
+func newAdmission(tx *sql.Tx) storesql.Admission {
+	return storesql.Admission{C: conn{tx}, D: dec, Attempts: admissionTx{tx}.FlowAttempts}
 }
 
 func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {

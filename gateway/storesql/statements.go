@@ -380,12 +380,33 @@ func (s Statements) Submissions(ctx context.Context, flowID string) ([]gateway.S
 		`SELECT `+SubmissionCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
 }
 
-// Admission is the half of gateway.AdmissionReader whose SQL both
-// dialects share, over the admitting transaction C; a store's reader
-// embeds it and adds FlowAttempts.
+// Admission is gateway.AdmissionReader over the admitting transaction C:
+// the keyed lookup in shared SQL, the flow's attempts by the store's
+// Attempts (its own SQL, taking the row lock its dialect needs).
 type Admission struct {
-	C Conn
-	D Decoder
+	C        Conn
+	D        Decoder
+	Attempts func(ctx context.Context, flowID string) (gateway.FlowAttempts, error)
+}
+
+// FlowAttempts implements gateway.AdmissionReader with a.Attempts.
+func (a Admission) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {
+	return a.Attempts(ctx, flowID)
+}
+
+// Create is gateway.Store.CreateSubmission inside the admitting
+// transaction: gateway.Admit decides, and an admitted submission is
+// inserted (InsertSubmission) and returned without its selfie.
+func (a Admission) Create(ctx context.Context, sub gateway.Submission, maxAttempts int) (gateway.Submission, bool, error) {
+	out, dup, err := gateway.Admit(ctx, a, sub, maxAttempts)
+	if err != nil || dup {
+		return out, dup, err
+	}
+	if err := InsertSubmission(ctx, a.C, out); err != nil {
+		return gateway.Submission{}, false, err
+	}
+	out.Selfie = nil
+	return out, false, nil
 }
 
 // SubmissionByKey implements gateway.AdmissionReader.SubmissionByKey.
