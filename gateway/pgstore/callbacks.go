@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // callbacksSchema is schema version 3: flow deadlines (expiry of the latest
@@ -33,56 +33,6 @@ ALTER TABLE callbacks
 	ADD COLUMN redeliveries integer NOT NULL DEFAULT 0,
 	ADD CONSTRAINT callbacks_delivery_key UNIQUE (delivery_id);
 `
-
-// extendFlow moves a user token's flow deadline to the token's expiry when
-// that is later.
-func extendFlow(ctx context.Context, tx pgx.Tx, t gateway.Token) error {
-	if t.Kind != gateway.TokenUser || t.FlowID == "" {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, `UPDATE flows SET expires_at = $1
-		WHERE id = $2 AND status = '' AND (expires_at IS NULL OR expires_at < $1)`, at(t.ExpiresAt), t.FlowID); err != nil {
-		return fmt.Errorf("extend flow deadline: %w", err)
-	}
-	return nil
-}
-
-// queueCallback inserts a pending callback due at `when`.
-func queueCallback(ctx context.Context, tx pgx.Tx, flowID, partnerID string, cb gateway.NewCallback, when time.Time) error {
-	if cb.DeliveryID == "" {
-		cb.DeliveryID = gateway.NewDeliveryID()
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO callbacks (delivery_id, event, flow_id, partner_id, body, state, next_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)`,
-		cb.DeliveryID, cb.Event, flowID, partnerID, cb.Body, at(when)); err != nil {
-		return mapErr("queue callback", err)
-	}
-	return nil
-}
-
-// FlowsToExpire implements gateway.Store.
-func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+flowCols+` FROM flows f
-		WHERE status = '' AND expires_at <= $1
-		AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_id = f.id AND s.state <> 'done')
-		ORDER BY expires_at, id LIMIT $2`, at(now), limit)
-	if err != nil {
-		return nil, fmt.Errorf("select flows to expire: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.Flow
-	for rows.Next() {
-		f, err := scanFlow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select flows to expire: %w", err)
-	}
-	return out, nil
-}
 
 // ExpireFlow implements gateway.Store. The flow row is locked first (FOR
 // UPDATE, which waits for CreateSubmission's FOR NO KEY UPDATE), then the
@@ -121,7 +71,7 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 		if cb == nil {
 			return nil
 		}
-		return queueCallback(ctx, tx, id, partnerID, *cb, now)
+		return storesql.QueueCallback(ctx, conn{tx}, id, partnerID, *cb, now)
 	})
 	if err != nil {
 		return false, err
@@ -129,74 +79,7 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 	return closed, nil
 }
 
-const callbackCols = `id, delivery_id, flow_id, partner_id, event, state, attempts, redeliveries, last_error,
-	created_at, next_at, delivered_at, body`
-
-func scanCallback(row pgx.Row) (gateway.CallbackRecord, error) {
-	var c gateway.CallbackRecord
-	var delivered *time.Time
-	err := row.Scan(&c.ID, &c.DeliveryID, &c.FlowID, &c.PartnerID, &c.Event, &c.State, &c.Attempts, &c.Redeliveries,
-		&c.LastError, &c.CreatedAt, &c.NextAt, &delivered, &c.Body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.CallbackRecord{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.CallbackRecord{}, fmt.Errorf("scan callback: %w", err)
-	}
-	c.CreatedAt, c.NextAt, c.DeliveredAt = c.CreatedAt.UTC(), c.NextAt.UTC(), fromTS(delivered)
-	return c, nil
-}
-
-// Callbacks implements gateway.Store.
-func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
-	var where []string
-	var args []any
-	if f.PartnerID != "" {
-		args = append(args, f.PartnerID)
-		where = append(where, fmt.Sprintf("partner_id = $%d", len(args)))
-	}
-	if f.State != "" {
-		args = append(args, f.State)
-		where = append(where, fmt.Sprintf("state = $%d", len(args)))
-	}
-	q := `SELECT ` + callbackCols + ` FROM callbacks`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, q+fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
-	if err != nil {
-		return nil, fmt.Errorf("select callbacks: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.CallbackRecord
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select callbacks: %w", err)
-	}
-	return out, nil
-}
-
 // RedeliverCallback implements gateway.Store.
 func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
-	c, err := scanCallback(s.pool.QueryRow(ctx, `UPDATE callbacks
-		SET state = 'pending', next_at = $1, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
-		WHERE delivery_id = $2 AND length(body) > 0 RETURNING `+callbackCols, at(when), deliveryID))
-	if errors.Is(err, gateway.ErrNotFound) {
-		var exists bool
-		if s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM callbacks WHERE delivery_id = $1)`, deliveryID).Scan(&exists) == nil && exists {
-			return gateway.CallbackRecord{}, gateway.ErrCallbackPurged
-		}
-	}
-	return c, err
+	return storesql.RedeliverCallback(ctx, conn{s.pool}, dec, deliveryID, when)
 }

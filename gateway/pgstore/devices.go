@@ -3,37 +3,17 @@ package pgstore
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
-
-const deviceCols = `id, public_key, label, created_at, revoked_at, replaced_at`
-
-func scanDevice(row pgx.Row) (gateway.Device, error) {
-	var d gateway.Device
-	var key []byte
-	var created, revoked, replaced *time.Time
-	err := row.Scan(&d.ID, &key, &d.Label, &created, &revoked, &replaced)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.Device{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Device{}, fmt.Errorf("scan device: %w", err)
-	}
-	d.PublicKey = ed25519.PublicKey(key)
-	d.CreatedAt, d.RevokedAt, d.ReplacedAt = fromTS(created), fromTS(revoked), fromTS(replaced)
-	return d, nil
-}
 
 // AddDevice implements gateway.DeviceRegistry. The insert is ON CONFLICT
 // DO NOTHING; an id already present is read back and compared.
 func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device, bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1, $2, $3, $4, NULL, NULL)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO devices (`+storesql.DeviceCols+`) VALUES ($1, $2, $3, $4, NULL, NULL)
 		ON CONFLICT (id) DO NOTHING`, d.ID, []byte(d.PublicKey), d.Label, ts(d.CreatedAt))
 	if err != nil {
 		return gateway.Device{}, false, mapErr("insert device", err)
@@ -50,41 +30,15 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 	return old, false, err
 }
 
-// DeviceByID implements gateway.DeviceRegistry.
-func (s *Store) DeviceByID(ctx context.Context, id string) (gateway.Device, error) {
-	return scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, id))
-}
-
 // RevokeDevice implements gateway.DeviceRegistry; the first revocation
 // time is kept.
 func (s *Store) RevokeDevice(ctx context.Context, id string, t time.Time) (gateway.Device, error) {
-	return scanDevice(s.pool.QueryRow(ctx, `UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2
-		RETURNING `+deviceCols, at(t), id))
+	return dec.Device(s.pool.QueryRow(ctx, `UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2
+		RETURNING `+storesql.DeviceCols, at(t), id))
 }
 
 // ReplaceDevice implements gateway.DeviceRegistry.
 func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.PublicKey, t time.Time) (gateway.Device, error) {
-	return scanDevice(s.pool.QueryRow(ctx, `UPDATE devices SET public_key = $1, revoked_at = NULL, replaced_at = $2 WHERE id = $3
-		RETURNING `+deviceCols, []byte(key), at(t), id))
-}
-
-// Devices implements gateway.DeviceRegistry.
-func (s *Store) Devices(ctx context.Context) ([]gateway.Device, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("select devices: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select devices: %w", err)
-	}
-	return out, nil
+	return dec.Device(s.pool.QueryRow(ctx, `UPDATE devices SET public_key = $1, revoked_at = NULL, replaced_at = $2 WHERE id = $3
+		RETURNING `+storesql.DeviceCols, []byte(key), at(t), id))
 }

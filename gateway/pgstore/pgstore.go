@@ -29,16 +29,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // Store is a gateway.Store and gateway.DeviceRegistry backed by a
 // PostgreSQL connection pool. Safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	storesql.Statements // the statements both dialects share, on pool
+	pool                *pgxpool.Pool
 }
 
 var (
@@ -155,7 +156,7 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{Statements: storesql.Statements{C: conn{pool}, D: dec}, pool: pool}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %w", err)
@@ -226,19 +227,8 @@ func ts(t time.Time) any {
 	return at(t)
 }
 
-func fromTS(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
+// dec decodes rows; pgx.ErrNoRows is gateway.ErrNotFound.
+var dec = storesql.Decoder{NoRows: pgx.ErrNoRows}
 
 // uniqueSentinels maps the schema's unique constraints to the store's
 // errors. The statements avoid these violations (ON CONFLICT, row locks);
@@ -253,13 +243,7 @@ var uniqueSentinels = map[string]error{
 // mapErr wraps err as "op: err", as the matching sentinel when err is a
 // unique violation of a constraint in uniqueSentinels.
 func mapErr(op string, err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		if sentinel, ok := uniqueSentinels[pe.ConstraintName]; ok {
-			return fmt.Errorf("%s: %w (%w)", op, sentinel, err)
-		}
-	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, sentinel(err))
 }
 
 // PutToken implements gateway.Store.
@@ -271,7 +255,7 @@ func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
 		if err != nil {
 			return mapErr("insert token", err)
 		}
-		return extendFlow(ctx, tx, t)
+		return storesql.ExtendFlow(ctx, conn{tx}, t)
 	})
 }
 
@@ -293,37 +277,11 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (
 	return t, nil
 }
 
-// DeleteExpiredTokens implements gateway.Store.
-func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM tokens WHERE expires_at <= $1`, at(now))
-	if err != nil {
-		return 0, fmt.Errorf("delete tokens: %w", err)
-	}
-	return tag.RowsAffected(), nil
-}
-
-const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at, expires_at`
-
-func scanFlow(row pgx.Row) (gateway.Flow, error) {
-	var f gateway.Flow
-	var created, completed, expires *time.Time
-	err := row.Scan(&f.ID, &f.PartnerID, &f.CorrelationID, &f.PartnerUserID, &f.PartnerUserIDType,
-		&f.Kind, &f.Status, &f.Reason, &created, &completed, &expires)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.Flow{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Flow{}, fmt.Errorf("scan flow: %w", err)
-	}
-	f.CreatedAt, f.CompletedAt, f.ExpiresAt = fromTS(created), fromTS(completed), fromTS(expires)
-	return f, nil
-}
-
 // CreateFlow implements gateway.Store. The insert is ON CONFLICT DO
 // NOTHING: when a concurrent request opened the same correlation id first,
 // its flow is read back and compared.
 func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO flows (`+flowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO flows (`+storesql.FlowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT ON CONSTRAINT flows_correlation_key DO NOTHING`,
 		f.ID, f.PartnerID, f.CorrelationID, f.PartnerUserID, f.PartnerUserIDType, f.Kind, f.Status, f.Reason,
 		ts(f.CreatedAt), ts(f.CompletedAt), ts(f.ExpiresAt))
@@ -350,44 +308,6 @@ func truncate(t time.Time) time.Time {
 	return at(t)
 }
 
-// FlowByID implements gateway.Store.
-func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
-	return scanFlow(s.pool.QueryRow(ctx, `SELECT `+flowCols+` FROM flows WHERE id = $1`, id))
-}
-
-// FlowByCorrelation implements gateway.Store.
-func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
-	return scanFlow(s.pool.QueryRow(ctx,
-		`SELECT `+flowCols+` FROM flows WHERE partner_id = $1 AND correlation_id = $2`, partnerID, correlationID))
-}
-
-const subCols = `id, flow_id, attempt, idempotency_key, fingerprint, device_id, device_liveness, device_live,
-	device_model, captured_at, state, status, reason, similarity, liveness, liveness_threshold,
-	match_threshold, submitted_at, processed_at, lease_owner, claims, detail`
-
-func scanSubmission(row pgx.Row, extra ...any) (gateway.Submission, error) {
-	var sub gateway.Submission
-	var key *string
-	var captured, submitted, processed *time.Time
-	var state string
-	dest := []any{&sub.ID, &sub.FlowID, &sub.Attempt, &key, &sub.Fingerprint, &sub.DeviceID, &sub.DeviceLiveness, &sub.DeviceLive,
-		&sub.DeviceModel, &captured, &state, &sub.Status, &sub.Reason, &sub.Similarity, &sub.Liveness, &sub.LivenessThreshold,
-		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims, &sub.Detail}
-	err := row.Scan(append(dest, extra...)...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.Submission{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Submission{}, fmt.Errorf("scan submission: %w", err)
-	}
-	if key != nil {
-		sub.IdempotencyKey = *key
-	}
-	sub.CapturedAt, sub.SubmittedAt, sub.ProcessedAt = fromTS(captured), fromTS(submitted), fromTS(processed)
-	sub.State = gateway.SubmissionState(state)
-	return sub, nil
-}
-
 // CreateSubmission implements gateway.Store, deciding with gateway.Admit.
 // The flow row is locked first (FOR NO KEY UPDATE), so the checks and the
 // insert of one flow's attempts are serialised across replicas.
@@ -396,20 +316,10 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	dup := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, dup, err = gateway.Admit(ctx, admissionTx{tx}, sub, maxAttempts)
+		out, dup, err = newAdmission(tx).Create(ctx, sub, maxAttempts)
 		if err != nil || dup {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
-			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			out.ID, out.FlowID, out.Attempt, nullString(out.IdempotencyKey), out.Fingerprint, out.DeviceID,
-			out.DeviceLiveness, out.DeviceLive, out.DeviceModel, ts(out.CapturedAt), out.Selfie,
-			string(out.State), out.Status, at(out.SubmittedAt))
-		if err != nil {
-			return mapErr("insert submission", err)
-		}
-		out.Selfie = nil
 		out.CapturedAt, out.SubmittedAt = truncate(out.CapturedAt), at(out.SubmittedAt)
 		return nil
 	})
@@ -419,9 +329,14 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	return out, dup, nil
 }
 
-// admissionTx is gateway.AdmissionReader over a transaction; FlowAttempts
-// locks the flow row (FOR NO KEY UPDATE) until it ends.
+// admissionTx counts a flow's attempts for storesql.Admission in a
+// transaction; FlowAttempts locks the flow row (FOR NO KEY UPDATE) until
+// it ends.
 type admissionTx struct{ tx pgx.Tx }
+
+func newAdmission(tx pgx.Tx) storesql.Admission {
+	return storesql.Admission{C: conn{tx}, D: dec, Attempts: admissionTx{tx}.FlowAttempts}
+}
 
 func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {
 	var f gateway.FlowAttempts
@@ -440,44 +355,18 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 	return f, nil
 }
 
-func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
-	return scanSubmission(a.tx.QueryRow(ctx,
-		`SELECT `+subCols+` FROM submissions WHERE flow_id = $1 AND idempotency_key = $2`, flowID, key))
-}
-
-// Submissions implements gateway.Store.
-func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+subCols+` FROM submissions WHERE flow_id = $1 ORDER BY attempt`, flowID)
-	if err != nil {
-		return nil, fmt.Errorf("select submissions: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.Submission
-	for rows.Next() {
-		sub, err := scanSubmission(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sub)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select submissions: %w", err)
-	}
-	return out, nil
-}
-
 // ClaimSubmission implements gateway.Store: one UPDATE over a
 // FOR UPDATE SKIP LOCKED subquery, so concurrent claimers on any replica
 // each take a different row without waiting for one another.
 func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUntil time.Time) (gateway.Submission, error) {
 	var selfie []byte
-	sub, err := scanSubmission(s.pool.QueryRow(ctx, `UPDATE submissions
+	sub, err := dec.Submission(s.pool.QueryRow(ctx, `UPDATE submissions
 		SET state = 'processing', lease_owner = $1, lease_until = $2, claims = claims + 1
 		WHERE id = (SELECT id FROM submissions
 			WHERE state <> 'done' AND lease_until <= $3
 			ORDER BY submitted_at, id LIMIT 1
 			FOR UPDATE SKIP LOCKED)
-		RETURNING `+subCols+`, selfie`,
+		RETURNING `+storesql.SubmissionCols+`, selfie`,
 		owner, at(leaseUntil), at(now)), &selfie)
 	if err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
@@ -487,19 +376,6 @@ func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUnt
 	}
 	sub.Selfie = selfie
 	return sub, nil
-}
-
-// ReleaseSubmission implements gateway.Store.
-func (s *Store) ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE submissions SET state = 'pending', lease_owner = '', lease_until = $1
-		WHERE id = $2 AND lease_owner = $3 AND state = 'processing'`, at(retryAt), id, owner)
-	if err != nil {
-		return fmt.Errorf("release submission: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return gateway.ErrLeaseLost
-	}
-	return nil
 }
 
 // CompleteSubmission implements gateway.Store.
@@ -520,62 +396,20 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 		if err != nil {
 			return fmt.Errorf("update submission: %w", err)
 		}
-		if !r.Final {
-			return nil
-		}
-		tag, err := tx.Exec(ctx, `UPDATE flows SET status = $1, reason = $2, completed_at = $3 WHERE id = $4 AND status = ''`,
-			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID)
-		if err != nil {
-			return fmt.Errorf("close flow: %w", err)
-		}
-		if tag.RowsAffected() == 0 || r.Callback == nil {
-			return nil // already closed (e.g. expired): its callback was queued then
-		}
-		return queueCallback(ctx, tx, flowID, partnerID, gateway.NewCallback{
-			DeliveryID: r.CallbackDeliveryID, Event: r.CallbackEvent, Body: r.Callback}, r.ProcessedAt)
+		return storesql.CloseFlow(ctx, conn{tx}, r, flowID, partnerID)
 	})
 }
 
 // ClaimCallback implements gateway.Store, with SKIP LOCKED as
 // ClaimSubmission.
 func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (gateway.CallbackJob, error) {
-	var j gateway.CallbackJob
-	err := s.pool.QueryRow(ctx, `UPDATE callbacks SET next_at = $1
+	j, err := dec.CallbackJob(s.pool.QueryRow(ctx, `UPDATE callbacks SET next_at = $1
 		WHERE id = (SELECT id FROM callbacks WHERE state = 'pending' AND next_at <= $2
 			ORDER BY next_at, id LIMIT 1
 			FOR UPDATE SKIP LOCKED)
-		RETURNING id, delivery_id, event, flow_id, partner_id, body, attempts, created_at`,
-		at(leaseUntil), at(now)).Scan(&j.ID, &j.DeliveryID, &j.Event, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &j.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.CallbackJob{}, gateway.ErrNotFound
-	}
-	if err != nil {
+		RETURNING `+storesql.CallbackJobCols, at(leaseUntil), at(now)))
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return gateway.CallbackJob{}, fmt.Errorf("claim callback: %w", err)
 	}
-	j.CreatedAt = j.CreatedAt.UTC()
-	return j, nil
-}
-
-// CallbackDelivered implements gateway.Store.
-func (s *Store) CallbackDelivered(ctx context.Context, id int64, t time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = '' WHERE id = $2`,
-		at(t), id)
-	if err != nil {
-		return fmt.Errorf("mark callback delivered: %w", err)
-	}
-	return nil
-}
-
-// CallbackFailed implements gateway.Store.
-func (s *Store) CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
-	state := "pending"
-	if giveUp {
-		state = "failed"
-	}
-	_, err := s.pool.Exec(ctx, `UPDATE callbacks SET state = $1, attempts = attempts + 1, next_at = $2, last_error = $3 WHERE id = $4`,
-		state, at(nextAt), lastErr, id)
-	if err != nil {
-		return fmt.Errorf("record callback failure: %w", err)
-	}
-	return nil
+	return j, err
 }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // auditLock is the key of the advisory lock held while appending to the
@@ -157,40 +157,12 @@ func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLock); err != nil {
 			return fmt.Errorf("lock audit log: %w", err)
 		}
-		var seq int64
-		var prev []byte
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("read audit head: %w", err)
-		}
-		out = gateway.ChainAudit(key, seq, prev, e)
-		_, err = tx.Exec(ctx, `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, out.Seq, out.At, out.Actor, out.Action, out.Subject, out.Detail,
-			out.PrevHash, out.Hash)
+		var err error
+		out, err = storesql.AppendAudit(ctx, conn{tx}, key, e, pgx.ErrNoRows)
 		return err
 	})
 	if err != nil {
 		return gateway.AuditEntry{}, fmt.Errorf("append audit: %w", err)
-	}
-	return out, nil
-}
-
-// AuditLog implements gateway.Store.
-func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, at, actor, action, subject, detail, prev_hash, hash
-		FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("select audit log: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.AuditEntry, error) {
-		var e gateway.AuditEntry
-		var t time.Time
-		err := row.Scan(&e.Seq, &t, &e.Actor, &e.Action, &e.Subject, &e.Detail, &e.PrevHash, &e.Hash)
-		e.At = t.UTC()
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan audit log: %w", err)
 	}
 	return out, nil
 }

@@ -2,12 +2,12 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 var _ gateway.ReferenceStore = (*Store)(nil)
@@ -31,54 +31,19 @@ CREATE TRIGGER flow_references_closed AFTER UPDATE OF status ON flows
 FOR EACH ROW WHEN (NEW.status <> '') EXECUTE FUNCTION flow_references_closed();
 `
 
-// lockOpenFlow locks the flow's row (serialising claims of its reference)
-// and returns ErrNotFound or ErrFlowFinal for a flow that cannot hold a
-// reference.
-func lockOpenFlow(ctx context.Context, tx pgx.Tx, flowID string) error {
-	var status string
-	err := tx.QueryRow(ctx, `SELECT status FROM flows WHERE id = $1 FOR UPDATE`, flowID).Scan(&status)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return gateway.ErrNotFound
-	case err != nil:
-		return err
-	case status != "":
-		return gateway.ErrFlowFinal
-	}
-	return nil
-}
+// flowLock is the row lock storesql.FlowOpen takes on the flow.
+// The flow's row is locked (FOR UPDATE), serialising the claims and
+// the sealing of its reference across replicas.
+const flowLock = " FOR UPDATE"
 
 // ClaimReference implements gateway.ReferenceStore.
 func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, leaseUntil time.Time) (gateway.StoredReference, bool, error) {
 	var ref gateway.StoredReference
 	claimed := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if err := lockOpenFlow(ctx, tx, flowID); err != nil {
-			return err
-		}
-		var until time.Time
-		err := tx.QueryRow(ctx, `SELECT sealed, lease_owner, lease_until FROM flow_references WHERE flow_id = $1`, flowID).
-			Scan(&ref.Sealed, &ref.LeaseOwner, &until)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			_, err = tx.Exec(ctx, `INSERT INTO flow_references (flow_id, lease_owner, lease_until) VALUES ($1, $2, $3)`,
-				flowID, owner, at(leaseUntil))
-		case err != nil:
-		case ref.Sealed != nil:
-			return nil
-		case !until.After(now):
-			_, err = tx.Exec(ctx, `UPDATE flow_references SET lease_owner = $1, lease_until = $2 WHERE flow_id = $3`,
-				owner, at(leaseUntil), flowID)
-		default:
-			ref.LeaseUntil = until.UTC()
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		claimed = true
-		ref = gateway.StoredReference{LeaseOwner: owner, LeaseUntil: at(leaseUntil)}
-		return nil
+		var err error
+		ref, claimed, err = storesql.ClaimReference(ctx, conn{tx}, dec, flowLock, flowID, owner, now, leaseUntil)
+		return err
 	})
 	if err != nil {
 		return gateway.StoredReference{}, false, mapErr("claim reference", err)
@@ -89,29 +54,10 @@ func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, l
 // PutReference implements gateway.ReferenceStore.
 func (s *Store) PutReference(ctx context.Context, flowID, owner string, sealed []byte) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if err := lockOpenFlow(ctx, tx, flowID); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `UPDATE flow_references SET sealed = $1, lease_owner = '', lease_until = 'epoch'
-			WHERE flow_id = $2 AND lease_owner = $3 AND sealed IS NULL`, sealed, flowID, owner)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() != 1 {
-			return gateway.ErrLeaseLost
-		}
-		return nil
+		return storesql.PutReference(ctx, conn{tx}, dec, flowLock, flowID, owner, sealed)
 	})
 	if err != nil {
 		return mapErr("put reference", err)
-	}
-	return nil
-}
-
-// ReleaseReference implements gateway.ReferenceStore.
-func (s *Store) ReleaseReference(ctx context.Context, flowID, owner string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM flow_references WHERE flow_id = $1 AND lease_owner = $2 AND sealed IS NULL`, flowID, owner); err != nil {
-		return mapErr("release reference", err)
 	}
 	return nil
 }

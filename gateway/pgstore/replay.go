@@ -2,13 +2,13 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 	"github.com/faceverify/faceverify/inference"
 )
 
@@ -66,47 +66,19 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, replayLock); err != nil {
 			return fmt.Errorf("lock selfie hashes: %w", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT submission_id, flow_id, digest, face, seen_at FROM selfie_hashes
+		rows, err := tx.Query(ctx, `SELECT `+storesql.SelfieHashCols+` FROM selfie_hashes
 			WHERE seen_at >= $1 AND flow_id <> $2 AND (digest = $3
 				OR band0 = ANY($4) OR band1 = ANY($5) OR band2 = ANY($6) OR band3 = ANY($7))`,
 			at(since), h.FlowID, h.Digest, bands[0], bands[1], bands[2], bands[3])
 		if err != nil {
 			return fmt.Errorf("select selfie hashes: %w", err)
 		}
-		for rows.Next() {
-			var c gateway.SelfieHash
-			var face *int64
-			if err := rows.Scan(&c.SubmissionID, &c.FlowID, &c.Digest, &face, &c.SeenAt); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan selfie hash: %w", err)
-			}
-			if face != nil {
-				c.Face, c.HasFace = inference.PHash(*face), true
-			}
-			c.SeenAt = c.SeenAt.UTC()
-			out = append(out, c)
-		}
+		out, err = storesql.Collect(rows, "select selfie hashes", dec.SelfieHash)
 		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("select selfie hashes: %w", err)
-		}
-		var face *int64
-		var b [4]*int32
-		if h.HasFace {
-			f := int64(h.Face)
-			face = &f
-			for i, v := range h.Face.Bands() {
-				v32 := int32(v)
-				b[i] = &v32
-			}
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO selfie_hashes (submission_id, flow_id, digest, face, band0, band1, band2, band3, seen_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (submission_id) DO NOTHING`,
-			h.SubmissionID, h.FlowID, h.Digest, face, b[0], b[1], b[2], b[3], at(h.SeenAt))
 		if err != nil {
-			return fmt.Errorf("insert selfie hash: %w", err)
+			return err
 		}
-		return nil
+		return storesql.InsertSelfieHash(ctx, conn{tx}, h)
 	})
 	if err != nil {
 		return nil, err
@@ -114,48 +86,9 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 	return out, nil
 }
 
-// PurgeSelfies implements gateway.ReplayStore.
-func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM selfie_hashes WHERE seen_at < $1`, at(before))
-	if err != nil {
-		return 0, fmt.Errorf("purge selfie hashes: %w", err)
-	}
-	return tag.RowsAffected(), nil
-}
-
-// UseSignature implements gateway.ReplayStore: an insert ON CONFLICT DO
-// NOTHING on the signature's hash, so exactly one of concurrent uses is
-// fresh; the others read it back.
+// UseSignature implements gateway.ReplayStore (storesql.UseSignature).
 func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO signature_uses (hash, flow_id, idempotency_key, expires_at)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`, u.Hash[:], u.FlowID, u.IdempotencyKey, at(u.ExpiresAt))
-	if err != nil {
-		return gateway.SignatureUse{}, false, fmt.Errorf("insert signature use: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		u.ExpiresAt = at(u.ExpiresAt)
-		return u, true, nil
-	}
-	out := gateway.SignatureUse{Hash: u.Hash}
-	err = s.pool.QueryRow(ctx, `SELECT flow_id, idempotency_key, expires_at FROM signature_uses WHERE hash = $1`, u.Hash[:]).
-		Scan(&out.FlowID, &out.IdempotencyKey, &out.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.SignatureUse{}, false, fmt.Errorf("signature use vanished: %w", gateway.ErrNotFound)
-	}
-	if err != nil {
-		return gateway.SignatureUse{}, false, fmt.Errorf("select signature use: %w", err)
-	}
-	out.ExpiresAt = out.ExpiresAt.UTC()
-	return out, false, nil
-}
-
-// PurgeSignatures implements gateway.ReplayStore.
-func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM signature_uses WHERE expires_at <= $1`, at(now))
-	if err != nil {
-		return 0, fmt.Errorf("purge signature uses: %w", err)
-	}
-	return tag.RowsAffected(), nil
+	return storesql.UseSignature(ctx, conn{s.pool}, dec, u)
 }
 
 // eraseReplayHashes deletes the selfie hashes and signature uses of the

@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // callbacksSchema is schema version 4: flow deadlines (expiry of the latest
@@ -31,59 +31,9 @@ UPDATE callbacks SET delivery_id = 'dlv_legacy_' || id, event = 'flow.completed'
 CREATE UNIQUE INDEX callbacks_delivery ON callbacks(delivery_id);
 `
 
-// extendFlow moves a user token's flow deadline to the token's expiry when
-// that is later.
-func extendFlow(ctx context.Context, tx *sql.Tx, t gateway.Token) error {
-	if t.Kind != gateway.TokenUser || t.FlowID == "" {
-		return nil
-	}
-	exp := t.ExpiresAt.UnixMicro()
-	if _, err := tx.ExecContext(ctx, `UPDATE flows SET expires_at = ?
-		WHERE id = ? AND status = '' AND (expires_at IS NULL OR expires_at < ?)`, exp, t.FlowID, exp); err != nil {
-		return fmt.Errorf("extend flow deadline: %w", err)
-	}
-	return nil
-}
-
-// queueCallback inserts a pending callback due at `at`.
-func queueCallback(ctx context.Context, tx *sql.Tx, flowID, partnerID string, cb gateway.NewCallback, at time.Time) error {
-	if cb.DeliveryID == "" {
-		cb.DeliveryID = gateway.NewDeliveryID()
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (delivery_id, event, flow_id, partner_id, body, state, next_at, created_at)
-		VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-		cb.DeliveryID, cb.Event, flowID, partnerID, cb.Body, at.UnixMicro(), at.UnixMicro()); err != nil {
-		return fmt.Errorf("queue callback: %w", err)
-	}
-	return nil
-}
-
 // noOpenSubmissions is the condition "the flow has no submission pending
 // or processing" inside a statement on flows.
 const noOpenSubmissions = `NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_id = flows.id AND s.state != 'done')`
-
-// FlowsToExpire implements gateway.Store.
-func (s *Store) FlowsToExpire(ctx context.Context, now time.Time, limit int) ([]gateway.Flow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+flowCols+` FROM flows
-		WHERE status = '' AND expires_at IS NOT NULL AND expires_at <= ? AND `+noOpenSubmissions+`
-		ORDER BY expires_at, id LIMIT ?`, now.UnixMicro(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("select flows to expire: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.Flow
-	for rows.Next() {
-		f, err := scanFlow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select flows to expire: %w", err)
-	}
-	return out, nil
-}
 
 // ExpireFlow implements gateway.Store: one conditional UPDATE inside an
 // IMMEDIATE transaction, so of two gateways expiring the same flow one
@@ -109,80 +59,17 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 		if cb == nil {
 			return nil
 		}
-		return queueCallback(ctx, tx, id, partnerID, *cb, now)
+		return storesql.QueueCallback(ctx, conn{tx}, id, partnerID, *cb, now)
 	})
 	return closed, err
 }
 
-const callbackCols = `id, delivery_id, flow_id, partner_id, event, state, attempts, redeliveries, last_error,
-	created_at, next_at, delivered_at, body`
-
-func scanCallback(row scanner) (gateway.CallbackRecord, error) {
-	var c gateway.CallbackRecord
-	var created, next, delivered sql.NullInt64
-	err := row.Scan(&c.ID, &c.DeliveryID, &c.FlowID, &c.PartnerID, &c.Event, &c.State, &c.Attempts, &c.Redeliveries,
-		&c.LastError, &created, &next, &delivered, &c.Body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.CallbackRecord{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.CallbackRecord{}, fmt.Errorf("scan callback: %w", err)
-	}
-	c.CreatedAt, c.NextAt, c.DeliveredAt = fromTS(created), fromTS(next), fromTS(delivered)
-	return c, nil
-}
-
-// Callbacks implements gateway.Store.
-func (s *Store) Callbacks(ctx context.Context, f gateway.CallbackFilter) ([]gateway.CallbackRecord, error) {
-	var where []string
-	var args []any
-	if f.PartnerID != "" {
-		where, args = append(where, "partner_id = ?"), append(args, f.PartnerID)
-	}
-	if f.State != "" {
-		where, args = append(where, "state = ?"), append(args, f.State)
-	}
-	q := `SELECT ` + callbackCols + ` FROM callbacks`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("select callbacks: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.CallbackRecord
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select callbacks: %w", err)
-	}
-	return out, nil
-}
-
-// RedeliverCallback implements gateway.Store.
-func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, at time.Time) (gateway.CallbackRecord, error) {
+// RedeliverCallback implements gateway.Store, in one transaction.
+func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
 	var c gateway.CallbackRecord
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = scanCallback(tx.QueryRowContext(ctx, `UPDATE callbacks
-			SET state = 'pending', next_at = ?, attempts = 0, redeliveries = redeliveries + 1, delivered_at = NULL
-			WHERE delivery_id = ? AND length(body) > 0 RETURNING `+callbackCols, at.UnixMicro(), deliveryID))
-		if errors.Is(err, gateway.ErrNotFound) {
-			var n int
-			if tx.QueryRowContext(ctx, `SELECT count(*) FROM callbacks WHERE delivery_id = ?`, deliveryID).Scan(&n) == nil && n > 0 {
-				return gateway.ErrCallbackPurged
-			}
-		}
+		c, err = storesql.RedeliverCallback(ctx, conn{tx}, dec, deliveryID, when)
 		return err
 	})
 	return c, err

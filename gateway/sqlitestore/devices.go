@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 var _ gateway.DeviceRegistry = (*Store)(nil)
@@ -28,30 +29,12 @@ CREATE TABLE devices (
 // replaced by an operator.
 const devicesReplacedSchema = `ALTER TABLE devices ADD COLUMN replaced_at INTEGER;`
 
-const deviceCols = `id, public_key, label, created_at, revoked_at, replaced_at`
-
-func scanDevice(row scanner) (gateway.Device, error) {
-	var d gateway.Device
-	var key []byte
-	var created, revoked, replaced sql.NullInt64
-	err := row.Scan(&d.ID, &key, &d.Label, &created, &revoked, &replaced)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.Device{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Device{}, fmt.Errorf("scan device: %w", err)
-	}
-	d.PublicKey = ed25519.PublicKey(key)
-	d.CreatedAt, d.RevokedAt, d.ReplacedAt = fromTS(created), fromTS(revoked), fromTS(replaced)
-	return d, nil
-}
-
 // AddDevice implements gateway.DeviceRegistry.
 func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device, bool, error) {
 	var out gateway.Device
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		old, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, d.ID))
+		old, err := dec.Device(tx.QueryRowContext(ctx, `SELECT `+storesql.DeviceCols+` FROM devices WHERE id = ?`, d.ID))
 		switch {
 		case err == nil:
 			out, err = gateway.ReRegisterDevice(old, d)
@@ -59,7 +42,7 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 		case !errors.Is(err, gateway.ErrNotFound):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES (?, ?, ?, ?, NULL, NULL)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (`+storesql.DeviceCols+`) VALUES (?, ?, ?, ?, NULL, NULL)`,
 			d.ID, []byte(d.PublicKey), d.Label, ts(d.CreatedAt)); err != nil {
 			return fmt.Errorf("insert device: %w", err)
 		}
@@ -72,11 +55,6 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 	return out, created, nil
 }
 
-// DeviceByID implements gateway.DeviceRegistry.
-func (s *Store) DeviceByID(ctx context.Context, id string) (gateway.Device, error) {
-	return scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
-}
-
 // RevokeDevice implements gateway.DeviceRegistry.
 func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (gateway.Device, error) {
 	var out gateway.Device
@@ -85,7 +63,7 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (gate
 			return fmt.Errorf("revoke device: %w", err)
 		}
 		var err error
-		out, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+		out, err = dec.Device(tx.QueryRowContext(ctx, `SELECT `+storesql.DeviceCols+` FROM devices WHERE id = ?`, id))
 		return err
 	})
 	return out, err
@@ -100,26 +78,8 @@ func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.Public
 			return fmt.Errorf("replace device key: %w", err)
 		}
 		var err error
-		out, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+		out, err = dec.Device(tx.QueryRowContext(ctx, `SELECT `+storesql.DeviceCols+` FROM devices WHERE id = ?`, id))
 		return err
 	})
 	return out, err
-}
-
-// Devices implements gateway.DeviceRegistry.
-func (s *Store) Devices(ctx context.Context) ([]gateway.Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("select devices: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }

@@ -10,9 +10,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // FileMode is the mode of the database file and of its -wal and -shm
@@ -180,43 +180,14 @@ func (s *Store) Purge(ctx context.Context, p gateway.PurgePolicy) (gateway.Erase
 func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway.AuditEntry) (gateway.AuditEntry, error) {
 	var out gateway.AuditEntry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		var prev []byte
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("read audit head: %w", err)
-		}
-		out = gateway.ChainAudit(key, seq, prev, e)
-		_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, out.Seq, out.At.UnixMicro(), out.Actor, out.Action, out.Subject, out.Detail,
-			out.PrevHash, out.Hash)
+		var err error
+		out, err = storesql.AppendAudit(ctx, conn{tx}, key, e, sql.ErrNoRows)
 		return err
 	})
 	if err != nil {
 		return gateway.AuditEntry{}, fmt.Errorf("append audit: %w", err)
 	}
 	return out, nil
-}
-
-// AuditLog implements gateway.Store.
-func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]gateway.AuditEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, actor, action, subject, detail, prev_hash, hash
-		FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("select audit log: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.AuditEntry
-	for rows.Next() {
-		var e gateway.AuditEntry
-		var at int64
-		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
-			return nil, fmt.Errorf("scan audit log: %w", err)
-		}
-		e.At = time.UnixMicro(at).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // auditTriggers are the audit log's append-only triggers, by name, with

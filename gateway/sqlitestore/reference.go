@@ -3,11 +3,11 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 var _ gateway.ReferenceStore = (*Store)(nil)
@@ -27,55 +27,19 @@ WHEN NEW.status <> ''
 BEGIN DELETE FROM flow_references WHERE flow_id = NEW.id; END;
 `
 
-// flowOpen returns ErrNotFound or ErrFlowFinal for a flow that cannot hold
-// a reference.
-func flowOpen(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, flowID string) error {
-	var status string
-	err := q.QueryRowContext(ctx, `SELECT status FROM flows WHERE id = ?`, flowID).Scan(&status)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return gateway.ErrNotFound
-	case err != nil:
-		return err
-	case status != "":
-		return gateway.ErrFlowFinal
-	}
-	return nil
-}
+// flowLock is the row lock storesql.FlowOpen takes on the flow.
+// The IMMEDIATE transaction holds the database's write lock, so no
+// row lock is taken.
+const flowLock = ""
 
 // ClaimReference implements gateway.ReferenceStore.
 func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, leaseUntil time.Time) (gateway.StoredReference, bool, error) {
 	var ref gateway.StoredReference
 	claimed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := flowOpen(ctx, tx, flowID); err != nil {
-			return err
-		}
-		var until int64
-		err := tx.QueryRowContext(ctx, `SELECT sealed, lease_owner, lease_until FROM flow_references WHERE flow_id = ?`, flowID).
-			Scan(&ref.Sealed, &ref.LeaseOwner, &until)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, `INSERT INTO flow_references (flow_id, lease_owner, lease_until) VALUES (?, ?, ?)`,
-				flowID, owner, leaseUntil.UnixMicro())
-		case err != nil:
-		case ref.Sealed != nil:
-			return nil
-		case until <= now.UnixMicro():
-			_, err = tx.ExecContext(ctx, `UPDATE flow_references SET lease_owner = ?, lease_until = ? WHERE flow_id = ?`,
-				owner, leaseUntil.UnixMicro(), flowID)
-		default:
-			ref.LeaseUntil = time.UnixMicro(until).UTC()
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		claimed = true
-		ref = gateway.StoredReference{LeaseOwner: owner, LeaseUntil: time.UnixMicro(leaseUntil.UnixMicro()).UTC()}
-		return nil
+		var err error
+		ref, claimed, err = storesql.ClaimReference(ctx, conn{tx}, dec, flowLock, flowID, owner, now, leaseUntil)
+		return err
 	})
 	if err != nil {
 		return gateway.StoredReference{}, false, fmt.Errorf("claim reference: %w", err)
@@ -86,29 +50,10 @@ func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, l
 // PutReference implements gateway.ReferenceStore.
 func (s *Store) PutReference(ctx context.Context, flowID, owner string, sealed []byte) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE flow_references SET sealed = ?, lease_owner = '', lease_until = 0
-			WHERE flow_id = ? AND lease_owner = ? AND sealed IS NULL`, sealed, flowID, owner)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			return err
-		}
-		if err := flowOpen(ctx, tx, flowID); err != nil {
-			return err
-		}
-		return gateway.ErrLeaseLost
+		return storesql.PutReference(ctx, conn{tx}, dec, flowLock, flowID, owner, sealed)
 	})
 	if err != nil {
 		return fmt.Errorf("put reference: %w", err)
-	}
-	return nil
-}
-
-// ReleaseReference implements gateway.ReferenceStore.
-func (s *Store) ReleaseReference(ctx context.Context, flowID, owner string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM flow_references WHERE flow_id = ? AND lease_owner = ? AND sealed IS NULL`, flowID, owner); err != nil {
-		return fmt.Errorf("release reference: %w", err)
 	}
 	return nil
 }

@@ -3,12 +3,12 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 	"github.com/faceverify/faceverify/inference"
 )
 
@@ -49,7 +49,7 @@ CREATE INDEX signature_uses_expires ON signature_uses(expires_at);
 // SQLite answers the OR with one index lookup per term.
 func bandQuery(h gateway.SelfieHash, probes []inference.PHash, since time.Time) (string, []any) {
 	var q strings.Builder
-	q.WriteString(`SELECT submission_id, flow_id, digest, face, seen_at FROM selfie_hashes
+	q.WriteString(`SELECT ` + storesql.SelfieHashCols + ` FROM selfie_hashes
 		WHERE seen_at >= ? AND flow_id != ? AND (digest = ?`)
 	args := []any{since.UnixMicro(), h.FlowID, h.Digest}
 	for b := range 4 {
@@ -76,33 +76,11 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 			return fmt.Errorf("select selfie hashes: %w", err)
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var c gateway.SelfieHash
-			var face sql.NullInt64
-			var seen int64
-			if err := rows.Scan(&c.SubmissionID, &c.FlowID, &c.Digest, &face, &seen); err != nil {
-				return fmt.Errorf("scan selfie hash: %w", err)
-			}
-			c.Face, c.HasFace = inference.PHash(face.Int64), face.Valid
-			c.SeenAt = time.UnixMicro(seen).UTC()
-			out = append(out, c)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("select selfie hashes: %w", err)
+		if out, err = storesql.Collect(rows, "select selfie hashes", dec.SelfieHash); err != nil {
+			return err
 		}
 		rows.Close()
-		var face, b0, b1, b2, b3 any
-		if h.HasFace {
-			bands := h.Face.Bands()
-			face, b0, b1, b2, b3 = int64(h.Face), int64(bands[0]), int64(bands[1]), int64(bands[2]), int64(bands[3])
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO selfie_hashes (submission_id, flow_id, digest, face, band0, band1, band2, band3, seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (submission_id) DO NOTHING`,
-			h.SubmissionID, h.FlowID, h.Digest, face, b0, b1, b2, b3, h.SeenAt.UnixMicro())
-		if err != nil {
-			return fmt.Errorf("insert selfie hash: %w", err)
-		}
-		return nil
+		return storesql.InsertSelfieHash(ctx, conn{tx}, h)
 	})
 	if err != nil {
 		return nil, err
@@ -110,58 +88,20 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 	return out, nil
 }
 
-// PurgeSelfies implements gateway.ReplayStore.
-func (s *Store) PurgeSelfies(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM selfie_hashes WHERE seen_at < ?`, before.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("purge selfie hashes: %w", err)
-	}
-	return res.RowsAffected()
-}
-
-// UseSignature implements gateway.ReplayStore.
+// UseSignature implements gateway.ReplayStore (storesql.UseSignature), in
+// one transaction.
 func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
 	var out gateway.SignatureUse
 	fresh := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO signature_uses (hash, flow_id, idempotency_key, expires_at)
-			VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`, u.Hash[:], u.FlowID, u.IdempotencyKey, u.ExpiresAt.UnixMicro())
-		if err != nil {
-			return fmt.Errorf("insert signature use: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			out, fresh = u, true
-			return nil
-		}
-		out.Hash = u.Hash
-		var exp int64
-		err = tx.QueryRowContext(ctx, `SELECT flow_id, idempotency_key, expires_at FROM signature_uses WHERE hash = ?`, u.Hash[:]).
-			Scan(&out.FlowID, &out.IdempotencyKey, &exp)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("signature use vanished: %w", gateway.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("select signature use: %w", err)
-		}
-		out.ExpiresAt = time.UnixMicro(exp).UTC()
-		return nil
+		var err error
+		out, fresh, err = storesql.UseSignature(ctx, conn{tx}, dec, u)
+		return err
 	})
 	if err != nil {
 		return gateway.SignatureUse{}, false, err
 	}
-	if fresh {
-		out.ExpiresAt = time.UnixMicro(u.ExpiresAt.UnixMicro()).UTC()
-	}
 	return out, fresh, nil
-}
-
-// PurgeSignatures implements gateway.ReplayStore.
-func (s *Store) PurgeSignatures(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM signature_uses WHERE expires_at <= ?`, now.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("purge signature uses: %w", err)
-	}
-	return res.RowsAffected()
 }
 
 // eraseReplayHashes deletes the selfie hashes and signature uses of the

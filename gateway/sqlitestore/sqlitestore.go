@@ -16,11 +16,13 @@ import (
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/faceverify/faceverify/gateway"
+	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
 // Store is a gateway.Store backed by SQLite.
 type Store struct {
-	db *sql.DB
+	storesql.Statements // the statements both dialects share, on db
+	db                  *sql.DB
 }
 
 var _ gateway.Store = (*Store)(nil)
@@ -111,7 +113,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	s := &Store{db: db}
+	s := &Store{Statements: storesql.Statements{C: conn{db}, D: dec}, db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -167,33 +169,14 @@ func ts(t time.Time) any {
 	return t.UnixMicro()
 }
 
-func fromTS(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.UnixMicro(v.Int64).UTC()
-}
+// dec decodes rows; sql.ErrNoRows is gateway.ErrNotFound.
+var dec = storesql.Decoder{NoRows: sql.ErrNoRows}
 
 func nullFloat(p *float64) any {
 	if p == nil {
 		return nil
 	}
 	return *p
-}
-
-func fromFloat(v sql.NullFloat64) *float64 {
-	if !v.Valid {
-		return nil
-	}
-	f := v.Float64
-	return &f
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // PutToken implements gateway.Store.
@@ -205,7 +188,7 @@ func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
 		if err != nil {
 			return fmt.Errorf("insert token: %w", err)
 		}
-		return extendFlow(ctx, tx, t)
+		return storesql.ExtendFlow(ctx, conn{tx}, t)
 	})
 }
 
@@ -228,42 +211,13 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (
 	return t, nil
 }
 
-// DeleteExpiredTokens implements gateway.Store.
-func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE expires_at <= ?`, now.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("delete tokens: %w", err)
-	}
-	return res.RowsAffected()
-}
-
-const flowCols = `id, partner_id, correlation_id, partner_user_id, partner_user_id_type, kind, status, reason, created_at, completed_at, expires_at`
-
-type scanner interface{ Scan(...any) error }
-
-func scanFlow(row scanner) (gateway.Flow, error) {
-	var f gateway.Flow
-	var created sql.NullInt64
-	var completed, expires sql.NullInt64
-	err := row.Scan(&f.ID, &f.PartnerID, &f.CorrelationID, &f.PartnerUserID, &f.PartnerUserIDType,
-		&f.Kind, &f.Status, &f.Reason, &created, &completed, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.Flow{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Flow{}, fmt.Errorf("scan flow: %w", err)
-	}
-	f.CreatedAt, f.CompletedAt, f.ExpiresAt = fromTS(created), fromTS(completed), fromTS(expires)
-	return f, nil
-}
-
 // CreateFlow implements gateway.Store.
 func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, bool, error) {
 	var out gateway.Flow
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		old, err := scanFlow(tx.QueryRowContext(ctx,
-			`SELECT `+flowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, f.PartnerID, f.CorrelationID))
+		old, err := dec.Flow(tx.QueryRowContext(ctx,
+			`SELECT `+storesql.FlowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, f.PartnerID, f.CorrelationID))
 		switch {
 		case err == nil:
 			out, err = gateway.ReuseFlow(old, f)
@@ -271,7 +225,7 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 		case !errors.Is(err, gateway.ErrNotFound):
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO flows (`+storesql.FlowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.PartnerID, f.CorrelationID, f.PartnerUserID, f.PartnerUserIDType, f.Kind, f.Status, f.Reason,
 			ts(f.CreatedAt), ts(f.CompletedAt), ts(f.ExpiresAt))
 		if err != nil {
@@ -286,44 +240,6 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 	return out, created, nil
 }
 
-// FlowByID implements gateway.Store.
-func (s *Store) FlowByID(ctx context.Context, id string) (gateway.Flow, error) {
-	return scanFlow(s.db.QueryRowContext(ctx, `SELECT `+flowCols+` FROM flows WHERE id = ?`, id))
-}
-
-// FlowByCorrelation implements gateway.Store.
-func (s *Store) FlowByCorrelation(ctx context.Context, partnerID, correlationID string) (gateway.Flow, error) {
-	return scanFlow(s.db.QueryRowContext(ctx,
-		`SELECT `+flowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, partnerID, correlationID))
-}
-
-const subCols = `id, flow_id, attempt, idempotency_key, fingerprint, device_id, device_liveness, device_live,
-	device_model, captured_at, state, status, reason, similarity, liveness, liveness_threshold,
-	match_threshold, submitted_at, processed_at, lease_owner, claims, detail`
-
-func scanSubmission(row scanner, extra ...any) (gateway.Submission, error) {
-	var sub gateway.Submission
-	var key sql.NullString
-	var devLive, sim, live sql.NullFloat64
-	var captured, submitted, processed sql.NullInt64
-	var state string
-	dest := []any{&sub.ID, &sub.FlowID, &sub.Attempt, &key, &sub.Fingerprint, &sub.DeviceID, &devLive, &sub.DeviceLive,
-		&sub.DeviceModel, &captured, &state, &sub.Status, &sub.Reason, &sim, &live, &sub.LivenessThreshold,
-		&sub.MatchThreshold, &submitted, &processed, &sub.LeaseOwner, &sub.Claims, &sub.Detail}
-	err := row.Scan(append(dest, extra...)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.Submission{}, gateway.ErrNotFound
-	}
-	if err != nil {
-		return gateway.Submission{}, fmt.Errorf("scan submission: %w", err)
-	}
-	sub.IdempotencyKey = key.String
-	sub.DeviceLiveness, sub.Similarity, sub.Liveness = fromFloat(devLive), fromFloat(sim), fromFloat(live)
-	sub.CapturedAt, sub.SubmittedAt, sub.ProcessedAt = fromTS(captured), fromTS(submitted), fromTS(processed)
-	sub.State = gateway.SubmissionState(state)
-	return sub, nil
-}
-
 // CreateSubmission implements gateway.Store, deciding with gateway.Admit
 // inside one IMMEDIATE transaction.
 func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, maxAttempts int) (gateway.Submission, bool, error) {
@@ -331,21 +247,8 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	dup := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, dup, err = gateway.Admit(ctx, admissionTx{tx}, sub, maxAttempts)
-		if err != nil || dup {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO submissions (id, flow_id, attempt, idempotency_key, fingerprint,
-			device_id, device_liveness, device_live, device_model, captured_at, selfie, state, status, submitted_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			out.ID, out.FlowID, out.Attempt, nullString(out.IdempotencyKey), out.Fingerprint, out.DeviceID,
-			nullFloat(out.DeviceLiveness), out.DeviceLive, out.DeviceModel, ts(out.CapturedAt), out.Selfie,
-			string(out.State), out.Status, ts(out.SubmittedAt))
-		if err != nil {
-			return fmt.Errorf("insert submission: %w", err)
-		}
-		out.Selfie = nil
-		return nil
+		out, dup, err = newAdmission(tx).Create(ctx, sub, maxAttempts)
+		return err
 	})
 	if err != nil {
 		return gateway.Submission{}, false, err
@@ -353,9 +256,13 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 	return out, dup, nil
 }
 
-// admissionTx is gateway.AdmissionReader over a write transaction (which
-// in SQLite holds the database's write lock).
+// admissionTx counts a flow's attempts for storesql.Admission in a write
+// transaction (which in SQLite holds the database's write lock).
 type admissionTx struct{ tx *sql.Tx }
+
+func newAdmission(tx *sql.Tx) storesql.Admission {
+	return storesql.Admission{C: conn{tx}, D: dec, Attempts: admissionTx{tx}.FlowAttempts}
+}
 
 func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.FlowAttempts, error) {
 	var f gateway.FlowAttempts
@@ -373,44 +280,18 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 	return f, nil
 }
 
-func (a admissionTx) SubmissionByKey(ctx context.Context, flowID, key string) (gateway.Submission, error) {
-	return scanSubmission(a.tx.QueryRowContext(ctx,
-		`SELECT `+subCols+` FROM submissions WHERE flow_id = ? AND idempotency_key = ?`, flowID, key))
-}
-
-// Submissions implements gateway.Store.
-func (s *Store) Submissions(ctx context.Context, flowID string) ([]gateway.Submission, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+subCols+` FROM submissions WHERE flow_id = ? ORDER BY attempt`, flowID)
-	if err != nil {
-		return nil, fmt.Errorf("select submissions: %w", err)
-	}
-	defer rows.Close()
-	var out []gateway.Submission
-	for rows.Next() {
-		sub, err := scanSubmission(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sub)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select submissions: %w", err)
-	}
-	return out, nil
-}
-
 // ClaimSubmission implements gateway.Store.
 func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUntil time.Time) (gateway.Submission, error) {
 	var sub gateway.Submission
 	var selfie []byte
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sub, err = scanSubmission(tx.QueryRowContext(ctx, `UPDATE submissions
+		sub, err = dec.Submission(tx.QueryRowContext(ctx, `UPDATE submissions
 			SET state = 'processing', lease_owner = ?, lease_until = ?, claims = claims + 1
 			WHERE id = (SELECT id FROM submissions
 				WHERE state IN ('pending', 'processing') AND lease_until <= ?
 				ORDER BY submitted_at, id LIMIT 1)
-			RETURNING `+subCols+`, selfie`,
+			RETURNING `+storesql.SubmissionCols+`, selfie`,
 			owner, leaseUntil.UnixMicro(), now.UnixMicro()), &selfie)
 		return err
 	})
@@ -419,19 +300,6 @@ func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUnt
 	}
 	sub.Selfie = selfie
 	return sub, nil
-}
-
-// ReleaseSubmission implements gateway.Store.
-func (s *Store) ReleaseSubmission(ctx context.Context, id, owner string, retryAt time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE submissions SET state = 'pending', lease_owner = '', lease_until = ?
-		WHERE id = ? AND lease_owner = ? AND state = 'processing'`, retryAt.UnixMicro(), id, owner)
-	if err != nil {
-		return fmt.Errorf("release submission: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return gateway.ErrLeaseLost
-	}
-	return nil
 }
 
 // CompleteSubmission implements gateway.Store.
@@ -453,19 +321,7 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 			r.MatchThreshold, ts(r.ProcessedAt), r.Detail, r.SubmissionID); err != nil {
 			return fmt.Errorf("update submission: %w", err)
 		}
-		if !r.Final {
-			return nil
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, reason = ?, completed_at = ? WHERE id = ? AND status = ''`,
-			r.FlowStatus, r.FlowReason, ts(r.ProcessedAt), flowID)
-		if err != nil {
-			return fmt.Errorf("close flow: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 || r.Callback == nil {
-			return nil // already closed (e.g. expired): its callback was queued then
-		}
-		return queueCallback(ctx, tx, flowID, partnerID, gateway.NewCallback{
-			DeliveryID: r.CallbackDeliveryID, Event: r.CallbackEvent, Body: r.Callback}, r.ProcessedAt)
+		return storesql.CloseFlow(ctx, conn{tx}, r, flowID, partnerID)
 	})
 }
 
@@ -473,43 +329,14 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (gateway.CallbackJob, error) {
 	var j gateway.CallbackJob
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var created int64
-		err := tx.QueryRowContext(ctx, `UPDATE callbacks SET next_at = ?
+		var err error
+		j, err = dec.CallbackJob(tx.QueryRowContext(ctx, `UPDATE callbacks SET next_at = ?
 			WHERE id = (SELECT id FROM callbacks WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1)
-			RETURNING id, delivery_id, event, flow_id, partner_id, body, attempts, created_at`,
-			leaseUntil.UnixMicro(), now.UnixMicro()).Scan(&j.ID, &j.DeliveryID, &j.Event, &j.FlowID, &j.PartnerID, &j.Body, &j.Attempts, &created)
-		if errors.Is(err, sql.ErrNoRows) {
-			return gateway.ErrNotFound
-		}
-		if err != nil {
+			RETURNING `+storesql.CallbackJobCols, leaseUntil.UnixMicro(), now.UnixMicro()))
+		if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 			return fmt.Errorf("claim callback: %w", err)
 		}
-		j.CreatedAt = time.UnixMicro(created).UTC()
-		return nil
+		return err
 	})
 	return j, err
-}
-
-// CallbackDelivered implements gateway.Store.
-func (s *Store) CallbackDelivered(ctx context.Context, id int64, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE callbacks SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = '' WHERE id = ?`,
-		at.UnixMicro(), id)
-	if err != nil {
-		return fmt.Errorf("mark callback delivered: %w", err)
-	}
-	return nil
-}
-
-// CallbackFailed implements gateway.Store.
-func (s *Store) CallbackFailed(ctx context.Context, id int64, nextAt time.Time, lastErr string, giveUp bool) error {
-	state := "pending"
-	if giveUp {
-		state = "failed"
-	}
-	_, err := s.db.ExecContext(ctx, `UPDATE callbacks SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?`,
-		state, nextAt.UnixMicro(), lastErr, id)
-	if err != nil {
-		return fmt.Errorf("record callback failure: %w", err)
-	}
-	return nil
 }
