@@ -118,13 +118,14 @@ func newFaceprint(f inference.Face) (faceprint, bool) {
 }
 
 // referenceEvidence measures how close the selfie face is to the reference
-// face found in refImg. ok is false when either face lacks an aligned crop
+// face found in refImg turned clockwise by rotation degrees
+// (Analysis.Rotation). ok is false when either face lacks an aligned crop
 // or an embedding (nothing to compare).
-func referenceEvidence(selfie, ref inference.Face, refImg image.Image) (replayEvidence, bool) {
+func referenceEvidence(selfie, ref inference.Face, refImg image.Image, rotation int) (replayEvidence, bool) {
 	if len(ref.Embedding) == 0 {
 		return replayEvidence{}, false
 	}
-	return newRefProfile(ref, refImg).evidence(selfie)
+	return newRefProfile(ref, refImg, rotation).evidence(selfie)
 }
 
 // ReplayConfig is the [replay] table.
