@@ -70,7 +70,7 @@ func unpackSelfies(plain []byte) (selfie []byte, extras [][]byte, err error) {
 		return plain, nil, nil
 	}
 	rest := plain[len(bundleMagic):]
-	if len(rest) == 0 || rest[0] < 1 || int(rest[0]) > 1+api.MaxSelfieExtra {
+	if len(rest) == 0 || rest[0] < 2 || int(rest[0]) > 1+api.MaxSelfieExtra { // packSelfies writes a bundle only with extras
 		return nil, nil, errBundle
 	}
 	count := int(rest[0])
