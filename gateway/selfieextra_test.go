@@ -137,3 +137,16 @@ func TestSelfieExtraRefusals(t *testing.T) {
 		t.Errorf("refused submissions consumed attempts: %+v", st)
 	}
 }
+
+// TestOpenAPISelfieExtra: the document bounds selfie_extra as the gateway
+// does.
+func TestOpenAPISelfieExtra(t *testing.T) {
+	s := contract.Doc().Components.Schemas["SubmissionRequest"]
+	if s == nil || s.Value.Properties["selfie_extra"] == nil {
+		t.Fatal("SubmissionRequest.selfie_extra is not in the document")
+	}
+	p := s.Value.Properties["selfie_extra"].Value
+	if p.MaxItems == nil || *p.MaxItems != api.MaxSelfieExtra {
+		t.Errorf("selfie_extra maxItems %v, want %d", p.MaxItems, api.MaxSelfieExtra)
+	}
+}
