@@ -206,9 +206,9 @@ type State struct {
 	AttemptsLeft int
 
 	// Capture round.
-	Analyzed      int // frames analysed this round
-	Streak        int // consecutive passing frames
-	Best          *Candidate
+	Analyzed int // frames analysed this round
+	Streak   int // consecutive passing frames
+	Best     *Candidate
 	// Extras are the next-best one-face frames of the round, best first,
 	// at most MaxExtras; RoundLive their liveness fused with every other
 	// one-face frame's (roundfusion.go).
