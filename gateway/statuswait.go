@@ -23,6 +23,7 @@ type statusWaits struct {
 	flows   map[string]*flowWatch
 	waiting int
 	max     int
+	perFlow map[string]int // waiting requests by flow, at most MaxWaitsPerFlow
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -42,6 +43,7 @@ type flowWatch struct {
 func newStatusWaits(max int, reg prometheus.Registerer) *statusWaits {
 	w := &statusWaits{
 		flows:    map[string]*flowWatch{},
+		perFlow:  map[string]int{},
 		max:      max,
 		stopping: make(chan struct{}),
 		waiters: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -50,7 +52,7 @@ func newStatusWaits(max int, reg prometheus.Registerer) *statusWaits {
 		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "status_waits_refused_total",
-			Help: "Status long polls refused with 503 because status.max_waiters were waiting.",
+			Help: "Status long polls refused: with 503 because status.max_waiters were waiting, or with 429 because MaxWaitsPerFlow of the same flow were.",
 		}),
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "status_waits_total",
@@ -61,21 +63,44 @@ func newStatusWaits(max int, reg prometheus.Registerer) *statusWaits {
 	return w
 }
 
-// enter takes a waiting slot; false when status.max_waiters are taken.
-func (w *statusWaits) enter() bool {
+// MaxWaitsPerFlow is how many status long polls of one flow (one user
+// token) may wait at once on a replica. A kiosk holds one at a time (two
+// while a dropped connection is not yet noticed); without the bound one
+// token could take all status.max_waiters slots and turn every other
+// kiosk's long poll into 503 server_busy.
+const MaxWaitsPerFlow = 4
+
+// enterResult is why enter refused a waiting slot.
+type enterResult int
+
+const (
+	entered     enterResult = iota
+	replicaFull             // status.max_waiters are waiting
+	flowFull                // MaxWaitsPerFlow of this flow are waiting
+)
+
+// enter takes a waiting slot for a request of flowID.
+func (w *statusWaits) enter(flowID string) enterResult {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.perFlow[flowID] >= MaxWaitsPerFlow {
+		return flowFull
+	}
 	if w.waiting >= w.max {
-		return false
+		return replicaFull
 	}
 	w.waiting++
+	w.perFlow[flowID]++
 	w.waiters.Inc()
-	return true
+	return entered
 }
 
-func (w *statusWaits) leave() {
+func (w *statusWaits) leave(flowID string) {
 	w.mu.Lock()
 	w.waiting--
+	if w.perFlow[flowID]--; w.perFlow[flowID] <= 0 {
+		delete(w.perFlow, flowID)
+	}
 	w.mu.Unlock()
 	w.waiters.Dec()
 }
@@ -158,7 +183,8 @@ func (g *Gateway) flowStatus(ctx context.Context, flowID string) (api.StatusResp
 // database re-check every status.recheck), wait passes (st with Waited), the
 // gateway shuts down (the current answer, without Waited: poll again after
 // retry_after_ms, maybe on another replica) or the client leaves. More than
-// status.max_waiters waiting at once: 503 server_busy, Retry-After 1.
+// status.max_waiters waiting at once: 503 server_busy, Retry-After 1; more
+// than MaxWaitsPerFlow of the same flow: 429 rate_limited, Retry-After 1.
 func (g *Gateway) waitStatus(ctx context.Context, flowID string, st api.StatusResponse, wait time.Duration) (api.StatusResponse, error) {
 	w := g.waits
 	select {
@@ -166,12 +192,17 @@ func (g *Gateway) waitStatus(ctx context.Context, flowID string, st api.StatusRe
 		return st, nil
 	default:
 	}
-	if !w.enter() {
+	switch w.enter(flowID) {
+	case replicaFull:
 		w.refused.Inc()
 		return st, &retryAfterError{&httpError{http.StatusServiceUnavailable, api.CodeServerBusy,
 			fmt.Sprintf("%d status requests are waiting already; poll again after Retry-After, or without %s", w.max, api.ParamWait)}, "1"}
+	case flowFull:
+		w.refused.Inc()
+		return st, &retryAfterError{&httpError{http.StatusTooManyRequests, api.CodeRateLimited,
+			fmt.Sprintf("%d status requests of this flow are waiting already; poll again after Retry-After", MaxWaitsPerFlow)}, "1"}
 	}
-	defer w.leave()
+	defer w.leave(flowID)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	recheck := time.NewTicker(g.cfg.Status.Recheck)

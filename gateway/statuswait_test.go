@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -271,5 +272,45 @@ func TestStatusWaitCapacity(t *testing.T) {
 	release()
 	if a := <-first; a.st.Status != api.StatusVerified {
 		t.Errorf("first waiter: %d %+v", a.code, a.st)
+	}
+}
+
+// One user token cannot take the replica's waiting slots from other
+// kiosks: past MaxWaitsPerFlow its long polls are 429, and another flow's
+// long poll still waits.
+func TestStatusWaitPerFlow(t *testing.T) {
+	e := verifiedEnv(t, func(c *gateway.Config) { c.Status.MaxWaiters = gateway.MaxWaitsPerFlow + 1 })
+	started, release := holdAnalysis(e)
+	tok, _ := e.initiate("alice")
+	e.submit(tok, selfie(gatewaytest.Red, "k1"))
+	<-started
+	var held []<-chan statusAnswer
+	for range gateway.MaxWaitsPerFlow {
+		held = append(held, asyncStatus(e.url, tok, "?wait=25s"))
+	}
+	waitWaiters(t, e.url, strconv.Itoa(gateway.MaxWaitsPerFlow))
+	a := getStatus(e.url, tok, "?wait=25s")
+	if a.code != http.StatusTooManyRequests || a.err.Code != api.CodeRateLimited || a.retryAfter != "1" {
+		t.Errorf("wait %d of one flow: %d %+v Retry-After %q, want 429 rate_limited Retry-After 1",
+			gateway.MaxWaitsPerFlow+1, a.code, a.err, a.retryAfter)
+	}
+	if st := e.status(tok); st.Status != api.StatusProcessing {
+		t.Errorf("plain poll %+v", st)
+	}
+	// Another kiosk's flow still gets the last slot.
+	tok2, _ := e.initiate("bob")
+	e.submit(tok2, selfie(gatewaytest.Red, "k2"))
+	other := asyncStatus(e.url, tok2, "?wait=25s")
+	waitWaiters(t, e.url, strconv.Itoa(gateway.MaxWaitsPerFlow+1))
+	release()
+	// Bob's selfie repeats Alice's bytes: whichever is decided second is a
+	// replay. Every waiter is answered with its flow's decision.
+	for i, ch := range append(held, other) {
+		if a := <-ch; a.code != 200 || a.st.NextAction == api.ActionStatus || a.st.Status == api.StatusProcessing {
+			t.Errorf("waiter %d: %d %+v, want a decision", i, a.code, a.st)
+		}
+	}
+	if v := gauge(t, e.url, "faceverify_gateway_status_waiters"); v != "0" {
+		t.Errorf("waiters after the decisions: %s, want 0", v)
 	}
 }

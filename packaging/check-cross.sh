@@ -2,7 +2,8 @@
 # check-cross.sh: checks the cross-built agents in bin/linux-arm64 and
 # bin/linux-armv7 with `file`, and, when qemu-user is installed, runs them:
 # `faceagent version` on both, and `faceagent inspect` on a live photo: on
-# arm64 with the pinned arm64 ONNX Runtime library, on armv7 (no ONNX
+# arm64 with the pinned arm64 ONNX Runtime library and with the pure-Go
+# engine, on armv7 (no ONNX
 # Runtime build exists for 32-bit ARM; built without cgo) with the pure-Go
 # inference engine.
 set -euo pipefail
@@ -39,6 +40,18 @@ else
 	out=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin/linux-arm64/faceagent" inspect --models models "$photo" 2>&1 | grep -F "$photo")
 	echo "arm64: $out"
 	echo "$out" | grep -q ': OK .*1 face(s).*live=true' || fail "arm64 faceagent inspect under qemu-aarch64: $out"
+fi
+# arm64 inference on the pure-Go engine (inference.engine = "go"), the
+# same binary: the engine's kernels on a 64-bit ARM target.
+if [ ! -f models/fr_detect.onnx ] || [ ! -f "$photo" ]; then
+	echo "check-cross: arm64 Go-engine inference not run: models or $photo absent"
+else
+	gocfg=$(mktemp)
+	printf '[inference]\nengine = "go"\n' >"$gocfg"
+	out=$(timeout 600 qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin/linux-arm64/faceagent" inspect --config "$gocfg" --models models "$photo" 2>&1 | grep -F "$photo")
+	rm -f "$gocfg"
+	echo "arm64 (Go engine): $out"
+	echo "$out" | grep -q ': OK .*1 face(s).*live=true' || fail "arm64 faceagent inspect (Go engine) under qemu-aarch64: $out"
 fi
 # armv7 inference on the pure-Go engine (no library at all), under qemu-user.
 if [ ! -f models/fr_detect.onnx ]; then

@@ -32,6 +32,23 @@ grep -q '^models_dir = "/usr/share/faceverify/models"$' "$tmp/etc/faceverify/age
 	fail "agent.toml models_dir does not point at the packaged models"
 want=$(case $arch in amd64) echo x86-64 ;; arm64) echo aarch64 ;; armhf) echo 'ARM, EABI5' ;; esac)
 file "$tmp/usr/bin/faceagent" | grep -q "$want" || fail "faceagent is not a $arch binary: $(file "$tmp/usr/bin/faceagent")"
+# Shared libraries: on amd64 and arm64 only the pinned ONNX Runtime for
+# that architecture; armhf has none (no ONNX Runtime build exists for 32-bit
+# ARM) and its agent, built without cgo, is static and runs the pure-Go
+# inference engine.
+libs=$(echo "$listing" | awk '{ print $6 }' | grep -E '\.so(\.[0-9]+)*$' || true)
+case $arch in
+armhf)
+	[ -z "$libs" ] || fail "armhf package ships shared libraries: $libs"
+	file "$tmp/usr/bin/faceagent" | grep -q 'statically linked' ||
+		fail "armhf faceagent is not statically linked: $(file "$tmp/usr/bin/faceagent")"
+	;;
+*)
+	for l in $libs; do
+		[ "$l" = "./usr/share/faceverify/models/lib/linux-$arch/libonnxruntime.so.1" ] || fail "unexpected shared library $l"
+	done
+	;;
+esac
 if command -v systemd-analyze >/dev/null; then
 	# verify needs ExecStart to exist: point it at the unpacked binary.
 	mkdir "$tmp/unit"

@@ -69,7 +69,7 @@ install: $(AGENT_BIN) ## install faceagent, its systemd unit, /etc/faceverify/ag
 		install -m 0644 "$$f" $(DESTDIR)$(MODELSDIR)/; \
 	done
 	@set -e; ort='$(ORT_DIR_$(DEB_ARCH))'; \
-	if [ -z "$$ort" ]; then echo "note: no pinned ONNX Runtime library for $(DEB_ARCH); set inference.ort_library"; \
+	if [ -z "$$ort" ]; then echo "note: no ONNX Runtime for $(DEB_ARCH): none installed, the agent runs the pure-Go inference engine"; \
 	elif [ -e $(MODELS_DIR)/$$ort/libonnxruntime.so.1 ]; then \
 		install -D -m 0644 $(MODELS_DIR)/$$ort/libonnxruntime.so.1 $(DESTDIR)$(MODELSDIR)/$$ort/libonnxruntime.so.1; \
 	else echo "note: $(MODELS_DIR)/$$ort/libonnxruntime.so.1 absent (run make models)"; fi
@@ -92,5 +92,7 @@ deb-check: deb ## build the .deb and check its contents and metadata
 test-kernel: ## device test in a VM: Debian kernel + vivid + gpio-sim under qemu (skips outside CI when packages are missing)
 	GO=$(GO) test/kernel/run.sh
 
-check-cross: build-arm64 build-armv7 ## cross-build and check the arm64/armv7 agents (`file`, and a run under qemu-user when installed)
+check-cross: build build-arm64 build-armv7 ## cross-build and check the arm64/armv7 agents (`file`, runs under qemu-user when installed: inspect, one verification end to end with the armv7 agent, the armhf .deb)
 	packaging/check-cross.sh $(BIN)
+	packaging/check-agent-qemu.sh $(BIN)
+	$(MAKE) --no-print-directory deb-check DEB_ARCH=armhf

@@ -46,6 +46,12 @@ type options struct {
 	// reference photo itself: REJECTED, REFERENCE_REPLAY), so the first
 	// measured one does not pay for the models' first calls.
 	Warmup bool
+	// Window is the agent's capture window (0: the demo's 2 s). An
+	// emulated agent (armv7 under qemu-user) analyses one frame in seconds
+	// and needs a longer one.
+	Window time.Duration
+	// Only, when non-empty, runs just the scenarios with these names.
+	Only []string
 }
 
 // demoLatencyOverrides are the lines Defaults drops from the configs.
@@ -60,6 +66,9 @@ func (o options) tune(cfg string) string {
 	}
 	if o.FPS > 0 {
 		cfg = strings.Replace(cfg, "\nfps = 10\n", fmt.Sprintf("\nfps = %g\n", o.FPS), 1)
+	}
+	if o.Window > 0 {
+		cfg = strings.Replace(cfg, "\nwindow = \"2s\"\n", fmt.Sprintf("\nwindow = %q\n", o.Window.String()), 1)
 	}
 	return cfg
 }
@@ -119,6 +128,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		if _, err := os.Stat(filepath.Join(o.Bin, b)); err != nil {
 			return fmt.Errorf("%s not built (run `make build`): %w", filepath.Join(o.Bin, b), err)
 		}
+	}
+	if _, err := o.scenarios(); err != nil {
+		return err
 	}
 	if o.Photos != "" {
 		if err := checkPhotos(o.Photos); err != nil {
@@ -250,9 +262,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	var failed []string
 	var results []result
-	run := scenarios
+	run, err := o.scenarios()
+	if err != nil {
+		return err
+	}
 	if o.Warmup {
-		run = append([]scenario{warmup}, scenarios...)
+		run = append([]scenario{warmup}, run...)
 	}
 	for _, sc := range run {
 		r, err := verify(ctx, sc, photos, scene, partnerURL, agentURL, printer)
@@ -273,6 +288,23 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	printer.println(fmt.Sprintf("facedemo: all %d verifications ended as expected", len(results)))
 	return nil
+}
+
+// scenarios returns the scenarios o.Only names (all when empty), in the
+// demo's order, or an error naming an unknown one.
+func (o options) scenarios() ([]scenario, error) {
+	if len(o.Only) == 0 {
+		return scenarios, nil
+	}
+	var out []scenario
+	for _, name := range o.Only {
+		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("-only: unknown scenario %q (have genuine, impostor, presentation attack)", name)
+		}
+		out = append(out, scenarios[i])
+	}
+	return out, nil
 }
 
 // photoFiles lists the files a photo folder must hold, relative to it: the

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -28,7 +29,12 @@ func main() {
 	flag.BoolVar(&o.Defaults, "defaults", false, "use the product's status-poll defaults instead of the demo's faster ones (for latency measurements)")
 	flag.Float64Var(&o.FPS, "fps", 0, "replay camera frame rate (0: the demo's 10)")
 	flag.BoolVar(&o.Warmup, "warmup", false, "run one unmeasured verification first (the reference photo itself: REJECTED, REFERENCE_REPLAY)")
+	flag.DurationVar(&o.Window, "window", 0, "agent capture window (0: the demo's 2s; longer for an emulated agent)")
+	only := flag.String("only", "", "comma-separated scenarios to run (genuine, impostor, presentation attack); empty: all")
 	flag.Parse()
+	if *only != "" {
+		o.Only = strings.Split(*only, ",")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {

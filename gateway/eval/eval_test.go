@@ -320,3 +320,34 @@ func TestRun(t *testing.T) {
 		}
 	}
 }
+
+// A labels.csv or pairs.csv naming files outside the set's folder is
+// refused with the line and column, before any file is read.
+func TestLoadSetPathsStayInside(t *testing.T) {
+	for _, tc := range []struct {
+		name, labels, pairs, want string
+	}{
+		{"parent in labels", "file,person,live\n../secret.jpg,a,live\n", "", "labels.csv:2: file"},
+		{"absolute in labels", "file,person,live\na/1.jpg,a,live\n/etc/ssl/x.jpg,b,live\n", "", "labels.csv:3: file"},
+		{"nested parent in labels", "file,person,live\na/../../x.png,a,live\n", "", "labels.csv:2: file"},
+		{"parent in pairs", "file,person,live\na/1.jpg,a,live\n", "file1,file2,same\na/1.jpg,../../x.jpg,0\n", "pairs.csv:2: file2"},
+		{"absolute in pairs", "file,person,live\na/1.jpg,a,live\n", "file1,file2,same\n/tmp/x.jpg,a/1.jpg,1\n", "pairs.csv:2: file1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "labels.csv"), []byte(tc.labels))
+			if tc.pairs != "" {
+				writeFile(t, filepath.Join(dir, "pairs.csv"), []byte(tc.pairs))
+			}
+			_, err := LoadSet(dir, false)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("LoadSet: %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "labels.csv"), []byte("file,person,live\na/1.jpg,a,live\nb/./2.jpg,b,live\n"))
+	if _, err := LoadSet(dir, false); err != nil {
+		t.Errorf("paths inside the folder: %v", err)
+	}
+}

@@ -163,6 +163,9 @@ func readLabels(path string) ([]Sample, error) {
 	out := make([]Sample, 0, len(rows))
 	for i, r := range rows {
 		s := Sample{File: filepath.ToSlash(r["file"]), Live: strings.ToLower(r["live"]), Faces: r["faces"]}
+		if err := inSet(path, i+2, "file", r["file"]); err != nil {
+			return nil, err
+		}
 		switch s.Live {
 		case LabelLive, LabelSpoof, LabelSynthetic, LabelNA:
 		case "":
@@ -181,6 +184,18 @@ func readLabels(path string) ([]Sample, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// inSet checks that a file named in a CSV of the set (column col of line
+// line) stays inside the set's folder: a relative path without "..", so a
+// hostile labels.csv or pairs.csv cannot make the evaluation read files
+// elsewhere (/etc/…, ../other/…). Symbolic links inside the folder are
+// followed as they are.
+func inSet(csvPath string, line int, col, name string) error {
+	if !filepath.IsLocal(filepath.FromSlash(name)) {
+		return fmt.Errorf("%s:%d: %s %q is not a relative path inside the set's folder", csvPath, line, col, name)
+	}
+	return nil
 }
 
 // attackType names the attack from the notes, else from the file name.
@@ -206,6 +221,11 @@ func readPairs(path string) ([]Pair, error) {
 	out := make([]Pair, 0, len(rows))
 	for i, r := range rows {
 		p := Pair{Probe: filepath.ToSlash(r["file1"]), Reference: filepath.ToSlash(r["file2"])}
+		for _, c := range []string{"file1", "file2"} {
+			if err := inSet(path, i+2, c, r[c]); err != nil {
+				return nil, err
+			}
+		}
 		switch r["same"] {
 		case "1", "true", "yes":
 			p.Same = true

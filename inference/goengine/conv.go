@@ -27,38 +27,56 @@ const (
 // apply runs the activation on the values of channel ch.
 func (a *act) apply(v []float32, ch int) {
 	switch a.kind {
+	case actNone:
 	case actRelu:
-		for i, x := range v {
-			if x < 0 {
-				v[i] = 0
-			}
+		relu(v)
+	default:
+		a.applyBias(v, ch, 0, false)
+	}
+}
+
+// applyBias adds bv to the values of channel ch (when add is set) and runs
+// the activation, in one pass. The selections are branch-free (sign-bit
+// masks, min/max): on activations about half of the signs are unpredictable.
+func (a *act) applyBias(v []float32, ch int, bv float32, add bool) {
+	if add {
+		for i := range v {
+			v[i] += bv
 		}
+	}
+	switch a.kind {
+	case actRelu:
+		relu(v)
 	case actClip:
 		lo, hi := a.lo, a.hi
 		for i, x := range v {
-			if x < lo {
-				v[i] = lo
-			} else if x > hi {
-				v[i] = hi
-			}
+			v[i] = min(max(x, lo), hi)
 		}
 	case actLeaky:
-		al := a.alpha
-		for i, x := range v {
-			if x < 0 {
-				v[i] = x * al
-			}
-		}
+		negScale(v, a.alpha)
 	case actPRelu:
 		s := a.slope[0]
 		if len(a.slope) > 1 {
 			s = a.slope[ch]
 		}
-		for i, x := range v {
-			if x < 0 {
-				v[i] = x * s
-			}
-		}
+		negScale(v, s)
+	}
+}
+
+// relu sets the negative values of v (and −0) to +0, without branches.
+func relu(v []float32) {
+	for i, x := range v {
+		u := math.Float32bits(x)
+		v[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+	}
+}
+
+// negScale multiplies the negative values of v by s, without branches.
+func negScale(v []float32, s float32) {
+	for i, x := range v {
+		u := math.Float32bits(x)
+		m := uint32(int32(u) >> 31)
+		v[i] = math.Float32frombits(math.Float32bits(x*s)&m | u&^m)
 	}
 }
 
@@ -82,7 +100,7 @@ type convK struct {
 	// state of the current parallel phase
 	mode      int
 	inG, outG []float32
-	wG, biasG []float32
+	wG        []float32
 	mG, chOff int
 	wg        sync.WaitGroup
 }
@@ -142,18 +160,11 @@ func (k *convK) runRange(lo, hi int) {
 			i0, i1, j0, j1 = 0, k.mG, lo, hi
 		}
 		kd := k.kdim()
-		gemm(k.wG, kd, b, npix, k.outG, npix, kd, i0, i1, j0, j1)
-		for i := i0; i < i1; i++ {
-			row := k.outG[i*npix+j0 : i*npix+j1]
-			ch := k.chOff + i
-			if k.bias != nil {
-				bv := k.bias[ch]
-				for j := range row {
-					row[j] += bv
-				}
-			}
-			k.act.apply(row, ch)
+		var bias []float32
+		if k.bias != nil {
+			bias = k.bias[k.chOff : k.chOff+k.mG]
 		}
+		gemmAct(k.wG, kd, b, npix, k.outG, npix, kd, i0, i1, j0, j1, bias, &k.act, k.chOff)
 	case modeDepthwise:
 		for idx := lo; idx < hi; idx++ {
 			k.depthwiseChannel(idx/k.m, idx%k.m)
@@ -222,14 +233,18 @@ func (k *convK) depthwiseChannel(b, oc int) {
 	if k.bias != nil {
 		bv = k.bias[oc]
 	}
-	for i := range out {
-		out[i] = bv
-	}
 	w := k.w[oc*k.kh*k.kw : (oc+1)*k.kh*k.kw]
 	if k.kh == 3 && k.kw == 3 && k.dh == 1 && k.dw == 1 && k.zero != nil {
-		k.depthwise3x3(plane, out, w, bv)
-		k.act.apply(out, oc)
+		// writes every output pixel and runs the activation row by row
+		if useAVX2 && (k.sw == 1 || k.sw == 2) && 2*(k.pl+k.wd+2) <= dwSmallW {
+			k.depthwise3x3Small(plane, out, w, bv, oc)
+		} else {
+			k.depthwise3x3(plane, out, w, bv, oc)
+		}
 		return
+	}
+	for i := range out {
+		out[i] = bv
 	}
 	for ky := 0; ky < k.kh; ky++ {
 		for kx := 0; kx < k.kw; kx++ {
@@ -267,8 +282,9 @@ func (k *convK) depthwiseChannel(b, oc int) {
 // depthwise3x3 is depthwiseChannel for 3×3 undilated kernels: each output
 // pixel is summed in registers from three input rows (a padded row reads
 // k.zero) in one pass; columns whose taps cross the left or right edge take
-// the bounds-checked path.
-func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
+// the bounds-checked path. The activation (as channel oc) runs on each row
+// while it is in cache.
+func (k *convK) depthwise3x3(plane, out, w []float32, bv float32, oc int) {
 	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
 	wd, sw := k.wd, k.sw
 	// interior: ix = ox·sw − pl ≥ 0 and ix + 2 ≤ wd − 1
@@ -285,9 +301,16 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
 		}
 		return plane[iy*wd : (iy+1)*wd]
 	}
+	// A ReLU is fused into the row kernels (values below lo = 0 are
+	// raised); the other activations run on the whole row afterwards.
+	lo, fused := float32(math.Inf(-1)), k.act.kind == actRelu
+	if fused {
+		lo = 0
+	}
 	for oy := 0; oy < k.oh; oy++ {
 		iy := oy*k.sh - k.pt
 		r0, r1, r2 := row(iy), row(iy+1), row(iy+2)
+		ox0 := oxLo // the row kernels did [oxLo, ox0)
 		dst := out[oy*k.ow : (oy+1)*k.ow]
 		edge := func(ox int) {
 			s := bv
@@ -305,13 +328,33 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
 		}
 		if sw == 1 {
 			off := -k.pl
-			for ox := oxLo; ox < oxHi; ox++ {
+			if oxHi > oxLo {
+				ix := oxLo + off
+				ox0 += depthwiseRowFast(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv, lo)
+				// the tail as the 8 outputs ending at oxHi, rewriting
+				// some already done with the same values
+				if t := oxHi - 8; ox0 < oxHi && t >= oxLo &&
+					depthwiseRowFast(r0[t+off:], r1[t+off:], r2[t+off:], dst[t:oxHi], w, bv, lo) == 8 {
+					ox0 = oxHi
+				}
+			}
+			for ox := ox0; ox < oxHi; ox++ {
 				ix := ox + off
 				a, b, c := r0[ix:ix+3], r1[ix:ix+3], r2[ix:ix+3]
 				dst[ox] = bv + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]
 			}
 		} else {
-			for ox := oxLo; ox < oxHi; ox++ {
+			if sw == 2 && oxHi > oxLo {
+				ix := oxLo*2 - k.pl
+				ox0 += depthwiseRowFastS2(r0[ix:], r1[ix:], r2[ix:], dst[oxLo:oxHi], w, bv, lo)
+				if t := oxHi - 8; ox0 < oxHi && t >= oxLo {
+					it := t*2 - k.pl
+					if depthwiseRowFastS2(r0[it:], r1[it:], r2[it:], dst[t:oxHi], w, bv, lo) == 8 {
+						ox0 = oxHi
+					}
+				}
+			}
+			for ox := ox0; ox < oxHi; ox++ {
 				ix := ox*sw - k.pl
 				a, b, c := r0[ix:ix+3], r1[ix:ix+3], r2[ix:ix+3]
 				dst[ox] = bv + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]
@@ -319,6 +362,12 @@ func (k *convK) depthwise3x3(plane, out, w []float32, bv float32) {
 		}
 		for ox := oxHi; ox < k.ow; ox++ {
 			edge(ox)
+		}
+		if fused {
+			relu(dst[:oxLo])
+			relu(dst[ox0:])
+		} else {
+			k.act.apply(dst, oc)
 		}
 	}
 }
@@ -376,6 +425,54 @@ func (k *poolK) runRange(lo, hi int) {
 				}
 				out[oy*k.ow+ox] = acc
 			}
+		}
+	}
+}
+
+// dwSmallW is the padded row buffer of depthwise3x3Small, in values.
+const dwSmallW = 96
+
+// depthwise3x3Small is depthwise3x3 for narrow rows (2·(pl+W+2) ≤
+// dwSmallW) and strides 1 and 2 on CPUs with the row kernels: the three
+// input rows of each output row are copied into zero-padded buffers on the
+// stack, so the row kernels compute every output pixel (the last group of 8
+// overlapping the previous one, or through a stack tile when the row is
+// narrower than 8) with no edge cases.
+func (k *convK) depthwise3x3Small(plane, out, w []float32, bv float32, oc int) {
+	var buf [3][dwSmallW]float32
+	var tile [8]float32
+	lo, fused := float32(math.Inf(-1)), k.act.kind == actRelu
+	if fused {
+		lo = 0
+	}
+	wd, sw, ow := k.wd, k.sw, k.ow
+	for oy := 0; oy < k.oh; oy++ {
+		for r := range buf {
+			row := buf[r][:]
+			clear(row)
+			if iy := oy*k.sh - k.pt + r; iy >= 0 && iy < k.h {
+				copy(row[k.pl:], plane[iy*wd:(iy+1)*wd])
+			}
+		}
+		dst := out[oy*ow : (oy+1)*ow]
+		var done int
+		if sw == 1 {
+			done = depthwiseRowFast(buf[0][:], buf[1][:], buf[2][:], dst, w, bv, lo)
+		} else {
+			done = depthwiseRowFastS2(buf[0][:], buf[1][:], buf[2][:], dst, w, bv, lo)
+		}
+		if done < ow {
+			start := max(ow-8, 0)
+			o := start * sw
+			if sw == 1 {
+				depthwiseRowFast(buf[0][o:], buf[1][o:], buf[2][o:], tile[:], w, bv, lo)
+			} else {
+				depthwiseRowFastS2(buf[0][o:], buf[1][o:], buf[2][o:], tile[:], w, bv, lo)
+			}
+			copy(dst[start:], tile[:ow-start])
+		}
+		if !fused {
+			k.act.apply(dst, oc)
 		}
 	}
 }

@@ -20,6 +20,41 @@ func gemm(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i
 	gemmGo(a, lda, b, ldb, c, ldc, k, i0, i1, j0, j1)
 }
 
+// gemmAct is gemm followed, on the same block of C, by the epilogue of a
+// convolution: C[i,j] = act(C[i,j] + bias[i]) with bias indexed by row of C
+// (nil: no bias) and ac run as channel chOff+i. Where the microkernel runs
+// and the activation is none, ReLU, LeakyRelu or PRelu, the epilogue is
+// applied to its registers before the store; elsewhere (Clip, and on CPUs
+// without the microkernel) in a second pass over the rows.
+func gemmAct(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int, bias []float32, ac *act, chOff int) {
+	iEnd, jEnd := gemmFastEpi(a, lda, b, ldb, c, ldc, k, i0, i1, j0, j1, bias, ac, chOff)
+	if jEnd > j0 {
+		gemmGo(a, lda, b, ldb, c, ldc, k, iEnd, i1, j0, jEnd)
+		gemmGo(a, lda, b, ldb, c, ldc, k, i0, i1, jEnd, j1)
+		epilogue(c, ldc, iEnd, i1, j0, jEnd, bias, ac, chOff)
+		epilogue(c, ldc, i0, i1, jEnd, j1, bias, ac, chOff)
+		return
+	}
+	gemm(a, lda, b, ldb, c, ldc, k, i0, i1, j0, j1)
+	epilogue(c, ldc, i0, i1, j0, j1, bias, ac, chOff)
+}
+
+// epilogue applies bias and activation to rows [i0, i1), columns [j0, j1)
+// of C (see gemmAct).
+func epilogue(c []float32, ldc, i0, i1, j0, j1 int, bias []float32, ac *act, chOff int) {
+	if j0 >= j1 {
+		return
+	}
+	for i := i0; i < i1; i++ {
+		row := c[i*ldc+j0 : i*ldc+j1]
+		if bias != nil {
+			ac.applyBias(row, chOff+i, bias[i], true)
+		} else {
+			ac.apply(row, chOff+i)
+		}
+	}
+}
+
 // gemmGo is the pure-Go kernel of gemm (and its fallback on every
 // architecture).
 func gemmGo(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, i0, i1, j0, j1 int) {

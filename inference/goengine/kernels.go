@@ -23,12 +23,11 @@ const (
 // element strides per output dimension (0 where broadcast), shape the
 // output shape, then a fused activation.
 type binK struct {
-	op          binOp
-	a, b, out   []float32
-	shape       []int
-	astr, bstr  []int
-	act         act
-	actChannels int // >0: apply act per channel of axis 1 (PRelu slopes)
+	op         binOp
+	a, b, out  []float32
+	shape      []int
+	astr, bstr []int
+	act        act
 }
 
 func (k *binK) run() {

@@ -109,7 +109,7 @@ func openOutbox(dir string, max int, log *slog.Logger) (*outbox, error) {
 }
 
 // removeTempFiles removes the temporary files of writes cut short
-// (".tmp-*", from writeFileAtomic and writeFileSynced) in dir itself: the
+// (".tmp-*", from writeFileAtomic and atomicfile.WriteFile) in dir itself: the
 // sequence and nonce files are written there. Those under dir/outbox are
 // removed while the outbox is read.
 func removeTempFiles(dir string) error {
@@ -245,11 +245,4 @@ func (o *outbox) close() error {
 // a reader sees the old or the new content, never a part.
 func writeFileAtomic(path string, b []byte) error {
 	return atomicfile.Write(path, b, atomicfile.Options{NoSync: true})
-}
-
-// writeFileSynced is writeFileAtomic that also syncs the file before the
-// rename and the directory after it, so the new content survives a power
-// loss once it returns.
-func writeFileSynced(path string, b []byte) error {
-	return atomicfile.WriteFile(path, b)
 }
