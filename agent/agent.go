@@ -704,6 +704,7 @@ func (a *Agent) analyzeOne(ctx context.Context, job analyzeJob) {
 func (a *Agent) uplinkWorker(ctx context.Context) error {
 	var cacheKey string
 	var cacheJPEG []byte
+	var cacheExtras [][]byte
 	for {
 		var job uplinkJob
 		select {
@@ -737,13 +738,12 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 				a.report(ctx, job.sid, session.UploadFailed{Class: uplink.ClassPermanent, Err: err})
 				continue
 			}
-			cacheKey = u.Key
+			cacheKey, cacheExtras = u.Key, a.extraCrops(u)
 		}
 		req := api.SubmissionRequest{
-			Selfie: cacheJPEG,
-			DeviceLiveness: api.DeviceLiveness{
-				Score: max(u.Candidate.Face.Liveness, 0), Live: u.Candidate.Face.Live, Model: a.d.LivenessModel,
-			},
+			Selfie:         cacheJPEG,
+			SelfieExtra:    cacheExtras,
+			DeviceLiveness: a.deviceLiveness(u),
 			DeviceID:       a.cfg.Device.ID,
 			IdempotencyKey: u.Key,
 			CapturedAt:     u.Candidate.Frame.At.UTC(),

@@ -207,6 +207,15 @@ func TestDaemonHTTPLaunchObeysRetryAndStatus(t *testing.T) {
 		if b := img.Bounds(); b.Dx() != 300 || b.Dy() != 300 {
 			t.Errorf("selfie %v, want the 300×300 face crop", b)
 		}
+		// The round's other passing frames go as extras, cropped alike.
+		if n := len(s.Request.SelfieExtra); n < 1 || n > api.MaxSelfieExtra {
+			t.Errorf("submission %d: %d extra images, want 1–%d", i, n, api.MaxSelfieExtra)
+		}
+		for j, e := range s.Request.SelfieExtra {
+			if img, err := jpeg.Decode(bytes.NewReader(e)); err != nil || img.Bounds().Dx() != 300 {
+				t.Errorf("submission %d extra %d: %v", i, j, err)
+			}
+		}
 	}
 	if gw.Polls() < 3 {
 		t.Errorf("%d polls, want ≥ 3 (STATUS, RETRY, EXIT)", gw.Polls())

@@ -316,10 +316,10 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// submissionLimit is the largest SubmissionRequest body: the selfie in
-// base64 plus the other fields.
+// submissionLimit is the largest SubmissionRequest body: the selfie and
+// its extras in base64 plus the other fields.
 func (g *Gateway) submissionLimit() int64 {
-	return (g.cfg.Limits.MaxSelfieBytes+2)/3*4 + g.cfg.Limits.MaxJSONBytes
+	return (1+api.MaxSelfieExtra)*((g.cfg.Limits.MaxSelfieBytes+2)/3*4) + g.cfg.Limits.MaxJSONBytes
 }
 
 // validateSubmission checks a SubmissionRequest and returns the effective
@@ -350,6 +350,9 @@ func (g *Gateway) validateSubmission(ctx context.Context, req *api.SubmissionReq
 	// over-budget capture is refused before it is stored and costs the
 	// user no attempt.
 	if err := g.checkSelfie(ctx, req.Selfie); err != nil {
+		return "", err
+	}
+	if err := g.validateExtras(ctx, req.SelfieExtra); err != nil {
 		return "", err
 	}
 	return key, nil
@@ -396,7 +399,8 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	fp := sha256.Sum256(req.Selfie)
+	bundle := packSelfies(req.Selfie, req.SelfieExtra)
+	fp := sha256.Sum256(bundle)
 	dl := req.DeviceLiveness.Score
 	sub := Submission{
 		ID:             newID("sub_"),
@@ -410,7 +414,7 @@ func (g *Gateway) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		CapturedAt:     req.CapturedAt,
 		SubmittedAt:    g.now().UTC(),
 	}
-	if sub.Selfie, err = g.keys.Seal(sub.SubmittedAt, sub.ID, req.Selfie); err != nil {
+	if sub.Selfie, err = g.keys.Seal(sub.SubmittedAt, sub.ID, bundle); err != nil {
 		g.refused(w, r, fmt.Errorf("seal selfie: %w", err))
 		return
 	}

@@ -238,10 +238,14 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	// Decodes hold their estimated memory of the decode budget until the
 	// image is analysed; the worker waits for budget (the submission is
 	// already accepted), bounded only by shutdown.
-	img, release, kept := g.decoded.take(sub.Selfie) // decoded at upload (decodeonce.go)
-	var err error
+	selfie, extras, err := unpackSelfies(sub.Selfie) // selfieextra.go
+	if err != nil {
+		o.selfie, o.detail = inference.DecisionDecodeError, "selfie: "+err.Error()
+		return o
+	}
+	img, release, kept := g.decoded.take(selfie) // decoded at upload (decodeonce.go)
 	if !kept {
-		img, release, err = g.decodeImage(ctx, sub.Selfie, g.cfg.selfiePixels())
+		img, release, err = g.decodeImage(ctx, selfie, g.cfg.selfiePixels())
 		g.metrics.stage.WithLabelValues("decode").Observe(time.Since(t).Seconds())
 	}
 	if errors.Is(err, errDecodeBusy) {
@@ -271,6 +275,10 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 		l := face.Liveness
 		o.liveness = &l
 	}
+	samples := g.fuseExtras(ctx, &o, face, hasFace, extras)
+	if o.runtimeErr != nil {
+		return o
+	}
 	if o.selfie != inference.DecisionOK {
 		return o
 	}
@@ -286,6 +294,9 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	// other flows before the reference is fetched.
 	t = time.Now()
 	replayed, err := g.submissionReplay(ctx, sub, face)
+	if err == nil && !replayed {
+		replayed, err = g.extrasReplay(ctx, sub, extras, samples)
+	}
 	g.metrics.stage.WithLabelValues("replay").Observe(time.Since(t).Seconds())
 	if err != nil {
 		o.runtimeErr = err
@@ -319,6 +330,9 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	o.similarity = &sim
 	if ev, ok := ref.evidence(face); ok {
 		o.referenceReplay, o.replaySignals = ev.copied()
+		if !o.referenceReplay {
+			o.referenceReplay, o.replaySignals = extrasReferenceReplay(ref, samples)
+		}
 		if o.referenceReplay {
 			o.detail = "selfie is a copy of the reference image (" + strings.Join(o.replaySignals, ", ") + ")"
 		}

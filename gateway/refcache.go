@@ -54,15 +54,17 @@ type refProfile struct {
 }
 
 // newRefProfile keeps what the match and the replay check need of the
-// reference face f found in img (the decoded reference).
-func newRefProfile(f inference.Face, img image.Image) refProfile {
+// reference face f found in img (the decoded reference) turned clockwise
+// by rotation degrees (Analysis.Rotation: f's landmarks are in pixels of
+// the turned image, so the mirrored crop is realigned from that image).
+func newRefProfile(f inference.Face, img image.Image, rotation int) refProfile {
 	p := refProfile{Decision: string(inference.DecisionOK), Embedding: f.Embedding}
 	if f.Aligned != nil {
 		p.Luma, _ = inference.NewLuma(f.Aligned)
 	}
 	if p.Luma != nil && img != nil && len(f.Landmarks) == 68 {
 		realigned := image.NewRGBA(image.Rect(0, 0, inference.ArcFaceSize, inference.ArcFaceSize))
-		if inference.AlignMirroredFace(realigned, inference.ToOpaqueRGBA(img, nil), f.Landmarks) == nil {
+		if inference.AlignMirroredFace(realigned, inference.Turn(inference.ToOpaqueRGBA(img, nil), rotation), f.Landmarks) == nil {
 			p.MirrorLuma, _ = inference.NewLuma(realigned)
 		}
 	}
@@ -177,7 +179,7 @@ func (g *Gateway) loadReference(ctx context.Context, flow Flow, partner PartnerC
 	if a.Decision != inference.DecisionOK || !ok || len(rface.Embedding) == 0 {
 		return g.unusable(flow, partner, refErr(errReferenceUnusable, "no usable face in the reference image (%s)", a.Decision), a.Decision), nil
 	}
-	return newRefProfile(rface, img), nil
+	return newRefProfile(rface, img, a.Rotation), nil
 }
 
 // unusable logs and returns the profile of an unusable reference.

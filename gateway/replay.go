@@ -118,13 +118,14 @@ func newFaceprint(f inference.Face) (faceprint, bool) {
 }
 
 // referenceEvidence measures how close the selfie face is to the reference
-// face found in refImg. ok is false when either face lacks an aligned crop
+// face found in refImg turned clockwise by rotation degrees
+// (Analysis.Rotation). ok is false when either face lacks an aligned crop
 // or an embedding (nothing to compare).
-func referenceEvidence(selfie, ref inference.Face, refImg image.Image) (replayEvidence, bool) {
+func referenceEvidence(selfie, ref inference.Face, refImg image.Image, rotation int) (replayEvidence, bool) {
 	if len(ref.Embedding) == 0 {
 		return replayEvidence{}, false
 	}
-	return newRefProfile(ref, refImg).evidence(selfie)
+	return newRefProfile(ref, refImg, rotation).evidence(selfie)
 }
 
 // ReplayConfig is the [replay] table.
@@ -233,9 +234,19 @@ func newReplayGuard(cfg ReplayConfig, store Store, r prometheus.Registerer) (*re
 // of another flow within the window. Store failures are returned (the
 // submission is then retried).
 func (g *Gateway) submissionReplay(ctx context.Context, sub Submission, face inference.Face) (bool, error) {
+	selfie, _, err := unpackSelfies(sub.Selfie)
+	if err != nil {
+		return false, err
+	}
+	return g.imageReplay(ctx, sub.ID, sub.FlowID, selfie, face)
+}
+
+// imageReplay is submissionReplay for one image (data, its subject face)
+// of flow flowID, recorded under id.
+func (g *Gateway) imageReplay(ctx context.Context, id, flowID string, data []byte, face inference.Face) (bool, error) {
 	now := g.now().UTC()
-	digest := sha256.Sum256(sub.Selfie)
-	h := SelfieHash{SubmissionID: sub.ID, FlowID: sub.FlowID, Digest: digest[:], SeenAt: now}
+	digest := sha256.Sum256(data)
+	h := SelfieHash{SubmissionID: id, FlowID: flowID, Digest: digest[:], SeenAt: now}
 	var probes []inference.PHash
 	if fp, ok := newFaceprint(face); ok {
 		h.Face, h.HasFace = fp.hash, true

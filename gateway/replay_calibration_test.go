@@ -117,7 +117,7 @@ type replayRow struct {
 
 func compare(group string, selfie, ref analysed) replayRow {
 	r := replayRow{group: group, selfie: selfie.name, ref: ref.name, decision: selfie.decision, subDist: -1}
-	ev, ok := referenceEvidence(selfie.face, ref.face, ref.img)
+	ev, ok := referenceEvidence(selfie.face, ref.face, ref.img, 0)
 	if !ok {
 		return r
 	}

@@ -104,7 +104,7 @@ func BenchmarkReferenceReplayCheck(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		newFaceprint(selfie)
-		if _, ok := referenceEvidence(selfie, ref, frame); !ok {
+		if _, ok := referenceEvidence(selfie, ref, frame, 0); !ok {
 			b.Fatal("no evidence")
 		}
 	}

@@ -206,9 +206,14 @@ type State struct {
 	AttemptsLeft int
 
 	// Capture round.
-	Analyzed      int // frames analysed this round
-	Streak        int // consecutive passing frames
-	Best          *Candidate
+	Analyzed int // frames analysed this round
+	Streak   int // consecutive passing frames
+	Best     *Candidate
+	// Extras are the next-best one-face frames of the round, best first,
+	// at most MaxExtras; RoundLive their liveness fused with every other
+	// one-face frame's (roundfusion.go).
+	Extras        []*Candidate
+	RoundLive     RoundLiveness
 	NoFace        int // frames per local failure this round
 	MultipleFaces int
 	LowQuality    int
@@ -363,8 +368,13 @@ type AnalyzeFrame struct {
 // UploadFailed.
 type Upload struct {
 	Candidate *Candidate
-	Key       string
-	Try       int
+	// Extras are other frames of the round, uploaded as extra images
+	// (SubmissionRequest.SelfieExtra); Liveness is the round's fused
+	// probability live (RoundLiveness), −1 when unknown.
+	Extras   []*Candidate
+	Liveness float64
+	Key      string
+	Try      int
 }
 
 // PollStatus asks the gateway for the status, as a long poll of Wait when
@@ -514,6 +524,7 @@ func beginCapture(s State, now time.Time, acts []Action) (State, []Action) {
 	s.Phase = Capturing
 	s.Gen++
 	s.Analyzed, s.Streak, s.Best = 0, 0, nil
+	s.Extras, s.RoundLive = nil, RoundLiveness{}
 	s.NoFace, s.MultipleFaces, s.LowQuality = 0, 0, 0
 	s.analyzeErrors, s.lastSeq, s.endSeq = 0, 0, 0
 	s.Guidance, s.Progress, s.guideBox = "", 0, nil
@@ -543,7 +554,7 @@ func timer(s State, kind TimerKind, now time.Time) (State, []Action) {
 		s.UploadTry++
 		return s, []Action{
 			SetLED{led.Processing},
-			Upload{Candidate: s.Upload, Key: s.UploadKey, Try: s.UploadTry},
+			s.uploadAction(),
 		}
 	case kind == TimerPoll && s.Phase == Processing:
 		return s, []Action{PollStatus{Wait: s.Config.StatusWait}}
@@ -582,9 +593,7 @@ func analyzed(s State, ev FrameAnalyzed, now time.Time) (State, []Action) {
 		} else {
 			s.Streak = 0
 		}
-		if better(c, s.Best) {
-			s.Best = c
-		}
+		s = keepCandidate(s, c)
 	case a.Decision == inference.DecisionMultipleFaces:
 		s.MultipleFaces++
 		s.Streak = 0
@@ -704,7 +713,7 @@ func startUpload(s State, now time.Time, acts []Action) (State, []Action) {
 	return s, append(acts,
 		SetLED{led.Processing},
 		Publish{State: string(Uploading), Attempt: s.Round},
-		Upload{Candidate: s.Upload, Key: s.UploadKey, Try: 1},
+		s.uploadAction(),
 	)
 }
 
@@ -712,7 +721,7 @@ func uploaded(s State, ev UploadDone, now time.Time) (State, []Action) {
 	s.Phase = Processing
 	s.Uploads++
 	s.MaybeSubmitted = true
-	s.Upload = nil // free the frame
+	s.Upload, s.Extras = nil, nil // free the frames
 	s.Queued = false
 	s.LocalFailures = 0
 	s.pollFailures = 0
@@ -749,7 +758,7 @@ func uploadFailed(s State, ev UploadFailed, now time.Time) (State, []Action) {
 		// The flow takes no more submissions, maybe because an earlier try
 		// of this session got through; its status tells the outcome.
 		s.Phase = Processing
-		s.Upload = nil
+		s.Upload, s.Extras = nil, nil
 		s.Queued = false // the spool, if it held the upload, is done with it
 		s.pollFailures = 0
 		return s, []Action{
@@ -860,7 +869,7 @@ func finish(s State, o Outcome, now time.Time) (State, []Action) {
 	s.Phase = Done
 	s.Outcome = o
 	s.Finished = now
-	s.Best, s.Upload = nil, nil
+	s.Best, s.Upload, s.Extras = nil, nil, nil
 	light := led.Failure
 	if o.Status == api.StatusVerified {
 		light = led.Success

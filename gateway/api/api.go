@@ -123,12 +123,23 @@ type DeviceLiveness struct {
 // SubmissionRequest uploads one selfie attempt. The same IdempotencyKey
 // (also accepted as the Idempotency-Key header) is counted once.
 type SubmissionRequest struct {
-	Selfie         []byte         `json:"selfie"` // JPEG bytes (base64 in JSON)
+	Selfie []byte `json:"selfie"` // JPEG bytes (base64 in JSON)
+	// SelfieExtra holds up to MaxSelfieExtra more face crops of the same
+	// capture round, taken at other moments (JPEG or PNG bytes, base64 in
+	// JSON), each within the selfie's byte and pixel limits. The gateway
+	// fuses the liveness of the selfie and the extras (mean of logits) and
+	// runs its replay checks on every image. Omitted by agents that send
+	// one image.
+	SelfieExtra    [][]byte       `json:"selfie_extra,omitempty"`
 	DeviceLiveness DeviceLiveness `json:"device_liveness"`
 	DeviceID       string         `json:"device_id"`
 	IdempotencyKey string         `json:"idempotency_key"`
 	CapturedAt     time.Time      `json:"captured_at"`
 }
+
+// MaxSelfieExtra is the most images SubmissionRequest.SelfieExtra may
+// hold; more is a 400 bad_request.
+const MaxSelfieExtra = 2
 
 // SubmissionResponse acknowledges a submission; processing is asynchronous.
 type SubmissionResponse struct {

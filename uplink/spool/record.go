@@ -61,7 +61,10 @@ type Record struct {
 }
 
 // recordMeta is the JSON metadata of a record's plaintext: the request
-// without the selfie bytes, which follow the JSON raw.
+// without the selfie bytes, which follow the JSON raw, then its extra
+// images (Request.SelfieExtra) raw, ExtraLens giving their lengths in
+// order. A record written before extras existed has no ExtraLens: all the
+// bytes after the JSON are the selfie.
 type recordMeta struct {
 	BaseURL       string                `json:"base_url"`
 	Token         string                `json:"token"`
@@ -69,6 +72,7 @@ type recordMeta struct {
 	CreatedMS     int64                 `json:"created_ms,omitempty"`
 	ExpiresMS     int64                 `json:"expires_ms,omitempty"`
 	Request       api.SubmissionRequest `json:"request"`
+	ExtraLens     []int                 `json:"extra_lens,omitempty"`
 }
 
 func unixMS(t time.Time) int64 {
@@ -98,15 +102,24 @@ func encodePlain(r Record) ([]byte, error) {
 		BaseURL: r.BaseURL, Token: r.Token, CorrelationID: r.CorrelationID,
 		CreatedMS: unixMS(r.Created), ExpiresMS: unixMS(r.Expires), Request: r.Request,
 	}
-	m.Request.Selfie = nil
+	m.Request.Selfie, m.Request.SelfieExtra = nil, nil
+	size := len(r.Request.Selfie)
+	for _, e := range r.Request.SelfieExtra {
+		m.ExtraLens = append(m.ExtraLens, len(e))
+		size += len(e)
+	}
 	meta, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
 	}
-	out := make([]byte, 0, binary.MaxVarintLen64+len(meta)+len(r.Request.Selfie))
+	out := make([]byte, 0, binary.MaxVarintLen64+len(meta)+size)
 	out = binary.AppendUvarint(out, uint64(len(meta)))
 	out = append(out, meta...)
-	return append(out, r.Request.Selfie...), nil
+	out = append(out, r.Request.Selfie...)
+	for _, e := range r.Request.SelfieExtra {
+		out = append(out, e...)
+	}
+	return out, nil
 }
 
 // decodePlain parses a record's plaintext. Errors wrap ErrCorrupt.
@@ -123,8 +136,22 @@ func decodePlain(p []byte) (Record, error) {
 		BaseURL: m.BaseURL, Token: m.Token, CorrelationID: m.CorrelationID,
 		Created: fromMS(m.CreatedMS), Expires: fromMS(m.ExpiresMS), Request: m.Request,
 	}
-	if selfie := p[k+int(n):]; len(selfie) > 0 {
-		r.Request.Selfie = append([]byte(nil), selfie...)
+	images := p[k+int(n):]
+	r.Request.SelfieExtra = nil
+	if len(m.ExtraLens) > 0 {
+		extras := make([][]byte, len(m.ExtraLens))
+		for i := len(m.ExtraLens) - 1; i >= 0; i-- {
+			l := m.ExtraLens[i]
+			if l <= 0 || l > len(images) {
+				return Record{}, fmt.Errorf("%w: bad extra image length", ErrCorrupt)
+			}
+			extras[i] = append([]byte(nil), images[len(images)-l:]...)
+			images = images[:len(images)-l]
+		}
+		r.Request.SelfieExtra = extras
+	}
+	if len(images) > 0 {
+		r.Request.Selfie = append([]byte(nil), images...)
 	}
 	if r.Request.IdempotencyKey == "" {
 		return Record{}, fmt.Errorf("%w: no idempotency key", ErrCorrupt)

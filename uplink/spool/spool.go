@@ -631,6 +631,9 @@ func (s *Spool) deliver(ctx context.Context, e *entry) {
 		return
 	}
 	defer clear(r.Request.Selfie)
+	for _, e := range r.Request.SelfieExtra {
+		defer clear(e)
+	}
 	now := s.clk.Now()
 	if now.After(e.deadline) {
 		log.Warn("spooled submission expired before delivery", "attempts", e.attempts)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -580,6 +581,10 @@ func FuzzOpenRecord(f *testing.F) {
 func FuzzDecodePlain(f *testing.F) {
 	p, _ := encodePlain(Record{BaseURL: "u", Token: "t", CorrelationID: "c", Request: req("k")})
 	f.Add(p)
+	withExtras := req("k")
+	withExtras.SelfieExtra = [][]byte{{1, 2}, {3}}
+	p, _ = encodePlain(Record{BaseURL: "u", Token: "t", Request: withExtras})
+	f.Add(p)
 	f.Add([]byte{0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -595,7 +600,8 @@ func FuzzDecodePlain(f *testing.F) {
 			t.Fatal(err)
 		}
 		r2, err := decodePlain(again)
-		if err != nil || r2.Request.IdempotencyKey != r.Request.IdempotencyKey || !bytes.Equal(r2.Request.Selfie, r.Request.Selfie) {
+		if err != nil || r2.Request.IdempotencyKey != r.Request.IdempotencyKey || !bytes.Equal(r2.Request.Selfie, r.Request.Selfie) ||
+			!slices.EqualFunc(r2.Request.SelfieExtra, r.Request.SelfieExtra, bytes.Equal) {
 			t.Errorf("re-encoding changed the record: %v", err)
 		}
 	})
