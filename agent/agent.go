@@ -536,7 +536,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 	case session.Publish:
 		a.d.Publisher.Publish(uplink.Event{
 			SessionID: s.ID, CorrelationID: s.CorrelationID,
-			State: act.State, Reason: act.Reason, Attempt: act.Attempt, Time: now,
+			State: act.State, Reason: act.Reason, Attempt: act.Attempt, NextAction: act.NextAction, Time: now,
 		})
 		a.log.Debug("session state", "session_id", s.ID, "state", act.State, "attempt", act.Attempt)
 	case session.Guide:

@@ -399,6 +399,9 @@ type Publish struct {
 	State   string // a Phase name or a final status in lowercase
 	Reason  string // final states only
 	Attempt int
+	// NextAction is the gateway's answer (api.ActionRetry, api.ActionExit)
+	// that caused this change; empty when the agent changed state itself.
+	NextAction string
 }
 
 // Finish ends the session with Outcome.
@@ -827,18 +830,33 @@ func status(s State, r api.StatusResponse, now time.Time) (State, []Action) {
 	case api.ActionRetry:
 		s.Round++
 		s.LocalFailures = 0
-		return beginCapture(s, now, nil)
+		return answeredBy(api.ActionRetry)(beginCapture(s, now, nil))
 	case api.ActionExit:
 		if r.Status == api.StatusExpired { // the flow's user token expired without a decision
-			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonTokenExpired}, now)
+			return answeredBy(api.ActionExit)(finish(s, Outcome{Status: StatusFailure, Reason: ReasonTokenExpired}, now))
 		}
 		if r.Status != api.StatusVerified && r.Status != api.StatusRejected {
-			return finish(s, Outcome{Status: StatusFailure, Reason: ReasonGatewayError}, now)
+			return answeredBy(api.ActionExit)(finish(s, Outcome{Status: StatusFailure, Reason: ReasonGatewayError}, now))
 		}
-		return finish(s, Outcome{Status: r.Status, Reason: r.Reason}, now)
+		return answeredBy(api.ActionExit)(finish(s, Outcome{Status: r.Status, Reason: r.Reason}, now))
 	}
 	// Unknown next_action: count it as a failed poll.
 	return statusFailed(s, StatusFailed{Class: uplink.ClassTemporary}, now)
+}
+
+// answeredBy marks the Publish actions of a state change the gateway's
+// next action caused, so fleet monitoring sees RETRY and EXIT as they
+// happen.
+func answeredBy(next string) func(State, []Action) (State, []Action) {
+	return func(s State, acts []Action) (State, []Action) {
+		for i, a := range acts {
+			if p, ok := a.(Publish); ok {
+				p.NextAction = next
+				acts[i] = p
+			}
+		}
+		return s, acts
+	}
 }
 
 func statusFailed(s State, ev StatusFailed, now time.Time) (State, []Action) {

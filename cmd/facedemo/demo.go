@@ -27,6 +27,7 @@ import (
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/gateway/mqttapi"
 	"github.com/faceverify/faceverify/gateway/partnerdemo"
 )
 
@@ -645,6 +646,9 @@ func subscribe(ctx context.Context, broker string, p *linePrinter) (paho.Client,
 	for _, topic := range []string{"faceverify/+/status", "faceverify/+/events"} {
 		t := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
 			p.println(fmt.Sprintf("mqtt %s %s", m.Topic(), m.Payload()))
+			if line := nextActionLine(m.Payload()); line != "" {
+				p.println(line)
+			}
 		})
 		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 			c.Disconnect(0)
@@ -708,4 +712,20 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// nextActionLine renders an agent event that a gateway answer caused
+// (mqttapi.Event.NextAction) as one readable line, e.g.
+// "next action RETRY correlation_id=… state=capturing attempt=2"; other
+// payloads give "".
+func nextActionLine(payload []byte) string {
+	var ev mqttapi.Event
+	if json.Unmarshal(payload, &ev) != nil || ev.NextAction == "" {
+		return ""
+	}
+	line := fmt.Sprintf("next action %s correlation_id=%s state=%s attempt=%d", ev.NextAction, ev.CorrelationID, ev.State, ev.Attempt)
+	if ev.Reason != "" {
+		line += " reason=" + ev.Reason
+	}
+	return line
 }

@@ -58,7 +58,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 
 	var results []result
-	events := map[string][]string{} // correlation id → states in order
+	events := map[string][]string{}  // correlation id → states in order
+	actions := map[string][]string{} // correlation id → next actions printed
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
 		line := sc.Text()
@@ -69,6 +70,13 @@ func TestDemoEndToEnd(t *testing.T) {
 				t.Fatalf("result line %q: %v", line, err)
 			}
 			results = append(results, r)
+		case strings.HasPrefix(line, "next action "):
+			f := strings.Fields(line)
+			if len(f) < 4 || !strings.HasPrefix(f[3], "correlation_id=") {
+				t.Fatalf("next action line %q", line)
+			}
+			cid := strings.TrimPrefix(f[3], "correlation_id=")
+			actions[cid] = append(actions[cid], f[2])
 		case strings.HasPrefix(line, "mqtt ") && strings.Contains(line, "/events "):
 			payload := line[strings.Index(line, "{"):]
 			var ev map[string]any
@@ -103,5 +111,11 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	if r := results[2]; r.Attempts != 3 {
 		t.Errorf("presentation attack used %d attempts, want 3 (RETRY, RETRY, EXIT)", r.Attempts)
+	}
+	// The next actions are printed as they happen.
+	for i, want := range [][]string{{"EXIT"}, {"EXIT"}, {"RETRY", "RETRY", "EXIT"}} {
+		if got := actions[results[i].CorrelationID]; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: next actions printed %v, want %v", scenarios[i].Name, got, want)
+		}
 	}
 }

@@ -199,8 +199,13 @@ type Event struct {
 	// "capturing"), e.g. "MOVE_CLOSER"; see agent/session/guidance.go.
 	// Progress is 0–100 toward the passing frames that end a round. Neither
 	// carries biometric data.
-	Guidance string    `json:"guidance,omitempty"`
-	Progress int       `json:"progress,omitempty"`
-	Seq      uint64    `json:"seq"`  // per-device, from 1 since agent start; gaps = drops
-	Time     time.Time `json:"time"` // when the state changed (UTC)
+	Guidance string `json:"guidance,omitempty"`
+	Progress int    `json:"progress,omitempty"`
+	// NextAction is the gateway's answer that caused this state change:
+	// "RETRY" on the capturing event of the next round, "EXIT" on the
+	// final event; empty on changes the agent made itself. A "STATUS"
+	// answer changes no state and is not published.
+	NextAction string    `json:"next_action,omitempty"`
+	Seq        uint64    `json:"seq"`  // per-device, from 1 since agent start; gaps = drops
+	Time       time.Time `json:"time"` // when the state changed (UTC)
 }
