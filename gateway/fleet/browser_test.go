@@ -154,8 +154,12 @@ func TestFleetPageInBrowser(t *testing.T) {
 	}
 
 	// Identify from the page: the server signs, the kiosk answers.
-	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(row+`[data-action=identify]`))); err != nil {
-		t.Fatal(err)
+	// The page re-renders a row on every telemetry message, so the button is
+	// found and clicked in one script rather than by node id, which a
+	// re-render between the two steps would invalidate.
+	click := `(() => { const b = document.querySelector(` + jsString(row+`[data-action=identify]`) + `); if (!b) return false; b.click(); return true; })()`
+	if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](click)); err != nil || !ok {
+		t.Fatalf("identify button: clicked=%v err=%v", ok, err)
 	}
 	select {
 	case <-identified:
