@@ -92,7 +92,7 @@ deb-check: deb ## build the .deb and check its contents and metadata
 test-kernel: ## device test in a VM: Debian kernel + vivid + gpio-sim under qemu (skips outside CI when packages are missing)
 	GO=$(GO) test/kernel/run.sh
 
-check-cross: build build-arm64 build-armv7 ## cross-build and check the arm64/armv7 agents (`file`, runs under qemu-user when installed: inspect, one verification end to end with the armv7 agent, the armhf .deb)
+check-cross: models build build-arm64 build-armv7 ## cross-build and check the arm64/armv7 agents (`file`, runs under qemu-user when installed: inspect, one verification end to end with the armv7 agent, the armhf .deb)
 	packaging/check-cross.sh $(BIN)
 	packaging/check-agent-qemu.sh $(BIN)
 	$(MAKE) --no-print-directory deb-check DEB_ARCH=armhf
