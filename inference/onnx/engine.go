@@ -81,8 +81,10 @@ var ErrNoRuntime = errors.New("no ONNX Runtime library for this platform")
 // New validates cfg, initialises ONNX Runtime (once per process; the library
 // is cfg.ORTLibrary or models.ORTLibrary() under cfg.ModelsDir, checked
 // against its pinned sha256 in the latter case), verifies every model file
-// against models/manifest.json and creates one session per model with
-// cfg.IntraOpThreads intra-op threads.
+// it uses against models/manifest.json and creates one session per model with
+// cfg.IntraOpThreads intra-op threads. The embedder is cfg.Embedder's:
+// fr_feature.onnx on cfg.Engine, or tflite/MobileFaceNet.tflite compiled
+// on the pure-Go engine (fr_feature.onnx is then not loaded).
 //
 // Errors: a *models.MissingError (errors.Is models.ErrMissing) naming the
 // absolute path searched, how a relative inference.models_dir resolved and
