@@ -147,7 +147,8 @@ func runBench(ctx context.Context, cfg gateway.Config, selfie []byte, crop bool,
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
-	fmt.Fprintf(stdout, "intra-op threads: %d, reference prefetch: %d, cores: %d\n", cfg.Inference.IntraOpThreads, cfg.Reference.Prefetch, runtime.NumCPU())
+	fmt.Fprintf(stdout, "intra-op threads: %d, reference prefetch: %d, cores: %d, jpeg decoder: %s\n",
+		cfg.Inference.IntraOpThreads, cfg.Reference.Prefetch, runtime.NumCPU(), inference.JPEGDecoderName())
 	rep.Format(stdout)
 	return nil
 }
