@@ -169,17 +169,41 @@ func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 	if l.Order == BGR {
 		p0, p2 = 2*plane, 0
 	}
-	gray := l.Order == Gray
 	rowBytes := 4 * b.Dx()
 	for y, ty := range r.ys {
 		o0 := src.PixOffset(b.Min.X, b.Min.Y+int(ty.i0))
 		o1 := src.PixOffset(b.Min.X, b.Min.Y+int(ty.i1))
 		r0 := src.Pix[o0 : o0+rowBytes : o0+rowBytes]
 		r1 := src.Pix[o1 : o1+rowBytes : o1+rowBytes]
-		wy1 := uint32(ty.w)
+		wy1 := uint64(ty.w)
 		wy0 := resizeOne - wy1
 		row := y * w
-		for x, tx := range r.xs {
+		if l.Order == Gray {
+			out := dst[row : row+w]
+			xs := r.xs[:len(out)]
+			for x, tx := range xs {
+				// One 32-bit load per source pixel (R, G, B, A little-endian);
+				// red and blue are interpolated together in the two 32-bit
+				// lanes of a uint64 (each lane stays below 2^30).
+				a := binary.LittleEndian.Uint32(r0[tx.i0:])
+				c := binary.LittleEndian.Uint32(r0[tx.i1:])
+				d := binary.LittleEndian.Uint32(r1[tx.i0:])
+				e := binary.LittleEndian.Uint32(r1[tx.i1:])
+				wx1 := uint64(tx.w)
+				wx0 := resizeOne - wx1
+				rb := (rbLanes(a)*wx0+rbLanes(c)*wx1)*wy0 + (rbLanes(d)*wx0+rbLanes(e)*wx1)*wy1
+				vr, vb := uint32(rb), uint32(rb>>32)
+				vg := uint32((uint64(a>>8&0xff)*wx0+uint64(c>>8&0xff)*wx1)*wy0 +
+					(uint64(d>>8&0xff)*wx0+uint64(e>>8&0xff)*wx1)*wy1)
+				out[x] = (0.299*float32(vr)+0.587*float32(vg)+0.114*float32(vb))*kk - mb
+			}
+			continue
+		}
+		dr := dst[p0+row : p0+row+w]
+		dg, db := dst[p1+row:p1+row+w], dst[p2+row:p2+row+w]
+		dg, db = dg[:len(dr)], db[:len(dr)]
+		xs := r.xs[:len(dr)]
+		for x, tx := range xs {
 			// One 32-bit load per source pixel (R, G, B, A little-endian);
 			// red and blue are interpolated together in the two 32-bit
 			// lanes of a uint64 (each lane stays below 2^30).
@@ -189,20 +213,13 @@ func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 			e := binary.LittleEndian.Uint32(r1[tx.i1:])
 			wx1 := uint64(tx.w)
 			wx0 := resizeOne - wx1
-			top := rbLanes(a)*wx0 + rbLanes(c)*wx1
-			bot := rbLanes(d)*wx0 + rbLanes(e)*wx1
-			rb := top*uint64(wy0) + bot*uint64(wy1)
+			rb := (rbLanes(a)*wx0+rbLanes(c)*wx1)*wy0 + (rbLanes(d)*wx0+rbLanes(e)*wx1)*wy1
 			vr, vb := uint32(rb), uint32(rb>>32)
-			vg := uint32(((uint64(a>>8&0xff)*wx0+uint64(c>>8&0xff)*wx1)*uint64(wy0) +
-				(uint64(d>>8&0xff)*wx0+uint64(e>>8&0xff)*wx1)*uint64(wy1)))
-			i := row + x
-			if gray {
-				dst[i] = (0.299*float32(vr)+0.587*float32(vg)+0.114*float32(vb))*kk - mb
-				continue
-			}
-			dst[p0+i] = float32(vr)*kk - mb
-			dst[p1+i] = float32(vg)*kk - mb
-			dst[p2+i] = float32(vb)*kk - mb
+			vg := uint32((uint64(a>>8&0xff)*wx0+uint64(c>>8&0xff)*wx1)*wy0 +
+				(uint64(d>>8&0xff)*wx0+uint64(e>>8&0xff)*wx1)*wy1)
+			dr[x] = float32(vr)*kk - mb
+			dg[x] = float32(vg)*kk - mb
+			db[x] = float32(vb)*kk - mb
 		}
 	}
 }
