@@ -159,3 +159,56 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// idleBackend is a backend whose runs do nothing: the output tensors keep
+// the values of the last real run.
+type idleBackend struct{}
+
+func (idleBackend) run() error { return nil }
+func (idleBackend) destroy()   {}
+
+// BenchmarkKioskFrameGo measures the Go side of a tracked kiosk frame
+// alone (BenchmarkKioskFrame's frame with every model run replaced by a
+// no-op, the outputs left from a real run): decoding checks, resizes into
+// the input tensors, post-processing and quality, in process CPU time
+// (go-cpu-ms) and allocations.
+func BenchmarkKioskFrameGo(b *testing.B) {
+	e := testEngine(b)
+	ctx := context.Background()
+	saved := e.Liveness.crops
+	defer func() { e.Liveness.crops = saved }()
+	ss := []*session{e.Detector.sess, e.Landmarker.sess, e.Liveness.sess, e.Embedder.sess}
+	for _, fr := range kioskFrames(b) {
+		for _, crops := range []int{1, 3} {
+			e.Liveness.crops = livenessCrops(crops)
+			b.Run(fmt.Sprintf("%s/crops%d", fr.name, crops), func(b *testing.B) {
+				opts := inference.Options{Liveness: true, Track: new(inference.Tracker)}
+				if _, err := e.Analyze(ctx, fr.img, opts); err != nil {
+					b.Fatal(err)
+				}
+				bes := make([]backend, len(ss))
+				for i, s := range ss {
+					s.mu.Lock()
+					bes[i], s.be = s.be, idleBackend{}
+					s.mu.Unlock()
+				}
+				defer func() {
+					for i, s := range ss {
+						s.mu.Lock()
+						s.be = bes[i]
+						s.mu.Unlock()
+					}
+				}()
+				b.ReportAllocs()
+				c0 := cpuTime()
+				for b.Loop() {
+					an, err := e.Analyze(ctx, fr.img, opts)
+					if err != nil || len(an.Faces) != 1 {
+						b.Fatalf("faces %d err %v", len(an.Faces), err)
+					}
+				}
+				b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1e3/float64(b.N), "go-cpu-ms")
+			})
+		}
+	}
+}
