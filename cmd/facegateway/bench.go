@@ -158,8 +158,8 @@ func runBench(ctx context.Context, cfg gateway.Config, selfie []byte, crop bool,
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
-	fmt.Fprintf(stdout, "engine: %s, embedder: %s, intra-op threads: %d, reference prefetch: %d, cores: %d\n",
-		cfg.Inference.Engine, cfg.Inference.Embedder, cfg.Inference.IntraOpThreads, cfg.Reference.Prefetch, runtime.NumCPU())
+	fmt.Fprintf(stdout, "engine: %s, embedder: %s, intra-op threads: %d, reference prefetch: %d, cores: %d, jpeg decoder: %s\n",
+		cfg.Inference.Engine, cfg.Inference.Embedder, cfg.Inference.IntraOpThreads, cfg.Reference.Prefetch, runtime.NumCPU(), inference.JPEGDecoderName())
 	rep.Format(stdout)
 	return nil
 }
