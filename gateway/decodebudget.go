@@ -54,7 +54,8 @@ func newDecodeBudget(total int64, reg prometheus.Registerer) *decodeBudget {
 // decodeImage decodes data, a JPEG or PNG, under the decode memory budget:
 //
 //  1. the header is parsed (inference.EstimateDecode): not an image →
-//     an error wrapping inference.ErrDecode;
+//     an error wrapping inference.ErrDecode, a JPEG of more than
+//     inference.MaxJPEGScans scans → one wrapping inference.ErrTooLarge;
 //  2. width×height above maxPixels, or a decode cost above the whole
 //     budget → an error wrapping inference.ErrTooLarge, at once;
 //  3. the cost is acquired from the budget, waiting until ctx ends →
@@ -70,6 +71,9 @@ func (g *Gateway) decodeImage(ctx context.Context, data []byte, maxPixels int) (
 	release = func() {}
 	cost, err := inference.EstimateDecode(data)
 	if err != nil {
+		if errors.Is(err, inference.ErrTooLarge) { // too many JPEG scans
+			g.budget.refused.WithLabelValues("too_large").Inc()
+		}
 		return nil, release, err
 	}
 	if px := int64(cost.Width) * int64(cost.Height); px > int64(maxPixels) {

@@ -56,7 +56,7 @@ func DecodeLimits(r io.Reader, maxPixels int, maxBytes int64) (image.Image, erro
 //     bytes per pixel of the decoder's buffers for this colour type and
 //     bit depth, plus the copies made here) above l.MaxDecodedBytes,
 //     returns ErrTooLarge before any pixel is decoded, as does an input
-//     longer than l.MaxBytes.
+//     longer than l.MaxBytes or a JPEG of more than MaxJPEGScans scans.
 //   - Only JPEG and PNG are accepted; anything else, a corrupt or truncated
 //     file, or zero dimensions returns an error wrapping ErrDecode.
 //   - JPEG files go to the JPEGDecoder installed with SetJPEGDecoder, if

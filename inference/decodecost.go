@@ -43,8 +43,10 @@ func (c DecodeCost) BytesPerPixel() float64 {
 
 // EstimateDecode parses the header of a JPEG or PNG file and returns its
 // format, size and decode cost (see DecodeCost.Bytes). Anything else, or a
-// header that cannot be parsed, returns an error wrapping ErrDecode. It
-// reads only data within b and never panics (FuzzEstimateDecode).
+// header that cannot be parsed, returns an error wrapping ErrDecode; a JPEG
+// file of more than MaxJPEGScans scans (a CPU decompression bomb: each scan
+// is one more pass over the blocks) returns an error wrapping ErrTooLarge.
+// It reads only data within b and never panics (FuzzEstimateDecode).
 func EstimateDecode(b []byte) (DecodeCost, error) {
 	if w, h, ok := pngHeaderSize(b); ok && w <= math.MaxInt32 && h <= math.MaxInt32 && overflowsInt(w, h) {
 		// too large for image/png on this platform: report the size, which
@@ -60,6 +62,11 @@ func EstimateDecode(b []byte) (DecodeCost, error) {
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return DecodeCost{}, fmt.Errorf("%w: empty image %dx%d", ErrDecode, cfg.Width, cfg.Height)
+	}
+	if format == "jpeg" {
+		if n := jpegScans(b, MaxJPEGScans); n > MaxJPEGScans {
+			return DecodeCost{}, fmt.Errorf("%dx%d jpeg has more than %d scans (MaxJPEGScans): %w", cfg.Width, cfg.Height, MaxJPEGScans, ErrTooLarge)
+		}
 	}
 	c := DecodeCost{Format: format, Width: cfg.Width, Height: cfg.Height}
 	px := int64(cfg.Width) * int64(cfg.Height)
