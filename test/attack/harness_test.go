@@ -109,10 +109,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(bin)
-	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/facegateway")
+	build := exec.Command("go", buildArgs(bin+string(filepath.Separator))...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "attack: go build ./cmd/facegateway: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "attack: go %s: %v\n%s", strings.Join(build.Args[1:], " "), err, out)
 		return 1
 	}
 	gatewayBin = filepath.Join(bin, "facegateway")

@@ -1,0 +1,18 @@
+package attack
+
+import "strings"
+
+// buildTags are the build tags of this test binary that change the
+// gateway's behaviour (turbojpeg: libjpeg-turbo decodes JPEG); TestMain
+// builds facegateway with them, so the processes attacked are the ones
+// `make build` would produce with the same tags.
+var buildTags []string
+
+// buildArgs is the `go build` command line of the gateway binary.
+func buildArgs(out string) []string {
+	args := []string{"build"}
+	if len(buildTags) > 0 {
+		args = append(args, "-tags", strings.Join(buildTags, ","))
+	}
+	return append(args, "-o", out, "./cmd/facegateway")
+}

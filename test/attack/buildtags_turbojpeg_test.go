@@ -1,0 +1,5 @@
+//go:build turbojpeg && cgo
+
+package attack
+
+func init() { buildTags = append(buildTags, "turbojpeg") }
