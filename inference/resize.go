@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
+	"math"
 	"sync"
 )
 
@@ -77,8 +78,11 @@ func (r *Resizer) Resize(dst []float32, src *image.RGBA, crop Box, l TensorLayou
 		return fmt.Errorf("resize: invalid layout %+v", l)
 	}
 	b := src.Rect
-	if b.Empty() || crop.W <= 0 || crop.H <= 0 {
+	if b.Empty() || !(crop.W > 0) || !(crop.H > 0) {
 		return fmt.Errorf("resize: empty source %v or crop %+v", b, crop)
+	}
+	if !finite(crop.X) || !finite(crop.Y) || !finite(crop.W) || !finite(crop.H) {
+		return fmt.Errorf("resize: crop %+v is not finite", crop)
 	}
 	sx := crop.W / float64(l.Width)
 	sy := crop.H / float64(l.Height)
@@ -223,6 +227,9 @@ func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 		}
 	}
 }
+
+// finite reports whether f is neither NaN nor infinite.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // rbLanes spreads the red and blue bytes of a little-endian RGBA pixel
 // into the low bits of the two 32-bit lanes of a uint64.

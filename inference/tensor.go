@@ -55,7 +55,9 @@ func (l TensorLayout) Shape() []int64 {
 // past the image, samples are clamped to the border pixels) to l.Width×l.Height
 // with bilinear interpolation using pixel-centre alignment (as OpenCV's
 // INTER_LINEAR), and writes the normalised planes into dst, which must have
-// exactly l.Len() elements. Weights are fixed-point (see Resizer for the
+// exactly l.Len() elements; a dst of another length, an invalid layout, an
+// empty source or crop, or a crop with a NaN or infinite coordinate returns
+// an error and writes nothing. Weights are fixed-point (see Resizer for the
 // precision and the exact 2× case). It does not allocate in steady state;
 // a caller resizing the same geometry repeatedly keeps a Resizer instead.
 func ResizeInto(dst []float32, src *image.RGBA, crop Box, l TensorLayout) error {
