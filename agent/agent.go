@@ -745,16 +745,13 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 		}
 		u := job.upload
 		if u.Key != cacheKey {
-			crop, err := inference.CropFace(u.Candidate.Frame.Image, u.Candidate.Face.Box, a.cfg.Session.CropScale, a.cfg.Session.CropMaxSide)
-			if err == nil {
-				cacheJPEG, err = inference.EncodeJPEG(crop, a.cfg.Session.JPEGQuality)
-			}
+			selfie, extras, err := a.uploadCrops(u) // extras.go
 			if err != nil {
 				log.Error("crop failed", "err", err)
 				a.report(ctx, job.sid, session.UploadFailed{Class: uplink.ClassPermanent, Err: err})
 				continue
 			}
-			cacheKey, cacheExtras = u.Key, a.extraCrops(u)
+			cacheKey, cacheJPEG, cacheExtras = u.Key, selfie, extras
 		}
 		req := api.SubmissionRequest{
 			Selfie:         cacheJPEG,
