@@ -318,7 +318,8 @@ type uplinkJob struct {
 	base         string
 	token        string
 	tokenExpires time.Time       // zero: unknown
-	upload       *session.Upload // nil: status poll
+	upload       *session.Upload // nil: status poll (or warm)
+	warm         bool            // open the connection to base (uplink.Warmer), nothing else
 	wait         time.Duration   // status poll: the long-poll wait (0: plain)
 	corr         string
 	attempt      int
@@ -451,6 +452,11 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 		x.a.log.Info("session start", "session_id", id, "correlation_id", c.launch.CorrelationID, "request_id", c.launch.RequestID)
 		x.state.Config = x.a.sessionPolicy() // reload-config applies from the next session (fleet.go)
 		x.apply(session.Start{ID: id, CorrelationID: c.launch.CorrelationID})
+		// While the camera captures, open the connection the upload will
+		// use (uplink.Warmer): the uplink worker is idle until the upload,
+		// which then finds the connection in the pool. Not a session
+		// action: it changes nothing the state machine decides.
+		offer(x.a.upReq, uplinkJob{ctx: x.sessCtx, sid: id, base: x.baseURL, warm: true})
 	case cmdCancel:
 		if !x.state.Active() {
 			return commandResult{err: control.ErrNoSession}
@@ -730,6 +736,16 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 			continue
 		}
 		log := a.log.With("session_id", job.sid, "correlation_id", job.corr)
+		if job.warm {
+			if w, ok := a.d.Gateway.(uplink.Warmer); ok {
+				if err := w.Warm(job.ctx, job.base); err != nil {
+					log.Debug("gateway connection not warmed", "err", err)
+				} else {
+					a.mark(job.sid, PhaseGatewayWarm, 0)
+				}
+			}
+			continue
+		}
 		if job.upload == nil {
 			a.mark(job.sid, PhaseStatusSent, 0)
 			resp, err := a.status(job)

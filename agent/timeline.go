@@ -11,6 +11,7 @@ import (
 const (
 	PhaseCommand        = "command"         // the launch reached the session loop
 	PhaseCaptureStart   = "capture_start"   // a capture round asked for the camera
+	PhaseGatewayWarm    = "gateway_warm"    // the connection to the gateway is open (uplink.Warmer), during the capture
 	PhaseCameraOpen     = "camera_open"     // the camera's Open returned
 	PhaseFirstFrame     = "first_frame"     // the round's first frame arrived
 	PhaseAnalysisStart  = "analysis_start"  // the analyzer took a frame (Seq)

@@ -63,10 +63,11 @@ func TestTimelineOfOneVerification(t *testing.T) {
 	analyses := 0
 	var prev float64
 	for i, m := range tl.Marks {
-		if m.AtMS < prev && m.Phase != PhaseFirstFrame && m.Phase != PhaseCameraOpen {
+		concurrent := m.Phase == PhaseFirstFrame || m.Phase == PhaseCameraOpen || m.Phase == PhaseGatewayWarm
+		if m.AtMS < prev && !concurrent {
 			t.Errorf("mark %d %s at %.2f ms, before the previous one (%.2f ms)", i, m.Phase, m.AtMS, prev)
 		}
-		if m.Phase != PhaseFirstFrame && m.Phase != PhaseCameraOpen {
+		if !concurrent {
 			prev = m.AtMS
 		}
 		switch m.Phase {
@@ -82,8 +83,8 @@ func TestTimelineOfOneVerification(t *testing.T) {
 			}
 			phases = append(phases, "analysis")
 			continue
-		case PhaseCameraOpen, PhaseFirstFrame:
-			continue // from the camera's goroutine: checked below
+		case PhaseCameraOpen, PhaseFirstFrame, PhaseGatewayWarm:
+			continue // from the camera's and the uplink's goroutines: checked below
 		}
 		phases = append(phases, m.Phase)
 	}
@@ -105,6 +106,9 @@ func TestTimelineOfOneVerification(t *testing.T) {
 		if !ok || got < at[PhaseCaptureStart] || got > at[PhaseAnalysisStart] && p == PhaseCameraOpen {
 			t.Errorf("%s at %v (present %v), want between capture_start %.2f and the first analysis %.2f", p, got, ok, at[PhaseCaptureStart], at[PhaseAnalysisStart])
 		}
+	}
+	if got, ok := at[PhaseGatewayWarm]; !ok || got > at[PhaseUploadSent] {
+		t.Errorf("gateway_warm at %v (present %v), want before upload_sent %.2f", got, ok, at[PhaseUploadSent])
 	}
 	if last := tl.Marks[len(tl.Marks)-1]; last.Phase != PhaseExit || last.AtMS > float64(v.ElapsedMS+1) {
 		t.Errorf("last mark %+v, want exit at ≤ the session's elapsed_ms %d", last, v.ElapsedMS)
