@@ -49,13 +49,6 @@ type timing struct {
 	Load1 float64 `json:"load1"`
 }
 
-// Phases of the agent's timeline (agent.Phase*), in the order of one
-// verification.
-var timelinePhases = []string{
-	"command", "capture_start", "camera_open", "first_frame", "analysis_start", "analysis_end",
-	"capture_done", "upload_sent", "upload_acked", "status_sent", "status_answered", "exit",
-}
-
 // lastPhases are reported at their last mark (the final answer), the
 // others at their first.
 var lastPhases = map[string]bool{"status_answered": true, "exit": true}
