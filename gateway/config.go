@@ -268,7 +268,9 @@ func DefaultConfig() Config {
 // its line and, for a near miss, the key meant ("decode config: unknown key
 // tokens.user_tll (line 2; did you mean tokens.user_ttl?)"); a duration
 // written as a bare number is refused with the string to write instead.
-// Partner flows default to both kinds. Secrets are not resolved.
+// Partner flows default to both kinds; without inference.match_threshold
+// the threshold is the embedder's (inference.DefaultMatchThreshold).
+// Secrets are not resolved.
 func DecodeConfig(r io.Reader) (Config, error) {
 	text, err := io.ReadAll(r)
 	if err != nil {
@@ -276,13 +278,15 @@ func DecodeConfig(r io.Reader) (Config, error) {
 	}
 	cfg := DefaultConfig()
 	const plaintext = "plaintext passkeys are no longer read; put the output of `facegateway partners hash-passkey` in partners[].passkey_hashes"
-	if _, err := conf.Decode(string(text), &cfg, conf.Options{
+	md, err := conf.Decode(string(text), &cfg, conf.Options{
 		Program: "gateway",
 		Hints: map[string]string{"partners.passkey_file": plaintext, "partners.passkey": plaintext,
 			"database.password": "the database password comes from " + EnvDatabasePassword},
-	}); err != nil {
+	})
+	if err != nil {
 		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
+	cfg.Inference.ApplyEmbedderDefaults(md.IsDefined("inference", "match_threshold"))
 	for i := range cfg.Partners {
 		if cfg.Partners[i].Flows == nil {
 			cfg.Partners[i].Flows = []string{api.FlowSelfie, api.FlowKTP}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faceverify/faceverify/inference"
 )
 
 // acmeHash is the argon2id hash of acme's passkey in validConfig.
@@ -73,6 +75,8 @@ func TestValidateNamesField(t *testing.T) {
 		{"backoff order", func(c *Config) { c.Callback.MaxBackoff = time.Millisecond }, "callback.max_backoff:"},
 		{"tiny selfie limit", func(c *Config) { c.Limits.MaxSelfieBytes = 10 }, "limits.max_selfie_bytes:"},
 		{"inference threshold", func(c *Config) { c.Inference.LivenessThreshold = 1.5 }, "inference.liveness_threshold:"},
+		{"unknown embedder", func(c *Config) { c.Inference.Embedder = "arcface" }, `inference.embedder: must be "fr_feature" or "mobilefacenet", got "arcface"`},
+		{"match threshold above 1", func(c *Config) { c.Inference.MatchThreshold = 1.2 }, "inference.match_threshold:"},
 		{"no partners", func(c *Config) { c.Partners = nil }, "partners: at least one"},
 		{"bad client id", func(c *Config) { c.Partners[0].ClientID = "a b" }, "partners[0].client_id:"},
 		{"missing passkey hash", func(c *Config) { c.Partners[0].PasskeyHashes = nil }, "partners[0].passkey_hashes: must hold 1 or 2 argon2id hashes"},
@@ -258,4 +262,33 @@ func FuzzDecodeConfig(f *testing.F) {
 		}
 		_ = cfg.Validate() // must not panic
 	})
+}
+
+// TestDecodeConfigEmbedder: the embedder picks the default match
+// threshold; a match_threshold in the file always wins.
+func TestDecodeConfigEmbedder(t *testing.T) {
+	tests := []struct {
+		name      string
+		inference string
+		embedder  string
+		threshold float64
+	}{
+		{"defaults", "", inference.EmbedderFRFeature, 0.35},
+		{"fr_feature named", `embedder = "fr_feature"`, inference.EmbedderFRFeature, 0.35},
+		{"mobilefacenet", `embedder = "mobilefacenet"`, inference.EmbedderMobileFaceNet, 0.45},
+		{"mobilefacenet, explicit threshold", "embedder = \"mobilefacenet\"\nmatch_threshold = 0.5", inference.EmbedderMobileFaceNet, 0.5},
+		{"mobilefacenet, explicit 0.35", "match_threshold = 0.35\nembedder = \"mobilefacenet\"", inference.EmbedderMobileFaceNet, 0.35},
+		{"fr_feature, explicit threshold", "match_threshold = 0.3", inference.EmbedderFRFeature, 0.3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := DecodeConfig(strings.NewReader("[inference]\n" + tt.inference + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Inference.Embedder != tt.embedder || cfg.Inference.MatchThreshold != tt.threshold {
+				t.Errorf("embedder %q threshold %v, want %q %v", cfg.Inference.Embedder, cfg.Inference.MatchThreshold, tt.embedder, tt.threshold)
+			}
+		})
+	}
 }

@@ -312,6 +312,9 @@ func (g *Gateway) analyze(ctx context.Context, sub Submission, flow Flow, partne
 	// earlier attempt); otherwise it is loaded now (refcache.go).
 	t = time.Now()
 	ref, err := g.referenceFor(ctx, flow, partner, false)
+	if err == nil {
+		ref, err = g.matchableReference(ctx, flow, partner, ref, face) // refmodel.go
+	}
 	g.metrics.stage.WithLabelValues("reference_ready").Observe(time.Since(t).Seconds())
 	switch {
 	case err != nil && (ctx.Err() != nil || errors.Is(err, errReferenceRuntime)):

@@ -45,8 +45,14 @@ type refProfile struct {
 	Unusable bool
 	Detail   string
 	Decision string
-	// Embedding is the reference face's L2-normalised embedding (512-d).
-	Embedding []float32
+	// Embedding is the reference face's L2-normalised embedding;
+	// EmbeddingModel names the embedder that computed it
+	// (inference.Face.EmbeddingModel) and EmbeddingDim its length. A
+	// selfie embedded by another model is not compared with it: the
+	// reference is analysed again (matchableReference).
+	Embedding      []float32
+	EmbeddingModel string
+	EmbeddingDim   int
 	// Luma is the grid of the reference's aligned face crop; MirrorLuma
 	// that of its mirror image realigned (AlignMirroredFace). Nil when
 	// not computed.
@@ -58,7 +64,8 @@ type refProfile struct {
 // by rotation degrees (Analysis.Rotation: f's landmarks are in pixels of
 // the turned image, so the mirrored crop is realigned from that image).
 func newRefProfile(f inference.Face, img image.Image, rotation int) refProfile {
-	p := refProfile{Decision: string(inference.DecisionOK), Embedding: f.Embedding}
+	p := refProfile{Decision: string(inference.DecisionOK), Embedding: f.Embedding,
+		EmbeddingModel: f.EmbeddingModel, EmbeddingDim: len(f.Embedding)}
 	if f.Aligned != nil {
 		p.Luma, _ = inference.NewLuma(f.Aligned)
 	}
@@ -220,7 +227,7 @@ func newRefCache(reg prometheus.Registerer) *refCache {
 		jobs:  map[string]*refJob{},
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "reference_cache_total",
-			Help: "Reference look-ups by result: hit (analysed profile reused), loaded (fetched and analysed), waited (joined a load under way), reanalysed (profile unreadable, analysed again), dropped (prefetch queue full), transient (fetch failed, not kept), check_unusable (reference_check answered 422).",
+			Help: "Reference look-ups by result: hit (analysed profile reused), loaded (fetched and analysed), waited (joined a load under way), reanalysed (profile unreadable, analysed again), model_changed (profile embedded by another model than the selfie, analysed again), dropped (prefetch queue full), transient (fetch failed, not kept), check_unusable (reference_check answered 422).",
 		}, []string{"result"}),
 	}
 	reg.MustRegister(c.results)

@@ -25,7 +25,15 @@ type Config struct {
 	DetectionThreshold float64 `toml:"detection_threshold" min:"0" max:"1"`
 	// LivenessThreshold is the minimum probability live, 0–1.
 	LivenessThreshold float64 `toml:"liveness_threshold" min:"0" max:"1"`
-	// MatchThreshold is the minimum cosine similarity for a match, −1…1.
+	// Embedder computes the face embeddings the gateway compares:
+	// EmbedderFRFeature ("fr_feature", 512-d, the default) or
+	// EmbedderMobileFaceNet ("mobilefacenet", 192-d, always on the Go
+	// engine); DefaultEmbedder when empty. It also picks the default
+	// MatchThreshold (DefaultMatchThreshold).
+	Embedder string `toml:"embedder" oneof:"fr_feature|mobilefacenet|" rule:"must be \"fr_feature\" or \"mobilefacenet\""`
+	// MatchThreshold is the minimum cosine similarity for a match, −1…1;
+	// when the file does not set it, DefaultMatchThreshold(Embedder)
+	// (ApplyEmbedderDefaults).
 	MatchThreshold float64 `toml:"match_threshold" min:"-1" max:"1"`
 	// MinFaceSize is the minimum shorter side of a face box in pixels.
 	MinFaceSize float64 `toml:"min_face_size" min:"0" unit:"pixels"`
@@ -65,8 +73,9 @@ type Config struct {
 //     close-up reaches 0.97 at the first pass but 0 at the confirmation.
 //   - LivenessThreshold 0.6: genuine captures scored ≥ 0.81, real print and
 //     screen attacks ≤ 0.39 (B,G,R order, 1.25× crop); 0.6 is the middle.
-//   - MatchThreshold 0.35: on pairs.csv same-person cosines are ≥ 0.52 and
-//     different-person ≤ 0.16; 0.35 is the middle of that gap.
+//   - MatchThreshold 0.35 (fr_feature): on pairs.csv same-person cosines
+//     are ≥ 0.52 and different-person ≤ 0.17; 0.35 is the middle of that
+//     gap. Other embedders have their own (DefaultMatchThreshold).
 //   - MinFaceSize 40 px: below it the 112×112 aligned crop is mostly
 //     up-sampled blur (the far subject of hard/small_face_far.jpg is 36 px).
 //   - LivenessCrops 3: one crop's probability moves with small changes of
@@ -77,12 +86,13 @@ func DefaultConfig() Config {
 	return Config{
 		ModelsDir:          "models",
 		Engine:             DefaultEngine,
+		Embedder:           DefaultEmbedder,
 		ORTLibrary:         "",
 		IntraOpThreads:     0,
 		MaxPixels:          40_000_000,
 		DetectionThreshold: 0.7,
 		LivenessThreshold:  0.6,
-		MatchThreshold:     0.35,
+		MatchThreshold:     DefaultMatchThreshold(DefaultEmbedder),
 		MinFaceSize:        40,
 		LivenessCrops:      3,
 		NMSIoU:             0.4,

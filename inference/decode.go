@@ -59,6 +59,8 @@ func DecodeLimits(r io.Reader, maxPixels int, maxBytes int64) (image.Image, erro
 //     longer than l.MaxBytes.
 //   - Only JPEG and PNG are accepted; anything else, a corrupt or truncated
 //     file, or zero dimensions returns an error wrapping ErrDecode.
+//   - JPEG files go to the JPEGDecoder installed with SetJPEGDecoder, if
+//     any, and to image/jpeg when there is none or it refuses the file.
 //   - The EXIF Orientation (JPEG APP1 or PNG eXIf; all 8 values, invalid ones
 //     treated as 1) is applied, so the result is upright.
 //   - Greyscale becomes R=G=B. Transparency is resolved without
@@ -72,6 +74,11 @@ func DecodeWith(r io.Reader, l Limits) (image.Image, error) {
 	data, cost, err := readLimited(r, l)
 	if err != nil {
 		return nil, err
+	}
+	if cost.Format == "jpeg" {
+		if fast, _, ok := decodeJPEGFast(data, cost.Width, cost.Height, newRGBA); ok {
+			return Orient(fast, ExifOrientation(data)), nil
+		}
 	}
 	var img image.Image
 	if cost.Format == "jpeg" {

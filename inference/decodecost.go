@@ -26,7 +26,10 @@ type DecodeCost struct {
 	//	JPEG progressive: + 4 bytes per coefficient of every component
 	//	JPEG CMYK/YCCK: YCbCr + black plane + CMYK     = up to 12 B/px + RGBA
 	//
-	// Small per-row buffers and the encoded bytes are not counted.
+	// Small per-row buffers and the encoded bytes are not counted. An
+	// installed JPEGDecoder (SetJPEGDecoder) needs less, the RGBA image and
+	// its own buffers, but a file it refuses is decoded by image/jpeg, so
+	// the estimate stays image/jpeg's.
 	Bytes int64
 }
 

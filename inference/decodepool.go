@@ -75,6 +75,11 @@ func DecodePooled(r io.Reader, l Limits) (img image.Image, release func(), err e
 	if err != nil {
 		return nil, release, err
 	}
+	if cost.Format == "jpeg" {
+		if fast, put, ok := decodeJPEGFast(data, cost.Width, cost.Height, getRGBA); ok {
+			return orientPooled(fast, put, data)
+		}
+	}
 	var raw image.Image
 	if cost.Format == "jpeg" {
 		raw, err = jpeg.Decode(bytes.NewReader(data))
@@ -96,6 +101,12 @@ func DecodePooled(r io.Reader, l Limits) (img image.Image, release func(), err e
 		rgba = ToOpaqueRGBA(raw, dst)
 		release = put
 	}
+	return orientPooled(rgba, release, data)
+}
+
+// orientPooled applies data's EXIF orientation to rgba, whose pixels
+// release gives back: when Orient copies them, they are given back at once.
+func orientPooled(rgba *image.RGBA, release func(), data []byte) (image.Image, func(), error) {
 	up := Orient(rgba, ExifOrientation(data))
 	if up != rgba { // Orient copied: the pooled buffer is free again
 		release()

@@ -1,7 +1,7 @@
 // Package inference turns an image into faces: detection, 68-point landmarks,
 // passive liveness (presentation-attack detection), quality measures, the
-// aligned 112×112 face crop and its 512-d embedding. The model-specific code
-// sits behind the Detector, Liveness, Landmarker and Embedder interfaces; the
+// aligned 112×112 face crop and its embedding (512-d or 192-d, by
+// inference.embedder). The model-specific code sits behind the Detector, Liveness, Landmarker and Embedder interfaces; the
 // ONNX Runtime backend lives in inference/onnx (the only cgo package), fakes
 // for tests in inference/inferencetest.
 package inference
@@ -69,7 +69,11 @@ type Face struct {
 	Live      bool    // Liveness ≥ the configured liveness threshold
 	Quality   Quality
 	Aligned   image.Image // 112×112 ArcFace-aligned crop (RGBA); nil if not computed
-	Embedding []float32   // L2-normalised, 512-d; nil if not computed
+	Embedding []float32   // L2-normalised, EmbeddingDim(EmbeddingModel) values; nil if not computed
+	// EmbeddingModel is the embedder that computed Embedding (a value of
+	// inference.embedder, e.g. EmbedderFRFeature); "" when not computed.
+	// Only embeddings of one model are comparable.
+	EmbeddingModel string
 }
 
 // Analysis is the result of analysing one image.

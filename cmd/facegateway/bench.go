@@ -40,6 +40,9 @@ generator's small share (JSON, base64, signing, polling).
   -reference FILE   the partner's reference (default cmd/facedemo/photos/identity/person_a_01.jpg)
   -workers N        processing.workers per replica (default: the gateway default)
   -threads N        inference.intra_op_threads (default 0: as serve, max(1, cores ÷ workers))
+  -engine NAME      inference.engine: onnxruntime or go (default: the build's default)
+  -embedder NAME    inference.embedder: fr_feature (default) or mobilefacenet, with its
+                    default match threshold
   -prefetch N       reference.prefetch (default: the gateway default)
   -clients N        closed-loop concurrency (default 2 × workers × replicas)
   -n N              closed-loop verifications (default 60)
@@ -66,6 +69,8 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	reference := fs.String("reference", "cmd/facedemo/photos/identity/person_a_01.jpg", "")
 	workers := fs.Int("workers", cfg.Processing.Workers, "")
 	threads := fs.Int("threads", 0, "")
+	engine := fs.String("engine", cfg.Inference.Engine, "")
+	embedder := fs.String("embedder", cfg.Inference.Embedder, "")
 	prefetch := fs.Int("prefetch", cfg.Reference.Prefetch, "")
 	clients := fs.Int("clients", 0, "")
 	n := fs.Int("n", 60, "")
@@ -91,6 +96,12 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cfg.Reference.Prefetch = *prefetch
 	cfg.Inference.ModelsDir = *models
 	cfg.Inference.IntraOpThreads = gatewayThreads(*threads, *workers)
+	cfg.Inference.Engine, cfg.Inference.Embedder = *engine, *embedder
+	cfg.Inference.ApplyEmbedderDefaults(false)
+	if err := cfg.Inference.Validate(); err != nil {
+		fmt.Fprintf(stderr, "facegateway bench: %v\n%s", err, benchUsage)
+		return 2
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -147,7 +158,8 @@ func runBench(ctx context.Context, cfg gateway.Config, selfie []byte, crop bool,
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
-	fmt.Fprintf(stdout, "intra-op threads: %d, reference prefetch: %d, cores: %d\n", cfg.Inference.IntraOpThreads, cfg.Reference.Prefetch, runtime.NumCPU())
+	fmt.Fprintf(stdout, "engine: %s, embedder: %s, intra-op threads: %d, reference prefetch: %d, cores: %d, jpeg decoder: %s\n",
+		cfg.Inference.Engine, cfg.Inference.Embedder, cfg.Inference.IntraOpThreads, cfg.Reference.Prefetch, runtime.NumCPU(), inference.JPEGDecoderName())
 	rep.Format(stdout)
 	return nil
 }

@@ -18,8 +18,14 @@ import (
 	"io"
 	"os"
 
+	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/internal/sigctx"
 )
+
+// fastJPEG decodes the JPEG files of every subcommand (uploads, references,
+// eval and bench photos): libjpeg-turbo in builds tagged turbojpeg
+// (turbojpeg.go), nil otherwise, and then image/jpeg decodes them.
+var fastJPEG inference.JPEGDecoder
 
 const usage = `usage: facegateway <command> [flags]
 
@@ -50,6 +56,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	inference.SetJPEGDecoder(fastJPEG)
 	ctx, stop := sigctx.New("facegateway", stderr)
 	defer stop()
 	switch args[0] {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/broker"
+	"github.com/faceverify/faceverify/inference"
 	"github.com/faceverify/faceverify/inference/onnx"
 )
 
@@ -76,6 +77,7 @@ func serve(ctx context.Context, configPath, level, format string, logw io.Writer
 		return err
 	}
 	setMemoryLimit(cfg, log)
+	log.Info("image decoders", "jpeg_decoder", inference.JPEGDecoderName())
 	store, err := openStore(ctx, cfg.Database)
 	if err != nil {
 		return err

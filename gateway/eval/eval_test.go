@@ -288,6 +288,7 @@ func TestRun(t *testing.T) {
 	// Thresholds that make errors: one impostor pair at 0.1 ≥ 0.08 (the other at 0.07), the
 	// screen replay at 0.3 ≥ 0.25.
 	cfg.MatchThreshold, cfg.LivenessThreshold = 0.08, 0.25
+	cfg.Embedder = inference.EmbedderMobileFaceNet // named in the report, not run (the analyzer is a fake)
 	rep2, err := Run(context.Background(), an, cfg, set, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +302,8 @@ func TestRun(t *testing.T) {
 	if err := WriteMarkdown(&md, reps); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Side by side", "APCER replay", "≤ 1 (3/N)", "no (near-infrared)", "no (synthetic)", "| 0.08 |"} {
+	for _, want := range []string{"## Side by side", "APCER replay", "≤ 1 (3/N)", "no (near-infrared)", "no (synthetic)", "| 0.08 |",
+		"| embedder | fr_feature | mobilefacenet |", "(embedder mobilefacenet)"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}

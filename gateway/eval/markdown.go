@@ -59,6 +59,7 @@ func compareTable(b *strings.Builder, reps []Named) {
 		}
 		b.WriteString("\n")
 	}
+	row("embedder", func(r *Report) string { return r.Embedder })
 	row("match threshold (cosine)", func(r *Report) string { return f3(r.Thresholds.Match) })
 	row("liveness threshold (probability live)", func(r *Report) string { return f3(r.Thresholds.Liveness) })
 	row("FMR", func(r *Report) string { return rateCell(r.Match.FMR) })
@@ -110,8 +111,8 @@ func compareTable(b *strings.Builder, reps []Named) {
 func writeOne(b *strings.Builder, r *Report) {
 	m := r.Match
 	fmt.Fprintf(b, "## 1:1 matching (ISO/IEC 19795-1)\n\n")
-	fmt.Fprintf(b, "Threshold: cosine similarity ≥ %s is a match. The first file of a pair is analysed as a kiosk capture "+
-		"(quality gates of a selfie, no liveness), the second as the partner's reference.\n\n", f3(m.Threshold))
+	fmt.Fprintf(b, "Threshold: cosine similarity ≥ %s is a match (embedder %s). The first file of a pair is analysed as a kiosk capture "+
+		"(quality gates of a selfie, no liveness), the second as the partner's reference.\n\n", f3(m.Threshold), r.Embedder)
 	b.WriteString("| | genuine (same person) | impostor (different persons) |\n|---|---|---|\n")
 	fmt.Fprintf(b, "| comparisons | %d | %d |\n", m.Genuine.N, m.Impostor.N)
 	fmt.Fprintf(b, "| similarity min–max | %s | %s |\n", rangeCell(m.Genuine), rangeCell(m.Impostor))

@@ -114,7 +114,11 @@ func Run(ctx context.Context, a inference.Analyzer, cfg inference.Config, set Se
 		results[j] = r
 	}
 
-	rep := &Report{Set: set.Dir, PairsFrom: set.PairsFrom,
+	embedder := cfg.Embedder
+	if embedder == "" {
+		embedder = inference.DefaultEmbedder
+	}
+	rep := &Report{Set: set.Dir, PairsFrom: set.PairsFrom, Embedder: embedder,
 		Thresholds: Thresholds{Match: cfg.MatchThreshold, Liveness: cfg.LivenessThreshold}}
 	for _, j := range jobs {
 		rep.Samples = append(rep.Samples, *results[j])
@@ -187,8 +191,11 @@ type Thresholds struct {
 
 // Report is the evaluation of one configuration on one set.
 type Report struct {
-	Set        string         `json:"set"`
-	PairsFrom  string         `json:"pairs_from"`
+	Set       string `json:"set"`
+	PairsFrom string `json:"pairs_from"`
+	// Embedder is the configured inference.embedder (its scores are on
+	// its own scale: compare thresholds only within one embedder).
+	Embedder   string         `json:"embedder"`
 	Thresholds Thresholds     `json:"thresholds"`
 	Match      MatchReport    `json:"match"`
 	Liveness   PADReport      `json:"liveness"`

@@ -40,7 +40,7 @@ const noOpenSubmissions = `NOT EXISTS (SELECT 1 FROM submissions s WHERE s.flow_
 // closes it and queues the callback, the other finds it closed.
 func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *gateway.NewCallback) (bool, error) {
 	closed := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		var partnerID string
 		err := tx.QueryRowContext(ctx, `UPDATE flows SET status = ?, reason = '', completed_at = ?
 			WHERE id = ? AND status = '' AND expires_at IS NOT NULL AND expires_at <= ? AND `+noOpenSubmissions+`
@@ -67,7 +67,7 @@ func (s *Store) ExpireFlow(ctx context.Context, id string, now time.Time, cb *ga
 // RedeliverCallback implements gateway.Store, in one transaction.
 func (s *Store) RedeliverCallback(ctx context.Context, deliveryID string, when time.Time) (gateway.CallbackRecord, error) {
 	var c gateway.CallbackRecord
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		var err error
 		c, err = storesql.RedeliverCallback(ctx, conn{tx}, dec, deliveryID, when)
 		return err

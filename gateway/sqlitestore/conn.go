@@ -8,7 +8,7 @@ import (
 	"github.com/faceverify/faceverify/gateway/storesql"
 )
 
-// conn is storesql.Conn over a *sql.DB or *sql.Tx: "?" placeholders as
+// conn is storesql.Conn over a prepDB or prepTx: "?" placeholders as
 // they are, time.Time arguments as Unix microseconds.
 type conn struct {
 	q interface {

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -33,7 +32,7 @@ const devicesReplacedSchema = `ALTER TABLE devices ADD COLUMN replaced_at INTEGE
 func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device, bool, error) {
 	var out gateway.Device
 	created := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		old, err := dec.Device(tx.QueryRowContext(ctx, `SELECT `+storesql.DeviceCols+` FROM devices WHERE id = ?`, d.ID))
 		switch {
 		case err == nil:
@@ -58,7 +57,7 @@ func (s *Store) AddDevice(ctx context.Context, d gateway.Device) (gateway.Device
 // RevokeDevice implements gateway.DeviceRegistry.
 func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (gateway.Device, error) {
 	var out gateway.Device
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ts(at), id); err != nil {
 			return fmt.Errorf("revoke device: %w", err)
 		}
@@ -72,7 +71,7 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (gate
 // ReplaceDevice implements gateway.DeviceRegistry.
 func (s *Store) ReplaceDevice(ctx context.Context, id string, key ed25519.PublicKey, at time.Time) (gateway.Device, error) {
 	var out gateway.Device
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET public_key = ?, revoked_at = NULL, replaced_at = ? WHERE id = ?`,
 			[]byte(key), ts(at), id); err != nil {
 			return fmt.Errorf("replace device key: %w", err)

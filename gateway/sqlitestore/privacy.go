@@ -100,7 +100,7 @@ const userFlows = `SELECT id FROM flows WHERE partner_id = ? AND partner_user_id
 // EraseUser implements gateway.Store.
 func (s *Store) EraseUser(ctx context.Context, partnerID, idType, userID string) (gateway.Erased, error) {
 	var e gateway.Erased
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		if err := eraseReplayHashes(ctx, tx, userFlows, partnerID, idType, userID); err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func (s *Store) EraseUser(ctx context.Context, partnerID, idType, userID string)
 
 // eraseFlows deletes the flows selected by the query flowIDs (with args)
 // and every row that refers to them, children first.
-func eraseFlows(ctx context.Context, tx *sql.Tx, flowIDs string, args ...any) (gateway.Erased, error) {
+func eraseFlows(ctx context.Context, tx prepTx, flowIDs string, args ...any) (gateway.Erased, error) {
 	var e gateway.Erased
 	for _, st := range []struct {
 		sql string
@@ -144,7 +144,7 @@ func eraseFlows(ctx context.Context, tx *sql.Tx, flowIDs string, args ...any) (g
 // Purge implements gateway.Store.
 func (s *Store) Purge(ctx context.Context, p gateway.PurgePolicy) (gateway.Erased, error) {
 	var e gateway.Erased
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		if !p.FlowsBefore.IsZero() {
 			var err error
 			e, err = eraseFlows(ctx, tx, `SELECT id FROM flows WHERE COALESCE(completed_at, created_at) < ? ORDER BY id LIMIT ?`,
@@ -179,7 +179,7 @@ func (s *Store) Purge(ctx context.Context, p gateway.PurgePolicy) (gateway.Erase
 // IMMEDIATE) serialises appenders, so the chain has one order.
 func (s *Store) AppendAudit(ctx context.Context, key gateway.AuditKey, e gateway.AuditEntry) (gateway.AuditEntry, error) {
 	var out gateway.AuditEntry
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		var err error
 		out, err = storesql.AppendAudit(ctx, conn{tx}, key, e, sql.ErrNoRows)
 		return err

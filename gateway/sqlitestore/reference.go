@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -36,7 +35,7 @@ const flowLock = ""
 func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, leaseUntil time.Time) (gateway.StoredReference, bool, error) {
 	var ref gateway.StoredReference
 	claimed := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		var err error
 		ref, claimed, err = storesql.ClaimReference(ctx, conn{tx}, dec, flowLock, flowID, owner, now, leaseUntil)
 		return err
@@ -49,7 +48,7 @@ func (s *Store) ClaimReference(ctx context.Context, flowID, owner string, now, l
 
 // PutReference implements gateway.ReferenceStore.
 func (s *Store) PutReference(ctx context.Context, flowID, owner string, sealed []byte) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		return storesql.PutReference(ctx, conn{tx}, dec, flowLock, flowID, owner, sealed)
 	})
 	if err != nil {

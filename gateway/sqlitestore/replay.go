@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -69,7 +68,7 @@ func bandQuery(h gateway.SelfieHash, probes []inference.PHash, since time.Time) 
 // (BEGIN IMMEDIATE) serialises it with every other writer of the file.
 func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes []inference.PHash, since time.Time) ([]gateway.SelfieHash, error) {
 	var out []gateway.SelfieHash
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		q, args := bandQuery(h, probes, since)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -93,7 +92,7 @@ func (s *Store) RecordSelfie(ctx context.Context, h gateway.SelfieHash, probes [
 func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gateway.SignatureUse, bool, error) {
 	var out gateway.SignatureUse
 	fresh := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		var err error
 		out, fresh, err = storesql.UseSignature(ctx, conn{tx}, dec, u)
 		return err
@@ -109,7 +108,7 @@ func (s *Store) UseSignature(ctx context.Context, u gateway.SignatureUse) (gatew
 // user's flows. The retention purge does not: hashes live for
 // replay.window whatever happens to their flow, or a replay would pass
 // once the original's flow is purged.
-func eraseReplayHashes(ctx context.Context, tx *sql.Tx, flowIDs string, args ...any) error {
+func eraseReplayHashes(ctx context.Context, tx prepTx, flowIDs string, args ...any) error {
 	for _, table := range []string{"selfie_hashes", "signature_uses"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE flow_id IN (`+flowIDs+`)`, args...); err != nil {
 			return fmt.Errorf("erase %s: %w", table, err)

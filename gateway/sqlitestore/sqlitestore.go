@@ -21,8 +21,10 @@ import (
 
 // Store is a gateway.Store backed by SQLite.
 type Store struct {
-	storesql.Statements // the statements both dialects share, on db
+	storesql.Statements // the statements both dialects share, on pdb
 	db                  *sql.DB
+	stmts               *stmtCache // the statements kept prepared
+	pdb                 prepDB     // db with its queries prepared once
 }
 
 var _ gateway.Store = (*Store)(nil)
@@ -113,7 +115,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	s := &Store{Statements: storesql.Statements{C: conn{db}, D: dec}, db: db}
+	db.SetMaxIdleConns(4) // keep the connections, and the statements prepared on them
+	stmts := newStmtCache(db)
+	pdb := prepDB{db, stmts}
+	s := &Store{Statements: storesql.Statements{C: conn{pdb}, D: dec}, db: db, stmts: stmts, pdb: pdb}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -131,11 +136,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	for v := version; v < len(schema); v++ {
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, schema[v]); err != nil {
+		// The scripts run once and hold several statements: not prepared.
+		err := s.tx(ctx, func(tx prepTx) error {
+			if _, err := tx.Tx.ExecContext(ctx, schema[v]); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
+			_, err := tx.Tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
 			return err
 		})
 		if err != nil {
@@ -146,15 +152,24 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // tx runs fn in a write transaction, committing when it returns nil.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, fn func(prepTx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	var missed []string
+	defer func() {
+		for _, q := range missed { // the connection is back in the pool
+			s.stmts.stmt(ctx, q)
+		}
+	}()
+	if err := fn(prepTx{tx, s.stmts, &missed}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -181,7 +196,7 @@ func nullFloat(p *float64) any {
 
 // PutToken implements gateway.Store.
 func (s *Store) PutToken(ctx context.Context, t gateway.Token) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx prepTx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO tokens (hash, kind, partner_id, flow_id, expires_at) VALUES (?, ?, ?, ?, ?)`,
 			t.Hash[:], string(t.Kind), t.PartnerID, t.FlowID, t.ExpiresAt.UnixMicro())
@@ -197,7 +212,7 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (
 	t := gateway.Token{Hash: hash}
 	var kind string
 	var exp int64
-	err := s.db.QueryRowContext(ctx,
+	err := s.pdb.QueryRowContext(ctx,
 		`SELECT kind, partner_id, flow_id, expires_at FROM tokens WHERE hash = ? AND expires_at > ?`,
 		hash[:], now.UnixMicro()).Scan(&kind, &t.PartnerID, &t.FlowID, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -215,7 +230,7 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte, now time.Time) (
 func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, bool, error) {
 	var out gateway.Flow
 	created := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		old, err := dec.Flow(tx.QueryRowContext(ctx,
 			`SELECT `+storesql.FlowCols+` FROM flows WHERE partner_id = ? AND correlation_id = ?`, f.PartnerID, f.CorrelationID))
 		switch {
@@ -245,7 +260,7 @@ func (s *Store) CreateFlow(ctx context.Context, f gateway.Flow) (gateway.Flow, b
 func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, maxAttempts int) (gateway.Submission, bool, error) {
 	var out gateway.Submission
 	dup := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		var err error
 		out, dup, err = newAdmission(tx).Create(ctx, sub, maxAttempts)
 		return err
@@ -258,9 +273,9 @@ func (s *Store) CreateSubmission(ctx context.Context, sub gateway.Submission, ma
 
 // admissionTx counts a flow's attempts for storesql.Admission in a write
 // transaction (which in SQLite holds the database's write lock).
-type admissionTx struct{ tx *sql.Tx }
+type admissionTx struct{ tx prepTx }
 
-func newAdmission(tx *sql.Tx) storesql.Admission {
+func newAdmission(tx prepTx) storesql.Admission {
 	return storesql.Admission{C: conn{tx}, D: dec, Attempts: admissionTx{tx}.FlowAttempts}
 }
 
@@ -284,7 +299,7 @@ func (a admissionTx) FlowAttempts(ctx context.Context, flowID string) (gateway.F
 func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUntil time.Time) (gateway.Submission, error) {
 	var sub gateway.Submission
 	var selfie []byte
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		var err error
 		sub, err = dec.Submission(tx.QueryRowContext(ctx, `UPDATE submissions
 			SET state = 'processing', lease_owner = ?, lease_until = ?, claims = claims + 1
@@ -304,7 +319,7 @@ func (s *Store) ClaimSubmission(ctx context.Context, owner string, now, leaseUnt
 
 // CompleteSubmission implements gateway.Store.
 func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx prepTx) error {
 		var flowID, partnerID string
 		err := tx.QueryRowContext(ctx, `SELECT s.flow_id, f.partner_id FROM submissions s JOIN flows f ON f.id = s.flow_id
 			WHERE s.id = ? AND s.lease_owner = ? AND s.state = 'processing'`, r.SubmissionID, r.Owner).Scan(&flowID, &partnerID)
@@ -328,7 +343,7 @@ func (s *Store) CompleteSubmission(ctx context.Context, r gateway.Result) error 
 // ClaimCallback implements gateway.Store.
 func (s *Store) ClaimCallback(ctx context.Context, now, leaseUntil time.Time) (gateway.CallbackJob, error) {
 	var j gateway.CallbackJob
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx prepTx) error {
 		var err error
 		j, err = dec.CallbackJob(tx.QueryRowContext(ctx, `UPDATE callbacks SET next_at = ?
 			WHERE id = (SELECT id FROM callbacks WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1)

@@ -74,6 +74,7 @@ func benchStatusRead(b *testing.B, db *DB) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer cpuMeter(b)()
 	i := 0
 	for b.Loop() {
 		id := fmt.Sprintf("f%04d", i%benchFlows)
@@ -99,6 +100,7 @@ func benchClaim(b *testing.B, db *DB) {
 	now := T0.Add(time.Hour)
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer cpuMeter(b)()
 	for b.Loop() {
 		now = now.Add(time.Second)
 		if _, err := s.ClaimSubmission(ctx, "w", now, now.Add(time.Second)); err != nil {
@@ -116,6 +118,7 @@ func benchClaimParallel(b *testing.B, db *DB) {
 	var clock, next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer cpuMeter(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		s := stores[next.Add(1)%2]
 		for pb.Next() {

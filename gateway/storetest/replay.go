@@ -215,6 +215,7 @@ func benchRecordSelfie(b *testing.B, db *DB) {
 		}
 	}
 	b.ReportAllocs()
+	defer cpuMeter(b)()
 	i := 0
 	for b.Loop() {
 		i++

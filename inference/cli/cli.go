@@ -22,7 +22,8 @@ import (
 // LoadConfig returns inference.DefaultConfig overlaid with the [inference]
 // table of the TOML file at path (other tables are ignored, so the agent's
 // and the gateway's config files both work). An empty path returns the
-// defaults. The table is decoded strictly (internal/conf): unknown keys are
+// defaults. Without match_threshold the threshold is the embedder's
+// (inference.DefaultMatchThreshold). The table is decoded strictly (internal/conf): unknown keys are
 // errors naming the dotted key and its line, invalid values errors naming
 // the dotted field.
 func LoadConfig(path string) (inference.Config, error) {
@@ -37,9 +38,11 @@ func LoadConfig(path string) (inference.Config, error) {
 	doc := struct {
 		Inference *inference.Config `toml:"inference"`
 	}{Inference: &cfg}
-	if _, err := conf.Decode(string(text), &doc, conf.Options{Only: []string{"inference"}}); err != nil {
+	md, err := conf.Decode(string(text), &doc, conf.Options{Only: []string{"inference"}})
+	if err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
+	cfg.ApplyEmbedderDefaults(md.IsDefined("inference", "match_threshold"))
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}

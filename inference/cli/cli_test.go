@@ -82,8 +82,22 @@ func TestLoadConfig(t *testing.T) {
 	if cfg.MatchThreshold != 0.5 || cfg.ModelsDir != "/m" || cfg.LivenessThreshold != def.LivenessThreshold {
 		t.Errorf("overlay: %+v", cfg)
 	}
+	for _, c := range []struct {
+		toml      string
+		threshold float64
+	}{
+		{"[inference]\nembedder = \"mobilefacenet\"\n", inference.DefaultMatchThreshold(inference.EmbedderMobileFaceNet)},
+		{"[inference]\nembedder = \"mobilefacenet\"\nmatch_threshold = 0.4\n", 0.4},
+		{"[inference]\nembedder = \"fr_feature\"\n", 0.35},
+	} {
+		cfg, err := LoadConfig(write(c.toml))
+		if err != nil || cfg.MatchThreshold != c.threshold {
+			t.Errorf("%q: threshold %v (err %v), want %v", c.toml, cfg.MatchThreshold, err, c.threshold)
+		}
+	}
 	for _, c := range []struct{ toml, want string }{
 		{"[inference]\nliveness_threshold = 1.5\n", "inference.liveness_threshold"},
+		{"[inference]\nembedder = \"arcface\"\n", "inference.embedder: must be"},
 		{"[inference]\nmatch = 0.3\n", "unknown key inference.match (line 2)"},
 		{"[inference\n", "c.toml"},
 	} {

@@ -10,7 +10,10 @@
 //   - Detector: Ultra-Light-Fast-Generic-Face-Detector-1MB, RFB-320.
 //   - Landmarker: 68-point landmarks.
 //   - Liveness: MiniFASNet-style passive liveness (Silent-Face-Anti-Spoofing).
-//   - Embedder: ArcFace-style 512-d embedding on the 112×112 aligned face.
+//   - Embedder: ArcFace-style 512-d embedding on the 112×112 aligned face
+//     (fr_feature.onnx), or with inference.embedder = "mobilefacenet"
+//     MobileFaceNet's 192-d one (tflite/MobileFaceNet.tflite, always on the
+//     pure-Go engine: inference/goengine/mobilefacenet).
 //
 // Concurrency: an Engine is safe for concurrent use. Each model owns one
 // session whose input and output tensors are allocated once and reused; a
@@ -32,6 +35,7 @@ import (
 	"time"
 
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/inference/goengine/mobilefacenet"
 	"github.com/faceverify/faceverify/models"
 )
 
@@ -58,7 +62,12 @@ type Engine struct {
 	Detector   *Detector
 	Liveness   *Liveness
 	Landmarker *Landmarker
-	Embedder   *Embedder
+	// Embedder is fr_feature.onnx; nil when inference.embedder names
+	// another tier.
+	Embedder *Embedder
+
+	faces    faceEmbedder // the configured tier (embedtier.go)
+	embedder string       // its name, inference.embedder resolved
 
 	scratch sync.Pool // *[]float32 of qualitySide² grey values
 }
@@ -73,8 +82,10 @@ var ErrNoRuntime = errors.New("no ONNX Runtime library for this platform")
 // New validates cfg, initialises ONNX Runtime (once per process; the library
 // is cfg.ORTLibrary or models.ORTLibrary() under cfg.ModelsDir, checked
 // against its pinned sha256 in the latter case), verifies every model file
-// against models/manifest.json and creates one session per model with
-// cfg.IntraOpThreads intra-op threads.
+// it uses against models/manifest.json and creates one session per model with
+// cfg.IntraOpThreads intra-op threads. The embedder is cfg.Embedder's:
+// fr_feature.onnx on cfg.Engine, or tflite/MobileFaceNet.tflite compiled
+// on the pure-Go engine (fr_feature.onnx is then not loaded).
 //
 // Errors: a *models.MissingError (errors.Is models.ErrMissing) naming the
 // absolute path searched, how a relative inference.models_dir resolved and
@@ -95,6 +106,9 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 	if cfg.Engine == "" {
 		cfg.Engine = inference.DefaultEngine
 	}
+	if cfg.Embedder == "" {
+		cfg.Embedder = inference.DefaultEmbedder
+	}
 	info := []any{"engine", cfg.Engine}
 	switch cfg.Engine {
 	case inference.EngineGo:
@@ -114,6 +128,9 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 	layouts := make([]inference.TensorLayout, len(specs))
 	settings := make([]models.Settings, len(specs))
 	for i, sp := range specs {
+		if sp.file == FeatureFile && !loadsFeature(cfg.Embedder) {
+			continue
+		}
 		st, err := man.SettingsFor(sp.file)
 		if err != nil {
 			e.destroy(sessions)
@@ -143,14 +160,26 @@ func New(cfg inference.Config, logger *slog.Logger) (*Engine, error) {
 	e.Liveness = &Liveness{sess: sessions[1], layout: layouts[1], cropScale: settings[1].CropScale,
 		crops: livenessCrops(cfg.LivenessCrops)}
 	e.Landmarker = &Landmarker{sess: sessions[2], layout: layouts[2], cropScale: settings[2].CropScale}
-	e.Embedder = &Embedder{sess: sessions[3], layout: layouts[3]}
+	e.embedder = cfg.Embedder
+	if sessions[3] != nil {
+		e.Embedder = &Embedder{sess: sessions[3], layout: layouts[3]}
+		e.faces = e.Embedder
+	} else {
+		mfn, err := newMobileFaceNet(man, cfg.ModelsDir)
+		if err != nil {
+			e.destroy(sessions)
+			return nil, err
+		}
+		logger.Info("model compiled", "model", mobilefacenet.File, "arena_bytes", mfn.ArenaBytes())
+		e.faces = mfn
+	}
 	if e.Liveness.cropScale <= 0 || e.Landmarker.cropScale <= 0 {
 		e.destroy(sessions)
 		return nil, errors.New("models manifest: liveness and landmark crop_scale must be > 0")
 	}
 	logger.Info("inference engine ready", append(info, "models_dir", cfg.ModelsDir,
 		"liveness_order", layouts[1].Order, "liveness_crop_scale", settings[1].CropScale,
-		"embed_order", layouts[3].Order)...)
+		"embedder", cfg.Embedder, "embedding_dim", inference.EmbeddingDim(cfg.Embedder))...)
 	return e, nil
 }
 
@@ -165,9 +194,11 @@ func (e *Engine) destroy(ss []*session) {
 // Close releases the sessions and tensors. The ONNX Runtime environment
 // stays initialised for later Engines. Calls after Close return errors.
 func (e *Engine) Close() error {
-	for _, s := range []*session{e.Detector.sess, e.Liveness.sess, e.Landmarker.sess, e.Embedder.sess} {
-		s.destroy()
+	ss := []*session{e.Detector.sess, e.Liveness.sess, e.Landmarker.sess}
+	if e.Embedder != nil {
+		ss = append(ss, e.Embedder.sess)
 	}
+	e.destroy(ss)
 	return nil
 }
 
@@ -302,11 +333,11 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 		if _, err := inference.AlignFace(aligned, rgba, subj.Landmarks); err != nil {
 			return an, fmt.Errorf("analyze: %w", err)
 		}
-		emb, err := e.Embedder.Embed(aligned, nil)
+		emb, model, err := e.embed(aligned)
 		if err != nil {
 			return an, err
 		}
-		subj.Aligned, subj.Embedding = aligned, emb
+		subj.Aligned, subj.Embedding, subj.EmbeddingModel = aligned, emb, model
 	}
 	an.Timings.Embed = time.Since(t4)
 	an.Timings.Total = time.Since(t0)

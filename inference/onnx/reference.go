@@ -145,7 +145,7 @@ func (e *Engine) analyzeReference(ctx context.Context, img image.Image, opts inf
 		if err != nil {
 			return an, err
 		}
-		subj.Aligned, subj.Embedding = aligned, emb
+		subj.Aligned, subj.Embedding, subj.EmbeddingModel = aligned, emb, e.embedder
 	}
 	an.Timings.Embed = time.Since(t3)
 	an.Timings.Total = time.Since(t0)
@@ -242,7 +242,7 @@ func (e *Engine) embedReference(img *image.RGBA, box inference.Box, lm []inferen
 	if _, err := inference.AlignFace(aligned, src, lm); err != nil {
 		return nil, nil, fmt.Errorf("analyze: %w", err)
 	}
-	emb, err := e.Embedder.Embed(aligned, nil)
+	emb, _, err := e.embed(aligned)
 	if err != nil {
 		return nil, nil, err
 	}

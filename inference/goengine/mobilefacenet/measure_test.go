@@ -141,7 +141,7 @@ func TestPairs(t *testing.T) {
 		if order == inference.RGB && st.sameMin <= st.diffMax {
 			t.Errorf("MobileFaceNet RGB does not separate pairs.csv: %v", st)
 		}
-		t.Logf("MobileFaceNet %s: %v; %.1f ms per face (two faces per run)", order, st, float64(runTime.Microseconds())/1000/float64(2*max(runs, 1)))
+		t.Logf("MobileFaceNet %s: %v; %.1f ms per face", order, st, float64(runTime.Microseconds())/1000/float64(2*max(runs, 1)))
 		if measure && order == inference.RGB {
 			t.Logf("fr_feature.onnx (current embedder, Go engine): %v; %.1f ms per face (alignment included)", ref, float64(embedTime.Microseconds())/1000/float64(max(embeds, 1)))
 		}
