@@ -100,6 +100,7 @@ type Agent struct {
 	analyzed   atomic.Uint64
 	tracks     roundTracker // faces confirmed in the current capture round
 	uploads    atomic.Uint64
+	timeline   timeline // marks of the current or last session (timeline.go)
 
 	// Device wiring (spool_wiring.go, metrics_wiring.go, health_wiring.go).
 	metrics     *health.Metrics
@@ -317,7 +318,8 @@ type uplinkJob struct {
 	base         string
 	token        string
 	tokenExpires time.Time       // zero: unknown
-	upload       *session.Upload // nil: status poll
+	upload       *session.Upload // nil: status poll (or warm)
+	warm         bool            // open the connection to base (uplink.Warmer), nothing else
 	wait         time.Duration   // status poll: the long-poll wait (0: plain)
 	corr         string
 	attempt      int
@@ -446,9 +448,15 @@ func (x *executor) command(ctx context.Context, c command) commandResult {
 		x.a.ui.launched(c.launch) // theme and locale of the screens (ui.go)
 		x.sessCtx, x.sessCancel = context.WithCancel(ctx)
 		id := x.a.d.NewSessionID()
+		x.a.timeline.begin(id, x.a.d.Clock.Now())
 		x.a.log.Info("session start", "session_id", id, "correlation_id", c.launch.CorrelationID, "request_id", c.launch.RequestID)
 		x.state.Config = x.a.sessionPolicy() // reload-config applies from the next session (fleet.go)
 		x.apply(session.Start{ID: id, CorrelationID: c.launch.CorrelationID})
+		// While the camera captures, open the connection the upload will
+		// use (uplink.Warmer): the uplink worker is idle until the upload,
+		// which then finds the connection in the pool. Not a session
+		// action: it changes nothing the state machine decides.
+		offer(x.a.upReq, uplinkJob{ctx: x.sessCtx, sid: id, base: x.baseURL, warm: true})
 	case cmdCancel:
 		if !x.state.Active() {
 			return commandResult{err: control.ErrNoSession}
@@ -511,6 +519,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 			x.roundCancel()
 		}
 		x.roundCtx, x.roundCancel = context.WithCancel(x.sessCtx)
+		a.timeline.mark(s.ID, PhaseCaptureStart, 0, now)
 		offer(a.camReq, cameraJob{ctx: x.roundCtx, sid: s.ID, gen: act.Gen})
 	case session.CloseCamera:
 		if x.roundCancel != nil {
@@ -523,6 +532,9 @@ func (x *executor) do(act session.Action, now time.Time) {
 		}
 	case session.Upload:
 		u := act
+		if u.Try == 1 {
+			a.timeline.mark(s.ID, PhaseCaptureDone, 0, now)
+		}
 		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, tokenExpires: x.tokenExpires, upload: &u, corr: s.CorrelationID, attempt: s.Round})
 	case session.PollStatus:
 		offer(a.upReq, uplinkJob{ctx: x.sessCtx, sid: s.ID, base: x.baseURL, token: x.token, wait: act.Wait, corr: s.CorrelationID})
@@ -548,6 +560,7 @@ func (x *executor) do(act session.Action, now time.Time) {
 			})
 		}
 	case session.Finish:
+		a.timeline.mark(s.ID, PhaseExit, 0, now)
 		a.log.Info("session finished", "session_id", s.ID, "correlation_id", s.CorrelationID,
 			"status", act.Outcome.Status, "reason", act.Outcome.Reason, "attempts", s.Round,
 			"uploads", s.Uploads, "elapsed_ms", now.Sub(s.Started).Milliseconds())
@@ -620,6 +633,7 @@ func (a *Agent) stream(ctx context.Context, job cameraJob) {
 		}
 		return
 	}
+	a.mark(job.sid, PhaseCameraOpen, 0)
 	defer src.Close()
 	defer a.ui.preview.clear() // the preview never outlives the capture round
 	var last uint64
@@ -635,6 +649,9 @@ func (a *Agent) stream(ctx context.Context, job cameraJob) {
 			a.log.Error("camera lost", "camera", src.Name(), "err", err)
 			a.report(ctx, job.sid, session.CameraLost{Gen: job.gen, Err: err})
 			return
+		}
+		if last == 0 {
+			a.mark(job.sid, PhaseFirstFrame, f.Seq)
 		}
 		last = f.Seq
 		a.metrics.Frame()
@@ -687,8 +704,11 @@ func (a *Agent) analyzeOne(ctx context.Context, job analyzeJob) {
 		}
 	}
 	began := a.d.Clock.Now()
+	a.timeline.mark(job.sid, PhaseAnalysisStart, tf.frame.Seq, began)
 	an, err := a.d.Analyzer.Analyze(job.ctx, tf.frame.Image, inference.Options{Liveness: true, Track: a.tracks.get(job.sid, job.gen)})
-	took := a.d.Clock.Now().Sub(began)
+	ended := a.d.Clock.Now()
+	took := ended.Sub(began)
+	a.timeline.mark(job.sid, PhaseAnalysisEnd, tf.frame.Seq, ended)
 	if job.ctx.Err() != nil {
 		return
 	}
@@ -716,8 +736,20 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 			continue
 		}
 		log := a.log.With("session_id", job.sid, "correlation_id", job.corr)
+		if job.warm {
+			if w, ok := a.d.Gateway.(uplink.Warmer); ok {
+				if err := w.Warm(job.ctx, job.base); err != nil {
+					log.Debug("gateway connection not warmed", "err", err)
+				} else {
+					a.mark(job.sid, PhaseGatewayWarm, 0)
+				}
+			}
+			continue
+		}
 		if job.upload == nil {
+			a.mark(job.sid, PhaseStatusSent, 0)
 			resp, err := a.status(job)
+			a.mark(job.sid, PhaseStatusAnswered, 0)
 			if err != nil {
 				log.Warn("status poll failed", "err", err)
 				a.report(ctx, job.sid, session.StatusFailed{Class: uplink.Classify(err), Err: err})
@@ -729,16 +761,13 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 		}
 		u := job.upload
 		if u.Key != cacheKey {
-			crop, err := inference.CropFace(u.Candidate.Frame.Image, u.Candidate.Face.Box, a.cfg.Session.CropScale, a.cfg.Session.CropMaxSide)
-			if err == nil {
-				cacheJPEG, err = inference.EncodeJPEG(crop, a.cfg.Session.JPEGQuality)
-			}
+			selfie, extras, err := a.uploadCrops(u) // extras.go
 			if err != nil {
 				log.Error("crop failed", "err", err)
 				a.report(ctx, job.sid, session.UploadFailed{Class: uplink.ClassPermanent, Err: err})
 				continue
 			}
-			cacheKey, cacheExtras = u.Key, a.extraCrops(u)
+			cacheKey, cacheJPEG, cacheExtras = u.Key, selfie, extras
 		}
 		req := api.SubmissionRequest{
 			Selfie:         cacheJPEG,
@@ -748,7 +777,9 @@ func (a *Agent) uplinkWorker(ctx context.Context) error {
 			IdempotencyKey: u.Key,
 			CapturedAt:     u.Candidate.Frame.At.UTC(),
 		}
+		a.mark(job.sid, PhaseUploadSent, 0)
 		resp, queued, err := a.submit(ctx, job, req)
+		a.mark(job.sid, PhaseUploadAcked, 0)
 		if queued {
 			continue
 		}

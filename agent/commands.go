@@ -45,6 +45,17 @@ func (a *Agent) commands(o FleetOptions) []control.Command {
 			},
 		},
 		{
+			// The current or last session's timeline (timeline.go): loopback only.
+			Method: http.MethodGet, Path: "/v1/session/timeline",
+			Run: func(context.Context, control.Input) (any, error) {
+				tl, ok := a.Timeline()
+				if !ok {
+					return nil, control.ErrNoSessionYet
+				}
+				return tl, nil
+			},
+		},
+		{
 			Name: mqttapi.CmdIdentify,
 			Run:  func(_ context.Context, in control.Input) (any, error) { return a.fleetIdentify(in, o) },
 		},

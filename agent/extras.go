@@ -1,34 +1,47 @@
 package agent
 
 import (
+	"sync"
+
 	"github.com/faceverify/faceverify/agent/session"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
 )
 
-// extraCrops crops and encodes an upload's extra frames as the selfie is
-// (session.crop_scale, crop_max_side, jpeg_quality). A frame that cannot be
-// cropped is left out: the extras are evidence for the gateway, the
-// selfie alone is a valid submission.
-func (a *Agent) extraCrops(u *session.Upload) [][]byte {
-	var out [][]byte
-	for _, c := range u.Extras {
-		if len(out) == api.MaxSelfieExtra {
-			break
-		}
-		crop, err := inference.CropFace(c.Frame.Image, c.Face.Box, a.cfg.Session.CropScale, a.cfg.Session.CropMaxSide)
-		if err != nil {
-			a.log.Debug("extra frame not cropped", "err", err)
-			continue
-		}
-		b, err := inference.EncodeJPEG(crop, a.cfg.Session.JPEGQuality)
-		if err != nil {
-			a.log.Debug("extra frame not encoded", "err", err)
-			continue
-		}
-		out = append(out, b)
+// uploadCrops crops and encodes an upload's selfie and extra frames
+// (session.crop_scale, crop_max_side, jpeg_quality), all at once: while a
+// round uploads the camera is closed and no analysis runs, so each image
+// takes a core and the upload waits for the slowest, not for their sum.
+// It returns the selfie's JPEG and the extras' in the round's order. An
+// extra that cannot be cropped or encoded is left out (the extras are
+// evidence for the gateway, the selfie alone is a valid submission); the
+// selfie's failure is the error.
+func (a *Agent) uploadCrops(u *session.Upload) (selfie []byte, extras [][]byte, err error) {
+	frames := append([]*session.Candidate{u.Candidate}, u.Extras...)
+	out := make([][]byte, len(frames))
+	errs := make([]error, len(frames))
+	var wg sync.WaitGroup
+	for i, c := range frames {
+		wg.Go(func() {
+			crop, err := inference.CropFace(c.Frame.Image, c.Face.Box, a.cfg.Session.CropScale, a.cfg.Session.CropMaxSide)
+			if err == nil {
+				out[i], err = inference.EncodeJPEG(crop, a.cfg.Session.JPEGQuality)
+			}
+			errs[i] = err
+		})
 	}
-	return out
+	wg.Wait()
+	if errs[0] != nil {
+		return nil, nil, errs[0]
+	}
+	for i := 1; i < len(frames) && len(extras) < api.MaxSelfieExtra; i++ {
+		if errs[i] != nil {
+			a.log.Debug("extra frame not cropped", "err", errs[i])
+			continue
+		}
+		extras = append(extras, out[i])
+	}
+	return out[0], extras, nil
 }
 
 // deviceLiveness is the device liveness an upload reports: the capture

@@ -17,11 +17,13 @@ import (
 var contract *openapitest.Checker
 
 func TestMain(m *testing.M) {
-	// Only requests the document routes (the default): the agent's own
-	// calls to a fake gateway (/v1/submissions, /v1/status) share the
-	// transport.
+	// Only requests the document routes, and not the agent's own calls
+	// to a fake gateway: they share the transport, and its warm-up
+	// (GET /healthz, uplink.Warmer) has a path of the agent's document.
 	contract = openapitest.MustLoad(OpenAPI)
-	os.Exit(contract.Run(m, "agent/openapi.json", nil))
+	os.Exit(contract.Run(m, "agent/openapi.json", func(r *http.Request) bool {
+		return !strings.HasPrefix(r.Header.Get("User-Agent"), "faceagent") && contract.Routes(r)
+	}))
 }
 
 // muxPattern matches a route registered on the API's ServeMux.

@@ -42,6 +42,16 @@ type StatusWaiter interface {
 	StatusWait(ctx context.Context, baseURL, token string, wait time.Duration) (api.StatusResponse, error)
 }
 
+// Warmer opens a connection to the gateway ahead of a session's first
+// request (a cheap unauthenticated GET /healthz at baseURL), so the upload
+// finds it open in the client's pool instead of paying the TCP and TLS
+// handshakes after the capture. Any HTTP answer warms the connection; the
+// error is a network failure or timeout. A Gateway may implement it; the
+// agent warms nothing without it.
+type Warmer interface {
+	Warm(ctx context.Context, baseURL string) error
+}
+
 // Gateway is the device side of the gateway API.
 //
 // Errors: ErrTokenExpired and ErrUnauthorized (errors.Is) when the gateway

@@ -85,7 +85,9 @@ type CaptureConfig struct {
 	AnalyzeFPS float64 `toml:"analyze_fps" gt:"0" max:"60"`
 	// AnalyzeDuty caps the share of time spent analysing frames while
 	// capturing, (0,1]: after an analysis that took d the next starts no
-	// sooner than d·(1−duty)/duty later (0.5: at most half of one core).
+	// sooner than d·(1−duty)/duty later (0.5: at most half of one core),
+	// except once per round, before the frame that can end it
+	// (session.Config.AnalyzeDuty).
 	AnalyzeDuty float64 `toml:"analyze_duty" gt:"0" max:"1"`
 	V4L2CaptureConfig
 }

@@ -47,6 +47,7 @@ func TestAnalysisPacing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.AnalyzeInterval, cfg.AnalyzeDuty = tc.interval, tc.duty
+			cfg.PassFrames = 3 // one passing frame leaves two: the rest applies (TestDutyRestSkippedBeforeTheLastFrame)
 			_, all := runWith(cfg, []step{begin, {tc.end, took(frame(1, good(120)), tc.ran)}})
 			req := find[AnalyzeFrame](all[1])
 			if len(req) != 1 || !req[0].NotBefore.Equal(t0.Add(tc.want)) {
@@ -72,8 +73,8 @@ func TestPassingFramesTakeOneAnalysisEach(t *testing.T) {
 	if s.Phase != Processing {
 		t.Fatalf("phase %s, want processing", s.Phase)
 	}
-	if req := find[AnalyzeFrame](all[1]); len(req) != 1 || !req[0].NotBefore.Equal(t0.Add(90*ms)) {
-		t.Errorf("second analysis %+v, want not before t0+90ms (duty 0.5 after 45 ms)", req)
+	if req := find[AnalyzeFrame](all[1]); len(req) != 1 || !req[0].NotBefore.Equal(t0.Add(45*ms)) {
+		t.Errorf("second analysis %+v, want not before t0+45ms (no duty rest before the frame that can end the round)", req)
 	}
 	if n := count[Upload](all[2]); n != 1 {
 		t.Errorf("the second passing frame did not upload: %#v", all[2])
@@ -142,5 +143,46 @@ func TestPollTimerAsksForTheWait(t *testing.T) {
 	}
 	if polls := find[PollStatus](all[4]); len(polls) != 1 || polls[0].Wait != cfg.StatusWait {
 		t.Errorf("poll timer %#v, want PollStatus{Wait: %v}", all[4], cfg.StatusWait)
+	}
+}
+
+// TestDutyRestSkippedBeforeTheLastFrame: the duty rest is skipped once per
+// round, after the passing frame that leaves one more to end it; other
+// frames rest as analyze_duty asks, and a new round may skip it again.
+func TestDutyRestSkippedBeforeTheLastFrame(t *testing.T) {
+	ms := time.Millisecond
+	interval := time.Second / 25
+	for _, tc := range []struct {
+		name       string
+		duty       float64
+		passFrames int
+		frames     []FrameAnalyzed // each took 30 ms, ending 80 ms apart
+		want       time.Duration   // the last request's NotBefore, after the last frame's end
+	}{
+		{"pass, 2 needed: no rest", 0.5, 2, []FrameAnalyzed{frame(1, good(120))}, 0},
+		{"fail: rest", 0.5, 2, []FrameAnalyzed{frame(1, spoof(120))}, 30 * ms},
+		{"pass, 3 needed: rest", 0.5, 3, []FrameAnalyzed{frame(1, good(120))}, 30 * ms},
+		{"pass, pass, 3 needed: no rest", 0.5, 3, []FrameAnalyzed{frame(1, good(120)), frame(2, good(120))}, 0},
+		{"pass, fail, pass: skipped once per round", 0.5, 2, []FrameAnalyzed{frame(1, good(120)), frame(2, spoof(120)), frame(3, good(120))}, 30 * ms},
+		{"duty 1: back to back anyway", 1, 2, []FrameAnalyzed{frame(1, spoof(120))}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.AnalyzeInterval, cfg.AnalyzeDuty, cfg.PassFrames = interval, tc.duty, tc.passFrames
+			steps := []step{begin}
+			at := time.Duration(0)
+			for _, f := range tc.frames {
+				at += 80 * ms // past the previous request's rest (30 ms) and the interval (40 ms) after it
+				steps = append(steps, step{at, took(f, 30*ms)})
+			}
+			s, all := runWith(cfg, steps)
+			if s.Phase != Capturing {
+				t.Fatalf("phase %s, want capturing", s.Phase)
+			}
+			req := find[AnalyzeFrame](all[len(all)-1])
+			if len(req) != 1 || !req[0].NotBefore.Equal(t0.Add(at+tc.want)) {
+				t.Fatalf("next analysis %+v, want not before t0+%v (%v after the last end)", req, at+tc.want, tc.want)
+			}
+		})
 	}
 }

@@ -53,7 +53,10 @@ type Config struct {
 	// AnalyzeDuty caps the share of time spent analysing while capturing,
 	// in (0,1] (capture.analyze_duty): after an analysis that took d, the
 	// next starts no sooner than d·(1−AnalyzeDuty)/AnalyzeDuty later. 1
-	// (or 0) analyses back to back.
+	// (or 0) analyses back to back. Once per round the rest is skipped:
+	// after the passing frame that leaves one more to end the round
+	// (PassFrames−1 in a row), so the frame that can end it is not held
+	// back (one analysis more than the cap per round, at most).
 	AnalyzeDuty float64
 	// PassFrames is how many consecutive passing frames end a round early.
 	PassFrames int
@@ -218,6 +221,7 @@ type State struct {
 	MultipleFaces int
 	LowQuality    int
 	analyzeAt     time.Time // NotBefore of the last analysis request
+	restSkipped   bool      // the round's one duty rest skipped (Config.AnalyzeDuty)
 	analyzeErrors int
 	lastSeq       uint64 // Seq of the last analysed frame
 	endSeq        uint64 // last frame the camera will deliver; 0 if streaming
@@ -530,6 +534,7 @@ func beginCapture(s State, now time.Time, acts []Action) (State, []Action) {
 	s.Extras, s.RoundLive = nil, RoundLiveness{}
 	s.NoFace, s.MultipleFaces, s.LowQuality = 0, 0, 0
 	s.analyzeErrors, s.lastSeq, s.endSeq = 0, 0, 0
+	s.restSkipped = false
 	s.Guidance, s.Progress, s.guideBox = "", 0, nil
 	s.analyzeAt = now
 	s.Upload, s.UploadKey, s.UploadTry = nil, "", 0
@@ -627,7 +632,12 @@ func analyzed(s State, ev FrameAnalyzed, now time.Time) (State, []Action) {
 		s, more := endCapture(s, now)
 		return s, append(acts, more...)
 	}
-	s, more := requestAnalysis(s, now, ev.Took)
+	rest := ev.Took
+	if s.Streak > 0 && s.Streak == s.Config.PassFrames-1 && !s.restSkipped {
+		// The next passing frame ends the round: no duty rest before it.
+		s.restSkipped, rest = true, 0
+	}
+	s, more := requestAnalysis(s, now, rest)
 	return s, append(acts, more...)
 }
 

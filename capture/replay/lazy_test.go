@@ -70,3 +70,55 @@ func TestFramesDecodeOnFirstUse(t *testing.T) {
 		t.Fatalf("%d decodes, stats %+v; want 3 decodes (one per file), 2 skips (found bad, then skipped once)", decodes, st)
 	}
 }
+
+// TestFirstFrameKeptAcrossOpens: the file Open decodes stays decoded
+// across Close, so the next Open of the same bytes decodes nothing and
+// hands over the same image; changed bytes under the same name are
+// decoded afresh.
+func TestFirstFrameKeptAcrossOpens(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "frame.png")
+	writePNG(t, path, 1)
+	decodes := 0
+	s, err := New(Options{Path: dir, FPS: 10, Clock: clock.Real{},
+		Decode: func(r io.Reader) (image.Image, error) { decodes++; return decodePNG(r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	session := func() capture.Frame {
+		t.Helper()
+		if err := s.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		f, err := s.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	tests := []struct {
+		name        string
+		change      func()
+		wantDecodes int
+		wantRed     uint8
+		sameImage   bool
+	}{
+		{"first open decodes", func() {}, 1, 1, false},
+		{"same bytes: kept", func() {}, 1, 1, true},
+		{"same bytes again: kept", func() {}, 1, 1, true},
+		{"changed bytes: decoded afresh", func() { writePNG(t, path, 2) }, 2, 2, false},
+		{"then kept again", func() {}, 2, 2, true},
+	}
+	var prev *capture.LazyImage
+	for _, tt := range tests {
+		tt.change()
+		f := session()
+		img := f.Image.(*capture.LazyImage)
+		if decodes != tt.wantDecodes || red(f) != tt.wantRed || (img == prev) != tt.sameImage {
+			t.Errorf("%s: %d decodes, red %d, same image %v; want %d, %d, %v", tt.name, decodes, red(f), img == prev, tt.wantDecodes, tt.wantRed, tt.sameImage)
+		}
+		prev = img
+	}
+}

@@ -7,7 +7,10 @@
 // Frames are handed over still encoded (capture.LazyImage, with the file's
 // bytes in Frame.JPEG for JPEG files): a file is decoded, once per Open,
 // when a frame of it is first analysed or shown, so a replay at camera
-// rate costs no decoding for the frames nobody looks at.
+// rate costs no decoding for the frames nobody looks at. The first frame,
+// which Open decodes, is kept decoded across Close: the next Open reuses
+// it when that file's bytes are unchanged, so a session's first frame
+// comes without a decode (one frame's pixels stay in memory while closed).
 //
 // A directory is listed again at every Open (files sorted by name, only
 // .jpg, .jpeg and .png, hidden files ignored), so a demo can change "what
@@ -84,6 +87,8 @@ type Source struct {
 	files   []string
 	cache   map[int]decoded
 	bad     map[int]bool
+	first   int      // the file Open decoded
+	kept    *decoded // that file's frame, kept decoded across Close
 	pos     int
 	seq     uint64
 	lastAt  time.Time
@@ -94,6 +99,7 @@ type Source struct {
 type decoded struct {
 	img  *capture.LazyImage
 	jpeg []byte
+	raw  []byte // the file's bytes
 }
 
 // maxCached bounds how many decoded images one Open keeps in memory.
@@ -163,7 +169,7 @@ func (s *Source) Open(ctx context.Context) error {
 			continue // marked bad and counted by the decoder
 		}
 		s.mu.Lock()
-		s.pos = i
+		s.pos, s.first = i, i
 		s.mu.Unlock()
 		return nil
 	}
@@ -241,6 +247,11 @@ func (s *Source) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open = false
+	if d, ok := s.cache[s.first]; ok && d.img.Decoded() {
+		if _, err := d.img.Decode(); err == nil { // done: returns the kept result
+			s.kept = &d
+		}
+	}
 	s.cache = nil
 	return nil
 }
@@ -284,11 +295,14 @@ func (s *Source) read(i int, path string) (decoded, error) {
 	if int64(len(b)) > s.opts.MaxFileBytes {
 		return decoded{}, fmt.Errorf("larger than %d bytes", s.opts.MaxFileBytes)
 	}
+	if k := s.kept; k != nil && bytes.Equal(k.raw, b) {
+		return *k, nil // decoded by an earlier Open
+	}
 	if _, _, err := image.DecodeConfig(bytes.NewReader(b)); err != nil {
 		return decoded{}, err
 	}
 	gen := s.gen
-	d := decoded{img: capture.NewLazyImage(image.Rectangle{}, func() (image.Image, error) {
+	d := decoded{raw: b, img: capture.NewLazyImage(image.Rectangle{}, func() (image.Image, error) {
 		img, err := s.opts.Decode(bytes.NewReader(b))
 		if err == nil && (img == nil || img.Bounds().Empty()) {
 			err = errors.New("empty image")

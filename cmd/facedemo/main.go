@@ -7,6 +7,14 @@
 // photos/NOTICE.md), or those of -photos dir. It prints every MQTT progress
 // event and one JSON result line per verification, and exits 0 only when all
 // three decisions are the expected ones.
+//
+// For latency: -defaults uses the product's status settings, -repeat N runs
+// the scenarios N times and prints command → EXIT p50/p90 per scenario, and
+// -timeline prints each verification's timeline (the agent's own phase
+// marks, GET /v1/session/timeline) and per-phase p50/p90 with the gateway's
+// processing stages and the load average, e.g.
+//
+//	bin/facedemo -defaults -warmup -only genuine -repeat 10 -timeline
 package main
 
 import (
@@ -30,6 +38,8 @@ func main() {
 	flag.Float64Var(&o.FPS, "fps", 0, "replay camera frame rate (0: the demo's 10)")
 	flag.BoolVar(&o.Warmup, "warmup", false, "run one unmeasured verification first (the reference photo itself: REJECTED, REFERENCE_REPLAY)")
 	flag.DurationVar(&o.Window, "window", 0, "agent capture window (0: the demo's 2s; longer for an emulated agent)")
+	flag.IntVar(&o.Repeat, "repeat", 1, "run the scenarios this many times and print command → EXIT p50/p90 per scenario")
+	flag.BoolVar(&o.Timeline, "timeline", false, "print each verification's timeline (the agent's phase marks, ms since the command) and per-phase p50/p90 with the gateway's processing stages and the load average")
 	only := flag.String("only", "", "comma-separated scenarios to run (genuine, impostor, presentation attack); empty: all")
 	flag.Parse()
 	if *only != "" {

@@ -130,6 +130,35 @@ func (c *Client) StatusWait(ctx context.Context, baseURL, token string, wait tim
 	return out, err
 }
 
+// PathHealthz is the gateway's unauthenticated health check, the request
+// Warm makes.
+const PathHealthz = "/healthz"
+
+// Warm gets baseURL+PathHealthz without credentials and reads the answer
+// (at most 4 KiB), so the connection goes back to the client's pool for
+// the session's upload to reuse (uplink.Warmer). Any HTTP answer is
+// success; a network failure or timeout (Options.StatusTimeout) is an
+// *uplink.Error.
+func (c *Client) Warm(ctx context.Context, baseURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.StatusTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(baseURL, "/")+PathHealthz, nil)
+	if err != nil {
+		return &uplink.Error{Op: "warm", Err: err}
+	}
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &uplink.Error{Op: "warm", Temporary: true, Err: err}
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if err != nil {
+		return &uplink.Error{Op: "warm", Temporary: true, Err: err}
+	}
+	return nil
+}
+
 func (c *Client) do(ctx context.Context, op, method, baseURL, path, token string, h http.Header, body []byte, timeout time.Duration, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
