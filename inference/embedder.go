@@ -43,7 +43,7 @@ func EmbeddingDim(embedder string) int {
 // (pairs.csv through the gateway's decision path, README "Decisions"):
 //
 //   - fr_feature 0.35: genuine ≥ 0.519, impostor ≤ 0.171.
-//   - mobilefacenet 0.45: genuine ≥ 0.632, impostor ≤ 0.269.
+//   - mobilefacenet 0.45: genuine ≥ 0.621, impostor ≤ 0.269.
 //
 // The scores of the two models are on different scales (MobileFaceNet's
 // impostor cosines sit about 0.1 higher), so one threshold does not fit
