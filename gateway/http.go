@@ -485,13 +485,16 @@ func deriveStatus(f Flow, subs []Submission, maxAttempts, retryAfterMS int) api.
 
 // handleStatus answers GET /v1/status[?wait=…]; the long poll is in
 // statuswait.go.
+//
+// The token is checked before the query: a caller without a valid user
+// token learns nothing about parameter parsing (401 whatever wait says).
 func (g *Gateway) handleStatus(w http.ResponseWriter, r *http.Request) {
-	wait, err := g.parseWait(r)
+	utok, err := g.authenticate(r, TokenUser)
 	if err != nil {
 		g.fail(w, r, err)
 		return
 	}
-	utok, err := g.authenticate(r, TokenUser)
+	wait, err := g.parseWait(r)
 	if err != nil {
 		g.fail(w, r, err)
 		return
