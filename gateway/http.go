@@ -234,6 +234,10 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
+	if err := g.limits.take(g.limits.initiateClient, ptok.PartnerID, g.now()); err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	var req api.InitiateRequest
 	if err := decodeJSON(w, r, g.cfg.Limits.MaxJSONBytes, &req); err != nil {
 		g.fail(w, r, err)
@@ -258,7 +262,8 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 	}
 	// reference_check: the reference is fetched and analysed before the
 	// flow exists, so an unusable one creates nothing (refcheck.go).
-	checked, err := g.checkReference(r.Context(), p, req)
+	checked, checkDone, err := g.checkReference(r.Context(), p, req)
+	defer checkDone() // a check shared with concurrent repeats ends with this initiation
 	if err != nil {
 		g.fail(w, r, err)
 		return

@@ -339,7 +339,7 @@ func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
 	// the lockout are lifted here; the brute-force rows
 	// (bruteforce_test.go) run private stacks with the defaults.
 	for _, l := range []*gateway.RateLimit{&cfg.Limits.Rate.TokenClient, &cfg.Limits.Rate.TokenSource,
-		&cfg.Limits.Rate.EnrollSource, &cfg.Limits.Rate.SubmitFlow, &cfg.Limits.Rate.SubmitDevice} {
+		&cfg.Limits.Rate.EnrollSource, &cfg.Limits.Rate.SubmitFlow, &cfg.Limits.Rate.SubmitDevice, &cfg.Limits.Rate.InitiateClient} {
 		*l = gateway.RateLimit{PerMinute: 60000, Burst: 10000}
 	}
 	cfg.Limits.Lockout.Failures = 100
