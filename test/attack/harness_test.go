@@ -65,6 +65,7 @@ var (
 	photosDir  string // ../shared/testdata
 	modelsDir  string // <repo>/models
 	gatewayBin string // the facegateway binary built for this run
+	agentBin   string // the faceagent binary built for this run
 	skipReason string // non-empty: every Stack skips its test with it
 	// missingPhotos: skipReason is the absent ../shared/testdata, which CI
 	// must have (testenv.Missing fails the test there).
@@ -109,13 +110,14 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(bin)
-	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/facegateway")
+	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/facegateway", "./cmd/faceagent")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "attack: go build ./cmd/facegateway: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "attack: go build ./cmd/facegateway ./cmd/faceagent: %v\n%s", err, out)
 		return 1
 	}
 	gatewayBin = filepath.Join(bin, "facegateway")
+	agentBin = filepath.Join(bin, "faceagent")
 	code := m.Run()
 	if shared != nil {
 		if err := shared.stop(); err != nil {
