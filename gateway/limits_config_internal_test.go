@@ -38,3 +38,22 @@ func TestInitiateClientLimitConfig(t *testing.T) {
 		t.Errorf("decoded initiate_client %+v, want {120 40}", got)
 	}
 }
+
+// TestMaxChecksConfig: reference.max_checks is 1–256, named when wrong.
+func TestMaxChecksConfig(t *testing.T) {
+	if got := DefaultConfig().Reference.MaxChecks; got != 16 {
+		t.Errorf("default reference.max_checks = %d, want 16", got)
+	}
+	for _, v := range []int{0, -1, 257} {
+		c := validConfig()
+		c.Reference.MaxChecks = v
+		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "reference.max_checks:") {
+			t.Errorf("max_checks = %d: Validate() = %v, want an error naming reference.max_checks", v, err)
+		}
+	}
+	c := validConfig()
+	c.Reference.MaxChecks = 256
+	if err := c.Validate(); err != nil {
+		t.Errorf("max_checks = 256: %v", err)
+	}
+}
