@@ -45,8 +45,15 @@ type Resizer struct {
 	box2   bool
 	// lut2 maps the sum of four levels (0–1020) to the normalised value
 	// of their mean for the layout of key (for Gray, to the mean itself:
-	// the luma weights and normalisation follow).
-	lut2 []float32
+	// the luma weights and normalisation follow); nil until a 2× reduction.
+	lut2 *[1024]float32
+	// rows caches the horizontal pass of the last two source rows of
+	// the current call (resize_rows.go).
+	rows rowCache
+	// rowsShared: most output rows share a source row with the previous
+	// one (upscaling), so the row pass (bilinearRows) interpolates each
+	// source row once.
+	rowsShared bool
 }
 
 type resizeKey struct {
@@ -87,6 +94,10 @@ func (r *Resizer) Resize(dst []float32, src *image.RGBA, crop Box, l TensorLayou
 		r.box2x(dst, src, l)
 		return nil
 	}
+	if r.rowsShared {
+		r.bilinearRows(dst, src, l)
+		return nil
+	}
 	r.bilinear(dst, src, l)
 	return nil
 }
@@ -97,14 +108,21 @@ func (r *Resizer) prepare(k resizeKey, sx, sy float64) {
 	l, crop := k.l, k.crop
 	r.xs = fillTaps(r.xs, l.Width, crop.X, sx, k.srcW-1, 4)
 	r.ys = fillTaps(r.ys, l.Height, crop.Y, sy, k.srcH-1, 1)
+	r.rows.size(l.Width)
+	shared := 0
+	for i := 1; i < len(r.ys); i++ {
+		if t, p := r.ys[i], r.ys[i-1]; t.i0 == p.i0 || t.i0 == p.i1 || t.i1 == p.i1 {
+			shared++
+		}
+	}
+	r.rowsShared = 2*shared > len(r.ys)
 	r.box2 = sx == 2 && sy == 2 && crop.X == float64(int(crop.X)) && crop.Y == float64(int(crop.Y)) &&
 		crop.X >= 0 && crop.Y >= 0 && crop.X+crop.W <= float64(k.srcW) && crop.Y+crop.H <= float64(k.srcH)
 	if r.box2 {
-		if cap(r.lut2) < 1021 {
-			r.lut2 = make([]float32, 1021)
+		if r.lut2 == nil {
+			r.lut2 = new([1024]float32)
 		}
-		r.lut2 = r.lut2[:1021]
-		for s := range r.lut2 {
+		for s := range 1021 {
 			// The float path's value: the exact mean s/4, then the
 			// normalisation (Gray applies it after the luma weights).
 			c := float32(s) * 0.25
@@ -138,7 +156,8 @@ func fillTaps(ts []tap, n int, origin, step float64, max, mul int) []tap {
 	return ts
 }
 
-// bilinear samples with the fixed-point taps of r.
+// bilinear samples with the fixed-point taps of r, each output pixel from
+// its four source pixels.
 func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 	b := src.Rect
 	w := l.Width
@@ -150,17 +169,41 @@ func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 	if l.Order == BGR {
 		p0, p2 = 2*plane, 0
 	}
-	gray := l.Order == Gray
 	rowBytes := 4 * b.Dx()
 	for y, ty := range r.ys {
 		o0 := src.PixOffset(b.Min.X, b.Min.Y+int(ty.i0))
 		o1 := src.PixOffset(b.Min.X, b.Min.Y+int(ty.i1))
 		r0 := src.Pix[o0 : o0+rowBytes : o0+rowBytes]
 		r1 := src.Pix[o1 : o1+rowBytes : o1+rowBytes]
-		wy1 := uint32(ty.w)
+		wy1 := uint64(ty.w)
 		wy0 := resizeOne - wy1
 		row := y * w
-		for x, tx := range r.xs {
+		if l.Order == Gray {
+			out := dst[row : row+w]
+			xs := r.xs[:len(out)]
+			for x, tx := range xs {
+				// One 32-bit load per source pixel (R, G, B, A little-endian);
+				// red and blue are interpolated together in the two 32-bit
+				// lanes of a uint64 (each lane stays below 2^30).
+				a := binary.LittleEndian.Uint32(r0[tx.i0:])
+				c := binary.LittleEndian.Uint32(r0[tx.i1:])
+				d := binary.LittleEndian.Uint32(r1[tx.i0:])
+				e := binary.LittleEndian.Uint32(r1[tx.i1:])
+				wx1 := uint64(tx.w)
+				wx0 := resizeOne - wx1
+				rb := (rbLanes(a)*wx0+rbLanes(c)*wx1)*wy0 + (rbLanes(d)*wx0+rbLanes(e)*wx1)*wy1
+				vr, vb := uint32(rb), uint32(rb>>32)
+				vg := uint32((uint64(a>>8&0xff)*wx0+uint64(c>>8&0xff)*wx1)*wy0 +
+					(uint64(d>>8&0xff)*wx0+uint64(e>>8&0xff)*wx1)*wy1)
+				out[x] = (0.299*float32(vr)+0.587*float32(vg)+0.114*float32(vb))*kk - mb
+			}
+			continue
+		}
+		dr := dst[p0+row : p0+row+w]
+		dg, db := dst[p1+row:p1+row+w], dst[p2+row:p2+row+w]
+		dg, db = dg[:len(dr)], db[:len(dr)]
+		xs := r.xs[:len(dr)]
+		for x, tx := range xs {
 			// One 32-bit load per source pixel (R, G, B, A little-endian);
 			// red and blue are interpolated together in the two 32-bit
 			// lanes of a uint64 (each lane stays below 2^30).
@@ -170,20 +213,13 @@ func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 			e := binary.LittleEndian.Uint32(r1[tx.i1:])
 			wx1 := uint64(tx.w)
 			wx0 := resizeOne - wx1
-			top := rbLanes(a)*wx0 + rbLanes(c)*wx1
-			bot := rbLanes(d)*wx0 + rbLanes(e)*wx1
-			rb := top*uint64(wy0) + bot*uint64(wy1)
+			rb := (rbLanes(a)*wx0+rbLanes(c)*wx1)*wy0 + (rbLanes(d)*wx0+rbLanes(e)*wx1)*wy1
 			vr, vb := uint32(rb), uint32(rb>>32)
-			vg := uint32(((uint64(a>>8&0xff)*wx0+uint64(c>>8&0xff)*wx1)*uint64(wy0) +
-				(uint64(d>>8&0xff)*wx0+uint64(e>>8&0xff)*wx1)*uint64(wy1)))
-			i := row + x
-			if gray {
-				dst[i] = (0.299*float32(vr)+0.587*float32(vg)+0.114*float32(vb))*kk - mb
-				continue
-			}
-			dst[p0+i] = float32(vr)*kk - mb
-			dst[p1+i] = float32(vg)*kk - mb
-			dst[p2+i] = float32(vb)*kk - mb
+			vg := uint32((uint64(a>>8&0xff)*wx0+uint64(c>>8&0xff)*wx1)*wy0 +
+				(uint64(d>>8&0xff)*wx0+uint64(e>>8&0xff)*wx1)*wy1)
+			dr[x] = float32(vr)*kk - mb
+			dg[x] = float32(vg)*kk - mb
+			db[x] = float32(vb)*kk - mb
 		}
 	}
 }
@@ -191,42 +227,3 @@ func (r *Resizer) bilinear(dst []float32, src *image.RGBA, l TensorLayout) {
 // rbLanes spreads the red and blue bytes of a little-endian RGBA pixel
 // into the low bits of the two 32-bit lanes of a uint64.
 func rbLanes(p uint32) uint64 { return uint64(p&0xff) | uint64(p&0xff0000)<<16 }
-
-// box2x writes the 2×2 block means (r.box2).
-func (r *Resizer) box2x(dst []float32, src *image.RGBA, l TensorLayout) {
-	b := src.Rect
-	w := l.Width
-	plane := w * l.Height
-	x0, y0 := int(r.key.crop.X), int(r.key.crop.Y)
-	lut := r.lut2[:1021]
-	p0, p1, p2 := 0, plane, 2*plane
-	if l.Order == BGR {
-		p0, p2 = 2*plane, 0
-	}
-	gray := l.Order == Gray
-	for y := 0; y < l.Height; y++ {
-		o0 := src.PixOffset(b.Min.X+x0, b.Min.Y+y0+2*y)
-		r0 := src.Pix[o0 : o0+8*w]
-		r1 := src.Pix[o0+src.Stride : o0+src.Stride+8*w]
-		row := y * w
-		for x := 0; x < w; x++ {
-			// Two 32-bit loads per row; the four red+blue and green+alpha
-			// sums in the 16-bit lanes of a uint32 (each ≤ 1020).
-			a := binary.LittleEndian.Uint32(r0[8*x:])
-			c := binary.LittleEndian.Uint32(r0[8*x+4:])
-			d := binary.LittleEndian.Uint32(r1[8*x:])
-			e := binary.LittleEndian.Uint32(r1[8*x+4:])
-			rb := a&0xff00ff + c&0xff00ff + d&0xff00ff + e&0xff00ff
-			ga := a>>8&0xff00ff + c>>8&0xff00ff + d>>8&0xff00ff + e>>8&0xff00ff
-			sr, sg, sb := rb&0x3ff, ga&0x3ff, rb>>16&0x3ff
-			i := row + x
-			if gray {
-				dst[i] = (0.299*lut[sr] + 0.587*lut[sg] + 0.114*lut[sb] - l.Mean) * l.Scale
-				continue
-			}
-			dst[p0+i] = lut[sr]
-			dst[p1+i] = lut[sg]
-			dst[p2+i] = lut[sb]
-		}
-	}
-}

@@ -21,12 +21,13 @@
 package onnx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"log/slog"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -253,7 +254,7 @@ func (e *Engine) Analyze(ctx context.Context, img image.Image, opts inference.Op
 	if opts.Track != nil {
 		opts.Track.Update(kept, refused)
 	}
-	sort.SliceStable(dets, func(i, j int) bool { return dets[i].Box.Area() > dets[j].Box.Area() })
+	slices.SortStableFunc(dets, func(a, b Detection) int { return cmp.Compare(b.Box.Area(), a.Box.Area()) })
 	t2 := time.Now()
 	an.Timings.Detect = t2.Sub(t1)
 
@@ -375,6 +376,9 @@ func clip(b inference.Box, w, h int) inference.Box {
 }
 
 func (e *Engine) logResult(an inference.Analysis) {
+	if !e.log.Enabled(context.Background(), slog.LevelDebug) {
+		return // the attributes below would be built (and allocated) for nothing
+	}
 	e.log.Debug("analyzed image", "width", an.Width, "height", an.Height, "faces", len(an.Faces),
 		"decision", an.Decision, "detect", an.Timings.Detect, "landmarks", an.Timings.Landmarks,
 		"liveness", an.Timings.Liveness, "embed", an.Timings.Embed, "total", an.Timings.Total)

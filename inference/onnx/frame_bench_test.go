@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -33,11 +34,14 @@ func kioskFrames(b *testing.B) []struct {
 }
 
 // floorRuns runs the raw model calls an analysed kiosk frame makes with
-// one face (detector, landmarks, liveness; plus the detector again when
-// confirm), on whatever input each tensor holds: ONNX Runtime's time with
-// no Go pre- or post-processing.
+// one face (detector, landmarks, the liveness model once per configured
+// crop; plus the detector again when confirm), on whatever input each
+// tensor holds: ONNX Runtime's time with no Go pre- or post-processing.
 func floorRuns(b *testing.B, e *Engine, confirm bool) {
-	ss := []*session{e.Detector.sess, e.Landmarker.sess, e.Liveness.sess}
+	ss := []*session{e.Detector.sess, e.Landmarker.sess}
+	for range max(len(e.Liveness.crops), 1) {
+		ss = append(ss, e.Liveness.sess)
+	}
 	if confirm {
 		ss = append(ss, e.Detector.sess)
 	}
@@ -55,7 +59,9 @@ func floorRuns(b *testing.B, e *Engine, confirm bool) {
 // liveness, no embedding, as the agent calls it) and, in the same
 // iteration, the floor of its raw model calls, and reports both and their
 // ratio in wall time (x-floor) and in process CPU time (x-floor-cpu, all
-// threads; steadier than wall time on a shared machine). calls-ms is the
+// threads; steadier than wall time on a shared machine), with 1 and 3
+// liveness crops (inference.Config.LivenessCrops; 3 is the default, and
+// the floor runs the liveness model once per crop). calls-ms is the
 // wall time of the frame's own model calls (inside Analyze) and x-calls
 // the frame's wall time over it. The floor counts the detector once: in a capture round
 // the confirmation pass runs on a face's first frame only (tracked), which
@@ -65,12 +71,19 @@ func floorRuns(b *testing.B, e *Engine, confirm bool) {
 func BenchmarkKioskFrame(b *testing.B) {
 	e := testEngine(b)
 	ctx := context.Background()
+	saved := e.Liveness.crops
+	defer func() { e.Liveness.crops = saved }()
 	for _, fr := range kioskFrames(b) {
-		for _, tracked := range []bool{false, true} {
-			name := fr.name + "/untracked"
+		for _, tc := range []struct {
+			tracked bool
+			crops   int
+		}{{false, 1}, {true, 1}, {false, 3}, {true, 3}} {
+			tracked := tc.tracked
+			name := fmt.Sprintf("%s/untracked/crops%d", fr.name, tc.crops)
 			if tracked {
-				name = fr.name + "/tracked"
+				name = fmt.Sprintf("%s/tracked/crops%d", fr.name, tc.crops)
 			}
+			e.Liveness.crops = livenessCrops(tc.crops)
 			b.Run(name, func(b *testing.B) {
 				opts := inference.Options{Liveness: true}
 				if tracked {
@@ -145,4 +158,57 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// idleBackend is a backend whose runs do nothing: the output tensors keep
+// the values of the last real run.
+type idleBackend struct{}
+
+func (idleBackend) run() error { return nil }
+func (idleBackend) destroy()   {}
+
+// BenchmarkKioskFrameGo measures the Go side of a tracked kiosk frame
+// alone (BenchmarkKioskFrame's frame with every model run replaced by a
+// no-op, the outputs left from a real run): decoding checks, resizes into
+// the input tensors, post-processing and quality, in process CPU time
+// (go-cpu-ms) and allocations.
+func BenchmarkKioskFrameGo(b *testing.B) {
+	e := testEngine(b)
+	ctx := context.Background()
+	saved := e.Liveness.crops
+	defer func() { e.Liveness.crops = saved }()
+	ss := []*session{e.Detector.sess, e.Landmarker.sess, e.Liveness.sess, e.Embedder.sess}
+	for _, fr := range kioskFrames(b) {
+		for _, crops := range []int{1, 3} {
+			e.Liveness.crops = livenessCrops(crops)
+			b.Run(fmt.Sprintf("%s/crops%d", fr.name, crops), func(b *testing.B) {
+				opts := inference.Options{Liveness: true, Track: new(inference.Tracker)}
+				if _, err := e.Analyze(ctx, fr.img, opts); err != nil {
+					b.Fatal(err)
+				}
+				bes := make([]backend, len(ss))
+				for i, s := range ss {
+					s.mu.Lock()
+					bes[i], s.be = s.be, idleBackend{}
+					s.mu.Unlock()
+				}
+				defer func() {
+					for i, s := range ss {
+						s.mu.Lock()
+						s.be = bes[i]
+						s.mu.Unlock()
+					}
+				}()
+				b.ReportAllocs()
+				c0 := cpuTime()
+				for b.Loop() {
+					an, err := e.Analyze(ctx, fr.img, opts)
+					if err != nil || len(an.Faces) != 1 {
+						b.Fatalf("faces %d err %v", len(an.Faces), err)
+					}
+				}
+				b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1e3/float64(b.N), "go-cpu-ms")
+			})
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"slices"
 
 	"github.com/faceverify/faceverify/inference"
 )
@@ -229,7 +230,7 @@ func (m *Landmarker) Landmarks(img *image.RGBA, box inference.Box, dst []inferen
 		return nil, err
 	}
 	o := m.sess.outs[0]
-	dst = dst[:0]
+	dst = slices.Grow(dst[:0], 68)
 	for i := 0; i < 68; i++ {
 		dst = append(dst, inference.Point{X: sq.X + float64(o[2*i])*sq.W, Y: sq.Y + float64(o[2*i+1])*sq.H})
 	}
