@@ -242,11 +242,15 @@ func (a *Agent) APIAddr() string {
 	return s
 }
 
-// Launch starts a session for req after validating it. Errors: a
+// Launch starts a session for req after validating it (an expires_at
+// already passed on the injected clock is refused too). Errors: a
 // *RequestError naming the bad field, ErrBusy while a session runs,
 // ErrStopped after Run ended, or ctx.Err().
 func (a *Agent) Launch(ctx context.Context, req control.LaunchRequest) (SessionView, error) {
 	if err := req.Validate(a.gatewayHosts()); err != nil {
+		return SessionView{}, err
+	}
+	if err := req.CheckExpiry(a.d.Clock.Now()); err != nil {
 		return SessionView{}, err
 	}
 	return a.send(ctx, command{kind: cmdLaunch, launch: req})

@@ -140,6 +140,13 @@ type ReferenceConfig struct {
 	// common load balancers). A check that runs out answers 502
 	// reference_unavailable and creates no flow.
 	CheckDeadline time.Duration `toml:"check_deadline" gt:"0s"`
+	// MaxChecks bounds the reference_check loads of one partner in
+	// flight at once on a replica (default 16); a check that finds them
+	// all taken answers 503 server_busy with Retry-After 1 at once.
+	// Concurrent checks of one correlation id share one fetch, and a
+	// repeated check of an open flow reuses the reference kept for it
+	// (refcheck.go), so the bound is on distinct users.
+	MaxChecks int `toml:"max_checks" min:"1" max:"256"`
 }
 
 // CallbackConfig configures completion callbacks.
@@ -245,6 +252,7 @@ func DefaultConfig() Config {
 			RetryBackoff:  time.Second,
 			Prefetch:      2,
 			CheckDeadline: 20 * time.Second,
+			MaxChecks:     16,
 		},
 		Callback: CallbackConfig{
 			Timeout:        10 * time.Second,

@@ -99,7 +99,8 @@ type Gateway struct {
 	// partnerClients are the default outbound clients by client id.
 	partnerClients map[string]*http.Client
 	replay         *replayGuard
-	refs           *refCache // analysed references of open flows (refcache.go)
+	refs           *refCache  // analysed references of open flows (refcache.go)
+	checks         *refChecks // reference_check fetches in flight (refcheck.go)
 	decoded        *decodedSelfies
 	waits          *statusWaits // status long polls (statuswait.go)
 
@@ -164,6 +165,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.metrics = newMetrics(g.reg)
 	g.refs = newRefCache(g.reg)
+	g.checks = newRefChecks(cfg.Reference.MaxChecks)
 	g.decoded = newDecodedSelfies(cfg.Processing.Workers + 2)
 	g.budget = newDecodeBudget(cfg.Limits.DecodeMemory, g.reg)
 	devices, err := newDeviceAuth(cfg.Devices, deps.Devices, deps.Store, g.reg, g.log)

@@ -234,6 +234,10 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
+	if err := g.limits.take(g.limits.initiateClient, ptok.PartnerID, g.now()); err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	var req api.InitiateRequest
 	if err := decodeJSON(w, r, g.cfg.Limits.MaxJSONBytes, &req); err != nil {
 		g.fail(w, r, err)
@@ -258,7 +262,8 @@ func (g *Gateway) handleInitiate(w http.ResponseWriter, r *http.Request) {
 	}
 	// reference_check: the reference is fetched and analysed before the
 	// flow exists, so an unusable one creates nothing (refcheck.go).
-	checked, err := g.checkReference(r.Context(), p, req)
+	checked, checkDone, err := g.checkReference(r.Context(), p, req)
+	defer checkDone() // a check shared with concurrent repeats ends with this initiation
 	if err != nil {
 		g.fail(w, r, err)
 		return
@@ -485,13 +490,16 @@ func deriveStatus(f Flow, subs []Submission, maxAttempts, retryAfterMS int) api.
 
 // handleStatus answers GET /v1/status[?wait=…]; the long poll is in
 // statuswait.go.
+//
+// The token is checked before the query: a caller without a valid user
+// token learns nothing about parameter parsing (401 whatever wait says).
 func (g *Gateway) handleStatus(w http.ResponseWriter, r *http.Request) {
-	wait, err := g.parseWait(r)
+	utok, err := g.authenticate(r, TokenUser)
 	if err != nil {
 		g.fail(w, r, err)
 		return
 	}
-	utok, err := g.authenticate(r, TokenUser)
+	wait, err := g.parseWait(r)
 	if err != nil {
 		g.fail(w, r, err)
 		return

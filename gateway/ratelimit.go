@@ -49,6 +49,13 @@ type RateConfig struct {
 	// device signature verified (per claimed device_id when unsigned
 	// submissions are accepted).
 	SubmitDevice RateLimit `toml:"submit_device"`
+	// InitiateClient limits POST /v1/flows per partner (the partner
+	// token's client_id), checked right after the token and before the
+	// body is read: each initiation stores a flow and a user token and,
+	// with reference_check or the prefetch, calls the partner's reference
+	// API, so a leaked partner token cannot turn the gateway into a load
+	// generator against the database or the partner.
+	InitiateClient RateLimit `toml:"initiate_client"`
 	// MaxKeys bounds the buckets each limit keeps (least recently used
 	// evicted first; full buckets are dropped every 5 minutes), so a flood
 	// of distinct addresses cannot grow memory without bound: about 210
@@ -69,7 +76,10 @@ type RateConfig struct {
 
 // defaultRateConfig: a partner backend caches its token for an hour, an
 // installer enrolls a kiosk once, and a kiosk serves one person at a time
-// (a session takes tens of seconds, three attempts at most).
+// (a session takes tens of seconds, three attempts at most). A busy
+// partner opens a flow per customer at a counter: 600 a minute sustained
+// (10/s, e.g. 3000 kiosks each starting a session every 5 minutes) with a
+// burst of 300 (a morning opening or a backlog replayed after an outage).
 func defaultRateConfig() RateConfig {
 	return RateConfig{
 		TokenClient:    RateLimit{PerMinute: 10, Burst: 20},
@@ -77,6 +87,7 @@ func defaultRateConfig() RateConfig {
 		EnrollSource:   RateLimit{PerMinute: 5, Burst: 10},
 		SubmitFlow:     RateLimit{PerMinute: 10, Burst: 6},
 		SubmitDevice:   RateLimit{PerMinute: 30, Burst: 10},
+		InitiateClient: RateLimit{PerMinute: 600, Burst: 300},
 		MaxKeys:        50_000,
 		TrustedProxies: []string{},
 		PasskeyChecks:  4,
@@ -88,7 +99,7 @@ func (c RateConfig) validate() error {
 		name string
 		RateLimit
 	}{{"token_client", c.TokenClient}, {"token_source", c.TokenSource}, {"enroll_source", c.EnrollSource},
-		{"submit_flow", c.SubmitFlow}, {"submit_device", c.SubmitDevice}} {
+		{"submit_flow", c.SubmitFlow}, {"submit_device", c.SubmitDevice}, {"initiate_client", c.InitiateClient}} {
 		if !(l.PerMinute > 0) || math.IsInf(l.PerMinute, 0) {
 			return errField("limits.rate."+l.name+".per_minute", "must be > 0, got %v", l.PerMinute)
 		}
@@ -188,7 +199,7 @@ func (k *keyedLimiter) len() int {
 
 // limiters are the gateway's rate limits.
 type limiters struct {
-	tokenClient, tokenSource, enrollSource, submitFlow, submitDevice *keyedLimiter
+	tokenClient, tokenSource, enrollSource, submitFlow, submitDevice, initiateClient *keyedLimiter
 
 	trusted []netip.Prefix
 	refused *prometheus.CounterVec
@@ -206,10 +217,13 @@ func newLimiters(c RateConfig, reg prometheus.Registerer) (*limiters, error) {
 		enrollSource: newKeyedLimiter("enroll_source", c.EnrollSource, c.MaxKeys),
 		submitFlow:   newKeyedLimiter("submit_flow", c.SubmitFlow, c.MaxKeys),
 		submitDevice: newKeyedLimiter("submit_device", c.SubmitDevice, c.MaxKeys),
-		trusted:      trusted,
+		// One bucket per configured partner: the key is a token's client
+		// id, never a value from the request.
+		initiateClient: newKeyedLimiter("initiate_client", c.InitiateClient, c.MaxKeys),
+		trusted:        trusted,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "faceverify_gateway", Name: "rate_limited_total",
-			Help: "Requests refused 429 by limit: token_client, token_source, enroll_source, submit_flow, submit_device.",
+			Help: "Requests refused 429 by limit: token_client, token_source, enroll_source, submit_flow, submit_device, initiate_client.",
 		}, []string{"limit"}),
 		locked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "faceverify_gateway", Name: "user_locked_total",
@@ -225,7 +239,7 @@ func newLimiters(c RateConfig, reg prometheus.Registerer) (*limiters, error) {
 }
 
 func (l *limiters) all() []*keyedLimiter {
-	return []*keyedLimiter{l.tokenClient, l.tokenSource, l.enrollSource, l.submitFlow, l.submitDevice}
+	return []*keyedLimiter{l.tokenClient, l.tokenSource, l.enrollSource, l.submitFlow, l.submitDevice, l.initiateClient}
 }
 
 // sweep drops full buckets of every limit.

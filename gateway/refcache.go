@@ -227,7 +227,7 @@ func newRefCache(reg prometheus.Registerer) *refCache {
 		jobs:  map[string]*refJob{},
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "reference_cache_total",
-			Help: "Reference look-ups by result: hit (analysed profile reused), loaded (fetched and analysed), waited (joined a load under way), reanalysed (profile unreadable, analysed again), model_changed (profile embedded by another model than the selfie, analysed again), dropped (prefetch queue full), transient (fetch failed, not kept), check_unusable (reference_check answered 422).",
+			Help: "Reference look-ups by result: hit (analysed profile reused), loaded (fetched and analysed), waited (joined a load under way), reanalysed (profile unreadable, analysed again), model_changed (profile embedded by another model than the selfie, analysed again), dropped (prefetch queue full), transient (fetch failed, not kept), check_unusable (reference_check answered 422), check_shared (reference_check joined a check of the same flow under way), check_busy (reference_check answered 503: reference.max_checks of the partner running).",
 		}, []string{"result"}),
 	}
 	reg.MustRegister(c.results)

@@ -22,7 +22,7 @@ func PasskeyHash(passkey string) string {
 // NoRateLimits raises every limit of c far above what a test sends, for
 // tests about something else (the limits have their own tests).
 func NoRateLimits(c *gateway.RateConfig) {
-	for _, l := range []*gateway.RateLimit{&c.TokenClient, &c.TokenSource, &c.EnrollSource, &c.SubmitFlow, &c.SubmitDevice} {
+	for _, l := range []*gateway.RateLimit{&c.TokenClient, &c.TokenSource, &c.EnrollSource, &c.SubmitFlow, &c.SubmitDevice, &c.InitiateClient} {
 		*l = gateway.RateLimit{PerMinute: 1e6, Burst: 1e6}
 	}
 }

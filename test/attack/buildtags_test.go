@@ -4,15 +4,16 @@ import "strings"
 
 // buildTags are the build tags of this test binary that change the
 // gateway's behaviour (turbojpeg: libjpeg-turbo decodes JPEG); TestMain
-// builds facegateway with them, so the processes attacked are the ones
+// builds the binaries with them, so the processes attacked are the ones
 // `make build` would produce with the same tags.
 var buildTags []string
 
-// buildArgs is the `go build` command line of the gateway binary.
-func buildArgs(out string) []string {
+// buildArgs is the `go build` command line of the binaries of pkgs into
+// out.
+func buildArgs(out string, pkgs ...string) []string {
 	args := []string{"build"}
 	if len(buildTags) > 0 {
 		args = append(args, "-tags", strings.Join(buildTags, ","))
 	}
-	return append(args, "-o", out, "./cmd/facegateway")
+	return append(append(args, "-o", out), pkgs...)
 }

@@ -65,6 +65,7 @@ var (
 	photosDir  string // ../shared/testdata
 	modelsDir  string // <repo>/models
 	gatewayBin string // the facegateway binary built for this run
+	agentBin   string // the faceagent binary built for this run
 	skipReason string // non-empty: every Stack skips its test with it
 	// missingPhotos: skipReason is the absent ../shared/testdata, which CI
 	// must have (testenv.Missing fails the test there).
@@ -109,13 +110,14 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(bin)
-	build := exec.Command("go", buildArgs(bin+string(filepath.Separator))...)
+	build := exec.Command("go", buildArgs(bin+string(filepath.Separator), "./cmd/facegateway", "./cmd/faceagent")...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "attack: go %s: %v\n%s", strings.Join(build.Args[1:], " "), err, out)
 		return 1
 	}
 	gatewayBin = filepath.Join(bin, "facegateway")
+	agentBin = filepath.Join(bin, "faceagent")
 	code := m.Run()
 	if shared != nil {
 		if err := shared.stop(); err != nil {
@@ -339,7 +341,7 @@ func newStack(dir string, edit func(*gateway.Config)) (*Stack, error) {
 	// the lockout are lifted here; the brute-force rows
 	// (bruteforce_test.go) run private stacks with the defaults.
 	for _, l := range []*gateway.RateLimit{&cfg.Limits.Rate.TokenClient, &cfg.Limits.Rate.TokenSource,
-		&cfg.Limits.Rate.EnrollSource, &cfg.Limits.Rate.SubmitFlow, &cfg.Limits.Rate.SubmitDevice} {
+		&cfg.Limits.Rate.EnrollSource, &cfg.Limits.Rate.SubmitFlow, &cfg.Limits.Rate.SubmitDevice, &cfg.Limits.Rate.InitiateClient} {
 		*l = gateway.RateLimit{PerMinute: 60000, Burst: 10000}
 	}
 	cfg.Limits.Lockout.Failures = 100
