@@ -141,6 +141,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	g.log = g.log.With("component", "gateway")
+	warnLowMatchThreshold(cfg.Inference, g.log)
 	if g.client == nil {
 		// Redirects are not followed: a reference or callback URL answers
 		// itself, so a partner answer cannot bounce the gateway to

@@ -20,7 +20,8 @@ import (
 const serveUsage = `usage: facegateway serve [-config FILE] [-log-level LEVEL] [-log-format text|json]
 
 Runs the verification gateway until SIGINT/SIGTERM (a second signal aborts
-the graceful shutdown).
+the graceful shutdown). Exit status: 0 after a clean shutdown, 2 for an
+unreadable or invalid configuration (or flag), 1 for any other failure.
 
 Secrets are never read from the config file:
   FACEGATEWAY_PARTNER_<CLIENT_ID>_CALLBACK_SECRET  a partner's own callback HMAC key (or
@@ -60,21 +61,34 @@ func serveMain(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	if err := serve(ctx, *configPath, *level, *format, stderr); err != nil {
 		fmt.Fprintf(stderr, "facegateway serve: %v\n", err)
+		var ce configError
+		if errors.As(err, &ce) {
+			return 2
+		}
 		return 1
 	}
 	return 0
 }
+
+// configError marks an error in the configuration itself (an unreadable or
+// invalid file, a bad log flag): serve exits 2 for it, as faceagent does,
+// so a service manager can tell a setup to fix from a failure while
+// running (exit 1).
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 // serve loads the config, opens the store and the inference engine, and runs
 // the gateway until ctx is cancelled.
 func serve(ctx context.Context, configPath, level, format string, logw io.Writer) error {
 	log, err := newLogger(logw, level, format)
 	if err != nil {
-		return err
+		return configError{err}
 	}
 	cfg, err := gateway.LoadConfig(configPath, os.Getenv)
 	if err != nil {
-		return err
+		return configError{err}
 	}
 	setMemoryLimit(cfg, log)
 	log.Info("image decoders", "jpeg_decoder", inference.JPEGDecoderName())

@@ -134,7 +134,8 @@ func TestImageHostWithoutPortMatchesDefaultPortOnly(t *testing.T) {
 
 // TestMetadataImageHostRefusedAtStart: a partner not configured as local
 // whose image_hosts names the cloud metadata address cannot be configured:
-// `facegateway serve` exits 1 naming the key and the rule, before serving.
+// `facegateway serve` exits 2 (an invalid configuration) naming the key and
+// the rule, before serving.
 func TestMetadataImageHostRefusedAtStart(t *testing.T) {
 	skipIfUnavailable(t)
 	dir := t.TempDir()
@@ -153,8 +154,8 @@ image_hosts = ["169.254.169.254"]
 	cmd := exec.CommandContext(ctx, gatewayBin, "serve", "-config", cfg)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("serve: %v, want exit status 1\n%s", err, out)
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("serve: %v, want exit status 2\n%s", err, out)
 	}
 	for _, want := range []string{"partners[0].image_hosts[0]", "link-local", "allow_private_network"} {
 		if !strings.Contains(string(out), want) {
