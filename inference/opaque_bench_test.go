@@ -3,6 +3,9 @@ package inference
 import (
 	"image"
 	"testing"
+	"time"
+
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // BenchmarkOpaque is the per-frame opacity check on a 480×640 frame.
@@ -12,7 +15,7 @@ func BenchmarkOpaque(b *testing.B) {
 		m.Pix[i] = 255
 	}
 	b.SetBytes(int64(len(m.Pix)))
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Microsecond)()
 	for b.Loop() {
 		if !opaque(m) {
 			b.Fatal("translucent")

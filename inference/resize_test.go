@@ -4,11 +4,12 @@ import (
 	"image"
 	"math"
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
 
 	xdraw "golang.org/x/image/draw"
+
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // refBilinear is pixel-centre bilinear sampling with float64 positions and
@@ -205,14 +206,14 @@ func BenchmarkResize(b *testing.B) {
 		b.Run(c.name+"/taps", func(b *testing.B) {
 			var r Resizer
 			b.ReportAllocs()
-			defer cpuMeter(b)()
+			defer testenv.CPUMeter(b, time.Microsecond)()
 			for b.Loop() {
 				_ = r.Resize(dst, src, c.crop, c.l)
 			}
 		})
 		b.Run(c.name+"/float", func(b *testing.B) {
 			b.ReportAllocs()
-			defer cpuMeter(b)()
+			defer testenv.CPUMeter(b, time.Microsecond)()
 			for b.Loop() {
 				refBilinear(dst, src, c.crop, c.l)
 			}
@@ -224,34 +225,16 @@ func BenchmarkResize(b *testing.B) {
 	b.Run("detector 640x480 exact 2x/taps", func(b *testing.B) {
 		var r Resizer
 		b.ReportAllocs()
-		defer cpuMeter(b)()
+		defer testenv.CPUMeter(b, time.Microsecond)()
 		for b.Loop() {
 			_ = r.Resize(dst, src, Box{0, 0, 640, 480}, l)
 		}
 	})
 	b.Run("detector 640x480 exact 2x/float", func(b *testing.B) {
 		b.ReportAllocs()
-		defer cpuMeter(b)()
+		defer testenv.CPUMeter(b, time.Microsecond)()
 		for b.Loop() {
 			refBilinear(dst, src, Box{0, 0, 640, 480}, l)
 		}
 	})
-}
-
-// cpuMeter reports, when its stop function is called, the process CPU time
-// per iteration (cpu-us/op): on a shared machine it moves far less with the
-// other processes' load than the wall time does.
-func cpuMeter(b *testing.B) (stop func()) {
-	start := cpuTime()
-	return func() {
-		b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/1e3/float64(b.N), "cpu-us/op")
-	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

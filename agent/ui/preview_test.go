@@ -5,9 +5,9 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/faceverify/faceverify/internal/cputime"
 )
 
 func frame(w, h int) *image.RGBA {
@@ -52,23 +52,15 @@ func benchPreview(b *testing.B, w, h int) {
 	img := frame(w, h)
 	var e PreviewEncoder
 	b.ReportAllocs()
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		if _, err := e.Encode(img, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpuNS := float64((cpuTime(b) - cpu0).Nanoseconds()) / float64(b.N)
+	cpuNS := float64((cputime.Process() - cpu0).Nanoseconds()) / float64(b.N)
 	b.ReportMetric(cpuNS, "cpu-ns/op")
 	b.ReportMetric(15*cpuNS/1e7, "%core@15fps")
-}
-
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPreview640 is the agent's cost per 640×480 preview frame.

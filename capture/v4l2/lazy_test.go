@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"image"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/faceverify/faceverify/capture"
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // TestNextMJPEGDecodesLazily: an MJPEG frame is handed over undecoded
@@ -84,7 +84,7 @@ func BenchmarkMJPEGHandover(b *testing.B) {
 	b.Run("eager", func(b *testing.B) {
 		b.SetBytes(int64(len(frame)))
 		b.ReportAllocs()
-		defer cpuMeter(b)()
+		defer testenv.CPUMeter(b, time.Microsecond)()
 		for b.Loop() {
 			fixed, _, err := AppendMJPEG(nil, frame)
 			if err == nil {
@@ -98,7 +98,7 @@ func BenchmarkMJPEGHandover(b *testing.B) {
 	b.Run("lazy", func(b *testing.B) {
 		b.SetBytes(int64(len(frame)))
 		b.ReportAllocs()
-		defer cpuMeter(b)()
+		defer testenv.CPUMeter(b, time.Microsecond)()
 		for b.Loop() {
 			fixed, _, err := AppendMJPEG(nil, frame)
 			if err == nil {
@@ -109,21 +109,4 @@ func BenchmarkMJPEGHandover(b *testing.B) {
 			}
 		}
 	})
-}
-
-// cpuMeter reports the process CPU time per iteration (cpu-us/op), which a
-// shared machine's load inflates far less than the wall time.
-func cpuMeter(b *testing.B) (stop func()) {
-	start := cpuTime()
-	return func() {
-		b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/1e3/float64(b.N), "cpu-us/op")
-	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

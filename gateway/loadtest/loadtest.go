@@ -47,6 +47,7 @@ import (
 	"github.com/faceverify/faceverify/gateway/pgstore"
 	"github.com/faceverify/faceverify/gateway/sqlitestore"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/cputime"
 )
 
 // Options configure one bench run. Zero values take the defaults noted.
@@ -165,11 +166,11 @@ type countingAnalyzer struct {
 func (c *countingAnalyzer) Analyze(ctx context.Context, img image.Image, o inference.Options) (inference.Analysis, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu0, _ := threadCPU()
+	cpu0, _ := cputime.Thread()
 	t := time.Now()
 	a, err := c.Analyzer.Analyze(ctx, img, o)
 	c.nanos.Add(int64(time.Since(t)))
-	cpu1, _ := threadCPU()
+	cpu1, _ := cputime.Thread()
 	c.cpuNanos.Add(int64(cpu1 - cpu0))
 	c.calls.Add(1)
 	return a, err
@@ -330,7 +331,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 
 	rep := Report{Replicas: o.Replicas, Store: storeName, Workers: cfg.Processing.Workers, Clients: o.Clients, Verifications: o.Verifications}
 	calls0, nanos0, cpuNanos0, polls0 := an.calls.Load(), an.nanos.Load(), an.cpuNanos.Load(), r.polls.Load()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	start := time.Now()
 	var next atomic.Int64
 	var loopErr error
@@ -353,7 +354,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return Report{}, loopErr
 	}
 	rep.Seconds = time.Since(start).Seconds()
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	n := float64(o.Verifications)
 	rep.PerSecond = n / rep.Seconds
 	rep.CoreMS = float64(cpu.Microseconds()) / 1000 / n
@@ -419,13 +420,6 @@ func percentile(v []float64, p float64) float64 {
 	}
 	i := int(math.Ceil(p*float64(len(v)))) - 1
 	return v[min(max(i, 0), len(v)-1)]
-}
-
-// cpuTime is the process's user + system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMiB is the process's peak resident set (Linux reports KiB).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // Bench runs the store benchmarks as sub-benchmarks of b, each on a fresh
@@ -74,7 +75,7 @@ func benchStatusRead(b *testing.B, db *DB) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Microsecond)()
 	i := 0
 	for b.Loop() {
 		id := fmt.Sprintf("f%04d", i%benchFlows)
@@ -100,7 +101,7 @@ func benchClaim(b *testing.B, db *DB) {
 	now := T0.Add(time.Hour)
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Microsecond)()
 	for b.Loop() {
 		now = now.Add(time.Second)
 		if _, err := s.ClaimSubmission(ctx, "w", now, now.Add(time.Second)); err != nil {
@@ -118,7 +119,7 @@ func benchClaimParallel(b *testing.B, db *DB) {
 	var clock, next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Microsecond)()
 	b.RunParallel(func(pb *testing.PB) {
 		s := stores[next.Add(1)%2]
 		for pb.Next() {

@@ -13,6 +13,7 @@ import (
 	"github.com/faceverify/faceverify/gateway"
 	"github.com/faceverify/faceverify/gateway/api"
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 func replayStore(t *testing.T, s gateway.Store) gateway.ReplayStore {
@@ -215,7 +216,7 @@ func benchRecordSelfie(b *testing.B, db *DB) {
 		}
 	}
 	b.ReportAllocs()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Microsecond)()
 	i := 0
 	for b.Loop() {
 		i++

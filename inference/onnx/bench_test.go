@@ -5,8 +5,10 @@ import (
 	"image"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 // benchInput is live_01.jpg (480×640 after EXIF), its first detection and
@@ -32,7 +34,7 @@ func benchInput(b *testing.B) (*Engine, *image.RGBA, Detection, []inference.Poin
 func BenchmarkDetect(b *testing.B) {
 	e, img, _, _ := benchInput(b)
 	b.ReportAllocs()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Millisecond)()
 	for b.Loop() {
 		if _, err := e.Detector.Detect(img, 0.7, 0.4); err != nil {
 			b.Fatal(err)
@@ -43,7 +45,7 @@ func BenchmarkDetect(b *testing.B) {
 func BenchmarkConfirm(b *testing.B) {
 	e, img, d, _ := benchInput(b)
 	b.ReportAllocs()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Millisecond)()
 	for b.Loop() {
 		if _, err := e.Detector.Confirm(img, d.Box, 0.7, 0.4); err != nil {
 			b.Fatal(err)
@@ -54,7 +56,7 @@ func BenchmarkConfirm(b *testing.B) {
 func BenchmarkLiveness(b *testing.B) {
 	e, img, d, _ := benchInput(b)
 	b.ReportAllocs()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Millisecond)()
 	for b.Loop() {
 		if _, err := e.Liveness.Score(img, d.Box); err != nil {
 			b.Fatal(err)
@@ -66,7 +68,7 @@ func BenchmarkLandmarks(b *testing.B) {
 	e, img, d, _ := benchInput(b)
 	dst := make([]inference.Point, 0, 68)
 	b.ReportAllocs()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Millisecond)()
 	for b.Loop() {
 		var err error
 		if dst, err = e.Landmarker.Landmarks(img, d.Box, dst); err != nil {
@@ -79,7 +81,7 @@ func BenchmarkAlign(b *testing.B) {
 	_, img, _, lm := benchInput(b)
 	dst := image.NewRGBA(image.Rect(0, 0, inference.ArcFaceSize, inference.ArcFaceSize))
 	b.ReportAllocs()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Millisecond)()
 	for b.Loop() {
 		if _, err := inference.AlignFace(dst, img, lm); err != nil {
 			b.Fatal(err)
@@ -95,7 +97,7 @@ func BenchmarkEmbed(b *testing.B) {
 	}
 	dst := make([]float32, EmbeddingSize)
 	b.ReportAllocs()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Millisecond)()
 	for b.Loop() {
 		if _, err := e.Embedder.Embed(aligned, dst); err != nil {
 			b.Fatal(err)
@@ -107,7 +109,7 @@ func BenchmarkAnalyze(b *testing.B) {
 	e, img, _, _ := benchInput(b)
 	ctx := context.Background()
 	b.ReportAllocs()
-	defer cpuMeter(b)()
+	defer testenv.CPUMeter(b, time.Millisecond)()
 	for b.Loop() {
 		if _, err := e.Analyze(ctx, img, inference.Options{Liveness: true, Embed: true}); err != nil {
 			b.Fatal(err)

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/testenv"
 )
 
 var (
@@ -109,7 +111,7 @@ func BenchmarkEmbedTier(b *testing.B) {
 			}
 			dst := make([]float32, inference.EmbeddingDim(tc.embedder))
 			b.ReportAllocs()
-			defer cpuMeter(b)()
+			defer testenv.CPUMeter(b, time.Millisecond)()
 			for b.Loop() {
 				if _, err := e.faces.Embed(aligned, dst); err != nil {
 					b.Fatal(err)

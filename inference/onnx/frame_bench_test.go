@@ -6,11 +6,11 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/cputime"
 )
 
 // kioskFrames are the frames of the kiosk benchmarks: live_01.jpg as
@@ -96,15 +96,15 @@ func BenchmarkKioskFrame(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					busy0 := modelBusy(e)
-					t0, c0 := time.Now(), cpuTime()
+					t0, c0 := time.Now(), cputime.Process()
 					an, err := e.Analyze(ctx, fr.img, opts)
 					if err != nil || len(an.Faces) != 1 {
 						b.Fatalf("faces %d err %v", len(an.Faces), err)
 					}
-					t1, c1 := time.Now(), cpuTime()
+					t1, c1 := time.Now(), cputime.Process()
 					calls += modelBusy(e) - busy0
 					floorRuns(b, e, false)
-					t2, c2 := time.Now(), cpuTime()
+					t2, c2 := time.Now(), cputime.Process()
 					e.Detector.sess.mu.Lock()
 					_ = e.Detector.sess.run()
 					e.Detector.sess.mu.Unlock()
@@ -139,25 +139,6 @@ func modelBusy(e *Engine) time.Duration {
 		s.mu.Unlock()
 	}
 	return d
-}
-
-// cpuMeter reports, when its stop function is called, the process CPU time
-// (user + system, every thread including ONNX Runtime's pool) per
-// iteration as cpu-ms/op: on a shared machine it moves far less with the
-// other processes' load than the wall time does.
-func cpuMeter(b *testing.B) (stop func()) {
-	start := cpuTime()
-	return func() {
-		b.ReportMetric(float64((cpuTime()-start).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
-	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // idleBackend is a backend whose runs do nothing: the output tensors keep
@@ -200,14 +181,14 @@ func BenchmarkKioskFrameGo(b *testing.B) {
 					}
 				}()
 				b.ReportAllocs()
-				c0 := cpuTime()
+				c0 := cputime.Process()
 				for b.Loop() {
 					an, err := e.Analyze(ctx, fr.img, opts)
 					if err != nil || len(an.Faces) != 1 {
 						b.Fatalf("faces %d err %v", len(an.Faces), err)
 					}
 				}
-				b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1e3/float64(b.N), "go-cpu-ms")
+				b.ReportMetric(float64((cputime.Process()-c0).Microseconds())/1e3/float64(b.N), "go-cpu-ms")
 			})
 		}
 	}

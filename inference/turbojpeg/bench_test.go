@@ -6,11 +6,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/faceverify/faceverify/inference"
+	"github.com/faceverify/faceverify/internal/cputime"
 	"github.com/faceverify/faceverify/internal/testenv"
 )
 
@@ -33,7 +32,7 @@ func BenchmarkDecodeReference(b *testing.B) {
 			inference.SetJPEGDecoder(c.d)
 			defer inference.SetJPEGDecoder(nil)
 			b.ReportAllocs()
-			start := cpuTime()
+			start := cputime.Process()
 			for b.Loop() {
 				_, release, err := inference.DecodePooled(bytes.NewReader(data), limits)
 				if err != nil {
@@ -41,17 +40,7 @@ func BenchmarkDecodeReference(b *testing.B) {
 				}
 				release()
 			}
-			b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/1e3/float64(b.N), "cpu-us/op")
+			b.ReportMetric(float64((cputime.Process()-start).Nanoseconds())/1e3/float64(b.N), "cpu-us/op")
 		})
 	}
-}
-
-// cpuTime is the process's CPU time (user + system): on a shared machine
-// it moves far less with other processes' load than the wall time does.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

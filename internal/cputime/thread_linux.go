@@ -1,4 +1,4 @@
-package loadtest
+package cputime
 
 import (
 	"syscall"
@@ -8,9 +8,11 @@ import (
 // rusageThread is Linux's RUSAGE_THREAD: the calling thread only.
 const rusageThread = 1
 
-// threadCPU is the calling OS thread's user + system CPU time; ok is false
-// where the platform cannot tell.
-func threadCPU() (time.Duration, bool) {
+// Thread is the calling OS thread's CPU time so far; ok is false where
+// the platform cannot tell. Pin the goroutine (runtime.LockOSThread)
+// around the work measured, or the difference of two readings mixes
+// threads.
+func Thread() (d time.Duration, ok bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
 		return 0, false
